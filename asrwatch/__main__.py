@@ -1,0 +1,3 @@
+from asrwatch.cli import app
+
+app()

@@ -1,0 +1,102 @@
+"""The collector's FastAPI application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from asrwatch import __version__
+from asrwatch.settings import Settings
+from collector.database import make_engine, migrate
+from collector.metrics import CollectorMetrics
+from collector.retention import apply_retention
+from collector.routes import health, ingest, query
+
+log = logging.getLogger("asrwatch.collector")
+
+# Routers of the other parts, mounted when present.
+PART_ROUTERS = ("slo.routes", "slo.router.routes", "slo.rollout.routes", "drift.routes", "collector.runbooks")
+
+
+def _latency_thresholds(settings: Settings) -> dict[str, list[float]]:
+    thresholds: dict[str, list[float]] = {}
+    for spec in settings.slos:
+        if "threshold_ms" in spec:
+            thresholds.setdefault(str(spec.get("sli")), []).append(float(spec["threshold_ms"]))
+    return thresholds
+
+
+def _max_wers(settings: Settings) -> list[float]:
+    return [float(s["max_wer"]) for s in settings.slos if "max_wer" in s]
+
+
+async def _retention_loop(app: FastAPI) -> None:
+    settings = app.state.settings
+    while True:
+        try:
+            await asyncio.to_thread(apply_retention, app.state.engine, datetime.now(timezone.utc),
+                                    settings.retention_days)
+        except Exception:
+            log.exception("retention pass failed")
+        await asyncio.sleep(3600)
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def create_app(settings: Settings, *, run_background: bool = True) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(migrate, app.state.engine)
+        tasks = []
+        if run_background and settings.retention_days:
+            tasks.append(asyncio.create_task(_retention_loop(app)))
+        for hook in app.state.background:
+            tasks.append(asyncio.create_task(hook(app)))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            app.state.engine.dispose()
+
+    app = FastAPI(title="asrwatch collector", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.database_url)
+    app.state.metrics = CollectorMetrics(_latency_thresholds(settings), _max_wers(settings))
+    app.state.background = []  # coroutines started with the app, e.g. the SLO evaluator
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # Nothing was acknowledged: tell senders to retry rather than drop their records.
+        log.error("database error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return JSONResponse({"detail": "database unavailable; retry later"}, status_code=503,
+                            headers={"Retry-After": "5"})
+
+    for router_module in (health, ingest, query):
+        app.include_router(router_module.router)
+    for name in PART_ROUTERS:
+        if _module_exists(name):
+            module = importlib.import_module(name)
+            app.include_router(module.router)
+            setup = getattr(module, "setup", None)
+            if setup is not None:
+                setup(app)
+    return app

@@ -1,0 +1,51 @@
+"""Cost per successful turn and per audio minute, with the drivers that moved it.
+
+Pure: takes summed rollup counters per group (split by pool, since prices are per pool)
+and a price table; no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+DRIVERS = ("retries_per_session", "shadow_fraction", "gpu_seconds_per_audio_second", "sessions")
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return None if den == 0 else num / den
+
+
+def summarize(totals_by_pool: Mapping[str, Mapping[str, float]], price: Callable[[str], float]) -> dict[str, Any]:
+    """`totals_by_pool`: {pool: {sessions, successful_turns, gpu_seconds, audio_seconds, retries,
+    shadow_sessions}} for one group -> the cost figures of DESIGN.md's /api/v1/cost."""
+    keys = ("sessions", "successful_turns", "gpu_seconds", "audio_seconds", "retries", "shadow_sessions")
+    sums = {k: sum(float(t.get(k, 0) or 0) for t in totals_by_pool.values()) for k in keys}
+    cost = sum(float(t.get("gpu_seconds", 0) or 0) / 3600.0 * price(pool) for pool, t in totals_by_pool.items())
+    audio_minutes = sums["audio_seconds"] / 60.0
+    return {
+        "sessions": int(sums["sessions"]),
+        "successful_turns": int(sums["successful_turns"]),
+        "gpu_seconds": sums["gpu_seconds"],
+        "cost_usd": cost,
+        "cost_per_successful_turn": _ratio(cost, sums["successful_turns"]),
+        "audio_minutes": audio_minutes,
+        "cost_per_audio_minute": _ratio(cost, audio_minutes),
+        "retries_per_session": _ratio(sums["retries"], sums["sessions"]),
+        "shadow_fraction": _ratio(sums["shadow_sessions"], sums["sessions"]),
+        "gpu_seconds_per_audio_second": _ratio(sums["gpu_seconds"], sums["audio_seconds"]),
+    }
+
+
+def drivers(current: Mapping[str, Any], previous: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Each cost driver now vs the previous window of equal length, biggest relative move first."""
+    out = []
+    for name in DRIVERS:
+        now = current.get(name)
+        before = (previous or {}).get(name)
+        change = None
+        if now is not None and before not in (None, 0):
+            change = (now - before) / abs(before)
+        out.append({"driver": name, "current": now, "previous": before, "relative_change": change})
+    out.sort(key=lambda d: -abs(d["relative_change"]) if d["relative_change"] is not None else 0.0)
+    return out

@@ -1,0 +1,153 @@
+"""Read-side queries. Window figures come from rollups; only session lookups touch raw rows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from collector import cost as cost_math
+from collector import histogram
+from collector import wer as wer_math
+from collector.models import ROLLUP_DIMENSIONS, Rollup, Sample, Session, Stage
+
+SESSION_FILTERS = ROLLUP_DIMENSIONS + ("status",)
+
+
+def _rollup_window(query, since: datetime, until: datetime, filters: Mapping[str, str]):
+    table = Rollup.__table__
+    query = query.where(table.c.minute >= since, table.c.minute < until)
+    for dim, value in filters.items():
+        query = query.where(table.c[dim] == value)
+    return query
+
+
+def _check_dims(group_by: Sequence[str]) -> None:
+    for dim in group_by:
+        if dim not in ROLLUP_DIMENSIONS:
+            raise ValueError(f"group_by: unknown dimension {dim!r} (one of {', '.join(ROLLUP_DIMENSIONS)})")
+
+
+def wer_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
+                 filters: Mapping[str, str], resamples: int = 1000) -> list[dict[str, Any]]:
+    _check_dims(group_by)
+    table = Rollup.__table__
+    cols = [table.c[d] for d in group_by]
+    query = _rollup_window(select(*cols, table.c.wer_pairs, table.c.wer_substitutions, table.c.wer_deletions,
+                                  table.c.wer_insertions), since, until, filters)
+    query = query.where(table.c.wer_utterances > 0)
+    groups: dict[tuple, dict[str, Any]] = defaultdict(lambda: {"pairs": {}, "S": 0, "D": 0, "I": 0})
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            g = groups[tuple(row[: len(group_by)])]
+            for k, v in row.wer_pairs.items():
+                g["pairs"][k] = g["pairs"].get(k, 0) + int(v)
+            g["S"] += row.wer_substitutions
+            g["D"] += row.wer_deletions
+            g["I"] += row.wer_insertions
+    out = []
+    for key in sorted(groups):
+        g = groups[key]
+        errors, words, counts = wer_math.parse_pairs(g["pairs"])
+        interval = wer_math.bootstrap_interval(errors, words, counts, resamples=resamples)
+        out.append({
+            **dict(zip(group_by, key)),
+            "wer": wer_math.corpus_wer(errors, words, counts),
+            "utterances": int(counts.sum()),
+            "ref_words": int((words * counts).sum()),
+            "substitutions": g["S"], "deletions": g["D"], "insertions": g["I"],
+            "ci_low": interval[0] if interval else None,
+            "ci_high": interval[1] if interval else None,
+        })
+    return out
+
+
+LATENCY_FIELDS = {"final": "latency_hist", "first_partial": "first_partial_hist", "queue": "queue_hist"}
+
+
+def latency_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
+                     filters: Mapping[str, str], quantiles: Sequence[float] = (0.5, 0.95, 0.99)) -> list[dict[str, Any]]:
+    """p50/p95/p99 of final, first-partial and queue latency per group, from rollup histograms."""
+    _check_dims(group_by)
+    table = Rollup.__table__
+    cols = [table.c[d] for d in group_by]
+    query = _rollup_window(select(*cols, *[table.c[h] for h in LATENCY_FIELDS.values()]), since, until, filters)
+    groups: dict[tuple, dict[str, dict[int, int]]] = defaultdict(lambda: {h: {} for h in LATENCY_FIELDS.values()})
+    with engine.connect() as conn:
+        for row in conn.execute(query).mappings():
+            g = groups[tuple(row[d] for d in group_by)]
+            for h in LATENCY_FIELDS.values():
+                histogram.merge(g[h], row[h])
+    out = []
+    for key in sorted(groups):
+        entry: dict[str, Any] = dict(zip(group_by, key))
+        for name, h in LATENCY_FIELDS.items():
+            hist = groups[key][h]
+            entry[f"{name}_count"] = histogram.total(hist)
+            for q in quantiles:
+                entry[f"{name}_p{round(q * 100):d}_ms"] = histogram.quantile(hist, q)
+        out.append(entry)
+    return out
+
+
+_COST_SUMS = ("sessions", "successful_turns", "gpu_seconds", "audio_seconds", "retries", "shadow_sessions")
+
+
+def _cost_totals(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
+                 filters: Mapping[str, str]) -> dict[tuple, dict[str, dict[str, float]]]:
+    table = Rollup.__table__
+    cols = [table.c[d] for d in group_by]
+    query = select(*cols, table.c.pool, *[func.sum(table.c[c]).label(c) for c in _COST_SUMS])
+    query = _rollup_window(query, since, until, filters).group_by(*cols, table.c.pool)
+    totals: dict[tuple, dict[str, dict[str, float]]] = defaultdict(dict)
+    with engine.connect() as conn:
+        for row in conn.execute(query).mappings():
+            key = tuple(row[d] for d in group_by)
+            totals[key][row["pool"]] = {c: row[c] or 0 for c in _COST_SUMS}
+    return totals
+
+
+def cost_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
+                  filters: Mapping[str, str], price) -> list[dict[str, Any]]:
+    _check_dims(group_by)
+    current = _cost_totals(engine, group_by, since, until, filters)
+    previous = _cost_totals(engine, group_by, since - (until - since), since, filters)
+    out = []
+    for key in sorted(current):
+        now = cost_math.summarize(current[key], price)
+        before = cost_math.summarize(previous[key], price) if key in previous else None
+        out.append({**dict(zip(group_by, key)), **now, "top_drivers": cost_math.drivers(now, before)})
+    return out
+
+
+def list_sessions(engine: Engine, since: datetime, until: datetime, filters: Mapping[str, str],
+                  limit: int) -> list[dict[str, Any]]:
+    table = Session.__table__
+    query = select(table).where(table.c.ts >= since, table.c.ts < until)
+    for dim, value in filters.items():
+        query = query.where(table.c[dim] == value)
+    query = query.order_by(table.c.ts.desc()).limit(limit)
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def get_session(engine: Engine, session_id: str) -> dict[str, Any] | None:
+    sessions, stages, samples = Session.__table__, Stage.__table__, Sample.__table__
+    with engine.connect() as conn:
+        row = conn.execute(select(sessions).where(sessions.c.session_id == session_id)).mappings().first()
+        if row is None:
+            return None
+        out = dict(row)
+        out["stages"] = []
+        if row["trace_id"]:
+            query = select(stages).where(stages.c.trace_id == row["trace_id"]).order_by(stages.c.start)
+            out["stages"] = [
+                {k: v for k, v in dict(r).items() if k != "id"} for r in conn.execute(query).mappings()
+            ]
+        query = select(samples).where(samples.c.session_id == session_id).order_by(samples.c.id)
+        out["samples"] = [{k: v for k, v in dict(r).items() if k != "id"} for r in conn.execute(query).mappings()]
+    return out

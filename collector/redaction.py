@@ -1,0 +1,46 @@
+"""PII redaction for transcripts at ingest: emails, card numbers, phone numbers.
+
+Transcripts are redacted before they are stored or scored, so the raw text never reaches
+the database or the logs. Card numbers are recognised by length and the Luhn checksum so
+that ordinary long numbers (order ids) survive; phone numbers by shape, and as runs of
+spoken digits ("five five five one two one two") because ASR output often spells them out.
+"""
+
+from __future__ import annotations
+
+import re
+
+EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+# 13-19 digits, optionally grouped by spaces or dashes.
+CARD_CANDIDATE = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+PHONE = re.compile(
+    r"(?<![\w+])(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}(?!\w)"
+    r"|(?<![\w+])\+\d{8,14}(?!\w)"
+)
+_DIGIT_WORDS = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+SPOKEN_DIGITS = re.compile(rf"\b{_DIGIT_WORDS}(?:[\s,-]+{_DIGIT_WORDS}){{6,}}\b", re.IGNORECASE)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _card(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group(0))
+    return "[CARD]" if 13 <= len(digits) <= 19 and _luhn_ok(digits) else match.group(0)
+
+
+def redact(text: str | None) -> str | None:
+    if not text:
+        return text
+    text = EMAIL.sub("[EMAIL]", text)
+    text = CARD_CANDIDATE.sub(_card, text)
+    text = PHONE.sub("[PHONE]", text)
+    text = SPOKEN_DIGITS.sub("[PHONE]", text)
+    return text

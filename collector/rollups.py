@@ -1,0 +1,229 @@
+"""Per-minute x slice rollups, folded at ingest so window queries never scan raw sessions.
+
+`accumulate_*` are pure: they turn stored rows into deltas keyed by rollup key.
+`apply_deltas` is the I/O: it adds the deltas to the stored rows inside the caller's
+transaction (row-locked on PostgreSQL, so concurrent replicas never lose an update).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Connection
+
+from collector import histogram
+from collector.models import ROLLUP_DIMENSIONS, Rollup
+from collector.wer import WordErrors, pair_key
+
+COUNTERS = (
+    "sessions", "status_ok", "status_partial", "status_decode_error", "status_dropped", "status_timeout",
+    "successful_turns", "shadow_sessions", "retries", "empty_hypotheses", "partial_rewrites",
+    "confidence_count", "snr_count", "wer_utterances", "wer_substitutions", "wer_deletions",
+    "wer_insertions", "wer_words",
+)
+SUMS = ("audio_seconds", "gpu_seconds", "confidence_sum", "snr_sum")
+HISTOGRAMS = ("latency_hist", "first_partial_hist", "queue_hist", "confidence_hist", "snr_hist", "wer_pairs")
+UNKNOWN = "unknown"
+
+Delta = dict[str, Any]
+
+
+def minute_of(ts: datetime) -> datetime:
+    return ts.replace(second=0, microsecond=0)
+
+
+def rollup_key(minute: datetime, dims: Mapping[str, str]) -> str:
+    return f"{int(minute.timestamp()) // 60}|" + "|".join(dims[d] for d in ROLLUP_DIMENSIONS)
+
+
+def dimensions(row: Mapping[str, Any]) -> dict[str, str]:
+    return {d: (row.get(d) or UNKNOWN) for d in ROLLUP_DIMENSIONS}
+
+
+def empty_delta(minute: datetime, dims: Mapping[str, str]) -> Delta:
+    delta: Delta = {"minute": minute, **dims}
+    delta.update({c: 0 for c in COUNTERS})
+    delta.update({s: 0.0 for s in SUMS})
+    delta.update({h: {} for h in HISTOGRAMS})
+    return delta
+
+
+def _delta_for(deltas: dict[str, Delta], row: Mapping[str, Any]) -> Delta:
+    minute = minute_of(row["ts"])
+    dims = dimensions(row)
+    key = rollup_key(minute, dims)
+    if key not in deltas:
+        deltas[key] = empty_delta(minute, dims)
+    return deltas[key]
+
+
+def confidence_code(confidence: float) -> int:
+    return math.ceil(round(confidence * 100, 9))
+
+
+def snr_code(snr_db: float) -> int:
+    return math.ceil(round(snr_db, 9))
+
+
+def _bump(hist: dict, code: int | str, n: int = 1) -> None:
+    hist[code] = hist.get(code, 0) + n
+
+
+def accumulate_sessions(rows: Iterable[Mapping[str, Any]], deltas: dict[str, Delta] | None = None) -> dict[str, Delta]:
+    """Fold new session rows (as stored: dimensions filled, hypothesis redacted) into deltas."""
+    deltas = {} if deltas is None else deltas
+    for row in rows:
+        d = _delta_for(deltas, row)
+        status = row["status"]
+        d["sessions"] += 1
+        d["status_" + status] += 1
+        if status == "ok" and row.get("turn_success") is not False and not row.get("shadow"):
+            d["successful_turns"] += 1
+        if row.get("shadow"):
+            d["shadow_sessions"] += 1
+        d["retries"] += row.get("retries") or 0
+        if status == "ok" and row.get("hypothesis") is not None and not row["hypothesis"].strip():
+            d["empty_hypotheses"] += 1
+        d["partial_rewrites"] += row.get("partial_rewrites") or 0
+        d["audio_seconds"] += row.get("audio_seconds") or 0.0
+        d["gpu_seconds"] += row.get("gpu_seconds") or 0.0
+        if row.get("confidence") is not None:
+            d["confidence_sum"] += row["confidence"]
+            d["confidence_count"] += 1
+            _bump(d["confidence_hist"], confidence_code(row["confidence"]))
+        if row.get("snr_db") is not None:
+            d["snr_sum"] += row["snr_db"]
+            d["snr_count"] += 1
+            _bump(d["snr_hist"], snr_code(row["snr_db"]))
+        for field, hist in (("final_latency_ms", "latency_hist"), ("first_partial_ms", "first_partial_hist"),
+                            ("queue_ms", "queue_hist")):
+            if row.get(field) is not None:
+                _bump(d[hist], histogram.bucket_code(row[field]))
+    return deltas
+
+
+def accumulate_samples(
+    scored: Iterable[tuple[Mapping[str, Any], WordErrors]], deltas: dict[str, Delta] | None = None
+) -> dict[str, Delta]:
+    """Fold scored samples into the rollup of their session's minute and slice."""
+    deltas = {} if deltas is None else deltas
+    for session_row, errs in scored:
+        d = _delta_for(deltas, session_row)
+        d["wer_utterances"] += 1
+        d["wer_substitutions"] += errs.substitutions
+        d["wer_deletions"] += errs.deletions
+        d["wer_insertions"] += errs.insertions
+        d["wer_words"] += errs.ref_words
+        _bump(d["wer_pairs"], pair_key(errs.errors, errs.ref_words))
+    return deltas
+
+
+def _merge_hist(stored: Mapping[str, int] | None, add: Mapping[Any, int]) -> dict[str, int]:
+    out = {str(k): int(v) for k, v in (stored or {}).items()}
+    for k, v in add.items():
+        out[str(k)] = out.get(str(k), 0) + int(v)
+    return out
+
+
+def apply_deltas(conn: Connection, deltas: Mapping[str, Delta]) -> None:
+    """Add deltas to stored rollups within the caller's (write) transaction."""
+    if not deltas:
+        return
+    if conn.dialect.name == "sqlite":
+        _apply_sqlite(conn, deltas)
+    else:
+        _apply_row_locked(conn, deltas)
+
+
+def _added(stored: Mapping[str, Any], d: Delta) -> dict[str, Any]:
+    new: dict[str, Any] = {}
+    for c in COUNTERS:
+        new[c] = stored[c] + d[c]
+    for s in SUMS:
+        new[s] = stored[s] + d[s]
+    for h in HISTOGRAMS:
+        new[h] = _merge_hist(stored[h], d[h]) if d[h] else stored[h]
+    return new
+
+
+def _zero_row(key: str, d: Delta) -> dict[str, Any]:
+    row = {"rollup_key": key, "minute": d["minute"], **{dim: d[dim] for dim in ROLLUP_DIMENSIONS}}
+    row.update({c: 0 for c in COUNTERS})
+    row.update({s: 0.0 for s in SUMS})
+    row.update({h: {} for h in HISTOGRAMS})
+    return row
+
+
+def _apply_row_locked(conn: Connection, deltas: Mapping[str, Delta]) -> None:
+    """PostgreSQL: insert missing rows, lock them in key order, add, write back.
+
+    Several replicas may fold the same minute and slice at once; the row lock serializes
+    them and the fixed order means they cannot deadlock.
+    """
+    table = Rollup.__table__
+    keys = sorted(deltas)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        conn.execute(pg_insert(table).on_conflict_do_nothing(index_elements=["rollup_key"]),
+                     [_zero_row(k, deltas[k]) for k in chunk])
+        query = select(table).where(table.c.rollup_key.in_(chunk)).order_by(table.c.rollup_key).with_for_update()
+        updates = [{"k": stored["rollup_key"], **_added(stored, deltas[stored["rollup_key"]])}
+                   for stored in conn.execute(query).mappings()]
+        stmt = (update(table).where(table.c.rollup_key == bindparam("k"))
+                .values({c: bindparam(c) for c in COUNTERS + SUMS + HISTOGRAMS}))
+        conn.execute(stmt, updates)
+
+
+_VALUE_COLUMNS = COUNTERS + SUMS + HISTOGRAMS
+_SQLITE_INSERT = (
+    f"INSERT INTO rollups (rollup_key, minute, {', '.join(ROLLUP_DIMENSIONS)}, {', '.join(_VALUE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * (2 + len(ROLLUP_DIMENSIONS) + len(_VALUE_COLUMNS)))})"
+)
+_SQLITE_UPDATE = f"UPDATE rollups SET {', '.join(c + ' = ?' for c in _VALUE_COLUMNS)} WHERE rollup_key = ?"
+
+
+def _apply_sqlite(conn: Connection, deltas: Mapping[str, Delta]) -> None:
+    """SQLite: the caller holds the database write lock (BEGIN IMMEDIATE), so read, add and
+    write back without row locks, through the DBAPI directly: this is the ingest hot path."""
+    keys = sorted(deltas)
+    stored: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(keys), 900):
+        chunk = keys[start:start + 900]
+        sql = f"SELECT rollup_key, {', '.join(_VALUE_COLUMNS)} FROM rollups WHERE rollup_key IN ({', '.join('?' * len(chunk))})"
+        for row in conn.exec_driver_sql(sql, tuple(chunk)):
+            values = dict(zip(_VALUE_COLUMNS, row[1:]))
+            for h in HISTOGRAMS:
+                values[h] = orjson.loads(values[h])
+            stored[row[0]] = values
+    inserts, updates = [], []
+    for key in keys:
+        d = deltas[key]
+        if key in stored:
+            new = _added(stored[key], d)
+            updates.append(_sqlite_values(new) + (key,))
+        else:
+            inserts.append((key, sqlite_datetime(d["minute"]), *(d[dim] for dim in ROLLUP_DIMENSIONS))
+                           + _sqlite_values(d))
+    if inserts:
+        conn.exec_driver_sql(_SQLITE_INSERT, inserts)
+    if updates:
+        conn.exec_driver_sql(_SQLITE_UPDATE, updates)
+
+
+def _sqlite_values(values: Mapping[str, Any]) -> tuple:
+    return (
+        tuple(values[c] for c in COUNTERS)
+        + tuple(values[c] for c in SUMS)
+        + tuple(orjson.dumps(values[h], option=orjson.OPT_NON_STR_KEYS).decode() for h in HISTOGRAMS)
+    )
+
+
+def sqlite_datetime(value: datetime) -> str:
+    """The text form SQLAlchemy's SQLite DateTime stores, so both paths compare alike."""
+    return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")

@@ -1,0 +1,37 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from collector.dependencies import require_read
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request, response: Response) -> dict[str, str]:
+    def ping() -> str | None:
+        with request.app.state.engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    try:
+        version = await run_in_threadpool(ping)
+    except Exception as exc:  # any database failure means "not ready", with the reason
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return {"status": "unavailable", "reason": type(exc).__name__}
+    return {"status": "ready", "schema": str(version)}
+
+
+@router.get("/metrics", dependencies=[Depends(require_read)])
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,126 @@
+"""Ingest: sessions (JSON array or NDJSON), labeled samples, OTLP/HTTP traces."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from collector import otlp
+from collector.body import parse_records, read_body
+from collector.database import write_transaction
+from collector.dependencies import require_ingest
+from collector.ingest import score_and_store_samples, store_sessions, store_stages
+from collector.schemas import IngestResult, Rejected, SampleIn, SampleResult, SampleScore, SessionIn, describe_error
+
+router = APIRouter()
+
+
+def _array_body(model: type) -> dict[str, Any]:
+    schema = {"type": "array", "items": {"$ref": f"#/components/schemas/{model.__name__}"}}
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": schema},
+        "application/x-ndjson": {"schema": {"type": "string"}},
+    }}}
+
+
+def _validate(items: list[tuple[int, Any]], model: type) -> tuple[list[tuple[int, Any]], list[Rejected]]:
+    valid, rejected = [], []
+    for index, item in items:
+        if isinstance(item, Exception):
+            rejected.append(Rejected(index=index, error=str(item)))
+            continue
+        if not isinstance(item, dict):
+            rejected.append(Rejected(index=index, error=f"record: expected an object, got {type(item).__name__}"))
+            continue
+        try:
+            valid.append((index, model.model_validate(item)))
+        except ValidationError as exc:
+            rejected.append(Rejected(index=index, error=describe_error(exc)))
+    return valid, rejected
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@router.post("/api/v1/sessions", response_model=IngestResult, dependencies=[Depends(require_ingest)],
+             openapi_extra=_array_body(SessionIn), tags=["ingest"],
+             responses={413: {"description": "body too large"}, 422: {"description": "no valid record"}})
+async def post_sessions(request: Request, response: Response) -> IngestResult:
+    body = await read_body(request)
+    items = parse_records(body, request.headers.get("content-type", ""))
+    valid, rejected = _validate(items, SessionIn)
+    metrics = request.app.state.metrics
+    metrics.rejected.labels("session").inc(len(rejected))
+    if not valid:
+        response.status_code = 422
+        return IngestResult(accepted=0, duplicates=0, rejected=rejected)
+    stored = await run_in_threadpool(store_sessions, request.app.state.engine, [r for _, r in valid], _now())
+    metrics.observe_sessions(stored.accepted)
+    metrics.duplicates.inc(stored.duplicates)
+    return IngestResult(accepted=len(stored.accepted), duplicates=stored.duplicates, rejected=rejected)
+
+
+@router.post("/api/v1/samples", response_model=SampleResult, dependencies=[Depends(require_ingest)],
+             openapi_extra=_array_body(SampleIn), tags=["ingest"],
+             responses={413: {"description": "body too large"}, 422: {"description": "no valid sample"}})
+async def post_samples(request: Request, response: Response) -> SampleResult:
+    body = await read_body(request)
+    items = parse_records(body, request.headers.get("content-type", ""))
+    valid, rejected = _validate(items, SampleIn)
+    settings = request.app.state.settings
+    scored, refused = await run_in_threadpool(
+        score_and_store_samples, request.app.state.engine, valid, settings.normalizer, _now())
+    rejected += [Rejected(index=i, error=e) for i, e in refused]
+    rejected.sort(key=lambda r: r.index)
+    request.app.state.metrics.observe_samples(
+        (item.session_row, item.errors) for _, item in scored if not item.duplicate)
+    request.app.state.metrics.rejected.labels("sample").inc(len(rejected))
+    results = [
+        SampleScore(session_id=item.session_row["session_id"], wer=item.errors.wer,
+                    substitutions=item.errors.substitutions, deletions=item.errors.deletions,
+                    insertions=item.errors.insertions, ref_words=item.errors.ref_words, duplicate=item.duplicate)
+        for _, item in sorted(scored, key=lambda pair: pair[0])
+    ]
+    if not results:
+        response.status_code = 422
+    return SampleResult(results=results, rejected=rejected)
+
+
+@router.post("/v1/traces", dependencies=[Depends(require_ingest)], tags=["ingest"],
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+                 "application/json": {"schema": {"type": "object"}}}}},
+             responses={200: {"description": "OTLP ExportTraceServiceResponse"}})
+async def post_traces(request: Request) -> Response:
+    content_type = request.headers.get("content-type", "application/x-protobuf")
+    body = await read_body(request)
+    try:
+        body = otlp.decompress(body, request.headers.get("content-encoding"))
+        spans = otlp.flatten(otlp.decode_request(body, content_type))
+    except otlp.OTLPDecodeError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    records, errors = [], []
+    for span in spans:
+        if not otlp.is_session_root(span):
+            continue
+        try:
+            records.append(SessionIn.model_validate(otlp.session_record(span)))
+        except ValidationError as exc:
+            errors.append(f"span {span.span_id}: {describe_error(exc)} (as asr.* attributes)")
+    engine = request.app.state.engine
+
+    def store() -> Any:
+        with write_transaction(engine) as conn:
+            store_stages(conn, [otlp.stage_row(s) for s in spans])
+        return store_sessions(engine, records, _now()) if records else None
+
+    stored = await run_in_threadpool(store)
+    if stored is not None:
+        request.app.state.metrics.observe_sessions(stored.accepted)
+    payload, media_type = otlp.encode_response(len(errors), "; ".join(errors)[:2000], content_type)
+    return Response(payload, media_type=media_type)

@@ -1,0 +1,84 @@
+"""Read API: sessions, corpus WER, cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from collector import queries
+from collector.dependencies import require_read
+from collector.timeparams import window
+
+router = APIRouter(dependencies=[Depends(require_read)], tags=["query"])
+
+
+def _filters(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
+    return {k: v for k, v in request.query_params.items() if k in allowed}
+
+
+def _group_by(value: str | None) -> list[str]:
+    return [d.strip() for d in (value or "").split(",") if d.strip()]
+
+
+@router.get("/api/v1/sessions")
+async def list_sessions(
+    request: Request,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = Query(100, ge=1, le=5000),
+    model_version: str | None = None, region: str | None = None, channel: str | None = None,
+    tenant: str | None = None, language: str | None = None, pool: str | None = None, status: str | None = None,
+) -> list[dict[str, Any]]:
+    start, end = window(since, until)
+    filters = _filters(request, queries.SESSION_FILTERS)
+    return await run_in_threadpool(queries.list_sessions, request.app.state.engine, start, end, filters, limit)
+
+
+@router.get("/api/v1/sessions/{session_id}")
+async def get_session(request: Request, session_id: str) -> dict[str, Any]:
+    found = await run_in_threadpool(queries.get_session, request.app.state.engine, session_id)
+    if found is None:
+        raise HTTPException(404, f"session_id: no session {session_id!r}")
+    return found
+
+
+def _grouped(fn, request: Request, group_by: str | None, since: str | None, until: str | None, *args):
+    start, end = window(since, until)
+    try:
+        return fn(request.app.state.engine, _group_by(group_by), start, end,
+                  _filters(request, queries.ROLLUP_DIMENSIONS), *args)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+@router.get("/api/v1/wer")
+async def wer(
+    request: Request, group_by: str | None = None, since: str | None = None, until: str | None = None,
+    model_version: str | None = None, region: str | None = None, channel: str | None = None,
+    tenant: str | None = None, language: str | None = None, pool: str | None = None,
+) -> list[dict[str, Any]]:
+    """Corpus WER (S+D+I)/N per group with a 95% bootstrap interval over utterances."""
+    return await run_in_threadpool(_grouped, queries.wer_by_group, request, group_by, since, until)
+
+
+@router.get("/api/v1/latency")
+async def latency(
+    request: Request, group_by: str | None = None, since: str | None = None, until: str | None = None,
+    model_version: str | None = None, region: str | None = None, channel: str | None = None,
+    tenant: str | None = None, language: str | None = None, pool: str | None = None,
+) -> list[dict[str, Any]]:
+    """p50/p95/p99 of final, first-partial and queue latency per group (within 1%)."""
+    return await run_in_threadpool(_grouped, queries.latency_by_group, request, group_by, since, until)
+
+
+@router.get("/api/v1/cost")
+async def cost(
+    request: Request, group_by: str | None = None, since: str | None = None, until: str | None = None,
+    model_version: str | None = None, region: str | None = None, channel: str | None = None,
+    tenant: str | None = None, language: str | None = None, pool: str | None = None,
+) -> list[dict[str, Any]]:
+    """GPU cost, cost per successful turn and per audio minute, and the drivers that moved."""
+    price = request.app.state.settings.price_per_gpu_hour
+    return await run_in_threadpool(_grouped, queries.cost_by_group, request, group_by, since, until, price)

@@ -1,0 +1,27 @@
+"""Query-string times: RFC 3339, timezone-aware UTC, defaulting to a window ending now."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from fastapi import HTTPException
+
+
+def parse_time(value: str | None, name: str, default: datetime) -> datetime:
+    if value is None or value == "":
+        return default
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise HTTPException(422, f"{name}: not an RFC 3339 time: {value!r}") from exc
+    if parsed.tzinfo is None:
+        raise HTTPException(422, f"{name}: needs a timezone offset (e.g. 2026-11-21T10:00:00Z)")
+    return parsed.astimezone(timezone.utc)
+
+
+def window(since: str | None, until: str | None, default_span: timedelta = timedelta(hours=24)) -> tuple[datetime, datetime]:
+    end = parse_time(until, "until", datetime.now(timezone.utc))
+    start = parse_time(since, "since", end - default_span)
+    if start >= end:
+        raise HTTPException(422, "since: must be before until")
+    return start, end
