@@ -12,6 +12,7 @@ Histograms are plain `dict[int, int]`; in JSON the keys are strings.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Mapping
 
@@ -19,15 +20,7 @@ ZERO_CODE = 0
 _MIN_EXPONENT = -2  # 0.01 .. 0.0999 is the finest decade; smaller values go to its first bucket
 
 
-def bucket_code(value: float) -> int:
-    if value <= 0 or math.isnan(value):
-        return ZERO_CODE
-    exponent = max(math.floor(math.log10(value)), _MIN_EXPONENT)
-    scaled = round(value / 10.0 ** (exponent - 2), 9)  # round away float noise: 1.1/0.01
-    mantissa = max(math.ceil(scaled), 100)
-    if mantissa >= 1000:
-        exponent, mantissa = exponent + 1, 100
-    return (exponent + 3) * 1000 + mantissa
+_MAX_EXPONENT = 9
 
 
 def upper_edge(code: int) -> float:
@@ -35,6 +28,23 @@ def upper_edge(code: int) -> float:
         return 0.0
     exponent, mantissa = divmod(code, 1000)
     return round(mantissa * 10.0 ** (exponent - 3 - 2), 12)
+
+
+# Every edge from 0.0100 to 1.00e12, sorted, with its code: a value's bucket is the first edge
+# at or above it, found by bisection (exact for edges, since both sides are the same floats).
+_CODES = [
+    (exponent + 3) * 1000 + mantissa
+    for exponent in range(_MIN_EXPONENT, _MAX_EXPONENT + 1)
+    for mantissa in range(100, 1000)
+] + [(_MAX_EXPONENT + 4) * 1000 + 100]
+_EDGES = [upper_edge(code) for code in _CODES]
+
+
+def bucket_code(value: float) -> int:
+    if not value > 0:  # also catches NaN
+        return ZERO_CODE
+    # The tolerance absorbs float noise such as 3 * 0.1 = 0.30000000000000004.
+    return _CODES[min(bisect.bisect_left(_EDGES, value * (1 - 1e-12)), len(_CODES) - 1)]
 
 
 def add(hist: dict[int, int], value: float, count: int = 1) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -46,7 +47,7 @@ def _insert(conn: Connection):
 
 
 def session_row(record: SessionIn, received_at: datetime) -> dict[str, Any]:
-    row = record.model_dump()
+    row = dict(record.__dict__)  # the validated fields; model_dump() is several times slower
     for dim in SLICE_DIMENSIONS + ("pool",):
         row[dim] = row.get(dim) or UNKNOWN
     row["hypothesis"] = redact(row["hypothesis"])
@@ -98,15 +99,17 @@ def _insert_new_sessions(conn: Connection, rows: dict[str, dict[str, Any]]) -> s
     return set(new)
 
 
+_SESSION_VALUES = itemgetter(*SESSION_COLUMNS)
+_TIME_COLUMNS = [SESSION_COLUMNS.index(c) for c in ("ts", "received_at")]
+_ATTRIBUTES_COLUMN = SESSION_COLUMNS.index("attributes")
+
+
 def _sqlite_row(row: dict[str, Any]) -> tuple:
-    out = []
-    for column in SESSION_COLUMNS:
-        value = row.get(column)
-        if isinstance(value, datetime):
-            value = sqlite_datetime(value)
-        elif isinstance(value, dict):
-            value = orjson.dumps(value).decode()
-        out.append(value)
+    out = list(_SESSION_VALUES(row))
+    for i in _TIME_COLUMNS:
+        out[i] = sqlite_datetime(out[i])
+    if out[_ATTRIBUTES_COLUMN] is not None:
+        out[_ATTRIBUTES_COLUMN] = orjson.dumps(out[_ATTRIBUTES_COLUMN]).decode()
     return tuple(out)
 
 

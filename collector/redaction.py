@@ -36,10 +36,23 @@ def _card(match: re.Match[str]) -> str:
     return "[CARD]" if 13 <= len(digits) <= 19 and _luhn_ok(digits) else match.group(0)
 
 
+# Most transcripts hold no digit, no "@" and few digit words: cheap checks decide whether
+# the full patterns need to run at all (this is on the ingest hot path).
+HAS_DIGIT_OR_AT = re.compile(r"[@\d]")
+DIGIT_WORDS = frozenset("zero oh one two three four five six seven eight nine".split())
+
+
+def _maybe_pii(text: str) -> bool:
+    if HAS_DIGIT_OR_AT.search(text):
+        return True
+    return sum(1 for word in text.lower().replace(",", " ").replace("-", " ").split() if word in DIGIT_WORDS) >= 7
+
+
 def redact(text: str | None) -> str | None:
-    if not text:
+    if not text or not _maybe_pii(text):
         return text
-    text = EMAIL.sub("[EMAIL]", text)
+    if "@" in text:
+        text = EMAIL.sub("[EMAIL]", text)
     text = CARD_CANDIDATE.sub(_card, text)
     text = PHONE.sub("[PHONE]", text)
     text = SPOKEN_DIGITS.sub("[PHONE]", text)

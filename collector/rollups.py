@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -39,7 +40,11 @@ def minute_of(ts: datetime) -> datetime:
 
 
 def rollup_key(minute: datetime, dims: Mapping[str, str]) -> str:
-    return f"{int(minute.timestamp()) // 60}|" + "|".join(dims[d] for d in ROLLUP_DIMENSIONS)
+    return _key(int(minute.timestamp()) // 60, tuple(dims[d] for d in ROLLUP_DIMENSIONS))
+
+
+def _key(epoch_minute: int, dims: tuple[str, ...]) -> str:
+    return f"{epoch_minute}|" + "|".join(dims)
 
 
 def dimensions(row: Mapping[str, Any]) -> dict[str, str]:
@@ -54,13 +59,18 @@ def empty_delta(minute: datetime, dims: Mapping[str, str]) -> Delta:
     return delta
 
 
+_DIMS_OF = itemgetter(*ROLLUP_DIMENSIONS)
+
+
 def _delta_for(deltas: dict[str, Delta], row: Mapping[str, Any]) -> Delta:
-    minute = minute_of(row["ts"])
-    dims = dimensions(row)
-    key = rollup_key(minute, dims)
-    if key not in deltas:
-        deltas[key] = empty_delta(minute, dims)
-    return deltas[key]
+    """The delta of the row's minute and slice (rows carry all dimensions, "unknown" if unset)."""
+    ts = row["ts"]
+    dims = _DIMS_OF(row)
+    key = _key(int(ts.timestamp()) // 60, dims)
+    delta = deltas.get(key)
+    if delta is None:
+        delta = deltas[key] = empty_delta(minute_of(ts), dict(zip(ROLLUP_DIMENSIONS, dims)))
+    return delta
 
 
 def confidence_code(confidence: float) -> int:
@@ -75,36 +85,45 @@ def _bump(hist: dict, code: int | str, n: int = 1) -> None:
     hist[code] = hist.get(code, 0) + n
 
 
+_LATENCY_FIELDS = (("final_latency_ms", "latency_hist"), ("first_partial_ms", "first_partial_hist"),
+                   ("queue_ms", "queue_hist"))
+
+
 def accumulate_sessions(rows: Iterable[Mapping[str, Any]], deltas: dict[str, Delta] | None = None) -> dict[str, Delta]:
     """Fold new session rows (as stored: dimensions filled, hypothesis redacted) into deltas."""
     deltas = {} if deltas is None else deltas
+    bucket_code = histogram.bucket_code
     for row in rows:
         d = _delta_for(deltas, row)
         status = row["status"]
+        shadow = row.get("shadow")
         d["sessions"] += 1
         d["status_" + status] += 1
-        if status == "ok" and row.get("turn_success") is not False and not row.get("shadow"):
+        if status == "ok" and row.get("turn_success") is not False and not shadow:
             d["successful_turns"] += 1
-        if row.get("shadow"):
+        if shadow:
             d["shadow_sessions"] += 1
         d["retries"] += row.get("retries") or 0
-        if status == "ok" and row.get("hypothesis") is not None and not row["hypothesis"].strip():
+        hypothesis = row.get("hypothesis")
+        if status == "ok" and hypothesis is not None and not hypothesis.strip():
             d["empty_hypotheses"] += 1
         d["partial_rewrites"] += row.get("partial_rewrites") or 0
         d["audio_seconds"] += row.get("audio_seconds") or 0.0
         d["gpu_seconds"] += row.get("gpu_seconds") or 0.0
-        if row.get("confidence") is not None:
-            d["confidence_sum"] += row["confidence"]
+        confidence = row.get("confidence")
+        if confidence is not None:
+            d["confidence_sum"] += confidence
             d["confidence_count"] += 1
-            _bump(d["confidence_hist"], confidence_code(row["confidence"]))
-        if row.get("snr_db") is not None:
-            d["snr_sum"] += row["snr_db"]
+            _bump(d["confidence_hist"], confidence_code(confidence))
+        snr = row.get("snr_db")
+        if snr is not None:
+            d["snr_sum"] += snr
             d["snr_count"] += 1
-            _bump(d["snr_hist"], snr_code(row["snr_db"]))
-        for field, hist in (("final_latency_ms", "latency_hist"), ("first_partial_ms", "first_partial_hist"),
-                            ("queue_ms", "queue_hist")):
-            if row.get(field) is not None:
-                _bump(d[hist], histogram.bucket_code(row[field]))
+            _bump(d["snr_hist"], snr_code(snr))
+        for field, hist in _LATENCY_FIELDS:
+            value = row.get(field)
+            if value is not None:
+                _bump(d[hist], bucket_code(value))
     return deltas
 
 

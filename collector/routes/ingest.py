@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from collector import otlp
 from collector.body import parse_records, read_body
@@ -27,7 +27,18 @@ def _array_body(model: type) -> dict[str, Any]:
     }}}
 
 
+_LIST_ADAPTERS = {model: TypeAdapter(list[model]) for model in (SessionIn, SampleIn)}
+
+
 def _validate(items: list[tuple[int, Any]], model: type) -> tuple[list[tuple[int, Any]], list[Rejected]]:
+    # Fast path: one validation call for a clean batch; on any error fall back to one call per
+    # record so that each rejection names its index and field.
+    try:
+        if not any(isinstance(item, Exception) for _, item in items):
+            records = _LIST_ADAPTERS[model].validate_python([item for _, item in items])
+            return [(index, record) for (index, _), record in zip(items, records)], []
+    except ValidationError:
+        pass
     valid, rejected = [], []
     for index, item in items:
         if isinstance(item, Exception):
@@ -55,13 +66,13 @@ async def post_sessions(request: Request, response: Response) -> IngestResult:
     items = parse_records(body, request.headers.get("content-type", ""))
     valid, rejected = _validate(items, SessionIn)
     metrics = request.app.state.metrics
-    metrics.rejected.labels("session").inc(len(rejected))
+    metrics.inc("asrwatch_rejected_records", ("session",), len(rejected))
     if not valid:
         response.status_code = 422
         return IngestResult(accepted=0, duplicates=0, rejected=rejected)
     stored = await run_in_threadpool(store_sessions, request.app.state.engine, [r for _, r in valid], _now())
     metrics.observe_sessions(stored.accepted)
-    metrics.duplicates.inc(stored.duplicates)
+    metrics.inc("asrwatch_duplicate_sessions", (), stored.duplicates)
     return IngestResult(accepted=len(stored.accepted), duplicates=stored.duplicates, rejected=rejected)
 
 
@@ -79,7 +90,7 @@ async def post_samples(request: Request, response: Response) -> SampleResult:
     rejected.sort(key=lambda r: r.index)
     request.app.state.metrics.observe_samples(
         (item.session_row, item.errors) for _, item in scored if not item.duplicate)
-    request.app.state.metrics.rejected.labels("sample").inc(len(rejected))
+    request.app.state.metrics.inc("asrwatch_rejected_records", ("sample",), len(rejected))
     results = [
         SampleScore(session_id=item.session_row["session_id"], wer=item.errors.wer,
                     substitutions=item.errors.substitutions, deletions=item.errors.deletions,
