@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     # Raw SLO specs; `slo.spec` parses and validates them so errors name the SLO and field.
     slos: list[dict[str, Any]] = Field(default_factory=list)
     evaluator_interval_s: float = 15.0
+    # "wall" for live fleets; "watermark" judges at the newest ingested event minute (replays, demo).
+    evaluator_clock: Literal["wall", "watermark"] = "wall"
+    runbook_base_url: str = "/runbooks"
     traffic_router_file: str | None = None
 
     @field_validator("pricing")

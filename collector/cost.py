@@ -43,9 +43,19 @@ def drivers(current: Mapping[str, Any], previous: Mapping[str, Any] | None) -> l
     for name in DRIVERS:
         now = current.get(name)
         before = (previous or {}).get(name)
-        change = None
-        if now is not None and before not in (None, 0):
-            change = (now - before) / abs(before)
-        out.append({"driver": name, "current": now, "previous": before, "relative_change": change})
-    out.sort(key=lambda d: -abs(d["relative_change"]) if d["relative_change"] is not None else 0.0)
+        change = relative = None
+        if now is not None and before is not None:
+            change = now - before
+            relative = change / abs(before) if before else None
+        out.append({"driver": name, "current": now, "previous": before, "change": change,
+                    "relative_change": relative})
+    out.sort(key=_moved_most)
     return out
+
+
+def _moved_most(driver: dict[str, Any]) -> float:
+    if driver["relative_change"] is not None:
+        return -abs(driver["relative_change"])
+    if driver["change"]:  # up from zero (shadow traffic switched on): the biggest move there is
+        return float("-inf")
+    return 0.0

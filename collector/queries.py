@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from collector import cost as cost_math
 from collector import histogram
 from collector import wer as wer_math
-from collector.models import ROLLUP_DIMENSIONS, Rollup, Sample, Session, Stage
+from collector.models import ROLLUP_DIMENSIONS, AuditEntry, Rollup, Sample, Session, Stage
 
 SESSION_FILTERS = ROLLUP_DIMENSIONS + ("status",)
 
@@ -120,7 +120,8 @@ def cost_by_group(engine: Engine, group_by: Sequence[str], since: datetime, unti
     for key in sorted(current):
         now = cost_math.summarize(current[key], price)
         before = cost_math.summarize(previous[key], price) if key in previous else None
-        out.append({**dict(zip(group_by, key)), **now, "top_drivers": cost_math.drivers(now, before)})
+        out.append({**dict(zip(group_by, key)), **now, "top_drivers": cost_math.drivers(now, before),
+                    "previous": before})
     return out
 
 
@@ -151,3 +152,14 @@ def get_session(engine: Engine, session_id: str) -> dict[str, Any] | None:
         query = select(samples).where(samples.c.session_id == session_id).order_by(samples.c.id)
         out["samples"] = [{k: v for k, v in dict(r).items() if k != "id"} for r in conn.execute(query).mappings()]
     return out
+
+
+def audit_log(engine: Engine, since: datetime, until: datetime, limit: int,
+              action: str | None = None) -> list[dict[str, Any]]:
+    table = AuditEntry.__table__
+    query = select(table).where(table.c.at >= since, table.c.at < until)
+    if action:
+        query = query.where(table.c.action == action)
+    query = query.order_by(table.c.at.desc(), table.c.id.desc()).limit(limit)
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -82,3 +83,13 @@ async def cost(
     """GPU cost, cost per successful turn and per audio minute, and the drivers that moved."""
     price = request.app.state.settings.price_per_gpu_hour
     return await run_in_threadpool(_grouped, queries.cost_by_group, request, group_by, since, until, price)
+
+
+@router.get("/api/v1/audit")
+async def audit(
+    request: Request, since: str | None = None, until: str | None = None, action: str | None = None,
+    limit: int = Query(200, ge=1, le=5000),
+) -> list[dict[str, Any]]:
+    """The audit log (rollbacks, silences, rollout registrations...), newest first."""
+    start, end = window(since, until, default_span=timedelta(days=30))
+    return await run_in_threadpool(queries.audit_log, request.app.state.engine, start, end, limit, action)

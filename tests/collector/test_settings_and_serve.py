@@ -53,3 +53,21 @@ def test_retention_deletes_text_but_keeps_scores(tmp_path):
     assert rows["old"].hypothesis is None and rows["new"].hypothesis == "hi amy"
     assert samples["old"][1] is None and samples["old"][2] is None and samples["old"][3] == 0.5
     assert samples["new"][1] == "hi amy"
+
+
+def test_watermark_clock_follows_ingested_event_time(tmp_path):
+    from datetime import timedelta
+
+    from collector.clock import evaluation_time
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    migrate(engine)
+    wall = datetime(2026, 11, 21, 12, tzinfo=timezone.utc)
+    assert evaluation_time(engine, "watermark", wall) == wall  # nothing ingested yet
+    store_sessions(engine, [SessionIn(session_id="a", ts="2026-11-20T08:30:42Z", model_version="m", status="ok")], wall)
+    assert evaluation_time(engine, "watermark", wall) == datetime(2026, 11, 20, 8, 31, tzinfo=timezone.utc)
+    store_sessions(engine, [SessionIn(session_id="b", ts="2030-01-01T00:00:00Z", model_version="m", status="ok")], wall)
+    assert evaluation_time(engine, "watermark", wall) == wall + timedelta(minutes=5)  # capped
+    assert evaluation_time(engine, "wall", wall) == wall
+    with pytest.raises(ValueError, match="evaluator_clock"):
+        evaluation_time(engine, "sundial", wall)
