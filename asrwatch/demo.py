@@ -1,24 +1,282 @@
-"""`asrwatch demo`: the main job on the embedded default."""
+"""`asrwatch demo`: the whole closed loop on the embedded default, in a few minutes.
+
+A collector (SQLite under ./asrwatch-data/) with the bundled demo config runs the SLO
+evaluator, the alert router, the rollout judge, drift and the cost watch. A simulated fleet
+replays a day in compressed event time with four incidents; the reference probe transcribes
+golden audio; the console shows it all. The loop closes for real: the canary's far-field
+slice burns its availability budget -> page -> the judge rolls the canary back through the
+traffic-router file -> the simulator moves its traffic to the stable model -> the burn
+stops and the page resolves. The evaluators judge in event time (the ingest watermark).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
 import typer
 
+from asrwatch.demo_summary import format_summary, summarize
 from asrwatch.settings import load_settings
+
+DEMO_CONFIG = Path(__file__).with_name("demo_config.yaml")
+ROLLOUT_NAME = "whisper-large-v3-2026-11-15"
+
+# Incidents on the replayed span, as fractions of it: (scenario, onset, end or None).
+INCIDENTS = (
+    ("canary-far-field-endpointing", 0.10, None),
+    ("regional-regression", 0.30, None),
+    ("gpu-cost-spike", 0.50, 0.70),
+    ("latency-saturation", 0.75, 0.85),
+)
+
+
+def scenario_specs(hours: float) -> list[str]:
+    def at(fraction: float) -> str:
+        return f"{round(hours * 60 * fraction)}m"
+
+    return [f"{name}@{at(onset)}" + (f"-{at(end)}" if end else "") for name, onset, end in INCIDENTS]
+
+
+@dataclass
+class DemoRun:
+    url: str
+    start: datetime
+    hours: float
+    speed: float
+    data_dir: Path
+    stop: threading.Event = field(default_factory=threading.Event)
+    truths: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def event_time(self, wall_elapsed_s: float) -> datetime:
+        return min(self.start + timedelta(seconds=wall_elapsed_s * self.speed),
+                   self.start + timedelta(hours=self.hours))
+
+
+def _say(message: str, at: datetime | None = None) -> None:
+    stamp = f"[{at:%H:%M} event] " if at else ""
+    typer.echo(f"{stamp}{message}")
+
+
+def _fresh_data_dir(data_dir: Path) -> Path:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("demo.db", "demo.db-wal", "demo.db-shm", "traffic-router.json", "demo-summary.json"):
+        (data_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(data_dir / "probe-spool", ignore_errors=True)
+    return data_dir
+
+
+def _start_collector(settings, port: int):
+    import uvicorn
+
+    from collector.app import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                           log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, name="collector", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if not thread.is_alive():
+            raise typer.Exit(f"collector failed to start on port {port} (is it in use?)")
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return server, thread, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise typer.Exit("collector did not become ready in 120 s")
+
+
+def _register_canary(url: str) -> None:
+    from simulator.fleet import FleetConfig
+
+    fleet = FleetConfig()
+    body = {"name": ROLLOUT_NAME, "baseline_version": fleet.stable_version,
+            "canary_version": fleet.canary_version, "slice_by": ["channel", "region"],
+            "protected_slices": [{"channel": "far_field"}], "min_utterances": 200}
+    response = httpx.post(url + "/api/v1/rollouts", json=body, timeout=30)
+    response.raise_for_status()
+
+
+def _simulate(run: DemoRun, rate: float, seed: int) -> None:
+    from simulator.run import simulate
+
+    try:
+        report = simulate(run.url, None, scenario_specs(run.hours), start=run.start, hours=run.hours, rate=rate,
+                          seed=seed, speed=run.speed, router_file=str(run.data_dir / "traffic-router.json"),
+                          label_fraction=0.2, otlp_fraction=0.02, progress=False, stop=run.stop)
+        run.truths[:] = [t.as_dict() for t in report.truths]
+    except Exception as exc:  # report, keep the rest of the demo running
+        run.errors.append(f"simulator: {type(exc).__name__}: {exc}")
+
+
+def _probe(run: DemoRun, limit: int) -> None:
+    try:
+        from inference_probe.run import run_probe
+    except ImportError as exc:
+        run.errors.append(f"probe skipped: install the probe extra ({exc.name} missing)")
+        return
+    try:
+        # Stamp the probe's sessions with the replay's event time, not the wall clock, so they
+        # do not move the evaluators' watermark ahead of the simulated fleet.
+        at = LiveLog(httpx.Client(base_url=run.url, timeout=30)).clock() or run.start
+        result = run_probe(run.url, limit=limit, slices="clean,noise_0db,far_field,telephony",
+                           at=at, show_progress=False,
+                           spool_dir=run.data_dir / "probe-spool")
+        _say("probe: WER per slice on the golden set (" + result.model_version + ")\n" + result.table())
+    except Exception as exc:
+        run.errors.append(f"probe: {type(exc).__name__}: {exc}")
+
+
+def _start_console(url: str, port: int) -> subprocess.Popen | None:
+    try:
+        import streamlit  # noqa: F401
+    except ImportError:
+        _say("console skipped: install the console extra (pip install -e '.[console]')")
+        return None
+    return subprocess.Popen([sys.executable, "-m", "asrwatch", "console", "--api", url, "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+class LiveLog:
+    """Prints what fires, resolves, notifies and rolls back, once each."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.http = http
+        self.seen: set[str] = set()
+
+    def _new(self, key: str) -> bool:
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+    def clock(self) -> datetime | None:
+        try:
+            value = self.http.get("/api/v1/clock").json()["evaluation_time"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return None
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+    def poll(self) -> datetime | None:
+        at = self.clock()
+        if at is None:
+            return None
+        try:
+            alerts = self.http.get("/api/v1/alerts", params={"state": "all", "at": at.isoformat()}).json()
+            tickets = self.http.get("/api/v1/tickets", params={"limit": 200}).json()
+            audit = self.http.get("/api/v1/audit", params={"action": "rollout.rollback"}).json()
+        except (httpx.HTTPError, ValueError):
+            return at
+        for alert in alerts if isinstance(alerts, list) else alerts.get("alerts", []):
+            where = ", ".join(f"{k}={v}" for k, v in alert["labels"].items() if k not in ("alertname", "severity"))
+            if self._new("fire:" + alert["fingerprint"] + alert["starts_at"]):
+                _say(f"{alert['severity'].upper():6} {alert['name']} {where}: {alert['summary'][:160]}", at)
+            if alert.get("ends_at") and self._new("end:" + alert["fingerprint"] + alert["starts_at"]):
+                _say(f"RESOLVED {alert['name']} {where}", at)
+        for ticket in tickets:
+            if self._new(f"ticket:{ticket['id']}"):
+                _say(f"ticket -> {ticket.get('team') or ticket['receiver']}: {ticket['title'][:150]}", at)
+        for entry in audit:
+            if self._new(f"audit:{entry['id']}"):
+                _say(f"ROLLBACK {entry['target']}: {entry['reason'][:200]}", at)
+        return at
+
+
+def _collect(http: httpx.Client, at: datetime) -> tuple[list, list, list]:
+    alerts = http.get("/api/v1/alerts", params={"state": "all", "at": at.isoformat()}).json()
+    alerts = alerts if isinstance(alerts, list) else alerts.get("alerts", [])
+    tickets = http.get("/api/v1/tickets", params={"limit": 1000}).json()
+    from simulator.fleet import FleetConfig
+
+    canary = FleetConfig().canary_version
+    rollbacks = [{"at": e["at"], "canary_version": canary, "reason": e["reason"]}
+                 for e in http.get("/api/v1/audit", params={"action": "rollout.rollback"}).json()]
+    return alerts, tickets, rollbacks
+
+
+def run_demo(*, port: int, console_port: int, headless: bool, minutes: float, hours: float, rate: float,
+             seed: int, probe_limit: int, data_dir: Path) -> dict[str, Any]:
+    data_dir = _fresh_data_dir(data_dir)
+    settings = load_settings(DEMO_CONFIG, database_url=f"sqlite:///{data_dir / 'demo.db'}",
+                             traffic_router_file=str(data_dir / "traffic-router.json"),
+                             rollout_actuators=[{"kind": "traffic_file", "path": str(data_dir / "traffic-router.json")}])
+    server, server_thread, url = _start_collector(settings, port)
+    _register_canary(url)
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    run = DemoRun(url=url, start=now - timedelta(hours=hours), hours=hours,
+                  speed=hours * 3600 / (minutes * 60), data_dir=data_dir)
+    _say(f"asrwatch demo: replaying {hours:g} h of a simulated fleet in {minutes:g} min ({run.speed:.0f}x)")
+    _say(f"  API      {url}/docs   (alerts: {url}/api/v1/alerts?state=all)")
+    console = None if headless else _start_console(url, console_port)
+    if console is not None:
+        _say(f"  console  http://127.0.0.1:{console_port}")
+    _say("  incidents: " + ", ".join(scenario_specs(hours)))
+
+    wall_start = time.monotonic()
+    workers = [threading.Thread(target=_simulate, args=(run, rate, seed), name="simulator", daemon=True)]
+    if probe_limit > 0:
+        workers.append(threading.Thread(target=_probe, args=(run, probe_limit), name="probe", daemon=True))
+    for worker in workers:
+        worker.start()
+    http = httpx.Client(base_url=url, timeout=60)
+    log = LiveLog(http)
+    interrupted = False
+    try:
+        while workers[0].is_alive() and time.monotonic() - wall_start < minutes * 60 + 30:
+            time.sleep(1.0)
+            log.poll()
+        time.sleep(2 * settings.evaluator_interval_s + 1)  # let the evaluators see the last minutes
+    except KeyboardInterrupt:
+        interrupted = True
+        _say("stopping...")
+    finally:
+        run.stop.set()
+        for worker in workers:
+            worker.join(timeout=120 if not interrupted else 10)
+    at = log.poll() or run.event_time(time.monotonic() - wall_start)
+    alerts, tickets, rollbacks = _collect(http, at)
+    summary = summarize(run.truths, alerts, tickets, rollbacks)
+    summary["errors"] = run.errors
+    (data_dir / "demo-summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    typer.echo(format_summary(summary))
+    for error in run.errors:
+        typer.echo(f"  note: {error}")
+    http.close()
+    if console is not None:
+        os.killpg(console.pid, signal.SIGTERM)
+    server.should_exit = True
+    server_thread.join(timeout=30)
+    return summary
 
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
+        headless: bool = typer.Option(False, help="No console; run for --minutes, print a summary, exit"),
+        minutes: float = typer.Option(8.0, help="Wall-clock minutes the replayed span takes"),
+        hours: float = typer.Option(24.0, help="Event-time hours replayed"),
+        rate: float = typer.Option(150.0, help="Sessions per simulated minute"),
+        seed: int = typer.Option(7, help="Simulator seed"),
+        probe_limit: int = typer.Option(8, help="Golden utterances the probe transcribes (0: no probe)"),
         port: int = typer.Option(8080, help="Collector port"),
-        headless: bool = typer.Option(False, help="No console; run for --minutes and print a summary"),
-        minutes: float = typer.Option(5.0, help="How long a headless demo runs (wall-clock minutes)"),
+        console_port: int = typer.Option(8501, help="Console port"),
+        data_dir: Path = typer.Option(Path("./asrwatch-data"), help="Where the demo's SQLite database lives"),
     ) -> None:
-        """Run the collector on ./asrwatch-data/ with a simulated fleet, the probe and the console."""
-        from collector.cli import serve
-
-        settings = load_settings()
-        typer.echo(f"asrwatch demo: collector on http://127.0.0.1:{port} (SQLite under ./asrwatch-data/)")
-        typer.echo("  API docs: http://127.0.0.1:%d/docs" % port)
-        typer.echo("  not yet wired into the demo: simulated fleet, evaluator, probe, console")
-        serve(settings, "127.0.0.1", port)
+        """Run the whole closed loop: collector, evaluators, simulated fleet with incidents, probe, console."""
+        run_demo(port=port, console_port=console_port, headless=headless, minutes=minutes, hours=hours,
+                 rate=rate, seed=seed, probe_limit=probe_limit, data_dir=data_dir)

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # "wall" for live fleets; "watermark" judges at the newest ingested event minute (replays, demo).
     evaluator_clock: Literal["wall", "watermark"] = "wall"
     runbook_base_url: str = "/runbooks"
+    evaluator_enabled: bool = True
+    slo_min_events: int = 10  # below this many events in a tier's long window, no page (low traffic)
     traffic_router_file: str | None = None
 
     @field_validator("pricing")

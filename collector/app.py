@@ -23,8 +23,10 @@ from collector.routes import health, ingest, query
 
 log = logging.getLogger("asrwatch.collector")
 
-# Routers of the other parts, mounted when present.
-PART_ROUTERS = ("slo.routes", "slo.router.routes", "slo.rollout.routes", "drift.routes", "collector.runbooks")
+# The other parts: each module's `router` is mounted and its `setup(app)` called (to start
+# its background loop), in this order — the alert router before those that feed it.
+PARTS = ("slo.routes", "slo.router.routes", "slo.rollout.routes", "drift.routes", "collector.runbooks",
+         "collector.cost_watch")
 
 
 def _latency_thresholds(settings: Settings) -> dict[str, list[float]]:
@@ -92,10 +94,11 @@ def create_app(settings: Settings, *, run_background: bool = True) -> FastAPI:
 
     for router_module in (health, ingest, query):
         app.include_router(router_module.router)
-    for name in PART_ROUTERS:
+    for name in PARTS:
         if _module_exists(name):
             module = importlib.import_module(name)
-            app.include_router(module.router)
+            if hasattr(module, "router"):
+                app.include_router(module.router)
             setup = getattr(module, "setup", None)
             if setup is not None:
                 setup(app)

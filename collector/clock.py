@@ -13,13 +13,14 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from collector.database import read_connection
 from collector.models import Rollup
 
 FUTURE_CAP = timedelta(minutes=5)
 
 
 def watermark(engine: Engine) -> datetime | None:
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         newest = conn.execute(select(func.max(Rollup.minute))).scalar()
     if newest is None:
         return None

@@ -41,9 +41,11 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 
 def _sqlite_begin(conn) -> None:
-    # pysqlite's own transaction handling is off (see _sqlite_pragmas): issue BEGIN ourselves,
-    # IMMEDIATE for writers so a read-modify-write of rollups never has to upgrade its lock.
-    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    # pysqlite's own transaction handling is off (see _sqlite_pragmas): issue BEGIN ourselves.
+    # IMMEDIATE by default: a transaction that reads and then writes (any ORM session) would
+    # otherwise fail with "database is locked" when another writer committed in between, since
+    # SQLite cannot upgrade a stale read snapshot. Pure readers opt out via `read_connection`.
+    mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
@@ -54,6 +56,14 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for reading only: on SQLite it takes no write lock, so long reads (drift
+    scans, SLO windows) never hold up ingest."""
+    with engine.connect() as conn:
+        yield conn.execution_options(sqlite_begin="DEFERRED")
 
 
 def alembic_config(engine: Engine) -> Config:

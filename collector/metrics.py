@@ -18,6 +18,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 LABELS = ("model_version", "region", "channel")
 DEFAULT_LATENCY_BUCKETS_MS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000, 30000)
@@ -45,13 +46,9 @@ class _Histogram:
             cumulative, buckets = 0, []
             for bound, count in zip(self.bounds + [float("inf")], state[:-1]):
                 cumulative += count
-                buckets.append(("+Inf" if bound == float("inf") else _fmt(bound), cumulative))
+                buckets.append((floatToGoString(bound), cumulative))
             family.add_metric(list(labels), buckets, state[-1])
         return family
-
-
-def _fmt(bound: float) -> str:
-    return str(int(bound)) if bound == int(bound) else repr(bound)
 
 
 class CollectorMetrics(Collector):

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from collector.database import read_connection
 from collector import cost as cost_math
 from collector import histogram
 from collector import wer as wer_math
@@ -41,7 +42,7 @@ def wer_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until
                                   table.c.wer_insertions), since, until, filters)
     query = query.where(table.c.wer_utterances > 0)
     groups: dict[tuple, dict[str, Any]] = defaultdict(lambda: {"pairs": {}, "S": 0, "D": 0, "I": 0})
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         for row in conn.execute(query):
             g = groups[tuple(row[: len(group_by)])]
             for k, v in row.wer_pairs.items():
@@ -77,7 +78,7 @@ def latency_by_group(engine: Engine, group_by: Sequence[str], since: datetime, u
     cols = [table.c[d] for d in group_by]
     query = _rollup_window(select(*cols, *[table.c[h] for h in LATENCY_FIELDS.values()]), since, until, filters)
     groups: dict[tuple, dict[str, dict[int, int]]] = defaultdict(lambda: {h: {} for h in LATENCY_FIELDS.values()})
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         for row in conn.execute(query).mappings():
             g = groups[tuple(row[d] for d in group_by)]
             for h in LATENCY_FIELDS.values():
@@ -104,7 +105,7 @@ def _cost_totals(engine: Engine, group_by: Sequence[str], since: datetime, until
     query = select(*cols, table.c.pool, *[func.sum(table.c[c]).label(c) for c in _COST_SUMS])
     query = _rollup_window(query, since, until, filters).group_by(*cols, table.c.pool)
     totals: dict[tuple, dict[str, dict[str, float]]] = defaultdict(dict)
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         for row in conn.execute(query).mappings():
             key = tuple(row[d] for d in group_by)
             totals[key][row["pool"]] = {c: row[c] or 0 for c in _COST_SUMS}
@@ -132,13 +133,13 @@ def list_sessions(engine: Engine, since: datetime, until: datetime, filters: Map
     for dim, value in filters.items():
         query = query.where(table.c[dim] == value)
     query = query.order_by(table.c.ts.desc()).limit(limit)
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
 
 
 def get_session(engine: Engine, session_id: str) -> dict[str, Any] | None:
     sessions, stages, samples = Session.__table__, Stage.__table__, Sample.__table__
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         row = conn.execute(select(sessions).where(sessions.c.session_id == session_id)).mappings().first()
         if row is None:
             return None
@@ -161,5 +162,5 @@ def audit_log(engine: Engine, since: datetime, until: datetime, limit: int,
     if action:
         query = query.where(table.c.action == action)
     query = query.order_by(table.c.at.desc(), table.c.id.desc()).limit(limit)
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         return [dict(r) for r in conn.execute(query).mappings()]

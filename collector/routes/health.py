@@ -7,6 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from collector.database import read_connection
 from collector.dependencies import require_read
 
 router = APIRouter(tags=["health"])
@@ -20,7 +21,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(request: Request, response: Response) -> dict[str, str]:
     def ping() -> str | None:
-        with request.app.state.engine.connect() as conn:
+        with read_connection(request.app.state.engine) as conn:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
     try:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from collector import queries
+from collector.clock import evaluation_time, watermark
 from collector.dependencies import require_read
 from collector.timeparams import window
 
@@ -93,3 +94,12 @@ async def audit(
     """The audit log (rollbacks, silences, rollout registrations...), newest first."""
     start, end = window(since, until, default_span=timedelta(days=30))
     return await run_in_threadpool(queries.audit_log, request.app.state.engine, start, end, limit, action)
+
+
+@router.get("/api/v1/clock")
+async def clock(request: Request) -> dict[str, Any]:
+    """The event time the evaluators judge as "now", next to the wall clock and the watermark."""
+    engine, mode = request.app.state.engine, request.app.state.settings.evaluator_clock
+    mark = await run_in_threadpool(watermark, engine)
+    at = await run_in_threadpool(evaluation_time, engine, mode)
+    return {"mode": mode, "evaluation_time": at, "watermark": mark, "wall": datetime.now(timezone.utc)}

@@ -38,7 +38,7 @@ def test_quantiles_within_one_percent_of_exact(data, q):
         histogram.add(hist, v)
     exact = sorted(data)[max(1, math.ceil(q * len(data))) - 1]
     estimate = histogram.quantile(hist, q)
-    assert exact <= estimate <= exact * 1.01 + 1e-9
+    assert exact * (1 - 1e-9) <= estimate <= exact * 1.01 + 1e-9  # float noise at an edge
 
 
 def test_json_round_trip_and_merge():

@@ -1,0 +1,78 @@
+"""The view every page shares: a time range ending at "as of" (now, or a replayed time) and slice filters.
+
+Live views round "now" down to `LIVE_STEP_S` so reruns within a few seconds ask the same
+question and the short cache answers them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+RANGES: dict[str, timedelta] = {
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+DEFAULT_RANGE = "24h"
+LIVE_STEP_S = 15
+FILTER_DIMENSIONS = ("model_version", "region", "channel", "tenant", "language", "pool")
+
+
+def parse_as_of(text: str | None) -> datetime | None:
+    """'' -> None (live); an RFC 3339 time with offset -> aware UTC; anything else raises ValueError."""
+    if text is None or not text.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"as of: not an RFC 3339 time: {text.strip()!r} (e.g. 2026-11-21T10:00:00Z)") from None
+    if parsed.tzinfo is None:
+        raise ValueError("as of: needs a timezone offset (e.g. 2026-11-21T10:00:00Z)")
+    return parsed.astimezone(timezone.utc)
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class View:
+    until: datetime
+    span: timedelta
+    live: bool
+    filters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def since(self) -> datetime:
+        return self.until - self.span
+
+    @property
+    def at(self) -> str:
+        """The `at` of time-dependent queries (SLOs, alerts, drift, verdicts)."""
+        return iso(self.until)
+
+    def window(self) -> dict[str, str]:
+        return {"since": iso(self.since), "until": iso(self.until)}
+
+    def buckets(self, count: int) -> list[tuple[datetime, datetime]]:
+        """`count` equal, contiguous sub-windows covering the range, oldest first."""
+        step = self.span / count
+        return [(self.since + step * i, self.since + step * (i + 1)) for i in range(count)]
+
+
+def make_view(range_name: str, as_of: datetime | None, filters: dict[str, str], now: datetime) -> View:
+    if range_name not in RANGES:
+        raise ValueError(f"range: one of {', '.join(RANGES)}, got {range_name!r}")
+    if now.tzinfo is None:
+        raise ValueError("now: must be timezone-aware")
+    live = as_of is None
+    if live:
+        epoch = int(now.timestamp()) // LIVE_STEP_S * LIVE_STEP_S
+        until = datetime.fromtimestamp(epoch, timezone.utc)
+    else:
+        until = as_of
+    clean = {k: v for k, v in filters.items() if k in FILTER_DIMENSIONS and v}
+    return View(until=until, span=RANGES[range_name], live=live, filters=clean)

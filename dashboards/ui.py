@@ -1,0 +1,157 @@
+"""The Streamlit layer every page shares: where the API is, the short cache, the sidebar view
+controls (time range, "as of", slice filters) and one-line error display."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import streamlit as st
+
+from dashboards.api import ConsoleAPI, ConsoleError, http_fetch
+from dashboards.loaders import PageData, Section
+from dashboards.timerange import DEFAULT_RANGE, FILTER_DIMENSIONS, RANGES, View, make_view, parse_as_of
+
+API_ENV = "ASRWATCH_CONSOLE_API"
+TOKEN_ENV = "ASRWATCH_CONSOLE_TOKEN"
+DEFAULT_API = "http://127.0.0.1:8080"
+CACHE_TTL_S = 15
+ALL = "(all)"
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False, max_entries=1024)
+def _cached_fetch(method: str, url: str, token: str | None, params: tuple, body: Any) -> tuple[int, Any]:
+    # Transport failures raise and so are never cached: the next rerun asks again.
+    return http_fetch(method, url, token, params, body)
+
+
+def _fetch_in_script_context() -> Callable[..., tuple[int, Any]]:
+    """The cached fetch, usable from the loaders' worker threads (they join this script run)."""
+    from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+
+    def fetch(*args: Any) -> tuple[int, Any]:
+        if ctx is not None and get_script_run_ctx() is None:
+            add_script_run_ctx(threading.current_thread(), ctx)
+        return _cached_fetch(*args)
+
+    return fetch
+
+
+def api() -> ConsoleAPI:
+    url = st.session_state.get("api_url") or os.environ.get(API_ENV) or DEFAULT_API
+    token = st.session_state.get("api_token") or os.environ.get(TOKEN_ENV) or None
+    return ConsoleAPI(url, token, fetch=_fetch_in_script_context())
+
+
+def _seed_from_query_params() -> None:
+    """Links like `?as_of=...&range=7d&model_version=...` open a view (replays, shared links)."""
+    if st.session_state.get("_seeded"):
+        return
+    params = st.query_params
+    if params.get("range") in RANGES:
+        st.session_state["range"] = params["range"]
+    if "as_of" in params:
+        st.session_state["as_of"] = params["as_of"]
+    for dim in FILTER_DIMENSIONS:
+        if params.get(dim):
+            st.session_state[f"filter_{dim}"] = params[dim]
+    st.session_state["_seeded"] = True
+
+
+def _filter_options(client: ConsoleAPI, view: View) -> dict[str, list[str]]:
+    try:
+        rows = client.cost(list(FILTER_DIMENSIONS), view.window(), {})
+    except ConsoleError:
+        return {d: [] for d in FILTER_DIMENSIONS}
+    return {d: sorted({str(r[d]) for r in rows if r.get(d) is not None}) for d in FILTER_DIMENSIONS}
+
+
+def sidebar() -> None:
+    """Time range, "as of" and slice filters; the pages read them through `view()`."""
+    _seed_from_query_params()
+    bar = st.sidebar
+    bar.selectbox("Time range", list(RANGES), index=list(RANGES).index(DEFAULT_RANGE), key="range")
+    bar.text_input("As of (RFC 3339; blank = live)", key="as_of",
+                   help="Judge replayed data as of its own time, e.g. 2026-11-21T10:00:00Z.")
+    try:
+        base = make_view(st.session_state["range"], parse_as_of(st.session_state.get("as_of")), {},
+                         datetime.now(timezone.utc))
+    except ValueError as exc:
+        bar.error(str(exc))
+        return
+    options = _filter_options(api(), base)
+    with bar.expander("Slice filters", expanded=False):
+        for dim in FILTER_DIMENSIONS:
+            key = f"filter_{dim}"
+            chosen = st.session_state.get(key)
+            values = [ALL] + options[dim] + ([chosen] if chosen and chosen != ALL and chosen not in options[dim] else [])
+            st.selectbox(dim.replace("_", " "), values, key=key)
+    bar.caption(f"API: {api().base_url} · cache {CACHE_TTL_S} s")
+
+
+def view() -> View:
+    """The current view; a bad "as of" stops the page with one line."""
+    filters = {d: st.session_state.get(f"filter_{d}") for d in FILTER_DIMENSIONS}
+    filters = {d: v for d, v in filters.items() if v and v != ALL}
+    try:
+        return make_view(st.session_state.get("range", DEFAULT_RANGE),
+                         parse_as_of(st.session_state.get("as_of")), filters, datetime.now(timezone.utc))
+    except ValueError as exc:
+        st.error(str(exc))
+        st.stop()
+        raise  # unreachable: st.stop() ends the run
+
+
+def caption(current: View) -> None:
+    mode = "live" if current.live else "replay"
+    where = ", ".join(f"{k}={v}" for k, v in current.filters.items()) or "all slices"
+    st.caption(f"As of {current.at} ({mode}) · last {_span(current)} · {where}")
+
+
+def _span(current: View) -> str:
+    for name, span in RANGES.items():
+        if span == current.span:
+            return name
+    return str(current.span)
+
+
+def load(title: str | None, loader: Callable[..., PageData], **kwargs: Any) -> PageData:
+    """Title the page (unless it did) and run its data load; a page-wide problem is one line and
+    the page stops there."""
+    if title:
+        st.title(title)
+    current = view()
+    try:
+        data = loader(api(), current, **kwargs)
+    except ConsoleError as exc:
+        show_error(exc)
+        st.stop()
+        raise  # unreachable
+    caption(current)
+    return data
+
+
+def show_error(exc: ConsoleError) -> None:
+    if exc.kind == "empty":
+        st.warning(exc.message)
+    else:
+        st.error(exc.message)
+
+
+def available(sec: Section | None, title: str) -> bool:
+    """True when the section has data; otherwise say why in one line."""
+    if sec is None:
+        return False
+    if sec.error is not None:
+        st.info(f"{title}: {sec.error.message}")
+        return False
+    return True
+
+
+def debug_link(session_id: str) -> str:
+    return f"/debug?session={session_id}"

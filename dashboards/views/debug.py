@@ -1,0 +1,98 @@
+"""Debug: one session's trace waterfall, transcript diff and token confidences; SNR vs WER; model versions side by side."""
+
+import os
+
+import altair as alt
+import streamlit as st
+
+from dashboards import loaders, ui
+from dashboards import transforms as tf
+
+st.title("Debug")
+if "session_id" not in st.session_state and st.query_params.get("session"):
+    st.session_state["session_id"] = st.query_params["session"]
+session_id = st.text_input("Session id", key="session_id", placeholder="paste an id or open one from any table").strip()
+data = ui.load(None, loaders.load_debug, session_id=session_id or None,
+               compare=st.session_state.get("compare_versions", False))
+
+
+def _normalizer():
+    from collector.wer import normalizer
+
+    return normalizer(os.environ.get("ASRWATCH_CONSOLE_NORMALIZER", "whisper_en"))
+
+
+if session_id and ui.available(data["session"], f"Session {session_id}"):
+    s = data["session"].data
+    row = st.columns(6)
+    row[0].metric("Status", s.get("status"))
+    row[1].metric("Model", s.get("model_version"))
+    row[2].metric("Final latency", tf.fmt_ms(s.get("final_latency_ms")))
+    row[3].metric("First partial", tf.fmt_ms(s.get("first_partial_ms")))
+    row[4].metric("Confidence", tf.fmt_num(s.get("confidence"), 3))
+    row[5].metric("SNR", "n/a" if s.get("snr_db") is None else f"{s['snr_db']:.1f} dB")
+    st.caption(" · ".join(f"{k}={s.get(k)}" for k in ("ts", "region", "channel", "tenant", "language", "pool")))
+
+    st.subheader("Trace waterfall")
+    stages = tf.waterfall_frame(s)
+    if stages.empty:
+        st.info("No trace stages for this session (it was not sent as an OTLP trace).")
+    else:
+        chart = alt.Chart(stages).mark_bar().encode(
+            x=alt.X("start_ms:Q", title="ms since first stage"), x2="end_ms:Q",
+            y=alt.Y("stage:N", sort=list(stages["stage"]), title=None), color=alt.Color("stage:N", legend=None),
+            tooltip=["stage", alt.Tooltip("duration_ms:Q", format=".1f")])
+        st.altair_chart(chart, width="stretch")
+
+    st.subheader("Transcript vs reference")
+    samples = s.get("samples") or []
+    if not samples:
+        st.info("No labeled reference for this session.")
+    for sample in samples:
+        diff = tf.transcript_diff(sample.get("reference") or "", sample.get("hypothesis") or s.get("hypothesis"),
+                                  _normalizer())
+        row = st.columns(5)
+        row[0].metric("WER", tf.fmt_pct(sample.get("wer")))
+        row[1].metric("Substitutions", tf.fmt_int(sample.get("substitutions")))
+        row[2].metric("Deletions", tf.fmt_int(sample.get("deletions")))
+        row[3].metric("Insertions", tf.fmt_int(sample.get("insertions")))
+        row[4].metric("Reference words", tf.fmt_int(sample.get("ref_words")))
+        st.markdown(tf.diff_html(diff), unsafe_allow_html=True)
+        st.caption(f"source: {sample.get('source')} · amber = substitution (ref→hyp), red = deletion, "
+                   "green = insertion")
+
+    tokens = tf.token_frame(s.get("attributes"))
+    if not tokens.empty:
+        st.subheader("Token confidence")
+        heat = alt.Chart(tokens).mark_rect().encode(
+            x=alt.X("position:O", title=None, axis=None), y=alt.Y("line:O", title=None, axis=None),
+            color=alt.Color("probability:Q", scale=alt.Scale(scheme="redyellowgreen", domain=[0, 1])),
+            tooltip=["token", alt.Tooltip("probability:Q", format=".3f")])
+        text = alt.Chart(tokens).mark_text(fontSize=11).encode(
+            x=alt.X("position:O"), y=alt.Y("line:O"), text="token:N")
+        st.altair_chart(heat + text, width="stretch")
+
+st.subheader("Recent sessions")
+if ui.available(data["recent"], "Sessions"):
+    recent = tf.frame(data["recent"].data, ["session_id", "ts", "status", "model_version", "channel", "region",
+                                            "final_latency_ms", "confidence", "snr_db"])
+    recent["debug"] = [ui.debug_link(x) for x in recent["session_id"]]
+    st.dataframe(recent, hide_index=True, key="recent_table",
+                 column_config={"debug": st.column_config.LinkColumn("debug", display_text="open")})
+
+st.subheader("SNR vs WER")
+if ui.available(data["scatter"], "SNR vs WER"):
+    points = tf.scatter_frame(data["scatter"].data)
+    if points.empty:
+        st.info("No labeled sessions with SNR in this slice.")
+    else:
+        st.altair_chart(alt.Chart(points).mark_circle(opacity=0.5).encode(
+            x=alt.X("snr_db:Q", title="SNR (dB)"), y=alt.Y("wer:Q", title="utterance WER"),
+            color="model_version:N", tooltip=["session_id", "channel", "snr_db", "wer"]), width="stretch")
+
+st.subheader("Model versions side by side")
+# Off by default: three grouped queries over the whole window, slow on a large store.
+if st.toggle("Compare model versions", key="compare_versions"):
+    parts = [data.sections.get(k) for k in ("wer_by_version", "latency_by_version", "cost_by_version")]
+    if all(ui.available(p, "Model comparison") for p in parts):
+        st.dataframe(tf.comparison_frame(*(p.data for p in parts)), key="comparison_table")

@@ -1,0 +1,103 @@
+"""On-call: firing alerts, burn rates against the paging thresholds, latency, failures, rollbacks and silences."""
+
+import altair as alt
+import streamlit as st
+
+from dashboards import loaders, ui
+from dashboards import transforms as tf
+
+data = ui.load("On-call", loaders.load_oncall, latency_dim=st.session_state.get("latency_dim", "region"))
+client = ui.api()
+
+st.subheader("Firing alerts")
+if ui.available(data["alerts"], "Alerts"):
+    alerts = tf.alerts_frame(data["alerts"].data, client.base_url)
+    pages = int((alerts["severity"] == "page").sum())
+    row = st.columns(3)
+    row[0].metric("Firing pages", tf.fmt_int(pages))
+    row[1].metric("Firing tickets", tf.fmt_int(int((alerts["severity"] == "ticket").sum())))
+    row[2].metric("Sessions in range", tf.fmt_int(data.totals["sessions"]))
+    if alerts.empty:
+        st.success("Nothing firing.")
+    else:
+        st.dataframe(alerts, hide_index=True, key="alert_table", column_config={
+            "runbook": st.column_config.LinkColumn("runbook", display_text="runbook"),
+            "burn_long": st.column_config.NumberColumn(format="%.1fx"),
+            "burn_short": st.column_config.NumberColumn(format="%.1fx"),
+            "burn_1h": st.column_config.NumberColumn(format="%.1fx"),
+            "budget_left": st.column_config.NumberColumn(format="%.3f"),
+        })
+
+st.subheader("Burn rate per window")
+if ui.available(data["slos"], "Burn rates"):
+    burns = tf.burn_frame(data["slos"].data)
+    if burns.empty:
+        st.info("No SLOs are configured on this collector.")
+    else:
+        # Hottest first: the group burning fastest over 1h is what on-call wants to see.
+        hottest = burns[burns["window"] == "1h"].sort_values("burn_rate", ascending=False, na_position="last")
+        options = list(dict.fromkeys(hottest["slo"] + " · " + hottest["group"]))
+        chosen = st.selectbox("SLO and group", options, key="burn_group")
+        picked = burns[(burns["slo"] + " · " + burns["group"]) == chosen]
+        rules = tf.threshold_frame()
+        order = list(tf.BURN_WINDOWS)
+        bars = alt.Chart(picked).mark_bar(color="#2563eb").encode(
+            x=alt.X("window:N", sort=order, title="window", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("burn_rate:Q", title="burn rate (x budget)"),
+            tooltip=["window", alt.Tooltip("burn_rate:Q", format=".2f")])
+        ticks = alt.Chart(rules).mark_tick(thickness=3, size=40).encode(
+            x=alt.X("window:N", sort=order), y="threshold:Q",
+            color=alt.Color("severity:N", scale=alt.Scale(domain=["page", "ticket"], range=["#dc2626", "#f59e0b"])),
+            tooltip=["rule"])
+        st.altair_chart(bars + ticks, width="stretch")
+        st.caption("Ticks: page when 1h & 5m exceed 14.4x or 6h & 30m exceed 6x; "
+                   "ticket when 1d & 2h exceed 3x or 3d & 6h exceed 1x (30-day SLO).")
+
+st.subheader("Latency")
+if ui.available(data["latency"], "Latency") and data["latency"].data:
+    lat = data["latency"].data[0]
+    row = st.columns(6)
+    for i, (label, key) in enumerate([("final p50", "final_p50_ms"), ("final p95", "final_p95_ms"),
+                                      ("final p99", "final_p99_ms"), ("first partial p50", "first_partial_p50_ms"),
+                                      ("first partial p95", "first_partial_p95_ms"),
+                                      ("first partial p99", "first_partial_p99_ms")]):
+        row[i].metric(label, tf.fmt_ms(lat.get(key)))
+latency_dim = st.radio("by", ["region", "channel", "model_version", "pool"], horizontal=True, key="latency_dim")
+if ui.available(data["latency_by"], "Latency by slice"):
+    st.dataframe(tf.frame(data["latency_by"].data, [latency_dim, *tf.LATENCY_COLUMNS]), hide_index=True,
+                 key="latency_table")
+
+st.subheader("Decode failures and partials")
+if ui.available(data["outcomes"], "Decode failures"):
+    st.dataframe(tf.outcome_rates(data["outcomes"].data, ["model_version"]), hide_index=True, key="outcome_table",
+                 column_config={c: st.column_config.NumberColumn(format="%.4f")
+                                for c in ("decode_error_rate", "partial_rate", "timeout_rate", "dropped_rate")})
+
+st.subheader("Recent high-WER sessions")
+if ui.available(data["high_wer"], "High-WER sessions"):
+    rows = tf.frame(data["high_wer"].data, ["session_id", "ts", "wer", "model_version", "channel", "region"])
+    rows["debug"] = [ui.debug_link(s) for s in rows["session_id"]]
+    st.dataframe(rows, hide_index=True, key="high_wer_table",
+                 column_config={"debug": st.column_config.LinkColumn("debug", display_text="open")})
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Recent rollbacks")
+    if ui.available(data["audit"], "Rollbacks"):
+        rollbacks = tf.rollback_frame(data["audit"].data)
+        if rollbacks.empty:
+            st.caption("None in this range.")
+        else:
+            st.dataframe(rollbacks, hide_index=True, key="rollback_table")
+    elif data["rollouts"].ok:
+        rolled = [r for r in data["rollouts"].data if r.get("state") == "rolled_back"]
+        st.dataframe(tf.frame(rolled, ["name", "canary_version", "baseline_version", "updated_at"]), hide_index=True)
+with right:
+    st.subheader("Silences")
+    if ui.available(data["silences"], "Silences"):
+        silences = tf.silences_frame(data["silences"].data)
+        active = silences[silences["state"] != "expired"]
+        if active.empty:
+            st.caption("None active.")
+        else:
+            st.dataframe(active, hide_index=True, key="silence_table")

@@ -1,0 +1,82 @@
+"""Drift scan settings (`drift:` in asrwatch.yaml) and the reference/current windows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from drift.features import SLICE_DIMENSIONS
+
+
+class DriftConfig(BaseModel):
+    """Every threshold of the scan. Defaults follow Evidently where it has one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    current_hours: float = Field(24.0, gt=0)
+    reference_days: float = Field(7.0, gt=0)
+    dimensions: tuple[str, ...] = SLICE_DIMENSIONS
+    pairs: bool = True
+    min_reference: int = Field(200, ge=2)  # below: "insufficient data", not a verdict
+    min_current: int = Field(100, ge=2)
+    alpha: float = Field(0.05, gt=0, lt=1)  # false discovery rate (Benjamini-Hochberg)
+    numeric_floor: float = Field(0.1, gt=0)  # normalized Wasserstein (Evidently's threshold)
+    categorical_floor: float = Field(0.1, gt=0)  # Jensen-Shannon distance (Evidently's threshold)
+    explained_ratio: float = Field(1.5, ge=1)  # a slice no worse than this x its parent is the parent's
+    examples: int = Field(5, ge=0)
+    chart_bins: int = Field(20, ge=2)
+    wer_min_utterances: int = Field(50, ge=2)
+    wer_relative_floor: float = Field(0.10, gt=0)
+    wer_absolute_floor: float = Field(0.01, ge=0)
+    wer_page_relative: float = Field(0.5, gt=0)  # fleet-wide, lower bound of the interval
+    bootstrap_rounds: int = Field(500, ge=50)
+    trend_weeks: int = Field(8, ge=1)
+    calibration_days: float = Field(30.0, gt=0)
+    label_max_age_days: float = Field(7.0, gt=0)
+    min_labeled: int = Field(50, ge=2)
+    label_free_rounds: int = Field(100, ge=10)
+    vocabulary_min_count: int = Field(5, ge=1)
+    vocabulary_min_sessions: int = Field(3, ge=1)
+    vocabulary_min_labeled: int = Field(3, ge=1)
+    max_hypotheses: int = Field(50_000, ge=0)  # per window, a deterministic sample for vocabulary
+    teams: dict[str, str] = Field(default_factory=dict)  # model_version -> owning team
+    interval_s: float = Field(3600.0, ge=0)  # the server's scan-and-route period; 0 turns it off
+    seed: int = 0
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> "DriftConfig":
+        extra = settings if isinstance(settings, dict) else (getattr(settings, "model_extra", None) or {})
+        data = dict(extra.get("drift") or {})
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = [f"drift.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+            raise ValueError("invalid drift config: " + "; ".join(problems)) from None
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Reference [reference_start, current_start) and current [current_start, at)."""
+
+    at: datetime
+    current_start: datetime
+    reference_start: datetime
+
+    @classmethod
+    def ending_at(cls, at: datetime, config: DriftConfig) -> "Windows":
+        if at.tzinfo is None:
+            raise ValueError("at: must be timezone-aware")
+        current_start = at - timedelta(hours=config.current_hours)
+        return cls(at, current_start, current_start - timedelta(days=config.reference_days))
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "reference_start": self.reference_start.isoformat(),
+            "reference_end": self.current_start.isoformat(),
+            "current_start": self.current_start.isoformat(),
+            "current_end": self.at.isoformat(),
+        }

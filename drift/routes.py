@@ -1,0 +1,81 @@
+"""`GET /api/v1/drift?at=T`: the findings of a drift scan ending at `at` (default now)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.engine import Engine
+
+from collector.dependencies import get_engine, get_settings, require_read
+from drift.config import DriftConfig
+from drift.findings import SEVERITY_RANK
+from drift.service import scan_database
+
+router = APIRouter()
+
+
+def _parse_at(at: str | None) -> datetime:
+    if at is None:
+        return datetime.now(timezone.utc)
+    try:
+        value = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        raise HTTPException(422, f"at: not an RFC 3339 time: {at!r}") from None
+    if value.tzinfo is None:
+        raise HTTPException(422, "at: must carry a timezone (e.g. 2026-11-21T12:00:00Z)")
+    return value.astimezone(timezone.utc)
+
+
+@router.get("/api/v1/drift", dependencies=[Depends(require_read)])
+async def drift(
+    at: str | None = None,
+    severity: str = Query("info", pattern="^(info|ticket|page)$", description="lowest severity listed"),
+    current_hours: float | None = Query(None, gt=0),
+    reference_days: float | None = Query(None, gt=0),
+    engine: Engine = Depends(get_engine),
+    settings: Any = Depends(get_settings),
+) -> dict[str, Any]:
+    when = _parse_at(at)
+    try:
+        config = DriftConfig.from_settings(settings, current_hours=current_hours, reference_days=reference_days)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    report = await run_in_threadpool(scan_database, engine, config, when)
+    out = report.to_dict()
+    out["findings"] = [f for f in out["findings"] if SEVERITY_RANK[f["severity"]] >= SEVERITY_RANK[severity]]
+    return out
+
+
+def setup(app: Any) -> None:
+    """Called by `collector.app.create_app`: scan and route every `drift.interval_s` (first
+    pass one interval after start, so a fresh server does not scan an empty store)."""
+    config = DriftConfig.from_settings(app.state.settings)  # a bad drift config fails startup
+    if config.interval_s > 0:
+        app.state.background.append(drift_loop)
+
+
+async def drift_loop(app: Any) -> None:
+    import asyncio
+    import logging
+
+    from collector.clock import evaluation_time
+    from drift.service import scan_and_route
+
+    log = logging.getLogger("asrwatch.drift")
+    settings = app.state.settings
+    config = DriftConfig.from_settings(settings)
+    while True:
+        await asyncio.sleep(config.interval_s)
+        try:
+            at = await asyncio.to_thread(evaluation_time, app.state.engine, settings.evaluator_clock)
+            router = getattr(app.state, "alert_router", None)
+            outcome = await asyncio.to_thread(scan_and_route, app.state.engine, config, at,
+                                              router.process if router else None)
+            if outcome is not None:
+                log.info("drift pass at %s: %d opened, %d resolved", at.isoformat(), len(outcome.opened),
+                         len(outcome.resolved))
+        except Exception:
+            log.exception("drift pass failed")

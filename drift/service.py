@@ -1,0 +1,56 @@
+"""One drift evaluation against the database: read both windows, scan, (optionally) route."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+
+from drift.config import DriftConfig, Windows
+from drift.features import sample_table, session_table
+from drift.scan import ScanReport, run_scan
+from drift.source import load_pins, load_samples, load_sessions, load_texts
+
+
+def scan_database(engine: Engine, config: DriftConfig, at: datetime,
+                  progress: Callable[[str], None] | None = None) -> ScanReport:
+    windows = Windows.ending_at(at, config)
+    pins = load_pins(engine)
+    step = progress or (lambda _: None)
+    step("reading sessions")
+    sessions = session_table(load_sessions(engine, windows, pins))
+    step("reading samples")
+    raw_samples = load_samples(engine, windows, config, pins)
+    levels = {name: enc.levels for name, enc in sessions.categorical.items()}
+    samples = sample_table(raw_samples, levels)
+    step("reading transcripts")
+    texts = load_texts(engine, windows, config, pins, raw_samples)
+    report = run_scan(sessions, samples, windows, config, texts, progress)
+    report.counts["pinned_baselines"] = len(pins)
+    return report
+
+
+_LEADER_LOCK_ID = 0x64726674  # "drft": one replica routes drift at a time
+
+
+def scan_and_route(engine: Engine, config: DriftConfig, at: datetime, process: Callable | None):
+    """One server pass: scan as of `at` and send new/resolved tickets to `process` (the alert
+    router). On PostgreSQL only the replica holding the advisory lock routes; the others
+    skip the pass (their scan would say the same)."""
+    from sqlalchemy import text
+
+    from drift.tickets import route_findings
+
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            if not conn.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": _LEADER_LOCK_ID}).scalar():
+                return None
+            try:
+                report = scan_database(engine, config, at)
+                return route_findings(engine, report.findings, at, process, config.teams)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _LEADER_LOCK_ID})
+                conn.commit()
+    report = scan_database(engine, config, at)
+    return route_findings(engine, report.findings, at, process, config.teams)

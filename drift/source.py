@@ -1,0 +1,190 @@
+"""The only SQL of the drift part: sessions, samples and transcripts of both windows.
+
+Reads with SQLAlchemy Core, selecting only the needed columns and streaming in
+partitions that are turned into numpy arrays and integer codes at once, so a million
+sessions never exist as a million ORM objects or row tuples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session as OrmSession
+
+from collector.database import read_connection
+from collector.models import Sample, Session
+from drift.config import DriftConfig, Windows
+from drift.features import SLICE_DIMENSIONS, Encoded, encode
+from drift.models import DriftBaseline
+from drift.scan import TextRow
+from drift.vocabulary import LABELED_HYPOTHESIS, REFERENCE, TRAFFIC
+
+PARTITION = 100_000
+Pins = dict[str, tuple[datetime, datetime]]
+_STRINGS = ("region", "channel", "model_version", "tenant", "language", "status")
+_NUMBERS = ("audio_seconds", "confidence", "snr_db", "final_latency_ms", "first_partial_ms", "partial_rewrites")
+
+
+class _Encoder:
+    """Integer codes that stay consistent across streamed partitions."""
+
+    def __init__(self) -> None:
+        self.levels: list[str] = []
+        self.parts: list[np.ndarray] = []
+
+    def add(self, values) -> None:
+        enc = encode(values, self.levels)
+        self.levels = enc.levels
+        self.parts.append(enc.codes)
+
+    def result(self) -> Encoded:
+        return Encoded(np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.int32), self.levels)
+
+
+def _word_count(column):
+    """Whitespace word count in SQL (portable: SQLite and PostgreSQL), NULL without text."""
+    trimmed = func.trim(column)
+    return case(
+        (column.is_(None), None),
+        (func.length(trimmed) == 0, 0),
+        else_=func.length(trimmed) - func.length(func.replace(trimmed, " ", "")) + 1,
+    )
+
+
+def _windows_filter(ts, version, windows: Windows, pins: Pins):
+    """Rows in the current window, or in the reference window of their model version."""
+    current = and_(ts >= windows.current_start, ts < windows.at)
+    default_ref = and_(ts >= windows.reference_start, ts < windows.current_start)
+    if pins:
+        default_ref = and_(default_ref, version.not_in(list(pins)))
+    pinned = [and_(version == v, ts >= start, ts < end) for v, (start, end) in pins.items()]
+    return current, or_(current, default_ref, *pinned) if pins else or_(current, default_ref)
+
+
+def _partitions(engine: Engine, query) -> Iterator[list]:
+    with read_connection(engine) as conn:
+        result = conn.execution_options(stream_results=True, yield_per=PARTITION).execute(query)
+        yield from result.partitions()
+
+
+def _raw_partitions(engine: Engine, query) -> Iterator[list]:
+    """Plain DBAPI tuples, for queries whose columns need no result processing (no
+    datetimes): skipping SQLAlchemy's per-row work is most of the read time at 1M rows."""
+    with read_connection(engine) as conn:
+        # No stream_results: a streaming result pre-buffers rows the raw cursor would then skip.
+        # (SQLite's cursor is lazy anyway; psycopg holds the result in libpq's C memory.)
+        result = conn.execute(query)
+        try:
+            while rows := result.cursor.fetchmany(PARTITION):
+                yield rows
+        finally:
+            result.close()
+
+
+def load_pins(engine: Engine) -> Pins:
+    with OrmSession(engine) as s:
+        return {b.model_version: (b.reference_start, b.reference_end) for b in s.query(DriftBaseline)}
+
+
+def load_sessions(engine: Engine, windows: Windows, pins: Pins) -> dict:
+    """Columns for `drift.features.session_table` (categorical columns already encoded)."""
+    s = Session.__table__.c
+    current, keep = _windows_filter(s.ts, s.model_version, windows, pins)
+    query = select(
+        s.session_id,
+        case((current, 1), else_=0).label("is_current"),
+        *[s[name] for name in _STRINGS],
+        *[s[name] for name in _NUMBERS],
+        _word_count(s.hypothesis).label("hypothesis_words"),
+    ).where(keep)
+    ids: list[np.ndarray] = []
+    flags: list[np.ndarray] = []
+    encoders = {name: _Encoder() for name in _STRINGS}
+    numbers: dict[str, list[np.ndarray]] = {name: [] for name in _NUMBERS + ("hypothesis_words",)}
+    for rows in _raw_partitions(engine, query):
+        cols = list(zip(*rows))
+        ids.append(np.array(cols[0], dtype=object))
+        flags.append(np.array(cols[1], dtype=bool))
+        for i, name in enumerate(_STRINGS, start=2):
+            encoders[name].add(cols[i])
+        for i, name in enumerate(_NUMBERS + ("hypothesis_words",), start=2 + len(_STRINGS)):
+            numbers[name].append(np.array(cols[i], dtype=np.float64))
+    out: dict = {
+        "session_id": np.concatenate(ids) if ids else np.zeros(0, dtype=object),
+        "is_current": np.concatenate(flags) if flags else np.zeros(0, dtype=bool),
+    }
+    out.update({name: enc.result() for name, enc in encoders.items()})
+    out.update({name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in numbers.items()})
+    return out
+
+
+def samples_since(windows: Windows, config: DriftConfig, pins: Pins) -> datetime:
+    """How far back samples are needed: reference window, calibration, weekly trend, pins."""
+    starts = [windows.reference_start, windows.at - timedelta(days=config.calibration_days),
+              windows.at - timedelta(days=7 * config.trend_weeks)]
+    starts += [start for start, _ in pins.values()]
+    return min(starts)
+
+
+def load_samples(engine: Engine, windows: Windows, config: DriftConfig, pins: Pins) -> dict:
+    """Labeled samples joined to their sessions; `window` 1 current, 0 reference, -1 neither."""
+    s, m = Session.__table__.c, Sample.__table__.c
+    current, in_window = _windows_filter(s.ts, s.model_version, windows, pins)
+    window = case((current, 1), (in_window, 0), else_=-1).label("window")
+    query = (
+        select(m.session_id, s.ts, window, m.substitutions, m.deletions, m.insertions, m.ref_words,
+               s.confidence, m.reference, m.hypothesis, *[s[d] for d in SLICE_DIMENSIONS])
+        .select_from(Sample.__table__.join(Session.__table__, m.session_id == s.session_id))
+        .where(s.ts >= samples_since(windows, config, pins), s.ts < windows.at)
+    )
+    names = ["session_id", "ts", "window", "substitutions", "deletions", "insertions", "ref_words", "confidence",
+             "reference", "hypothesis", *SLICE_DIMENSIONS]
+    cols: dict[str, list] = {name: [] for name in names}
+    for rows in _partitions(engine, query):
+        for name, values in zip(names, zip(*rows)):
+            cols[name].extend(values)
+    cols["ts"] = [t.timestamp() for t in cols["ts"]]
+    return cols
+
+
+def load_texts(engine: Engine, windows: Windows, config: DriftConfig, pins: Pins, samples: dict) -> list[TextRow]:
+    """Transcripts for vocabulary drift: every labeled sample's reference and hypothesis,
+    plus a time-stratified sample of session hypotheses (at most `max_hypotheses` per
+    window: 24 equal slots, the first rows of each), all with their slice labels."""
+    texts: list[TextRow] = []
+    for i, w in enumerate(samples["window"]):
+        if w < 0:
+            continue
+        labels = {d: samples[d][i] for d in SLICE_DIMENSIONS}
+        sid, ts = samples["session_id"][i], samples["ts"][i]
+        texts.append(TextRow(int(w), ts, sid, samples["reference"][i], labels, REFERENCE))
+        texts.append(TextRow(int(w), ts, sid, samples["hypothesis"][i], labels, LABELED_HYPOTHESIS))
+    if config.max_hypotheses <= 0:
+        return texts
+    s = Session.__table__.c
+    current, keep = _windows_filter(s.ts, s.model_version, windows, pins)
+    per_slot = max(config.max_hypotheses // 24, 1)
+    for start, end, flag in ((windows.reference_start, windows.current_start, 0), (windows.current_start, windows.at, 1)):
+        if pins and flag == 0:
+            starts = [start] + [a for a, _ in pins.values()]
+            ends = [end] + [b for _, b in pins.values()]
+            start, end = min(starts), max(ends)
+        step = (end - start) / 24
+        for k in range(24):
+            a, b = start + k * step, start + (k + 1) * step
+            query = (
+                select(s.session_id, s.ts, s.hypothesis, *[s[d] for d in SLICE_DIMENSIONS])
+                .where(keep, s.ts >= a, s.ts < b, s.hypothesis.is_not(None), current if flag else ~current)
+                .order_by(s.ts)
+                .limit(per_slot)
+            )
+            with read_connection(engine) as conn:
+                for row in conn.execute(query):
+                    texts.append(TextRow(flag, row.ts.timestamp(), row.session_id, row.hypothesis,
+                                         {d: getattr(row, d) for d in SLICE_DIMENSIONS}, TRAFFIC))
+    return texts
+

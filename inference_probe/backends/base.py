@@ -1,0 +1,18 @@
+"""What every backend returns per utterance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Transcription:
+    text: str
+    confidence: float | None = None
+    token_probs: list[float] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)
+    no_speech_prob: float | None = None
+    eot_prob: float | None = None  # probability of the end token, part of the confidence
+    status: str = "ok"  # a session status: ok, decode_error, dropped, timeout
+    error: str | None = None
+    truncated: bool = False

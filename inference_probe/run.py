@@ -1,0 +1,252 @@
+"""One probe run: golden utterances x slices through a backend, scored, posted as
+sessions + labeled samples (source `probe`) and OTLP spans, with a summary."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+from collector.wer import word_errors
+from inference_probe.audio_io import SAMPLE_RATE, read_audio
+from inference_probe.augment import SliceAudio, make_slice, parse_slices
+from inference_probe.backends.base import Transcription
+from inference_probe.errors import ProbeError
+from inference_probe.manifest import audio_sha256, load_manifest, manifest_sha256
+from inference_probe.records import sample_record, session_id_for, session_record, span_attributes
+from inference_probe.repro import package_versions, torch_runtime
+from inference_probe.spans import PendingSession
+from inference_probe.summary import SliceSummary, format_table, summarize
+from inference_probe.timing import StageRecord, StageTimer, peak_memory_mb, reset_peak_memory
+from inference_probe.wada_snr import wada_snr
+
+DEFAULT_BATCH = {"cpu": 8, "cuda": 64, "remote": 1}
+
+
+@dataclass
+class ProbeRun:
+    run_id: str
+    model_version: str
+    rows: list[dict]
+    summaries: list[SliceSummary]
+    totals: dict
+    repro: dict
+    posting: dict = field(default_factory=dict)
+
+    def table(self) -> str:
+        return format_table(self.summaries)
+
+    def to_json(self) -> dict:
+        """The run summary; transcripts stay out of it (they live in the collector)."""
+        return {"run_id": self.run_id, "model_version": self.model_version, "totals": self.totals,
+                "repro": self.repro, "posting": self.posting,
+                "slices": [dict(asdict(s), wer=s.wer) for s in self.summaries],
+                "utterances": [{k: v for k, v in r.items() if k not in ("reference", "hypothesis")}
+                               for r in self.rows]}
+
+
+@dataclass
+class _Batch:
+    items: list[tuple[int, str]]
+    sliced: list[SliceAudio]
+    results: list[Transcription]
+    stages: list[StageRecord]
+    seconds: float
+    peak_mb: float | None
+
+    @property
+    def share_s(self) -> float:
+        return self.seconds / len(self.items)
+
+
+def default_spool_dir() -> Path:
+    from inference_probe.model_store import cache_root
+
+    return cache_root() / "spool" / "probe"
+
+
+def _open_backend(backend, *, model, endpoint, device, endpoint_token, encoder_context):
+    """(backend, owned, load timer): a name is built here and timed as the `load` stage."""
+    load_timer = StageTimer("cpu")
+    if not isinstance(backend, str):
+        return backend, False, load_timer
+    from inference_probe.backends import create_backend
+
+    options = {"encoder_context": encoder_context} if backend == "whisper" and encoder_context else {}
+    with load_timer.stage("load"):
+        built = create_backend(backend, model=model, endpoint=endpoint, device=device, token=endpoint_token,
+                               **options)
+    return built, True, load_timer
+
+
+def _reproducibility(run_id, manifest, utterances, backend, seed, slice_names, batch_size) -> dict:
+    describe = backend.describe()
+    return {
+        "run_id": run_id, "manifest": str(manifest or "bundled golden set"),
+        "manifest_sha256": manifest_sha256(manifest), "audio_sha256": audio_sha256(utterances),
+        "weights_sha256": backend.weights_sha256, "model_version": backend.model_version,
+        "augmentation_seed": seed, "slices": slice_names, "utterances": len(utterances),
+        "decoding": describe.get("decoding"), "backend": describe, "batch_size": batch_size,
+        "packages": package_versions(), "runtime": torch_runtime(backend.device),
+    }
+
+
+def _run_batch(backend, items, audios, utterances, seed) -> _Batch:
+    timer = StageTimer(backend.device)
+    reset_peak_memory(backend.device)
+    with timer.stage("preprocess"):
+        sliced = [make_slice(audios[i], s, utterances[i].utt_id, seed,
+                             [a for j, a in enumerate(audios) if j != i] if s.startswith("noise") else None)
+                  for i, s in items]
+    results = backend.transcribe_batch([x.audio for x in sliced], timer)
+    return _Batch(items, sliced, results, list(timer.stages), timer.total_s(), peak_memory_mb(backend.device))
+
+
+def run_probe(
+    collector_url: str | None = None,
+    *,
+    token: str | None = None,
+    endpoint_token: str | None = None,
+    manifest: str | Path | None = None,
+    slices: str | list[str] | None = None,
+    limit: int | None = None,
+    backend="whisper",
+    model: str | None = None,
+    endpoint: str | None = None,
+    device: str = "auto",
+    batch_size: int | None = None,
+    seed: int = 0,
+    spool_dir: Path | None | str = "default",
+    region: str | None = None,
+    encoder_context: str | None = None,
+    at: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    show_progress: bool = True,
+    post_retries: int = 4,
+    post_backoff_s: float = 0.2,
+    otlp_timeout_s: float = 10.0,
+    summary_path: str | Path | None = None,
+) -> ProbeRun:
+    """Run the probe (posting to `collector_url` unless None). `backend` is a name
+    (whisper|ctc|http) or an already loaded backend;
+    `at` sets the event time of the first session (default: now); `progress(done, total)`
+    is called after each batch for callers that draw their own progress."""
+    from tqdm import tqdm
+
+    slice_names = slices if isinstance(slices, list) else parse_slices(slices)
+    utterances = load_manifest(manifest, limit)
+    loaded = [read_audio(u.audio_path) for u in utterances]
+    audios: list[np.ndarray] = [a for a, _ in loaded]
+    run_id = uuid.uuid4().hex[:12]
+    spool = default_spool_dir() if spool_dir == "default" else (Path(spool_dir) if spool_dir else None)
+    if batch_size is not None and batch_size < 1:
+        raise ProbeError(f"--batch-size must be >= 1, got {batch_size}")
+
+    poster = None
+    if collector_url:
+        from inference_probe.posting import ProbePoster
+
+        poster = ProbePoster(collector_url, token, spool, post_retries=post_retries,
+                             post_backoff_s=post_backoff_s, otlp_timeout_s=otlp_timeout_s)
+    owns_backend = False
+    rows, sessions, samples = [], [], []
+    try:
+        backend, owns_backend, load_timer = _open_backend(
+            backend, model=model, endpoint=endpoint, device=device, endpoint_token=endpoint_token,
+            encoder_context=encoder_context)
+        device_name = backend.device
+        # One utterance per HTTP call keeps per-request timings honest.
+        batch_size = 1 if backend.kind == "http" else batch_size or DEFAULT_BATCH.get(device_name.split(":")[0], 8)
+        repro = _reproducibility(run_id, manifest, utterances, backend, seed, slice_names, batch_size)
+        common = {"run_id": run_id, "manifest_sha256": repro["manifest_sha256"], "audio_sha256": repro["audio_sha256"],
+                  "weights_sha256": backend.weights_sha256, "augmentation_seed": seed, "decoding": repro["decoding"],
+                  "packages": repro["packages"], "backend": backend.kind, "device": device_name}
+
+        # Longest first so each batch pads to similar lengths (pad-aware batching).
+        order = sorted(((i, s) for i in range(len(utterances)) for s in slice_names),
+                       key=lambda item: (-len(audios[item[0]]), item[0], slice_names.index(item[1])))
+        run_wall0 = time.time_ns()
+        base = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        shift_ns = int(base.timestamp() * 1e9) - run_wall0  # event time = run clock moved to `at`
+        compute_s = audio_s = 0.0
+        n_tokens = 0
+        peak_mb: float | None = None
+        cold_stages = list(load_timer.stages)  # the run's first session paid the model load
+        with tqdm(total=len(order), desc=f"probe {backend.model_version}", unit="utt",
+                  disable=not show_progress) as bar:
+            for start in range(0, len(order), batch_size):
+                batch = _run_batch(backend, order[start:start + batch_size], audios, utterances, seed)
+                compute_s += batch.seconds
+                if batch.peak_mb is not None:
+                    peak_mb = max(peak_mb or 0.0, batch.peak_mb)
+                start_ns = batch.stages[0].start_ns
+                ts = datetime.fromtimestamp((start_ns + shift_ns) / 1e9, tz=timezone.utc)
+                for (i, slice_name), sl, res in zip(batch.items, batch.sliced, batch.results):
+                    utt = utterances[i]
+                    seconds = len(sl.audio) / SAMPLE_RATE
+                    audio_s += seconds
+                    n_tokens += len(res.token_probs)
+                    snr_est = wada_snr(sl.audio)
+                    session_id = session_id_for(run_id, utt.utt_id, slice_name)
+                    trace_id = poster.new_trace_id() if poster else None
+                    attrs = dict(common, utt_id=utt.utt_id, slice=slice_name, mixing_snr_db=sl.mixing_snr_db,
+                                 snr_est_method="wada", token_probs=res.token_probs, tokens=res.tokens,
+                                 no_speech_prob=res.no_speech_prob, eot_prob=res.eot_prob,
+                                 n_tokens=len(res.token_probs), truncated=res.truncated,
+                                 rtf=round(batch.share_s / seconds, 6), batch_size=len(batch.items),
+                                 compute_share_s=round(batch.share_s, 6), gpu_mem_peak_mb=batch.peak_mb,
+                                 source_sample_rate=loaded[i][1], error=res.error, **sl.params)
+                    record = session_record(
+                        session_id=session_id, ts=ts, model_version=backend.model_version, channel=slice_name,
+                        audio_seconds=seconds, final_latency_ms=batch.seconds * 1000, status=res.status,
+                        confidence=res.confidence, snr_db=snr_est, hypothesis=res.text,
+                        trace_id=f"{trace_id:032x}" if trace_id else None,
+                        gpu_seconds=batch.share_s if device_name.startswith("cuda") else None, region=region,
+                        attributes={k: v for k, v in attrs.items() if v is not None})
+                    sessions.append(record)
+                    if res.status == "ok":
+                        samples.append(sample_record(session_id, utt.text, res.text))
+                    if poster:
+                        stages, cold_stages = cold_stages + batch.stages, []
+                        poster.add_spans(PendingSession(
+                            trace_id, dict(span_attributes(record), **{"asr.cold_start": len(stages) > len(batch.stages)}),
+                            stages[0].start_ns + shift_ns, start_ns + shift_ns + int(batch.seconds * 1e9),
+                            [StageRecord(s.name, s.start_ns + shift_ns, s.duration_ns) for s in stages]))
+                    errors = word_errors(utt.text, res.text, "whisper_en")
+                    rows.append({"utt_id": utt.utt_id, "slice": slice_name, "session_id": session_id,
+                                 "reference": utt.text, "hypothesis": res.text, "status": res.status,
+                                 "errors": errors.errors, "ref_words": errors.ref_words,
+                                 "confidence": res.confidence, "no_speech_prob": res.no_speech_prob,
+                                 "snr_est_db": snr_est, "mixing_snr_db": sl.mixing_snr_db,
+                                 "latency_ms": batch.seconds * 1000, "audio_seconds": seconds,
+                                 "n_tokens": len(res.token_probs)})
+                bar.update(len(batch.items))
+                if progress:
+                    progress(len(rows), len(order))
+    except BaseException:
+        if poster:
+            poster.close()
+        raise
+    finally:
+        if owns_backend:
+            backend.close()
+
+    posting = poster.finish(sessions, samples) if poster else {"collector": None}
+    repro["model_version"] = backend.model_version  # an http endpoint names its version in its replies
+    totals = {"sessions": len(rows), "audio_seconds": round(audio_s, 3), "compute_seconds": round(compute_s, 4),
+              "rtfx": round(audio_s / compute_s, 2) if compute_s else None,
+              "load_seconds": round(load_timer.total_s(), 3), "tokens": n_tokens,
+              "tokens_per_second": round(n_tokens / compute_s, 1) if compute_s else None,
+              "gpu_mem_peak_mb": peak_mb, "device": device_name, "batch_size": batch_size,
+              "started_at": base.isoformat(),
+              "finished_at": (base + timedelta(seconds=(time.time_ns() - run_wall0) / 1e9)).isoformat()}
+    result = ProbeRun(run_id, backend.model_version, rows, summarize(rows, slice_names), totals, repro, posting)
+    if summary_path:
+        Path(summary_path).write_text(json.dumps(result.to_json(), indent=2, default=str))
+    return result

@@ -1,0 +1,225 @@
+"""Deterministic generation of the simulated fleet's traffic, one event-time minute at a time.
+
+`generate(...)` yields a `MinuteBatch` per simulated minute: session records for
+`POST /api/v1/sessions`, sessions to send as OTLP traces instead, and labeled samples with
+the word errors injected into them (the ground truth the collector must reproduce).
+
+Each minute draws from its own RNG seeded by (seed, scenarios, minute), so the same
+arguments always give the same sessions (and the same session ids: re-posting a run is
+idempotent), and a router change in one minute does not reshuffle the others.
+Traffic follows a diurnal curve peaking at 15:00 UTC (x1.35) with a trough at 03:00 (x0.65);
+`rate` is the day's mean sessions per minute.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from simulator.fleet import Draft, FleetConfig, Outcome, draw_draft, realize
+from simulator.scenarios import ScenarioSet
+from simulator.traffic_router import RouterState
+from simulator.transcripts import DOMAIN_TERMS, Utterance, corrupt, make_reference, vocabulary_for
+
+DIURNAL_AMPLITUDE = 0.35
+DOMAIN_TERM_RATE = 0.08
+LABELABLE_STATUSES = ("ok", "partial", "decode_error")
+
+
+@dataclass(frozen=True)
+class LabeledSample:
+    session_id: str
+    ts: datetime
+    slice: dict[str, str]
+    utterance: Utterance
+
+    def to_api(self) -> dict:
+        return {
+            "session_id": self.session_id,
+            "reference": self.utterance.reference,
+            "hypothesis": self.utterance.hypothesis,
+            "source": "human",
+        }
+
+
+@dataclass(frozen=True)
+class TracedSession:
+    """A session sent as an OTLP trace: its record plus the stage durations of its spans."""
+
+    record: dict
+    stage_ms: dict[str, float]
+
+
+@dataclass
+class MinuteBatch:
+    minute: datetime
+    sessions: list[dict] = field(default_factory=list)
+    traced: list[TracedSession] = field(default_factory=list)
+    samples: list[LabeledSample] = field(default_factory=list)
+    canary_weight: float = 0.0
+
+    @property
+    def session_count(self) -> int:
+        return len(self.sessions) + len(self.traced)
+
+    def all_records(self) -> list[dict]:
+        return self.sessions + [t.record for t in self.traced]
+
+
+def diurnal_factor(at: datetime) -> float:
+    hour = at.hour + at.minute / 60.0
+    return 1.0 + DIURNAL_AMPLITUDE * math.sin(2 * math.pi * (hour - 9.0) / 24.0)
+
+
+def _count(rng: random.Random, mean: float) -> int:
+    if mean <= 0:
+        return 0
+    if mean > 50:
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    limit, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def _check_time(name: str, at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError(f"{name}: must be timezone-aware (UTC)")
+    return at.astimezone(timezone.utc)
+
+
+def generate(
+    scenarios: ScenarioSet,
+    start: datetime,
+    hours: float,
+    rate: float,
+    seed: int,
+    *,
+    fleet: FleetConfig | None = None,
+    otlp_fraction: float = 0.0,
+    router: Callable[[datetime], RouterState | None] | None = None,
+    hypotheses: bool = False,
+) -> Iterator[MinuteBatch]:
+    """Yield one batch per event-time minute from `start` for `hours`.
+
+    `router(minute)` is consulted before each minute; a weight it gives for the canary
+    version overrides the scenarios' schedule (0.0 after a rollback). Session records carry
+    their transcript when labeled or empty; `hypotheses=True` adds it to every record
+    (slower: text is then written for every session).
+    """
+    fleet = fleet or FleetConfig()
+    start = _check_time("start", start).replace(second=0, microsecond=0)
+    if hours <= 0:
+        raise ValueError(f"hours: must be > 0, got {hours}")
+    if rate < 0:
+        raise ValueError(f"rate: must be >= 0 sessions per minute, got {rate}")
+    if not 0.0 <= otlp_fraction <= 1.0:
+        raise ValueError(f"otlp_fraction: must be within 0..1, got {otlp_fraction}")
+    names = ",".join(sorted(f"{a.scenario.name}@{a.onset.isoformat()}" for a in scenarios.active))
+    minutes = max(1, round(hours * 60))
+    for index in range(minutes):
+        minute = start + timedelta(minutes=index)
+        state = router(minute) if router else None
+        canary_weight = scenarios.canary_weight(minute)
+        override = state.weight_for(fleet.canary_version) if state else None
+        if override is not None:
+            canary_weight = override
+        rng = random.Random(f"{seed}|{names}|{int(minute.timestamp())}")
+        batch = MinuteBatch(minute=minute, canary_weight=canary_weight)
+        for _ in range(_count(rng, rate * diurnal_factor(minute))):
+            ts = minute + timedelta(milliseconds=rng.randrange(60_000))
+            version = fleet.canary_version if rng.random() < canary_weight else fleet.stable_version
+            draft = draw_draft(rng, ts, version)
+            scenarios.apply(draft, fleet)
+            _emit(rng, draft, fleet, otlp_fraction, hypotheses, batch)
+        yield batch
+
+
+def _emit(
+    rng: random.Random,
+    draft: Draft,
+    fleet: FleetConfig,
+    otlp_fraction: float,
+    hypotheses: bool,
+    batch: MinuteBatch,
+) -> None:
+    outcome = realize(rng, draft)
+    trace_id = f"{rng.getrandbits(128):032x}"
+    session_id = f"sim-{trace_id}"
+    labeled = outcome.status in LABELABLE_STATUSES and rng.random() < fleet.label_fraction
+    # Text has its own RNG so that writing transcripts or not leaves every other draw alone.
+    text_seed = rng.getrandbits(64)
+    utterance = _utterance(random.Random(text_seed), draft, outcome) if (labeled or hypotheses) else None
+    # Dropped and timed-out sessions produced no transcript; an empty one is always reported
+    # (it is what the empty-transcript rate counts), others only when asked or labeled.
+    transcript = None
+    if outcome.empty_hypothesis:
+        transcript = ""
+    elif utterance is not None and outcome.status in LABELABLE_STATUSES and (hypotheses or labeled):
+        transcript = utterance.hypothesis
+    record = _record(session_id, trace_id, draft, outcome, transcript)
+    # A trace's root span stands for the final latency, so only sessions that have one are traced.
+    if rng.random() < otlp_fraction and "final_latency_ms" in record:
+        batch.traced.append(TracedSession(record, outcome.stage_ms))
+    else:
+        batch.sessions.append(record)
+    if labeled and utterance is not None:
+        batch.samples.append(LabeledSample(session_id, draft.ts, draft.slice(), utterance))
+    if rng.random() < draft.shadow_p:
+        # Mirrored traffic: same audio, spends GPU, never a user-facing turn, never labeled.
+        shadow_outcome = realize(rng, draft)
+        shadow_trace = f"{rng.getrandbits(128):032x}"
+        shadow = _record(f"sim-{shadow_trace}", shadow_trace, draft, shadow_outcome, None)
+        shadow["shadow"] = True
+        shadow["turn_success"] = None
+        batch.sessions.append(shadow)
+
+
+def _utterance(rng: random.Random, draft: Draft, outcome: Outcome) -> Utterance:
+    vocabulary = vocabulary_for(draft.language)
+    terms = DOMAIN_TERMS.get(draft.tenant, ()) if draft.language.startswith("en") else ()
+    words = make_reference(rng, outcome.ref_words, vocabulary, terms, DOMAIN_TERM_RATE)
+    if outcome.empty_hypothesis:
+        return Utterance(" ".join(words), "", 0, len(words), 0, len(words))
+    forced: dict[int, str] = {}
+    if draft.new_terms and draft.new_term_rate > 0:
+        names = list(draft.new_terms)
+        for i in range(len(words)):
+            if rng.random() < draft.new_term_rate:
+                words[i] = rng.choice(names)
+                if rng.random() < 0.85:
+                    forced[i] = draft.new_terms[words[i]]
+        # A lookalike must not be a word of this reference (keeps the count exact).
+        forced = {i: w for i, w in forced.items() if w not in words}
+    return corrupt(rng, words, outcome.substitutions, outcome.deletions, outcome.insertions, vocabulary, forced)
+
+
+def _record(session_id: str, trace_id: str, draft: Draft, outcome: Outcome, hypothesis: str | None) -> dict:
+    record = {
+        "session_id": session_id,
+        "ts": draft.ts.isoformat(timespec="milliseconds"),
+        **draft.slice(),
+        "audio_seconds": draft.audio_seconds,
+        "queue_ms": outcome.queue_ms,
+        "partial_rewrites": outcome.partial_rewrites,
+        "status": outcome.status,
+        "snr_db": draft.snr_db,
+        "gpu_seconds": outcome.gpu_seconds,
+        "retries": outcome.retries,
+        "shadow": False,
+        "trace_id": trace_id,
+    }
+    for key in ("first_partial_ms", "final_latency_ms", "confidence", "turn_success"):
+        value = getattr(outcome, key)
+        if value is not None:
+            record[key] = value
+    if hypothesis is not None:
+        record["hypothesis"] = hypothesis
+    if draft.attributes:
+        record["attributes"] = dict(draft.attributes)
+    return record

@@ -1,0 +1,6 @@
+"""The SLO engine: specs (`spec`, `openslo`), per-minute SLI series from rollups
+(`sli_source`, `series`), burn rates and budgets (`burn_rate`), the Workbook's
+multi-window multi-burn-rate alerts (`alerting`), status as of `at` (`evaluation`,
+`snapshot`), the evaluator loop (`evaluator`, table in `models`), the HTTP API (`routes`),
+Prometheus rule export (`prometheus_rules`) and the `asrwatch slo` commands (`cli`).
+The alert router (`slo.router`) and the rollout judge (`slo.rollout`) live beside it."""

@@ -1,0 +1,164 @@
+"""Multi-window, multi-burn-rate alerting (Google SRE Workbook, "Alerting on SLOs").
+
+For a 30-day SLO: page when the 1h and 5m burn rates both exceed 14.4, or the 6h and 30m
+both exceed 6; ticket when 1d and 2h exceed 3, or 3d and 6h exceed 1. Other SLO windows
+scale every alert window by window / 30d (so each tier still means the same fraction of
+the budget spent), rounded to whole minutes, at least one.
+
+Low-traffic guard: a tier counts only when its long window holds at least `min_events`
+events. A page tier that holds on fewer events is downgraded to a ticket that says traffic
+was low, so one failed session in a quiet hour never pages. A page suppresses the ticket of
+the same SLO and group. The exported Prometheus rules encode exactly these conditions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+
+from slo.series import SLISeries
+
+BASE_WINDOW = timedelta(days=30)
+# (severity, long window, short window, burn factor) for a 30-day SLO, in minutes.
+BASE_TIERS = (
+    ("page", 60, 5, 14.4),
+    ("page", 360, 30, 6.0),
+    ("ticket", 1440, 120, 3.0),
+    ("ticket", 4320, 360, 1.0),
+)
+
+
+@dataclass(frozen=True)
+class Tier:
+    severity: str
+    long_minutes: int
+    short_minutes: int
+    factor: float
+
+    def threshold(self, objective: float) -> float:
+        """Error-ratio threshold: factor x (1 - objective), the same float the rules use."""
+        return self.factor * (1.0 - objective)
+
+
+def _scaled(minutes: int, scale: float) -> int:
+    return max(1, int(math.floor(minutes * scale + 0.5)))
+
+
+def policy(window: timedelta) -> tuple[Tier, ...]:
+    scale = window / BASE_WINDOW
+    return tuple(
+        Tier(sev, _scaled(long, scale), _scaled(short, scale), factor)
+        for sev, long, short, factor in BASE_TIERS
+    )
+
+
+def longest_window(window: timedelta) -> int:
+    return max(t.long_minutes for t in policy(window))
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """Boolean (G, T) arrays over groups x evaluation ends."""
+
+    page: np.ndarray
+    ticket: np.ndarray
+    low_traffic_ticket: np.ndarray  # ticket only because a page tier lacked traffic
+    tier_fired: tuple[np.ndarray, ...]  # per tier, with enough traffic
+    tier_low: tuple[np.ndarray, ...]  # per tier, burn high but too few events
+    counts: tuple[tuple[np.ndarray, ...], ...]  # per tier: good_long, total_long, good_short, total_short
+
+
+def conditions(
+    series: SLISeries,
+    ends: np.ndarray | tuple[int, int],
+    tiers: tuple[Tier, ...],
+    objective: float,
+    min_events: int,
+    rows: np.ndarray | None = None,
+) -> Conditions:
+    """Alert conditions at prefix indices `ends` (an array, or a (lo, hi) range of them)."""
+    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def counts(minutes: int) -> tuple[np.ndarray, np.ndarray]:
+        # Tiers share windows (the 6h short window of one is the long window of another).
+        if minutes not in cache:
+            if isinstance(ends, tuple):
+                cache[minutes] = series.range_counts(ends[0], ends[1], minutes, rows)
+            else:
+                cache[minutes] = series.window_counts(ends, minutes, rows)
+        return cache[minutes]
+
+    fired, low, tier_counts = [], [], []
+    for tier in tiers:
+        threshold = tier.threshold(objective)
+        g_long, t_long = counts(tier.long_minutes)
+        g_short, t_short = counts(tier.short_minutes)
+        hot = _ratio_above(g_long, t_long, threshold) & _ratio_above(g_short, t_short, threshold)
+        enough = t_long >= min_events
+        fired.append(hot & enough)
+        low.append(hot & ~enough)
+        tier_counts.append((g_long, t_long, g_short, t_short))
+    shape = np.broadcast_shapes(*(f.shape for f in fired)) if fired else (0,)
+    page = np.zeros(shape, dtype=bool)
+    ticket = np.zeros(shape, dtype=bool)
+    low_page = np.zeros(shape, dtype=bool)
+    for tier, f, lo in zip(tiers, fired, low):
+        if tier.severity == "page":
+            page |= f
+            low_page |= lo
+        else:
+            ticket |= f
+    low_ticket = low_page & ~ticket & ~page
+    ticket = (ticket | low_page) & ~page
+    return Conditions(page, ticket, low_ticket, tuple(fired), tuple(low), tuple(tier_counts))
+
+
+def _ratio_above(good: np.ndarray, total: np.ndarray, threshold: float) -> np.ndarray:
+    # Same arithmetic as PromQL: (total - good) / total compared with the threshold; no events
+    # means no ratio (NaN), which is never above.
+    good = good.astype(np.float64, copy=False)
+    total = total.astype(np.float64, copy=False)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = (total - good) / total
+    return ratio > threshold
+
+
+def firing_since(
+    series: SLISeries,
+    end: int,
+    group_rows: np.ndarray,
+    severity: str,
+    tiers: tuple[Tier, ...],
+    objective: float,
+    min_events: int,
+    lookback: int,
+) -> np.ndarray:
+    """For groups firing `severity` at prefix index `end`: the prefix index where the current
+    uninterrupted firing run began (clamped to end - lookback). Searches back in growing
+    chunks because most alerts started recently."""
+    begin = np.full(len(group_rows), end, dtype=np.int64)
+    open_rows = np.ones(len(group_rows), dtype=bool)
+    covered, chunk = 0, 64
+    while open_rows.any() and covered < lookback:
+        size = min(chunk, lookback - covered)
+        lo, hi = end - covered - size, end - covered  # the ends just before the known run
+        ends = np.arange(lo, hi)
+        todo = np.flatnonzero(open_rows)
+        span = (lo, hi) if hi <= series.minutes else ends  # slicing needs ends inside the series
+        # A page depends on the page tiers only; a ticket on all (a page suppresses it).
+        needed = tuple(t for t in tiers if t.severity == "page") if severity == "page" else tiers
+        cond = conditions(series, span, needed, objective, min_events, rows=group_rows[todo])
+        firing = cond.page if severity == "page" else cond.ticket
+        for j, i in enumerate(todo):
+            off = np.flatnonzero(~firing[j])
+            if off.size:
+                begin[i] = ends[off[-1]] + 1
+                open_rows[i] = False
+            else:
+                begin[i] = ends[0]
+        covered += size
+        chunk *= 2
+    return begin

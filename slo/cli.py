@@ -1,0 +1,87 @@
+"""`asrwatch slo validate|rules|import-openslo` (registered into `asrwatch.cli`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+slo_app = typer.Typer(help="SLO specs: validate them, export Prometheus rules, import OpenSLO.",
+                      no_args_is_help=True)
+
+
+def _load(config: Path):
+    from asrwatch.settings import load_settings
+    from slo.spec import slos_from_settings
+
+    settings = load_settings(config)
+    return settings, slos_from_settings(settings)
+
+
+@slo_app.command("validate")
+def validate(config: Path = typer.Option(..., "--config", exists=True, dir_okay=False,
+                                         help="asrwatch.yaml with a `slos:` list")) -> None:
+    """Check every SLO spec; exit 1 naming each bad SLO and field."""
+    from slo.alerting import policy
+    from slo.spec import SLOSpecError, format_duration, min_events_for
+
+    try:
+        settings, specs = _load(config)
+    except (SLOSpecError, ValueError) as exc:
+        typer.echo(f"invalid: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for spec in specs:
+        tiers = ", ".join(
+            f"{t.severity} {format_duration_min(t.long_minutes)}&{format_duration_min(t.short_minutes)}>{t.factor:g}x"
+            for t in policy(spec.window))
+        typer.echo(f"ok  {spec.name}: {spec.sli} objective {spec.objective} over {format_duration(spec.window)}"
+                   f", group_by [{', '.join(spec.group_by)}], min_events {min_events_for(spec, settings)}; {tiers}")
+    typer.echo(f"{len(specs)} SLO(s) valid")
+
+
+def format_duration_min(minutes: int) -> str:
+    from datetime import timedelta
+
+    from slo.spec import format_duration
+
+    return format_duration(timedelta(minutes=minutes))
+
+
+@slo_app.command("rules")
+def rules(config: Path = typer.Option(..., "--config", exists=True, dir_okay=False,
+                                      help="asrwatch.yaml with a `slos:` list")) -> None:
+    """Prometheus recording + alerting rules (YAML on stdout), for `rule_files:`."""
+    from slo.prometheus_rules import export_rules, to_yaml
+    from slo.spec import SLOSpecError
+
+    try:
+        settings, specs = _load(config)
+    except (SLOSpecError, ValueError) as exc:
+        typer.echo(f"invalid: {exc}", err=True)
+        raise typer.Exit(1) from None
+    doc, skipped = export_rules(specs, settings)
+    for reason in skipped:
+        typer.echo(f"skipped: {reason}", err=True)
+    typer.echo(to_yaml(doc), nl=False)
+
+
+@slo_app.command("import-openslo")
+def import_openslo_cmd(path: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                                   help="OpenSLO v1 YAML (SLO and SLI documents)")) -> None:
+    """Print the asrwatch `slos:` entries for OpenSLO v1 ratio SLOs."""
+    import yaml
+
+    from slo.openslo import import_openslo, to_config
+    from slo.spec import SLOSpecError
+
+    try:
+        specs = import_openslo(path.read_text())
+    except SLOSpecError as exc:
+        typer.echo(f"invalid: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(yaml.safe_dump({"slos": to_config(specs)}, sort_keys=False), nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this part's commands to the `asrwatch` app."""
+    app.add_typer(slo_app, name="slo")

@@ -1,0 +1,1 @@
+"""Rollout judge and rollback actuators (see INTEGRATIONS.md)."""

@@ -1,0 +1,86 @@
+"""Loading what the judge compares, per slice, from rollups and sessions (the SQL side).
+
+WER pairs, status counters, successful turns and GPU cost come from the per-minute rollups;
+latency samples (Mann-Whitney needs them, not a histogram) and privacy errors from the
+sessions of the window.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from collector.database import read_connection
+from collector.models import Rollup, Session
+from slo.rollout import stats
+from slo.rollout.judge import ArmStats, SliceData
+
+SLICE_DIMENSIONS = ("region", "channel", "tenant", "language", "pool")
+FAILURE_STATUSES = ("status_decode_error", "status_dropped", "status_timeout")
+
+
+def validate_slice_by(slice_by: Sequence[str]) -> list[str]:
+    bad = [d for d in slice_by if d not in SLICE_DIMENSIONS]
+    if bad:
+        raise ValueError(f"slice_by: unknown dimension(s) {bad}; use {list(SLICE_DIMENSIONS)}")
+    return list(slice_by)
+
+
+def _is_privacy_error(attributes: dict | None) -> bool:
+    return bool(attributes) and bool(attributes.get("privacy_error"))
+
+
+def load_slices(
+    engine: Engine,
+    *,
+    baseline: str,
+    canary: str,
+    slice_by: Sequence[str],
+    since: datetime,
+    until: datetime,
+    price_per_gpu_hour: Callable[[str | None], float],
+) -> list[SliceData]:
+    dims = validate_slice_by(slice_by)
+    versions = (baseline, canary)
+    acc: dict[tuple[str, tuple[str, ...]], dict] = defaultdict(lambda: {
+        "pairs": {}, "latency": [], "sessions": 0, "failures": 0, "decode_errors": 0, "privacy": 0,
+        "turns": 0, "cost": 0.0})
+
+    minute_floor = since.replace(second=0, microsecond=0)
+    with read_connection(engine) as conn:
+        rows = conn.execute(select(Rollup).where(Rollup.model_version.in_(versions), Rollup.minute >= minute_floor,
+                                                 Rollup.minute < until))
+        for r in rows:
+            a = acc[(r.model_version, tuple(getattr(r, d) for d in dims))]
+            a["pairs"] = stats.merge_wer_pairs([a["pairs"], stats.parse_wer_pairs(r.wer_pairs or {})])
+            a["sessions"] += r.sessions
+            a["failures"] += sum(getattr(r, s) for s in FAILURE_STATUSES)
+            a["decode_errors"] += r.status_decode_error
+            a["turns"] += r.successful_turns
+            a["cost"] += (r.gpu_seconds or 0.0) / 3600.0 * price_per_gpu_hour(r.pool)
+        cols = [Session.model_version, Session.final_latency_ms, Session.attributes] + [getattr(Session, d) for d in dims]
+        rows = conn.execute(select(*cols).where(Session.model_version.in_(versions), Session.ts >= since,
+                                                Session.ts < until))
+        for row in rows:
+            a = acc[(row[0], tuple(row[3:]))]
+            if row[1] is not None:
+                a["latency"].append(float(row[1]))
+            if _is_privacy_error(row[2]):
+                a["privacy"] += 1
+
+    keys = sorted({k for _, k in acc})
+    out = []
+    for key in keys:
+        arms = []
+        for version in (canary, baseline):
+            a = acc.get((version, key))
+            arms.append(ArmStats() if a is None else ArmStats(
+                wer_pairs=a["pairs"], latency_ms=a["latency"], sessions=a["sessions"], failures=a["failures"],
+                decode_errors=a["decode_errors"], privacy_errors=a["privacy"], successful_turns=a["turns"],
+                cost_usd=a["cost"]))
+        out.append(SliceData(dict(zip(dims, key)), arms[0], arms[1]))
+    return out

@@ -1,0 +1,291 @@
+"""The rollout judge: canary vs baseline, per slice, to `continue | pause | rollback`.
+
+How false rollbacks are controlled (the far-field launch gate is a multiple-comparison
+problem: many slices x metrics, each a chance of a fluke):
+- every test is one-sided ("canary worse"), so improvements never count as evidence;
+- the *protected* family (the pooled fleet, each protected selector pooled, and each slice
+  matching a protected selector) is tested with Holm-Bonferroni at `alpha` across all its
+  slices and metrics, and a rejection also needs a minimum effect (`wer_min_relative`...),
+  so a tiny but significant change on a huge slice does not roll back;
+- unprotected slices form a second Holm family; a regression there pauses (a human looks)
+  and never rolls back on its own.
+Hard vetoes need no statistics: any privacy error on the canary, or a burn-rate page firing
+on the canary's group. Too little data is `pause` with the counts, never `continue`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from slo.rollout import stats
+
+Decision = Literal["continue", "pause", "rollback"]
+_RANK = {"continue": 0, "pause": 1, "rollback": 2}
+
+
+@dataclass(frozen=True)
+class ArmStats:
+    """One model version within one slice over the judged window."""
+
+    wer_pairs: Mapping[tuple[int, int], int] = field(default_factory=dict)
+    latency_ms: Sequence[float] = ()
+    sessions: int = 0
+    failures: int = 0  # decode_error + dropped + timeout (availability SLI's bad events)
+    decode_errors: int = 0
+    privacy_errors: int = 0
+    successful_turns: int = 0
+    cost_usd: float = 0.0
+
+    @property
+    def utterances(self) -> int:
+        return stats.utterances(self.wer_pairs)
+
+
+def merge_arms(arms: Sequence[ArmStats]) -> ArmStats:
+    latency: list[float] = []
+    for arm in arms:
+        latency.extend(arm.latency_ms)
+    return ArmStats(
+        wer_pairs=stats.merge_wer_pairs([a.wer_pairs for a in arms]),
+        latency_ms=latency,
+        sessions=sum(a.sessions for a in arms),
+        failures=sum(a.failures for a in arms),
+        decode_errors=sum(a.decode_errors for a in arms),
+        privacy_errors=sum(a.privacy_errors for a in arms),
+        successful_turns=sum(a.successful_turns for a in arms),
+        cost_usd=sum(a.cost_usd for a in arms),
+    )
+
+
+@dataclass(frozen=True)
+class SliceData:
+    key: Mapping[str, str]  # e.g. {"channel": "far_field", "region": "eu"}
+    canary: ArmStats
+    baseline: ArmStats
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    alpha: float = 0.05
+    min_utterances: int = 200  # pooled, per arm; also per protected selector
+    min_sessions: int = 200  # pooled, per arm, for latency / availability
+    wer_min_relative: float = 0.03
+    latency_min_relative: float = 0.10
+    availability_min_abs: float = 0.005
+    decode_errors_min_abs: float = 0.005
+    cost_max_relative: float = 0.25
+    bootstrap_iterations: int = 1000  # p-value floor 1/1001: fine for Holm over up to ~50 tests
+    confidence: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"thresholds.alpha: must be in (0, 1), got {self.alpha}")
+        if self.min_utterances < 1:
+            raise ValueError(f"thresholds.min_utterances: must be >= 1, got {self.min_utterances}")
+        if self.bootstrap_iterations < 100:
+            raise ValueError("thresholds.bootstrap_iterations: must be >= 100")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    reasons: list[str]
+    metrics: dict[str, Any]
+    at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"decision": self.decision, "reasons": list(self.reasons), "metrics": _finite(self.metrics),
+                "at": self.at.isoformat()}
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no inf/NaN (a relative change from a zero baseline is inf): report null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def slice_name(key: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in key.items()) or "all"
+
+
+def matches(key: Mapping[str, str], selector: Mapping[str, str]) -> bool:
+    return all(key.get(k) == v for k, v in selector.items())
+
+
+_METRICS = ("wer", "latency_p95", "availability", "decode_errors")
+
+
+def _tests(canary: ArmStats, baseline: ArmStats, th: Thresholds, seed: int) -> dict[str, stats.TestResult | None]:
+    return {
+        "wer": stats.wer_relative_delta(canary.wer_pairs, baseline.wer_pairs, iterations=th.bootstrap_iterations,
+                                        confidence=th.confidence, seed=seed),
+        "latency_p95": stats.latency_shift(canary.latency_ms, baseline.latency_ms),
+        "availability": stats.proportion_increase(canary.failures, canary.sessions,
+                                                  baseline.failures, baseline.sessions),
+        "decode_errors": stats.proportion_increase(canary.decode_errors, canary.sessions,
+                                                   baseline.decode_errors, baseline.sessions),
+    }
+
+
+def _min_effect(metric: str, th: Thresholds) -> float:
+    return {
+        "wer": th.wer_min_relative,
+        "latency_p95": th.latency_min_relative,
+        "availability": th.availability_min_abs,
+        "decode_errors": th.decode_errors_min_abs,
+    }[metric]
+
+
+def _enough(metric: str, canary: ArmStats, baseline: ArmStats, th: Thresholds) -> bool:
+    # Below these counts a test is not run at all: its p-value would be noise in the family.
+    if metric == "wer":
+        return min(canary.utterances, baseline.utterances) >= max(30, th.min_utterances // 4)
+    if metric == "latency_p95":
+        return min(len(canary.latency_ms), len(baseline.latency_ms)) >= max(30, th.min_sessions // 4)
+    return min(canary.sessions, baseline.sessions) >= max(30, th.min_sessions // 4)
+
+
+def _describe(metric: str, where: str, r: stats.TestResult, p_adj_note: str) -> str:
+    if metric == "wer":
+        return (f"WER regression in {where}: {r.baseline:.4f} -> {r.canary:.4f} "
+                f"({r.effect:+.1%}, 95% CI {r.low:+.1%}..{r.high:+.1%}, p={r.p_value:.4f}{p_adj_note})")
+    if metric == "latency_p95":
+        return (f"latency p95 regression in {where}: {r.baseline:.0f} ms -> {r.canary:.0f} ms "
+                f"({r.effect:+.1%}, Mann-Whitney p={r.p_value:.2g}{p_adj_note})")
+    label = "failure rate" if metric == "availability" else "decode error rate"
+    return (f"{label} regression in {where}: {r.baseline:.3%} -> {r.canary:.3%} "
+            f"({r.effect:+.3%}, two-proportion p={r.p_value:.2g}{p_adj_note})")
+
+
+def _result_dict(r: stats.TestResult | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return {"canary": r.canary, "baseline": r.baseline, "effect": r.effect, "p_value": r.p_value,
+            "low": r.low, "high": r.high}
+
+
+def _arm_summary(arm: ArmStats) -> dict[str, Any]:
+    return {
+        "utterances": arm.utterances,
+        "sessions": arm.sessions,
+        "latency_samples": len(arm.latency_ms),
+        "wer": stats.corpus_wer(arm.wer_pairs),
+        "failures": arm.failures,
+        "decode_errors": arm.decode_errors,
+        "privacy_errors": arm.privacy_errors,
+        "successful_turns": arm.successful_turns,
+        "cost_usd": round(arm.cost_usd, 6),
+        "cost_per_successful_turn": (arm.cost_usd / arm.successful_turns) if arm.successful_turns else None,
+    }
+
+
+def judge(
+    slices: Sequence[SliceData],
+    *,
+    protected: Sequence[Mapping[str, str]],
+    thresholds: Thresholds,
+    at: datetime,
+    canary_pages: Sequence[str] = (),
+) -> Verdict:
+    """Compare canary to baseline. `canary_pages` names burn-rate pages firing on the canary."""
+    if at.tzinfo is None:
+        raise ValueError("at: must be timezone-aware UTC")
+    th = thresholds
+    hard: list[str] = []
+    pause: list[str] = []
+    soft: list[str] = []
+
+    overall = SliceData({}, merge_arms([s.canary for s in slices]), merge_arms([s.baseline for s in slices]))
+    if overall.canary.privacy_errors:
+        hard.append(f"privacy: {overall.canary.privacy_errors} privacy error(s) on the canary")
+    for alert in canary_pages:
+        hard.append(f"burn-rate page firing on the canary's group: {alert}")
+
+    c, b = overall.canary, overall.baseline
+    if c.utterances < th.min_utterances or b.utterances < th.min_utterances:
+        pause.append(f"insufficient data: canary {c.utterances}, baseline {b.utterances} labeled utterances "
+                     f"(need {th.min_utterances})")
+    if c.sessions < th.min_sessions or b.sessions < th.min_sessions:
+        pause.append(f"insufficient data: canary {c.sessions}, baseline {b.sessions} sessions "
+                     f"(need {th.min_sessions})")
+
+    # Candidates in the protected family: pooled fleet, each protected selector pooled, each
+    # slice under a protected selector. Everything else is the unprotected family.
+    protected_units: list[tuple[str, SliceData]] = [("all", overall)]
+    for selector in protected:
+        members = [s for s in slices if matches(s.key, selector)]
+        name = slice_name(selector)
+        pooled = SliceData(dict(selector), merge_arms([s.canary for s in members]),
+                           merge_arms([s.baseline for s in members]))
+        protected_units.append((name, pooled))
+        if pooled.canary.utterances < th.min_utterances or pooled.baseline.utterances < th.min_utterances:
+            pause.append(f"insufficient data in protected slice {name}: canary {pooled.canary.utterances}, "
+                         f"baseline {pooled.baseline.utterances} labeled utterances (need {th.min_utterances})")
+        for s in members:
+            if slice_name(s.key) not in {n for n, _ in protected_units}:  # a slice may match two selectors
+                protected_units.append((slice_name(s.key), s))
+    unprotected_units = [(slice_name(s.key), s) for s in slices
+                         if not any(matches(s.key, sel) for sel in protected)]
+
+    metrics: dict[str, Any] = {"canary": _arm_summary(c), "baseline": _arm_summary(b), "slices": {},
+                               "alpha": th.alpha, "correction": "holm"}
+
+    def run_family(units: list[tuple[str, SliceData]], family: str) -> list[str]:
+        candidates: list[tuple[str, str, stats.TestResult]] = []
+        for index, (name, unit) in enumerate(units):
+            results = _tests(unit.canary, unit.baseline, th, th.seed + index)
+            entry = metrics["slices"].setdefault(name, {
+                "family": family, "canary": _arm_summary(unit.canary), "baseline": _arm_summary(unit.baseline),
+                "tests": {}})
+            for metric in _METRICS:
+                r = results[metric]
+                entry["tests"][metric] = _result_dict(r)
+                if r is not None and _enough(metric, unit.canary, unit.baseline, th):
+                    candidates.append((name, metric, r))
+        rejected = stats.holm([r.p_value for _, _, r in candidates], th.alpha)
+        found = []
+        for (name, metric, r), rej in zip(candidates, rejected):
+            significant = rej and r.effect is not None and r.effect >= _min_effect(metric, th)
+            metrics["slices"][name]["tests"][metric]["regression"] = significant
+            if significant:
+                found.append(_describe(metric, name, r, f", Holm over {len(candidates)} tests"))
+        return found
+
+    hard.extend(run_family(protected_units, "protected"))
+    soft.extend(run_family(unprotected_units, "unprotected"))
+
+    cost_c = c.cost_usd / c.successful_turns if c.successful_turns else None
+    cost_b = b.cost_usd / b.successful_turns if b.successful_turns else None
+    if cost_c is not None and cost_b and min(c.successful_turns, b.successful_turns) >= th.min_sessions:
+        rel = (cost_c - cost_b) / cost_b
+        metrics["cost_per_successful_turn"] = {"canary": cost_c, "baseline": cost_b, "effect": rel}
+        if rel > th.cost_max_relative:
+            soft.append(f"cost per successful turn up {rel:+.1%} (${cost_b:.5f} -> ${cost_c:.5f})")
+
+    if hard:
+        decision: Decision = "rollback"
+        reasons = hard + pause + soft
+    elif pause or soft:
+        decision = "pause"
+        reasons = pause + [f"review: {r}" for r in soft]
+    else:
+        decision = "continue"
+        wer = metrics["slices"]["all"]["tests"]["wer"]
+        reasons = [f"no significant regression in {len(protected_units) + len(unprotected_units)} slices "
+                   f"(alpha={th.alpha}, Holm); corpus WER "
+                   f"{wer['baseline']:.4f} -> {wer['canary']:.4f}" if wer else "no significant regression"]
+    return Verdict(decision=decision, reasons=reasons, metrics=metrics, at=at)
+
+
+def worse(a: Decision, b: Decision) -> Decision:
+    return a if _RANK[a] >= _RANK[b] else b

@@ -1,0 +1,1 @@
+"""Alert router: routes SLO and drift alerts to receivers (see ROUTING.md)."""

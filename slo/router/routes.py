@@ -1,0 +1,134 @@
+"""HTTP API of the alert router: silences (admin), tickets and the notification log (read).
+
+`setup(app)` puts one `AlertRouter` on `app.state.alert_router`; the SLO evaluator (and
+drift) hand it their alert transitions: `app.state.alert_router.on_transitions(firing, resolved, at)`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Engine
+
+from collector.dependencies import get_engine, require_admin, require_read
+from collector.timeparams import parse_time
+from slo.router import matchers as m
+from slo.router import store
+from slo.router.service import AlertRouter
+from slo.rollout.leader import LeaderLock
+
+log = logging.getLogger("asrwatch.router")
+router = APIRouter(tags=["alert router"])
+ROUTER_LEADER_NAME = "asrwatch-alert-router"
+
+
+class SilenceIn(BaseModel):
+    matchers: list[str | dict[str, Any]] = Field(min_length=1)
+    startsAt: datetime | None = None  # noqa: N815 (Alertmanager's field names)
+    endsAt: datetime | None = None  # noqa: N815
+    duration: str | None = None  # alternative to endsAt, e.g. "2h"
+    createdBy: str | None = None  # noqa: N815
+    comment: str = Field(min_length=1)
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise HTTPException(422, f"{name}: needs a timezone offset")
+    return value.astimezone(timezone.utc) if value else None
+
+
+@router.post("/api/v1/silences", status_code=201)
+def create_silence(body: SilenceIn, engine: Engine = Depends(get_engine),
+                   who: str = Depends(require_admin)) -> dict[str, Any]:
+    from slo.router.config import seconds
+
+    now = datetime.now(timezone.utc)
+    try:
+        matchers = m.coerce(body.matchers)
+        starts = _aware(body.startsAt, "startsAt") or now
+        ends = _aware(body.endsAt, "endsAt")
+        if ends is None:
+            if not body.duration:
+                raise ValueError("endsAt: give endsAt or duration")
+            ends = starts + timedelta(seconds=seconds(body.duration))
+        row = store.create_silence(engine, matchers=matchers, starts_at=starts, ends_at=ends,
+                                   created_by=body.createdBy or who, comment=body.comment, at=now)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    _audit(engine, now, body.createdBy or who, "silence.create", row.id, body.comment,
+           {"matchers": [str(x) for x in matchers], "startsAt": starts.isoformat(), "endsAt": ends.isoformat()})
+    return store.silence_dict(row, now)
+
+
+@router.get("/api/v1/silences", dependencies=[Depends(require_read)])
+def list_silences(at: str | None = None, state: str | None = Query(None, pattern="^(active|pending|expired)$"),
+                  engine: Engine = Depends(get_engine)) -> list[dict[str, Any]]:
+    when = parse_time(at, "at", datetime.now(timezone.utc))
+    rows = [store.silence_dict(r, when) for r in store.list_silences(engine)]
+    return [r for r in rows if state is None or r["status"]["state"] == state]
+
+
+@router.delete("/api/v1/silences/{silence_id}")
+def expire_silence(silence_id: str, engine: Engine = Depends(get_engine),
+                   who: str = Depends(require_admin)) -> dict[str, Any]:
+    now = datetime.now(timezone.utc)
+    row = store.expire_silence(engine, silence_id, now)
+    if row is None:
+        raise HTTPException(404, f"silence {silence_id} not found")
+    _audit(engine, now, who, "silence.expire", silence_id, "expired via API", None)
+    return store.silence_dict(row, now)
+
+
+@router.get("/api/v1/tickets", dependencies=[Depends(require_read)])
+def list_tickets(status: str | None = Query(None, pattern="^(open|closed)$"), team: str | None = None,
+                 limit: int = Query(100, ge=1, le=1000), engine: Engine = Depends(get_engine)) -> list[dict[str, Any]]:
+    return store.list_tickets(engine, status=status, team=team, limit=limit)
+
+
+@router.get("/api/v1/notifications", dependencies=[Depends(require_read)])
+def list_notifications(since: str | None = None, until: str | None = None, receiver: str | None = None,
+                       limit: int = Query(100, ge=1, le=1000),
+                       engine: Engine = Depends(get_engine)) -> list[dict[str, Any]]:
+    start = parse_time(since, "since", datetime.min.replace(tzinfo=timezone.utc)) if since else None
+    end = parse_time(until, "until", datetime.now(timezone.utc)) if until else None
+    return store.list_notifications(engine, since=start, until=end, receiver=receiver, limit=limit)
+
+
+def _audit(engine: Engine, at: datetime, actor: str, action: str, target: str, reason: str,
+           evidence: dict[str, Any] | None) -> None:
+    from sqlalchemy.orm import Session as OrmSession
+
+    from collector.models import AuditEntry
+
+    with OrmSession(engine) as s, s.begin():
+        s.add(AuditEntry(at=at, actor=actor, action=action, target=target, reason=reason, evidence=evidence))
+
+
+def setup(app: FastAPI) -> None:
+    """One router per app, fed by the SLO evaluator's hook (leader only); drift may call
+    `app.state.alert_router.process(alerts, at)` directly. A bad router config fails startup
+    with a message naming the key."""
+    engine = app.state.engine
+    alert_router = AlertRouter.from_settings(engine, app.state.settings)
+    app.state.alert_router = alert_router
+    try:
+        from slo.evaluator import add_alert_hook, record_routing
+    except ImportError:  # the SLO engine is absent: routing is driven by its callers only
+        return
+
+    # Only one replica routes (its dispatcher holds the group state); the others skip.
+    lock = LeaderLock(engine, ROUTER_LEADER_NAME)
+
+    def hook(firing: list, resolved: list, at: datetime) -> None:
+        if not lock.acquire():  # the lease runs on the wall clock, whatever event time `at` is
+            return
+        for delivery in alert_router.on_transitions(firing, resolved, at):
+            note = delivery.notification
+            for alert in note.alerts:
+                record_routing(engine, alert.fingerprint, alert.starts_at, [note.receiver])
+
+    add_alert_hook(app, hook)

@@ -1,0 +1,95 @@
+"""Per-minute good/total event counts per group, with prefix sums so any window is O(1).
+
+Time convention (shared with the exported Prometheus rules): as of `at`, only complete
+event-time minutes count, and a window of w minutes covers the minutes
+[floor(at) - w, floor(at)). A counter sampled at minute boundary t holds every event of the
+minutes before t, so Prometheus' `increase(c[w])` at t (closed range [t-w, t]) is the
+same number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+MINUTE = timedelta(minutes=1)
+
+
+def floor_minute(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError("at: must be timezone-aware (UTC)")
+    at = at.astimezone(timezone.utc)
+    return at.replace(second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class SLISeries:
+    """good[g, m] and total[g, m]: events of group g in minute `start + m`."""
+
+    start: datetime
+    group_by: tuple[str, ...]
+    groups: tuple[tuple[str, ...], ...]
+    good: np.ndarray
+    total: np.ndarray
+    _cum: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.good.shape != self.total.shape or self.good.ndim != 2:
+            raise ValueError("good and total must be (groups, minutes) arrays of one shape")
+        if self.good.shape[0] != len(self.groups):
+            raise ValueError("one row of counts per group")
+        stacked = np.stack([self.good, self.total]).astype(np.int64, copy=False)
+        cum = np.zeros(stacked.shape[:2] + (stacked.shape[2] + 1,), dtype=np.int64)
+        np.cumsum(stacked, axis=2, out=cum[:, :, 1:])
+        object.__setattr__(self, "_cum", cum)
+
+    @property
+    def minutes(self) -> int:
+        return self.good.shape[1]
+
+    def index_of(self, at: datetime) -> int:
+        """Prefix index for `at`: the number of complete minutes since start (may be out of range)."""
+        return int((floor_minute(at) - self.start) // MINUTE)
+
+    def window_counts(
+        self, ends: np.ndarray | int, minutes: int, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(good, total) for the w-minute windows ending at prefix index/indices `ends`.
+
+        Shapes: (G,) for a scalar end, (G, T) for T ends (G = len(rows) when rows selects
+        groups). Minutes outside the series count 0.
+        """
+        ends_arr = np.clip(np.asarray(ends), 0, self.minutes)
+        starts = np.clip(np.asarray(ends) - minutes, 0, self.minutes)
+        if rows is None:
+            window = self._cum[:, :, ends_arr] - self._cum[:, :, starts]
+        else:
+            r = rows[:, None] if ends_arr.ndim else rows
+            window = self._cum[:, r, ends_arr] - self._cum[:, r, starts]
+        return window[0], window[1]
+
+    def range_counts(
+        self, lo: int, hi: int, minutes: int, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """window_counts for every end in [lo, hi) (all within the series): (G, hi - lo) arrays,
+        by slicing the prefix sums instead of gathering them."""
+        if not 0 <= lo <= hi <= self.minutes:
+            raise ValueError(f"ends [{lo}, {hi}) outside the series (0..{self.minutes})")
+        pick = slice(None) if rows is None else rows  # select groups after slicing minutes
+        upper = self._cum[:, pick, lo:hi]
+        first = min(max(minutes - lo, 0), hi - lo)  # ends whose window starts before the series
+        lower = self._cum[:, pick, lo + first - minutes:hi - minutes]
+        if first:
+            lower = np.concatenate([np.zeros(upper.shape[:2] + (first,), dtype=upper.dtype), lower], axis=2)
+        window = upper - lower
+        return window[0], window[1]
+
+    def group_labels(self, g: int) -> dict[str, str]:
+        return dict(zip(self.group_by, self.groups[g]))
+
+
+def empty_series(start: datetime, minutes: int, group_by: tuple[str, ...] = ()) -> SLISeries:
+    zeros = np.zeros((0, minutes), dtype=np.int64)
+    return SLISeries(floor_minute(start), tuple(group_by), (), zeros, zeros.copy())

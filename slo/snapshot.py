@@ -1,0 +1,52 @@
+"""Every SLO's status as of `at`, read from the rollups: what the API and the evaluator share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from slo.alert import Alert
+from slo.evaluation import DEFAULT_RUNBOOK_BASE, GroupStatus, evaluate_slo
+from slo.sli_source import load_series
+from slo.spec import SLOSpec, format_duration, min_events_for, slos_from_settings
+
+
+@dataclass
+class SLOStatus:
+    spec: SLOSpec
+    groups: list[GroupStatus]
+
+    def to_dict(self) -> dict[str, Any]:
+        spec = self.spec
+        return {
+            "name": spec.name,
+            "sli": spec.sli,
+            "objective": spec.objective,
+            "window": format_duration(spec.window),
+            "threshold_ms": spec.threshold_ms,
+            "max_wer": spec.max_wer,
+            "filters": dict(spec.filters),
+            "group_by": list(spec.group_by),
+            "groups": [g.to_dict() for g in self.groups],
+        }
+
+
+def runbook_base(settings: Any) -> str:
+    return getattr(settings, "runbook_base_url", None) or DEFAULT_RUNBOOK_BASE
+
+
+def slo_statuses(engine: Engine, settings: Any, at: datetime) -> list[SLOStatus]:
+    out = []
+    for spec in slos_from_settings(settings):
+        series = load_series(engine, spec, at)
+        groups = evaluate_slo(spec, series, at, min_events=min_events_for(spec, settings),
+                              runbook_base=runbook_base(settings))
+        out.append(SLOStatus(spec, groups))
+    return out
+
+
+def firing_alerts(statuses: list[SLOStatus]) -> list[Alert]:
+    return [a for s in statuses for g in s.groups for a in g.alerts]

@@ -1,0 +1,224 @@
+"""SLO specs: parse and validate `settings.slos`, so a bad spec fails with the SLO and field named.
+
+Durations are `<number><unit>` terms (`30d`, `1h30m`, `90s`), units s m h d w.
+Settings read here besides `slos`: `slo_min_events` (low-traffic guard default, 10).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SLIKind = Literal[
+    "availability", "latency", "first_partial_latency", "queue_latency", "quality", "decode_errors"
+]
+SLI_KINDS: tuple[str, ...] = SLIKind.__args__  # type: ignore[attr-defined]
+LATENCY_KINDS = ("latency", "first_partial_latency", "queue_latency")
+# Dimensions a filter or group_by may use: the rollup's slice columns.
+DIMENSIONS = ("model_version", "region", "channel", "tenant", "language", "pool")
+DEFAULT_MIN_EVENTS = 10
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_TERM = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+class SLOSpecError(ValueError):
+    """A spec that cannot be used; the message names the SLO and the field."""
+
+
+def parse_duration(text: str | int | float | timedelta) -> timedelta:
+    """`30d`, `1h30m`, `5m` -> timedelta. A number (not a string) is seconds; a string needs units."""
+    if isinstance(text, timedelta):
+        return text
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        raw = str(text).strip().lower()
+        if not raw or _TERM.sub("", raw) != "":
+            raise ValueError(f"cannot parse duration {text!r}: use e.g. 5m, 1h, 7d, 28d, 30d")
+        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _TERM.findall(raw))
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"duration {text!r} must be positive")
+    return timedelta(seconds=seconds)
+
+
+@functools.lru_cache(maxsize=1024)
+def format_duration(value: timedelta) -> str:
+    """Shortest exact `1d6h` style form (also a valid Prometheus range)."""
+    seconds = int(value.total_seconds())
+    out = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        n, seconds = divmod(seconds, size)
+        if n:
+            out.append(f"{n}{unit}")
+    return "".join(out) or "0s"
+
+
+class SLOSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    sli: SLIKind
+    objective: float
+    window: timedelta = timedelta(days=30)
+    threshold_ms: float | None = None
+    max_wer: float | None = None
+    filters: dict[str, str | list[str]] = Field(default_factory=dict)
+    group_by: tuple[str, ...] = ()
+    min_events: int | None = Field(default=None, ge=0)
+    description: str = ""
+    runbook_url: str | None = None
+
+    @field_validator("objective")
+    @classmethod
+    def _objective_in_open_unit_interval(cls, value: float) -> float:
+        if not (0.0 < value < 1.0):
+            raise ValueError(f"must be strictly between 0 and 1 (e.g. 0.99), got {value}")
+        return value
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _parse_window(cls, value: Any) -> timedelta:
+        window = parse_duration(value)
+        if window.total_seconds() % 60:
+            raise ValueError(f"must be a whole number of minutes, got {value!r}")
+        return window
+
+    @field_validator("filters")
+    @classmethod
+    def _known_filter_dimensions(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key, wanted in value.items():
+            if key not in DIMENSIONS:
+                raise ValueError(f"unknown dimension {key!r}; use one of {', '.join(DIMENSIONS)}")
+            if isinstance(wanted, list) and not wanted:
+                raise ValueError(f"{key}: an empty list matches nothing")
+        return value
+
+    @field_validator("group_by", mode="before")
+    @classmethod
+    def _known_group_dimensions(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        value = tuple(value or ())
+        for key in value:
+            if key not in DIMENSIONS:
+                raise ValueError(f"unknown dimension {key!r}; use one of {', '.join(DIMENSIONS)}")
+        if len(set(value)) != len(value):
+            raise ValueError("a dimension is listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _sli_parameters(self) -> "SLOSpec":
+        if self.sli in LATENCY_KINDS:
+            if self.threshold_ms is None or not self.threshold_ms > 0:
+                raise ValueError(f"threshold_ms: required and > 0 for sli {self.sli}")
+        elif self.threshold_ms is not None:
+            raise ValueError(f"threshold_ms: only latency SLIs take it, not {self.sli}")
+        if self.sli == "quality":
+            if self.max_wer is None or not self.max_wer >= 0:
+                raise ValueError("max_wer: required and >= 0 for sli quality")
+        elif self.max_wer is not None:
+            raise ValueError(f"max_wer: only the quality SLI takes it, not {self.sli}")
+        return self
+
+    @property
+    def window_minutes(self) -> int:
+        return int(self.window.total_seconds() // 60)
+
+    def filter_values(self) -> dict[str, list[str]]:
+        return {k: (list(v) if isinstance(v, list) else [v]) for k, v in self.filters.items()}
+
+
+def _describe(error: ValidationError, name: str) -> str:
+    parts = []
+    for item in error.errors():
+        loc = ".".join(str(p) for p in item["loc"]) or "spec"
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "literal_error" and item["loc"][:1] == ("sli",):
+            msg = f"unknown SLI {item.get('input')!r}; use one of {', '.join(SLI_KINDS)}"
+        parts.append(f"{loc}: {msg}")
+    return f"SLO {name!r}: " + "; ".join(parts)
+
+
+def parse_slo(raw: dict[str, Any], index: int | None = None) -> SLOSpec:
+    """One raw spec -> SLOSpec, or SLOSpecError naming the SLO and field."""
+    label = raw.get("name") if isinstance(raw, dict) else None
+    name = str(label) if label else f"slos[{index}]" if index is not None else "<unnamed>"
+    if not isinstance(raw, dict):
+        raise SLOSpecError(f"SLO {name!r}: must be a mapping, got {type(raw).__name__}")
+    try:
+        return SLOSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SLOSpecError(_describe(exc, name)) from None
+    except ValueError as exc:  # raised by a validator outside pydantic's wrapping
+        raise SLOSpecError(f"SLO {name!r}: {exc}") from None
+
+
+def parse_slos(raws: list[dict[str, Any]]) -> list[SLOSpec]:
+    """All specs; every bad one is reported, not just the first."""
+    specs, errors = [], []
+    for i, raw in enumerate(raws or []):
+        try:
+            specs.append(parse_slo(raw, i))
+        except SLOSpecError as exc:
+            errors.append(str(exc))
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.name in seen:
+            errors.append(f"SLO {spec.name!r}: name: used by more than one SLO")
+        seen.add(spec.name)
+    if errors:
+        raise SLOSpecError("\n".join(errors))
+    return specs
+
+
+def slos_from_settings(settings: Any) -> list[SLOSpec]:
+    return parse_slos(list(getattr(settings, "slos", None) or []))
+
+
+def min_events_for(spec: SLOSpec, settings: Any = None) -> int:
+    """Low-traffic guard: the per-SLO value, else `slo_min_events` from settings, else 10."""
+    if spec.min_events is not None:
+        return spec.min_events
+    return int(getattr(settings, "slo_min_events", None) or DEFAULT_MIN_EVENTS) if settings else DEFAULT_MIN_EVENTS
+
+
+# Histograms the collector's /metrics must expose with these values as `le` edges, so the
+# exported Prometheus rules can count "good" exactly.
+HISTOGRAM_FOR_SLI = {
+    "latency": "asrwatch_final_latency_ms",
+    "first_partial_latency": "asrwatch_first_partial_ms",
+    "queue_latency": "asrwatch_queue_ms",
+    "quality": "asrwatch_utterance_wer",
+}
+
+
+def latency_thresholds(settings: Any) -> dict[str, list[float]]:
+    """SLI kind (latency, first_partial_latency, queue_latency) -> the thresholds in ms that must
+    be `le` edges of its /metrics histogram (see HISTOGRAM_FOR_SLI). Invalid specs are skipped
+    here; `asrwatch slo validate` reports them."""
+    out: dict[str, set[float]] = {kind: set() for kind in LATENCY_KINDS}
+    for spec in _valid_specs(settings):
+        if spec.sli in LATENCY_KINDS:
+            out[spec.sli].add(float(spec.threshold_ms))  # type: ignore[arg-type]
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def max_wer_thresholds(settings: Any) -> list[float]:
+    """The quality SLOs' max_wer values: `le` edges of asrwatch_utterance_wer."""
+    return sorted({float(s.max_wer) for s in _valid_specs(settings) if s.sli == "quality"})  # type: ignore[arg-type]
+
+
+def _valid_specs(settings: Any) -> list[SLOSpec]:
+    specs = []
+    for i, raw in enumerate(list(getattr(settings, "slos", None) or [])):
+        try:
+            specs.append(parse_slo(raw, i))
+        except SLOSpecError:
+            continue
+    return specs

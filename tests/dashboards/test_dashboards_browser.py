@@ -1,0 +1,104 @@
+"""A real browser: `asrwatch console` serves the pages and headless Chromium (driven by Playwright)
+loads each one with data, finds no exception and saves a screenshot."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from live_collector import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGES = {"executive": "Executive", "oncall": "On-call", "debug": "Debug", "model_owner": "Model owner",
+         "rollouts": "Rollouts"}
+README_SCREENSHOT = Path("/work/notes/console-oncall.png")
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra)")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs the Debian chromium package")
+
+
+@pytest.fixture(scope="module")
+def console(seeded, tmp_path_factory):
+    """`asrwatch console` against the seeded collector, as a user starts it."""
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("console")
+    log = (workdir / "console.log").open("wb")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("ASRWATCH_CONSOLE_TOKEN", None)
+    proc = subprocess.Popen([sys.executable, "-m", "asrwatch", "console", "--api", seeded.live.url,
+                             "--token", seeded.live.tokens["read"], "--port", str(port)],
+                            cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            assert proc.poll() is None, (workdir / "console.log").read_text()
+            try:
+                if httpx.get(url + "/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "console did not start:\n" + (workdir / "console.log").read_text()
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    assert seeded.live.tokens["read"] not in (workdir / "console.log").read_text()
+
+
+def _settle(page, title: str) -> None:
+    """Wait until the page's title is drawn and Streamlit has finished running the script."""
+    page.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
+    idle = ("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+            " && !document.querySelector('[data-stale=\"true\"]')"
+            " && !document.querySelector('[data-testid=\"stSkeleton\"]')")
+    for _ in range(2):  # twice, a moment apart: a rerun may start right after the first script run
+        page.wait_for_function(idle, timeout=90_000)
+        page.wait_for_timeout(500)
+
+
+def test_every_page_renders_in_chromium(console, seeded, tmp_path):
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            for path, title in PAGES.items():
+                query = f"?session={seeded.debug_session}" if path == "debug" else ""
+                route = "" if path == "executive" else path  # the default page lives at /
+                page.goto(f"{console}/{route}{query}", wait_until="domcontentloaded")
+                _settle(page, title)
+                shot = tmp_path / f"{path}.png"
+                page.screenshot(path=str(shot), full_page=True)
+                assert shot.stat().st_size > 10_000
+                assert page.locator('[data-testid="stException"]').count() == 0, path
+                body = page.inner_text("body")
+                for problem in ("Traceback", "unreachable", "rejected", "Page not found"):
+                    assert problem not in body, (path, problem)
+                if path == "oncall":
+                    assert "Firing alerts" in body, body
+                    assert page.locator("canvas, svg").count() > 0  # the burn-rate chart drew
+                    README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(shot, README_SCREENSHOT)
+                if path == "debug":
+                    assert page.locator(".asr-sub").count() > 0  # the transcript diff is highlighted
+                if path == "executive":
+                    assert "SLA compliance" in body
+            assert not errors, errors
+        finally:
+            browser.close()

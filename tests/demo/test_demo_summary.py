@@ -1,0 +1,30 @@
+from asrwatch.demo_summary import explain, summarize
+
+CANARY = {"scenario": "canary", "onset": "2026-11-21T10:00:00+00:00", "should_fire": ["page", "rollback"],
+          "where": {"model_version": "m2", "channel": "far_field"}}
+COST = {"scenario": "cost", "onset": "2026-11-21T12:00:00+00:00", "should_fire": ["cost-anomaly"], "where": {}}
+
+
+def alert(labels, starts, ends=None, severity="page"):
+    return {"name": "SLOErrorBudgetBurn", "severity": severity, "labels": labels, "starts_at": starts,
+            "ends_at": ends}
+
+
+def test_alerts_are_explained_only_by_their_incident_slice_after_onset():
+    on_canary = alert({"slo": "availability", "model_version": "m2", "channel": "far_field"}, "2026-11-21T10:05:00+00:00")
+    early = alert({"slo": "availability", "model_version": "m2", "channel": "far_field"}, "2026-11-21T09:00:00+00:00")
+    elsewhere = alert({"slo": "availability", "model_version": "m1", "channel": "web"}, "2026-11-21T13:00:00+00:00")
+    assert explain(on_canary, [CANARY, COST]) == "canary"
+    assert explain(early, [CANARY, COST]) is None          # before the onset: noise
+    assert explain(elsewhere, [CANARY, COST]) is None      # a fleet-wide cost incident explains no SLO page
+
+
+def test_summary_measures_time_to_page_and_rollback_in_event_time():
+    page = alert({"model_version": "m2", "channel": "far_field"}, "2026-11-21T10:07:00+00:00",
+                 ends="2026-11-21T10:30:00+00:00")
+    rollbacks = [{"at": "2026-11-21T10:12:00+00:00", "canary_version": "m2"}]
+    summary = summarize([CANARY, COST], [page], [{"team": "speech-core", "title": "WERRegression"}], rollbacks)
+    canary = summary["incidents"][0]
+    assert canary["minutes_to_page"] == 7 and canary["minutes_to_rollback"] == 12 and canary["page_resolved"]
+    assert summary["incidents"][1]["minutes_to_rollback"] is None
+    assert summary["unexplained_alerts"] == [] and summary["ticket_teams"] == ["speech-core"]

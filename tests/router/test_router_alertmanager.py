@@ -1,0 +1,123 @@
+"""A real Alertmanager (Debian prometheus-alertmanager) on loopback receives routed alerts."""
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from collector.database import make_engine, migrate
+from slo.alert import Alert
+from slo.router.config import load_router_config
+from slo.router.dispatcher import Notification
+from slo.router.payloads import webhook_v4
+from slo.router.service import AlertRouter
+
+sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file
+from router_receivers import Receiver  # noqa: E402
+
+AM_BINARY = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(predicate, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def alertmanager(tmp_path):
+    if not Path(AM_BINARY).exists():
+        pytest.skip("prometheus-alertmanager is not installed")
+    with Receiver() as hook:
+        (tmp_path / "am.yml").write_text(f"""
+route:
+  receiver: hook
+  group_by: [alertname, slo]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: {hook.url}/am
+        send_resolved: true
+""")
+        port = _port()
+        proc = subprocess.Popen(
+            [AM_BINARY, f"--config.file={tmp_path / 'am.yml'}", f"--storage.path={tmp_path / 'am-data'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"],
+            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "am.log", "wb"))
+        url = f"http://127.0.0.1:{port}"
+        try:
+            def ready():
+                try:
+                    return httpx.get(url + "/-/ready", timeout=1).status_code == 200
+                except httpx.HTTPError:
+                    return proc.poll() is not None and pytest.fail((tmp_path / "am.log").read_text())
+            _wait(ready, what="alertmanager ready")
+            yield url, hook
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def test_routed_alert_reaches_real_alertmanager_and_resolves(alertmanager, tmp_path):
+    am_url, hook = alertmanager
+    engine = make_engine(f"sqlite:///{tmp_path}/router.db")
+    migrate(engine)
+    cfg = load_router_config({
+        "receivers": [{"name": "am", "kind": "alertmanager", "url": am_url},
+                      {"name": "tickets", "kind": "ticket"}],
+        "routes": {"receiver": "tickets", "routes": [{"matchers": ['severity="page"'], "receiver": "am"}]},
+        "group_wait": "0s", "group_interval": "1s",
+    })
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    labels = {"alertname": "SLOBurnRatePage", "severity": "page", "slo": "final-latency", "region": "eu",
+              "model_version": "whisper-large-v3"}
+    alert = Alert(name="SLOBurnRatePage", severity="page", labels=labels, summary="final-latency burning 14.4x",
+                  runbook_url="https://runbooks.example/slo-burn.md", starts_at=now - timedelta(minutes=5))
+    router = AlertRouter(engine, cfg)
+    deliveries = router.process([alert], now)
+    assert [d.result.delivered for d in deliveries] == [True]
+
+    active = httpx.get(am_url + "/api/v2/alerts", params={"active": "true"}).json()
+    assert len(active) == 1
+    assert active[0]["labels"] == labels
+    assert active[0]["annotations"]["summary"] == "final-latency burning 14.4x"
+    assert active[0]["annotations"]["runbook_url"] == "https://runbooks.example/slo-burn.md"
+    assert active[0]["receivers"][0]["name"] == "hook"
+    # An explicit endsAt a few resend intervals ahead keeps it active while we re-send.
+    ends = datetime.fromisoformat(active[0]["endsAt"].replace("Z", "+00:00"))
+    assert ends >= now + timedelta(seconds=239)
+
+    # Alertmanager routes it on to its own webhook receiver: the v4 payload we also emit.
+    firing = _wait(lambda: [r["json"] for r in hook.requests if r["json"]["status"] == "firing"],
+                   what="alertmanager webhook (firing)")[0]
+    ours = webhook_v4(Notification("hook", "k", {"alertname": "SLOBurnRatePage", "slo": "final-latency"},
+                                   (alert,), (), now))
+    assert set(ours) == set(firing)
+    assert set(ours["alerts"][0]) == set(firing["alerts"][0])
+    assert firing["alerts"][0]["labels"] == labels and firing["version"] == "4"
+
+    # Resolved as of `now` (already past on Alertmanager's clock), noticed a second later.
+    router.process([alert.resolve(now)], now + timedelta(seconds=1))
+    _wait(lambda: [r for r in hook.requests if r["json"]["status"] == "resolved"],
+          what="alertmanager webhook (resolved)")
+    assert httpx.get(am_url + "/api/v2/alerts", params={"active": "true"}).json() == []
+    engine.dispose()

@@ -1,0 +1,48 @@
+"""A live collector's SLO evaluator raises a burn-rate page; the router delivers it."""
+
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file
+sys.path.insert(0, str(Path(__file__).parent.parent))
+from live_collector import running_collector  # noqa: E402
+from router_receivers import Receiver  # noqa: E402
+
+
+def test_slo_page_is_routed_to_pagerduty_and_logged(tmp_path):
+    with Receiver() as pd, Receiver() as chat:
+        config = {
+            "slos": [{"name": "final-latency", "sli": "latency", "threshold_ms": 2000, "objective": 0.99,
+                      "window": "30d", "group_by": ["region"]}],
+            "evaluator_interval_s": 1,
+            "receivers": [
+                {"name": "pd", "kind": "pagerduty", "url": pd.url + "/v2/enqueue", "routing_key": "KEY123"},
+                {"name": "chat", "kind": "slack", "url": chat.url + "/hook"},
+            ],
+            "routes": {"receiver": "chat", "routes": [{"matchers": ['severity="page"'], "receiver": "pd"}]},
+            "group_wait": "0s",
+        }
+        with running_collector(tmp_path, config) as live:
+            now = datetime.now(timezone.utc)
+            sessions = [{"session_id": f"s{i}", "ts": (now - timedelta(seconds=10 + i * 6)).isoformat(),
+                         "model_version": "v1", "region": "eu", "status": "ok", "final_latency_ms": 5000.0}
+                        for i in range(400)]
+            with live.client("ingest") as c:
+                assert c.post("/api/v1/sessions", json=sessions).json()["accepted"] == 400
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not pd.requests:
+                time.sleep(0.25)
+            assert pd.requests, live.log()
+            event = pd.requests[0]["json"]
+            assert event["routing_key"] == "KEY123" and event["event_action"] == "trigger"
+            assert event["payload"]["severity"] == "critical"
+            assert event["payload"]["group"] == "eu" and event["payload"]["class"] == "final-latency"
+            with live.client("read") as c:
+                log = c.get("/api/v1/notifications", params={"receiver": "pd"}).json()
+                assert log and log[-1]["delivered"] and log[-1]["status"] == "firing"
+                alerts = c.get("/api/v1/alerts", params={"state": "firing"}).json()
+            assert "KEY123" not in live.log()
+    pages = [a for a in (alerts if isinstance(alerts, list) else alerts.get("alerts", [])) if a["severity"] == "page"]
+    assert pages and "pd" in (pages[0].get("routed_to") or [])
