@@ -134,7 +134,7 @@ def _probe(run: DemoRun, limit: int) -> None:
         # Stamp the probe's sessions with the replay's event time, not the wall clock, so they
         # do not move the evaluators' watermark ahead of the simulated fleet.
         at = LiveLog(httpx.Client(base_url=run.url, timeout=30)).clock() or run.start
-        result = run_probe(run.url, limit=limit, slices="clean,noise_0db,far_field,telephony",
+        result = run_probe(run.url, limit=limit, slices="clean,noise_10db,far_field,telephony",
                            at=at, show_progress=False,
                            spool_dir=run.data_dir / "probe-spool")
         _say("probe: WER per slice on the golden set (" + result.model_version + ")\n" + result.table())

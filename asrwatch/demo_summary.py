@@ -27,6 +27,9 @@ def explain(alert: Mapping[str, Any], truths: Iterable[Mapping[str, Any]]) -> st
         where = truth.get("where", {})
         if not where and "page" not in truth.get("should_fire", ()):
             continue
+        if "model_version" in where:
+            # A bad canary is one incident: an alert on any slice of that version belongs to it.
+            where = {"model_version": where["model_version"]}
         if _matches(alert.get("labels", {}), where):
             return truth["scenario"]
     return None

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     runbook_base_url: str = "/runbooks"
     evaluator_enabled: bool = True
     slo_min_events: int = 10  # below this many events in a tier's long window, no page (low traffic)
+    # With > 0, a tier also needs enough events that crossing its threshold takes this many bad
+    # ones (a 1x ticket on a 99% SLO needs 100 events per bad event): no start-up noise tickets.
+    slo_min_bad_events: float = 0.0
     traffic_router_file: str | None = None
 
     @field_validator("pricing")

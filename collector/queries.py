@@ -126,6 +126,47 @@ def cost_by_group(engine: Engine, group_by: Sequence[str], since: datetime, unti
     return out
 
 
+_STATUS_SUMS = ("sessions", "status_ok", "status_partial", "status_decode_error", "status_dropped",
+                "status_timeout", "empty_hypotheses", "partial_rewrites", "shadow_sessions", "successful_turns")
+
+
+def status_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
+                    filters: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Outcome counts per group (decode errors, partials, timeouts, empty transcripts)."""
+    _check_dims(group_by)
+    table = Rollup.__table__
+    cols = [table.c[d] for d in group_by]
+    query = select(*cols, *[func.sum(table.c[c]).label(c) for c in _STATUS_SUMS])
+    query = _rollup_window(query, since, until, filters).group_by(*cols).order_by(*cols)
+    with read_connection(engine) as conn:
+        rows = conn.execute(query).mappings().all()
+    return [{**{d: r[d] for d in group_by}, **{c.removeprefix("status_"): int(r[c] or 0) for c in _STATUS_SUMS}}
+            for r in rows if r["sessions"]]
+
+
+SAMPLE_FIELDS = ("wer", "substitutions", "deletions", "insertions", "ref_words", "source")
+
+
+def list_samples(engine: Engine, since: datetime, until: datetime, filters: Mapping[str, str], limit: int,
+                 min_wer: float | None = None, order: str = "recent") -> list[dict[str, Any]]:
+    """Labeled samples with their session's slice, SNR and confidence; no transcript text."""
+    samples, sessions = Sample.__table__, Session.__table__
+    query = (
+        select(samples.c.session_id, samples.c.ts, *[samples.c[f] for f in SAMPLE_FIELDS],
+               *[sessions.c[d] for d in ROLLUP_DIMENSIONS], sessions.c.snr_db, sessions.c.confidence,
+               sessions.c.status)
+        .join(sessions, sessions.c.session_id == samples.c.session_id)
+        .where(samples.c.ts >= since, samples.c.ts < until)
+    )
+    for dim, value in filters.items():
+        query = query.where(sessions.c[dim] == value)
+    if min_wer is not None:
+        query = query.where(samples.c.wer >= min_wer)
+    query = query.order_by(samples.c.wer.desc() if order == "wer" else samples.c.ts.desc()).limit(limit)
+    with read_connection(engine) as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
 def list_sessions(engine: Engine, since: datetime, until: datetime, filters: Mapping[str, str],
                   limit: int) -> list[dict[str, Any]]:
     table = Session.__table__

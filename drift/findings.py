@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from collector.json_safe import finite_or_null
 from slo.alert import Alert, fingerprint
 
 Severity = Literal["info", "ticket", "page"]
@@ -17,17 +17,6 @@ ALERTNAMES = {
     "vocabulary": "VocabularyDrift",
     "label_free": "LabelFreeWERWarning",
 }
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN and infinities become None, recursively."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
 
 
 @dataclass
@@ -81,7 +70,7 @@ class Finding:
         return fingerprint(labels)
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(
+        return finite_or_null(
             {
                 "fingerprint": self.fingerprint(),
                 "kind": self.kind,

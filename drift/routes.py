@@ -10,23 +10,12 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 
 from collector.dependencies import get_engine, get_settings, require_read
+from collector.timeparams import parse_time
 from drift.config import DriftConfig
 from drift.findings import SEVERITY_RANK
 from drift.service import scan_database
 
 router = APIRouter()
-
-
-def _parse_at(at: str | None) -> datetime:
-    if at is None:
-        return datetime.now(timezone.utc)
-    try:
-        value = datetime.fromisoformat(at.replace("Z", "+00:00"))
-    except ValueError:
-        raise HTTPException(422, f"at: not an RFC 3339 time: {at!r}") from None
-    if value.tzinfo is None:
-        raise HTTPException(422, "at: must carry a timezone (e.g. 2026-11-21T12:00:00Z)")
-    return value.astimezone(timezone.utc)
 
 
 @router.get("/api/v1/drift", dependencies=[Depends(require_read)])
@@ -38,7 +27,7 @@ async def drift(
     engine: Engine = Depends(get_engine),
     settings: Any = Depends(get_settings),
 ) -> dict[str, Any]:
-    when = _parse_at(at)
+    when = parse_time(at, "at", datetime.now(timezone.utc))
     try:
         config = DriftConfig.from_settings(settings, current_hours=current_hours, reference_days=reference_days)
     except ValueError as exc:

@@ -6,7 +6,8 @@ scale every alert window by window / 30d (so each tier still means the same frac
 the budget spent), rounded to whole minutes, at least one.
 
 Low-traffic guard: a tier counts only when its long window holds at least `min_events`
-events. A page tier that holds on fewer events is downgraded to a ticket that says traffic
+events (and, with `min_bad_events`, enough events that crossing its threshold takes that many
+bad ones). A page tier that holds on fewer events is downgraded to a ticket that says traffic
 was low, so one failed session in a quiet hour never pages. A page suppresses the ticket of
 the same SLO and group. The exported Prometheus rules encode exactly these conditions.
 """
@@ -41,6 +42,15 @@ class Tier:
     def threshold(self, objective: float) -> float:
         """Error-ratio threshold: factor x (1 - objective), the same float the rules use."""
         return self.factor * (1.0 - objective)
+
+    def min_events(self, objective: float, min_events: int, min_bad_events: float = 0.0) -> int:
+        """Events the long window needs before this tier may fire: at least `min_events`, and
+        enough that crossing the threshold takes `min_bad_events` bad events. A ticket at 1x a
+        99% budget then needs ~100 events per bad event asked for, so a few unlucky sessions at
+        start-up cannot file one, while a page at 14.4x needs 14 times fewer."""
+        if min_bad_events <= 0:
+            return min_events
+        return max(min_events, math.ceil(min_bad_events / self.threshold(objective) - 1e-9))
 
 
 def _scaled(minutes: int, scale: float) -> int:
@@ -78,6 +88,7 @@ def conditions(
     objective: float,
     min_events: int,
     rows: np.ndarray | None = None,
+    min_bad_events: float = 0.0,
 ) -> Conditions:
     """Alert conditions at prefix indices `ends` (an array, or a (lo, hi) range of them)."""
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -97,7 +108,7 @@ def conditions(
         g_long, t_long = counts(tier.long_minutes)
         g_short, t_short = counts(tier.short_minutes)
         hot = _ratio_above(g_long, t_long, threshold) & _ratio_above(g_short, t_short, threshold)
-        enough = t_long >= min_events
+        enough = t_long >= tier.min_events(objective, min_events, min_bad_events)
         fired.append(hot & enough)
         low.append(hot & ~enough)
         tier_counts.append((g_long, t_long, g_short, t_short))
@@ -135,6 +146,7 @@ def firing_since(
     objective: float,
     min_events: int,
     lookback: int,
+    min_bad_events: float = 0.0,
 ) -> np.ndarray:
     """For groups firing `severity` at prefix index `end`: the prefix index where the current
     uninterrupted firing run began (clamped to end - lookback). Searches back in growing
@@ -150,7 +162,8 @@ def firing_since(
         span = (lo, hi) if hi <= series.minutes else ends  # slicing needs ends inside the series
         # A page depends on the page tiers only; a ticket on all (a page suppresses it).
         needed = tuple(t for t in tiers if t.severity == "page") if severity == "page" else tiers
-        cond = conditions(series, span, needed, objective, min_events, rows=group_rows[todo])
+        cond = conditions(series, span, needed, objective, min_events, rows=group_rows[todo],
+                          min_bad_events=min_bad_events)
         firing = cond.page if severity == "page" else cond.ticket
         for j, i in enumerate(todo):
             off = np.flatnonzero(~firing[j])

@@ -11,11 +11,16 @@ slo_app = typer.Typer(help="SLO specs: validate them, export Prometheus rules, i
 
 
 def _load(config: Path):
+    """The settings and parsed SLO specs, or exit 1 naming each bad SLO and field."""
     from asrwatch.settings import load_settings
-    from slo.spec import slos_from_settings
+    from slo.spec import SLOSpecError, slos_from_settings
 
-    settings = load_settings(config)
-    return settings, slos_from_settings(settings)
+    try:
+        settings = load_settings(config)
+        return settings, slos_from_settings(settings)
+    except (SLOSpecError, ValueError) as exc:
+        typer.echo(f"invalid: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @slo_app.command("validate")
@@ -23,13 +28,9 @@ def validate(config: Path = typer.Option(..., "--config", exists=True, dir_okay=
                                          help="asrwatch.yaml with a `slos:` list")) -> None:
     """Check every SLO spec; exit 1 naming each bad SLO and field."""
     from slo.alerting import policy
-    from slo.spec import SLOSpecError, format_duration, min_events_for
+    from slo.spec import format_duration, min_events_for
 
-    try:
-        settings, specs = _load(config)
-    except (SLOSpecError, ValueError) as exc:
-        typer.echo(f"invalid: {exc}", err=True)
-        raise typer.Exit(1) from None
+    settings, specs = _load(config)
     for spec in specs:
         tiers = ", ".join(
             f"{t.severity} {format_duration_min(t.long_minutes)}&{format_duration_min(t.short_minutes)}>{t.factor:g}x"
@@ -52,13 +53,8 @@ def rules(config: Path = typer.Option(..., "--config", exists=True, dir_okay=Fal
                                       help="asrwatch.yaml with a `slos:` list")) -> None:
     """Prometheus recording + alerting rules (YAML on stdout), for `rule_files:`."""
     from slo.prometheus_rules import export_rules, to_yaml
-    from slo.spec import SLOSpecError
 
-    try:
-        settings, specs = _load(config)
-    except (SLOSpecError, ValueError) as exc:
-        typer.echo(f"invalid: {exc}", err=True)
-        raise typer.Exit(1) from None
+    settings, specs = _load(config)
     doc, skipped = export_rules(specs, settings)
     for reason in skipped:
         typer.echo(f"skipped: {reason}", err=True)

@@ -82,6 +82,7 @@ def evaluate_slo(
     min_events: int,
     runbook_base: str = DEFAULT_RUNBOOK_BASE,
     with_starts: bool = True,
+    min_bad_events: float = 0.0,
 ) -> list[GroupStatus]:
     """Per group: SLI over the window, budget left, burn per report window, firing alerts."""
     end = series.index_of(at)
@@ -94,7 +95,7 @@ def evaluate_slo(
         for name, minutes in REPORT_WINDOWS.items()
     }
     tiers = policy(spec.window)
-    cond = conditions(series, np.array([end]), tiers, objective, min_events)
+    cond = conditions(series, np.array([end]), tiers, objective, min_events, min_bad_events=min_bad_events)
     page, ticket = cond.page[:, 0], cond.ticket[:, 0]
     starts: dict[str, dict[int, int]] = {"page": {}, "ticket": {}}
     # starts_at is searched back at most one SLO window (the loaded span covers that plus the
@@ -103,7 +104,8 @@ def evaluate_slo(
     for severity, firing in (("page", page), ("ticket", ticket)):
         rows = np.flatnonzero(firing)
         if rows.size and with_starts:
-            began = firing_since(series, end, rows, severity, tiers, objective, min_events, lookback)
+            began = firing_since(series, end, rows, severity, tiers, objective, min_events, lookback,
+                                 min_bad_events=min_bad_events)
             starts[severity] = dict(zip(rows.tolist(), began.tolist()))
         else:
             starts[severity] = {int(r): end for r in rows}
@@ -135,7 +137,8 @@ def evaluate_slo(
             if g in starts[severity]:
                 began = series.start + starts[severity][g] * MINUTE
                 status.alerts.append(
-                    _alert(spec, series, g, end, severity, tiers, cond, status, began, url, min_events)
+                    _alert(spec, series, g, end, severity, tiers, cond, status, began, url, min_events,
+                           min_bad_events)
                 )
         out.append(status)
     return out
@@ -153,6 +156,7 @@ def _alert(
     starts_at: datetime,
     url: str,
     min_events: int,
+    min_bad_events: float = 0.0,
 ) -> Alert:
     labels = {"alertname": ALERT_NAME, "slo": spec.name, "severity": severity, **status.labels}
     low_traffic = severity == "ticket" and bool(cond.low_traffic_ticket[g, 0])
@@ -178,7 +182,7 @@ def _alert(
                    "error_budget_remaining": f"{status.error_budget_remaining:.4g}"}
     if low_traffic:
         summary += (
-            f"; LOW TRAFFIC: only {int(t_long[g])} events in {long_w} (minimum {min_events}),"
+            f"; LOW TRAFFIC: only {int(t_long[g])} events in {long_w} (minimum {tier.min_events(spec.objective, min_events, min_bad_events)}),"
             " so this page-level burn is filed as a ticket"
         )
         annotations["low_traffic"] = "true"

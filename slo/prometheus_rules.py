@@ -91,7 +91,8 @@ def _window(minutes: int) -> str:
     return format_duration(timedelta(minutes=minutes))
 
 
-def rules_for(spec: SLOSpec, *, min_events: int, runbook_base: str = DEFAULT_RUNBOOK_BASE) -> list[dict[str, Any]]:
+def rules_for(spec: SLOSpec, *, min_events: int, runbook_base: str = DEFAULT_RUNBOOK_BASE,
+              min_bad_events: float = 0.0) -> list[dict[str, Any]]:
     """Rule groups for one SLO: SLI recordings then alerts (one group, so alerts see this
     evaluation's recordings), and a slower group for the whole-window budget."""
     check_exportable(spec)
@@ -118,7 +119,7 @@ def rules_for(spec: SLOSpec, *, min_events: int, runbook_base: str = DEFAULT_RUN
         return (
             f"(slo:sli_error:ratio_rate{lw}{sel} > {th}"
             f" and slo:sli_error:ratio_rate{sw}{sel} > {th}"
-            f" and slo:sli_events:increase{lw}{sel} {guard} {min_events})"
+            f" and slo:sli_events:increase{lw}{sel} {guard} {tier.min_events(spec.objective, min_events, min_bad_events)})"
         )
 
     page = "(" + " or ".join(tier_expr(t, True) for t in tiers if t.severity == "page") + ")"
@@ -165,7 +166,8 @@ def export_rules(
     groups, skipped = [], []
     for spec in specs:
         try:
-            groups += rules_for(spec, min_events=min_events_for(spec, settings), runbook_base=base)
+            groups += rules_for(spec, min_events=min_events_for(spec, settings), runbook_base=base,
+                                min_bad_events=float(getattr(settings, "slo_min_bad_events", 0) or 0))
         except NotExportable as exc:
             skipped.append(str(exc))
     return {"groups": groups}, skipped

@@ -43,7 +43,8 @@ def slo_statuses(engine: Engine, settings: Any, at: datetime) -> list[SLOStatus]
     for spec in slos_from_settings(settings):
         series = load_series(engine, spec, at)
         groups = evaluate_slo(spec, series, at, min_events=min_events_for(spec, settings),
-                              runbook_base=runbook_base(settings))
+                              runbook_base=runbook_base(settings),
+                              min_bad_events=float(getattr(settings, "slo_min_bad_events", 0) or 0))
         out.append(SLOStatus(spec, groups))
     return out
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -73,6 +73,31 @@ async def latency(
 ) -> list[dict[str, Any]]:
     """p50/p95/p99 of final, first-partial and queue latency per group (within 1%)."""
     return await run_in_threadpool(_grouped, queries.latency_by_group, request, group_by, since, until)
+
+
+@router.get("/api/v1/status")
+async def status(
+    request: Request, group_by: str | None = None, since: str | None = None, until: str | None = None,
+    model_version: str | None = None, region: str | None = None, channel: str | None = None,
+    tenant: str | None = None, language: str | None = None, pool: str | None = None,
+) -> list[dict[str, Any]]:
+    """Outcome counts per group: ok, partial, decode_error, dropped, timeout, empty transcripts."""
+    return await run_in_threadpool(_grouped, queries.status_by_group, request, group_by, since, until)
+
+
+@router.get("/api/v1/samples")
+async def samples(
+    request: Request, since: str | None = None, until: str | None = None,
+    min_wer: float | None = Query(None, ge=0), order: Literal["recent", "wer"] = "recent",
+    limit: int = Query(100, ge=1, le=5000),
+    model_version: str | None = None, region: str | None = None, channel: str | None = None,
+    tenant: str | None = None, language: str | None = None, pool: str | None = None,
+) -> list[dict[str, Any]]:
+    """Labeled samples (scores, never transcript text) with their session's slice, SNR, confidence."""
+    start, end = window(since, until)
+    filters = _filters(request, queries.ROLLUP_DIMENSIONS)
+    return await run_in_threadpool(queries.list_samples, request.app.state.engine, start, end, filters, limit,
+                                   min_wer, order)
 
 
 @router.get("/api/v1/cost")

@@ -15,12 +15,12 @@ on the canary's group. Too little data is `pause` with the counts, never `contin
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from collector.json_safe import finite_or_null
 from slo.rollout import stats
 
 Decision = Literal["continue", "pause", "rollback"]
@@ -99,19 +99,8 @@ class Verdict:
     at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return {"decision": self.decision, "reasons": list(self.reasons), "metrics": _finite(self.metrics),
+        return {"decision": self.decision, "reasons": list(self.reasons), "metrics": finite_or_null(self.metrics),
                 "at": self.at.isoformat()}
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no inf/NaN (a relative change from a zero baseline is inf): report null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def slice_name(key: Mapping[str, str]) -> str:

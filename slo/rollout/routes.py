@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
 from asrwatch.settings import Settings
@@ -22,6 +23,7 @@ from collector.dependencies import get_engine, get_settings, require_admin, requ
 from collector.timeparams import parse_time
 from slo.rollout import actuators as actuators_mod
 from slo.rollout import service
+from slo.rollout.judge import Verdict
 from slo.rollout.leader import LeaderLock
 
 log = logging.getLogger("asrwatch.rollout")
@@ -102,6 +104,29 @@ def evaluate_now(name: str, request: Request, at: str | None = None, dry_run: bo
     actions = service.act_on(engine, name, verdict_obj, actuators_mod.from_settings(settings),
                              actor=f"api:{who}", dry_run=dry_run or _dry_run(settings))
     return {**verdict_obj.to_dict(), "actions": [a.__dict__ for a in actions or []]}
+
+
+class ManualRollback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/api/v1/rollouts/{name}/rollback")
+def rollback_now(name: str, body: ManualRollback, engine: Engine = Depends(get_engine),
+                 settings: Settings = Depends(get_settings), who: str = Depends(require_admin)) -> dict[str, Any]:
+    """A person rolls the canary back (the console's rollback form): the actuators run once
+    and the audit log records who and why, like an automatic rollback."""
+    if service.get(engine, name) is None:
+        raise HTTPException(404, f"rollout {name!r} not found")
+    at = _now()
+    manual = Verdict(decision="rollback", reasons=[f"manual rollback by {who}: {body.reason}"],
+                     metrics={"manual": True}, at=at)
+    actions = service.act_on(engine, name, manual, actuators_mod.from_settings(settings),
+                             actor=f"api:{who}", dry_run=_dry_run(settings))
+    if actions is None:
+        raise HTTPException(409, f"rollout {name!r} was already rolled back")
+    return {**manual.to_dict(), "actions": [a.__dict__ for a in actions]}
 
 
 def _leader(app: FastAPI) -> LeaderLock:

@@ -217,3 +217,21 @@ def test_bad_query_parameters_name_the_field(live):
         assert "group_by" in http.get("/api/v1/wer", params={"group_by": "planet"}).json()["detail"]
         assert "since" in http.get("/api/v1/wer", params={"since": "yesterday"}).json()["detail"]
         assert http.get("/api/v1/sessions/does-not-exist").status_code == 404
+
+
+def test_status_counts_and_samples_listing(live, uid):
+    statuses = ["ok", "ok", "decode_error", "timeout", "partial", "ok"]
+    with live.client("ingest") as http:
+        http.post("/api/v1/sessions", json=[session(uid, i, status=s, hypothesis="" if i == 5 else "hi there",
+                                                    snr_db=10.0 + i) for i, s in enumerate(statuses)])
+        http.post("/api/v1/samples", json=[{"session_id": f"{uid}-0", "reference": "hi there"},
+                                           {"session_id": f"{uid}-1", "reference": "oh hi over there"}])
+    with live.client("read") as http:
+        [row] = http.get("/api/v1/status", params=window(group_by="model_version", model_version=f"mv-{uid}")).json()
+        worst = http.get("/api/v1/samples", params=window(model_version=f"mv-{uid}", order="wer")).json()
+        high = http.get("/api/v1/samples", params=window(model_version=f"mv-{uid}", min_wer=0.1)).json()
+    assert row["sessions"] == 6 and row["ok"] == 3 and row["decode_error"] == 1 and row["timeout"] == 1
+    assert row["partial"] == 1 and row["empty_hypotheses"] == 1
+    assert [s["session_id"] for s in worst] == [f"{uid}-1", f"{uid}-0"]
+    assert worst[0]["wer"] == 0.5 and worst[0]["snr_db"] == 11.0 and "reference" not in worst[0]
+    assert [s["session_id"] for s in high] == [f"{uid}-1"]

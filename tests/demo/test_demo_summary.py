@@ -17,6 +17,8 @@ def test_alerts_are_explained_only_by_their_incident_slice_after_onset():
     assert explain(on_canary, [CANARY, COST]) == "canary"
     assert explain(early, [CANARY, COST]) is None          # before the onset: noise
     assert explain(elsewhere, [CANARY, COST]) is None      # a fleet-wide cost incident explains no SLO page
+    same_canary = alert({"slo": "availability", "model_version": "m2", "channel": "web"}, "2026-11-21T10:09:00+00:00")
+    assert explain(same_canary, [CANARY]) == "canary"      # the bad canary's other slices are its incident
 
 
 def test_summary_measures_time_to_page_and_rollback_in_event_time():

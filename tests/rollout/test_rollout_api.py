@@ -152,3 +152,20 @@ def test_background_evaluator_rolls_back_on_privacy_error(tmp_path):
         assert state["last_verdict"]["reasons"][0] == "privacy: 1 privacy error(s) on the canary"
     data = json.loads(routes.read_text())
     assert data["routes"]["v9"]["weight"] == 0.0 and data["updated_by"] == "rollout-evaluator"
+
+
+def test_manual_rollback_needs_admin_runs_actuators_once_and_is_audited(collector):
+    with collector.client("admin") as c:
+        assert _register(c, "manual", "v3").status_code == 201
+    with collector.client("read") as reader:
+        assert reader.post("/api/v1/rollouts/manual/rollback", json={"reason": "x"}).status_code == 403
+    with collector.client("admin") as c:
+        assert c.post("/api/v1/rollouts/manual/rollback", json={}).status_code == 422  # reason is required
+        assert c.post("/api/v1/rollouts/ghost/rollback", json={"reason": "x"}).status_code == 404
+        done = c.post("/api/v1/rollouts/manual/rollback", json={"reason": "customer escalation"})
+        assert done.status_code == 200 and [a["ok"] for a in done.json()["actions"]] == [True]
+        assert c.post("/api/v1/rollouts/manual/rollback", json={"reason": "again"}).status_code == 409
+        audit = c.get("/api/v1/audit", params={"action": "rollout.rollback"}).json()
+    entry = next(e for e in audit if e["target"] == "manual")
+    assert entry["actor"] == "api:admin" and "customer escalation" in entry["reason"]
+    assert json.loads(collector.extra["routes"].read_text())["routes"]["v3"]["weight"] == 0.0
