@@ -133,7 +133,9 @@ def _probe(run: DemoRun, limit: int) -> None:
     try:
         # Stamp the probe's sessions with the replay's event time, not the wall clock, so they
         # do not move the evaluators' watermark ahead of the simulated fleet.
-        at = LiveLog(httpx.Client(base_url=run.url, timeout=30)).clock() or run.start
+        with httpx.Client(base_url=run.url, timeout=30) as http:
+            mark = http.get("/api/v1/clock").json().get("watermark")
+        at = datetime.fromisoformat(mark.replace("Z", "+00:00")) if mark else run.start
         result = run_probe(run.url, limit=limit, slices="clean,noise_10db,far_field,telephony",
                            at=at, show_progress=False,
                            spool_dir=run.data_dir / "probe-spool")

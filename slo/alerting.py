@@ -110,7 +110,9 @@ def conditions(
         hot = _ratio_above(g_long, t_long, threshold) & _ratio_above(g_short, t_short, threshold)
         enough = t_long >= tier.min_events(objective, min_events, min_bad_events)
         fired.append(hot & enough)
-        low.append(hot & ~enough)
+        # A page-level burn on too little traffic is filed as a ticket only if it holds at least
+        # `min_bad_events` bad events: a handful of slow synthetic probes is not an incident.
+        low.append(hot & ~enough & ((t_long - g_long) >= min_bad_events))
         tier_counts.append((g_long, t_long, g_short, t_short))
     shape = np.broadcast_shapes(*(f.shape for f in fired)) if fired else (0,)
     page = np.zeros(shape, dtype=bool)

@@ -116,10 +116,14 @@ def rules_for(spec: SLOSpec, *, min_events: int, runbook_base: str = DEFAULT_RUN
         th = repr(tier.threshold(spec.objective))
         lw, sw = _window(tier.long_minutes), _window(tier.short_minutes)
         guard = ">=" if enough else "<"
+        # Bad events are whole numbers: "at least N" is "more than N - 0.5" in float arithmetic.
+        some_bad = (f" and slo:sli_error:ratio_rate{lw}{sel} * slo:sli_events:increase{lw}{sel}"
+                    f" > {min_bad_events - 0.5:g}") if (min_bad_events > 0 and not enough) else ""
         return (
             f"(slo:sli_error:ratio_rate{lw}{sel} > {th}"
             f" and slo:sli_error:ratio_rate{sw}{sel} > {th}"
-            f" and slo:sli_events:increase{lw}{sel} {guard} {tier.min_events(spec.objective, min_events, min_bad_events)})"
+            f" and slo:sli_events:increase{lw}{sel} {guard} {tier.min_events(spec.objective, min_events, min_bad_events)}"
+            f"{some_bad})"
         )
 
     page = "(" + " or ".join(tier_expr(t, True) for t in tiers if t.severity == "page") + ")"

@@ -49,7 +49,37 @@ def test_a_real_fast_burn_still_pages_with_the_guard():
     assert fire(s, 5) == (True, False)
 
 
+def test_a_few_bad_synthetic_sessions_file_no_low_traffic_ticket():
+    # Four probe sessions in an hour, all bad: a 100x burn on too little traffic to page.
+    s = series(0, 0, 60)
+    for minute in (10, 25, 40, 55):
+        s.total[0, minute] = 1
+    s = SLISeries(s.start, s.group_by, s.groups, s.good, s.total)
+    assert fire(s, 0) == (False, True)   # without the guard: a low-traffic ticket
+    assert fire(s, 5) == (False, False)  # with it: four bad events are not enough to say anything
+
+
 def test_exported_rules_carry_the_same_per_tier_minimum():
     spec = SLOSpec.model_validate({"name": "avail", "sli": "availability", "objective": OBJECTIVE, "window": "30d"})
     text = str(rules_for(spec, min_events=10, min_bad_events=5))
-    assert ">= 500)" in text and ">= 35)" in text
+    assert ">= 500)" in text and ">= 35 " not in text and ">= 35)" in text
+    assert "< 35 and slo:sli_error:ratio_rate1h" in text and "> 4.5)" in text  # low-traffic ticket needs 5 bad
+
+
+def test_promtool_accepts_the_guarded_rules(tmp_path):
+    import shutil
+    import subprocess
+
+    import pytest
+
+    from slo.prometheus_rules import to_yaml
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool (Debian package prometheus) is required: run .ci/setup")
+    spec = SLOSpec.model_validate({"name": "avail", "sli": "availability", "objective": OBJECTIVE, "window": "30d",
+                                   "group_by": ["region"]})
+    path = tmp_path / "rules.yaml"
+    path.write_text(to_yaml({"groups": rules_for(spec, min_events=10, min_bad_events=5)}))
+    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
