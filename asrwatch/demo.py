@@ -196,7 +196,8 @@ class LiveLog:
                 _say(f"RESOLVED {alert['name']} {where}", at)
         for ticket in tickets:
             if self._new(f"ticket:{ticket['id']}"):
-                _say(f"ticket -> {ticket.get('team') or ticket['receiver']}: {ticket['title'][:150]}", at)
+                team = f" (team {ticket['team']})" if ticket.get("team") else ""
+                _say(f"notified {ticket['receiver']}{team}: {ticket['title'][:150]}", at)
         for entry in audit:
             if self._new(f"audit:{entry['id']}"):
                 _say(f"ROLLBACK {entry['target']}: {entry['reason'][:200]}", at)

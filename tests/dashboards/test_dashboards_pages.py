@@ -196,12 +196,12 @@ def test_admin_form_needs_an_admin_token(seeded, api_get):
     reason.set_value("console test rollback")
     next(b for b in at.button if b.label == "Roll back now").click().run()
     assert not at.exception
-    verdict = api_get(f"/api/v1/rollouts/{seeded.rollout}/verdict", at=seeded.as_of)
     said = [w.value for w in at.warning] + [s.value for s in at.success]
     assert any(seeded.rollout in line for line in said), (said, [e.value for e in at.error])
-    if verdict["decision"] != "rollback":  # without a manual rollback endpoint the judge re-ran: no action
-        rollout = api_get(f"/api/v1/rollouts/{seeded.rollout}")
-        assert rollout["state"] == "active"
+    # The manual rollback ran the actuators and the audit log says who and why.
+    assert api_get(f"/api/v1/rollouts/{seeded.rollout}")["state"] == "rolled_back"
+    audit = api_get("/api/v1/audit", action="rollout.rollback")
+    assert any(e["target"] == seeded.rollout and "console test rollback" in e["reason"] for e in audit), audit
 
 
 def _one_line(at: AppTest, contains: str) -> None:
