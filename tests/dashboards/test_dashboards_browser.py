@@ -20,10 +20,17 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = {"executive": "Executive", "oncall": "On-call", "debug": "Debug", "model_owner": "Model owner",
          "rollouts": "Rollouts"}
-README_SCREENSHOT = Path("/work/notes/console-oncall.png")
+# Set to refresh the README's screenshot (docs/console-oncall.png) from a real run.
+README_SCREENSHOT = os.environ.get("ASRWATCH_README_SCREENSHOT")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra)")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs the Debian chromium package")
+if IN_CI:  # CI installs both (.ci/setup): a missing one is a failure there, not a skip
+    import playwright.sync_api as playwright_api
+
+    assert Path(CHROMIUM).exists(), "the Debian chromium package is missing: run .ci/setup"
+else:
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra)")
+    pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs the Debian chromium package")
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +100,8 @@ def test_every_page_renders_in_chromium(console, seeded, tmp_path):
                 if path == "oncall":
                     assert "Firing alerts" in body, body
                     assert page.locator("canvas, svg").count() > 0  # the burn-rate chart drew
-                    README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(shot, README_SCREENSHOT)
+                    if README_SCREENSHOT:
+                        shutil.copyfile(shot, README_SCREENSHOT)
                 if path == "debug":
                     assert page.locator(".asr-sub").count() > 0  # the transcript diff is highlighted
                 if path == "executive":
