@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from live_collector import free_port
+from prerequisites import missing, need_module
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -22,15 +23,13 @@ PAGES = {"executive": "Executive", "oncall": "On-call", "debug": "Debug", "model
          "rollouts": "Rollouts"}
 # Set to refresh the README's screenshot (docs/console-oncall.png) from a real run.
 README_SCREENSHOT = os.environ.get("ASRWATCH_README_SCREENSHOT")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
-if IN_CI:  # CI installs both (.ci/setup): a missing one is a failure there, not a skip
-    import playwright.sync_api as playwright_api
 
-    assert Path(CHROMIUM).exists(), "the Debian chromium package is missing: run .ci/setup"
-else:
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra)")
-    pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs the Debian chromium package")
+@pytest.fixture(scope="module")
+def playwright_api():
+    if not Path(CHROMIUM).exists():
+        missing("needs the Debian chromium package")
+    return need_module("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +77,7 @@ def _settle(page, title: str) -> None:
         page.wait_for_timeout(500)
 
 
-def test_every_page_renders_in_chromium(console, seeded, tmp_path):
+def test_every_page_renders_in_chromium(playwright_api, console, seeded, tmp_path):
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:

@@ -9,14 +9,15 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from prerequisites import need_module
 
 SERVE_TOKEN = "serve-secret"
 
 
 @pytest.fixture(scope="session")
 def whisper_backend():
-    pytest.importorskip("torch")
-    pytest.importorskip("whisper")
+    need_module("torch")
+    need_module("whisper")
     from inference_probe.backends.whisper_backend import WhisperBackend
 
     backend = WhisperBackend.load(device="cpu")
@@ -54,7 +55,7 @@ def probe_serve(whisper_backend):
 @pytest.fixture(scope="session")
 def tiny_ctc_dir(tmp_path_factory):
     """A tiny randomly initialized Wav2Vec2ForCTC saved as a local model directory."""
-    pytest.importorskip("transformers")
+    need_module("transformers")
     from transformers import Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC
 
     path = tmp_path_factory.mktemp("tiny-ctc")

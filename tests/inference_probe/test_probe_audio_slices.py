@@ -6,8 +6,9 @@ import json
 
 import numpy as np
 import pytest
+from prerequisites import need_module
 
-sf = pytest.importorskip("soundfile")
+sf = need_module("soundfile")
 
 from inference_probe.audio_io import AudioError, read_audio  # noqa: E402
 from inference_probe.augment import (  # noqa: E402

@@ -6,8 +6,9 @@ import struct
 
 import numpy as np
 import pytest
+from prerequisites import need_module
 
-torch = pytest.importorskip("torch")
+torch = need_module("torch")
 
 from inference_probe.ct2_reader import Ct2FormatError, read_ct2_model  # noqa: E402
 from inference_probe.errors import WeightsError  # noqa: E402

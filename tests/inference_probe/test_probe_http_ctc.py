@@ -6,10 +6,11 @@ from __future__ import annotations
 import httpx
 import numpy as np
 import pytest
+from prerequisites import need_module
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("whisper")
-sf = pytest.importorskip("soundfile")
+torch = need_module("torch")
+need_module("whisper")
+sf = need_module("soundfile")
 
 from live_collector import free_port  # noqa: E402
 

@@ -9,8 +9,9 @@ import threading
 import time
 
 import pytest
+from prerequisites import need_module
 
-pytest.importorskip("opentelemetry.sdk")
+need_module("opentelemetry.sdk")
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
+from prerequisites import need_module
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("whisper")
+torch = need_module("torch")
+need_module("whisper")
 
 from live_collector import free_port, running_collector  # noqa: E402
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from collector.database import make_engine, migrate
+from prerequisites import missing
 from slo.alert import Alert
 from slo.router.config import load_router_config
 from slo.router.dispatcher import Notification
@@ -43,7 +44,7 @@ def _wait(predicate, timeout=30.0, what="condition"):
 @pytest.fixture
 def alertmanager(tmp_path):
     if not Path(AM_BINARY).exists():
-        pytest.skip("prometheus-alertmanager is not installed")
+        missing("needs the Debian package prometheus-alertmanager")
     with Receiver() as hook:
         (tmp_path / "am.yml").write_text(f"""
 route:

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
+from prerequisites import need_program
 from slo.alerting import conditions, policy
 from slo.prometheus_rules import rules_for
 from slo.series import SLISeries
@@ -67,16 +68,11 @@ def test_exported_rules_carry_the_same_per_tier_minimum():
 
 
 def test_promtool_accepts_the_guarded_rules(tmp_path):
-    import shutil
     import subprocess
-
-    import pytest
 
     from slo.prometheus_rules import to_yaml
 
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.fail("promtool (Debian package prometheus) is required: run .ci/setup")
+    promtool = need_program("promtool")
     spec = SLOSpec.model_validate({"name": "avail", "sli": "availability", "objective": OBJECTIVE, "window": "30d",
                                    "group_by": ["region"]})
     path = tmp_path / "rules.yaml"

@@ -5,14 +5,12 @@ as the in-process engine on the same per-minute counts."""
 from __future__ import annotations
 
 import re
-import shutil
 import sys
 from pathlib import Path
 import subprocess
 from datetime import timedelta
 
 import numpy as np
-import pytest
 import yaml
 
 from slo.alerting import conditions, policy
@@ -22,9 +20,9 @@ from slo.series import MINUTE
 from slo.sli_source import build_series
 from slo.spec import parse_slos
 sys.path.insert(0, str(Path(__file__).parent))
+from prerequisites import need_program
 from slo_scenarios import EPOCH, incident_counts, rollup_rows
 
-PROMTOOL = shutil.which("promtool")
 MINUTES = 320
 MIN_EVENTS = 30
 
@@ -106,8 +104,8 @@ def _render(template: str, labels: dict[str, str]) -> str:
     return re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels.get(m.group(1), ""), template)
 
 
-@pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian package prometheus) is not installed")
 def test_promtool_fires_the_same_alerts_at_the_same_minutes(tmp_path):
+    promtool = need_program("promtool")  # Debian package prometheus
     data, input_series = scenario()
     low_traffic: list[int] = []
     firing = engine_firing(data, low_traffic)
@@ -139,7 +137,7 @@ def test_promtool_fires_the_same_alerts_at_the_same_minutes(tmp_path):
         "evaluation_interval": "1m",
         "tests": [{"interval": "1m", "input_series": input_series, "alert_rule_test": tests}],
     }, sort_keys=False))
-    result = subprocess.run([PROMTOOL, "test", "rules", "test.yaml"], cwd=tmp_path,
+    result = subprocess.run([promtool, "test", "rules", "test.yaml"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
 

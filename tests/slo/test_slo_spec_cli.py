@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from datetime import timedelta
 
@@ -11,6 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from asrwatch.cli import app
+from prerequisites import need_program
 from slo.openslo import import_openslo
 from slo.spec import SLOSpecError, latency_thresholds, max_wer_thresholds, parse_duration, parse_slos
 
@@ -136,14 +136,14 @@ def test_cli_validate(tmp_path):
     assert "'x'" in bad.output and "objective" in bad.output
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 def test_cli_rules_pass_promtool_check(tmp_path):
+    promtool = need_program("promtool")
     slos = DESIGN_SLOS + [{"name": "per-tenant", "sli": "availability", "objective": 0.99, "group_by": ["tenant"]}]
     result = CliRunner().invoke(app, ["slo", "rules", "--config", str(_config(tmp_path, slos))])
     assert result.exit_code == 0
     rules_text = result.stdout
     (tmp_path / "rules.yaml").write_text(rules_text)
-    check = subprocess.run(["promtool", "check", "rules", str(tmp_path / "rules.yaml")], capture_output=True, text=True)
+    check = subprocess.run([promtool, "check", "rules", str(tmp_path / "rules.yaml")], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     doc = yaml.safe_load(rules_text)
     names = [g["name"] for g in doc["groups"]]
