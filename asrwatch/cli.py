@@ -18,6 +18,7 @@ app = typer.Typer(
 # Each module exposes `register(app)`.
 COMMAND_MODULES = (
     "collector.cli",
+    "collector.token_cli",
     "simulator.cli",
     "slo.cli",
     "drift.cli",

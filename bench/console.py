@@ -118,6 +118,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=1_000_000)
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--db", type=Path, default=None, help="reuse (or create) this SQLite file")
+    parser.add_argument("--json", type=Path, help="also write the figures here (for `python -m bench`)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="asrwatch-bench-console-"))
@@ -134,6 +135,8 @@ def main() -> None:
     print(f"{'page':<12} {'cold s':>8} {'warm s':>8} {'warm/goal':>10}  slowest call (warm)")
     for name, r in results.items():
         print(f"{name:<12} {r['cold']:8.2f} {r['warm']:8.2f} {r['warm'] / GOAL_S:10.2f}  {r['slowest']}")
+    if args.json:
+        args.json.write_text(orjson.dumps({"sessions": args.sessions, "pages": results}).decode())
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ table, fleet-wide only (Evidently has no slicing; running it once per slice woul
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -243,16 +244,21 @@ def main() -> None:
     parser.add_argument("--no-evidently", action="store_true")
     parser.add_argument("--evidently-python", default=sys.executable,
                         help="interpreter that has evidently installed (e.g. a venv with pandas<3)")
+    parser.add_argument("--json", type=Path, help="also write the figures here (for `python -m bench`)")
     args = parser.parse_args()
     print(f"{args.sessions} sessions, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
           "(timings scale with other work on the machine)")
     cols = synthetic(args.sessions)
     ours = bench_scan(cols, DriftConfig(pairs=False))
     bench_scan(cols, DriftConfig(pairs=True))
+    theirs = None
     if not args.no_evidently:
         theirs = bench_evidently(cols, args.evidently_python)
         if theirs:
             print(f"ratio: evidently fleet-only / asrwatch 50-slice scan = {theirs / ours:.1f}x")
+    if args.json:
+        args.json.write_text(json.dumps({"sessions": args.sessions, "asrwatch_s": ours, "evidently_s": theirs,
+                                         "ratio": theirs / ours if theirs else None}))
     if not args.no_db:
         bench_source(cols, args.sessions)
 

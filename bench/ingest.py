@@ -95,6 +95,7 @@ def main() -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--json", type=Path, help="also write the figures here (for `python -m bench`)")
     args = parser.parse_args()
     rows = make_rows(args.batches * args.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,7 +106,10 @@ def main() -> dict[str, float]:
     print(f"POST /api/v1/sessions  : {api:10.0f} sessions/s  (batches of {args.batch_size})")
     print(f"ratio                  : {ratio:10.3f}  (goal >= 0.25)")
     print(f"collector peak RSS     : {rss:10.1f} MB (goal < 300)")
-    return {"ingest_raw_per_s": raw, "ingest_api_per_s": api, "ingest_ratio": ratio, "ingest_peak_rss_mb": rss}
+    figures = {"raw_per_s": raw, "api_per_s": api, "ratio": ratio, "peak_rss_mb": rss}
+    if args.json:
+        args.json.write_text(orjson.dumps(figures).decode())
+    return figures
 
 
 if __name__ == "__main__":

@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         backend.transcribe_batch(audios[: min(4, len(audios))], __import__("inference_probe.timing").timing.StageTimer(device))  # warm-up
         for size in sizes:
             row = measure(backend, audios, references, size, repeat)
+            row["device"] = "cuda" if gpu else "cpu"
             rows.append(row)
             mem = f"{row['peak_mem_mb']:.0f}" if row["peak_mem_mb"] is not None else "-"
             print(f"context {context:<4} batch {size:>4}: RTFx {row['rtfx']:>8.1f}  tokens/s {row['tokens_per_s']:>8.1f}  "

@@ -11,13 +11,15 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from asrwatch import __version__
 from asrwatch.settings import Settings
-from collector.database import make_engine, migrate
+from collector.database import make_engine, migrate, storage_problem
 from collector.metrics import CollectorMetrics
+from collector.rate_limit import Limit, RateLimiter
 from collector.retention import apply_retention
 from collector.routes import health, ingest, query
 
@@ -83,12 +85,32 @@ def create_app(settings: Settings, *, run_background: bool = True) -> FastAPI:
     app.state.engine = make_engine(settings.database_url)
     app.state.metrics = CollectorMetrics(_latency_thresholds(settings), _max_wers(settings))
     app.state.background = []  # coroutines started with the app, e.g. the SLO evaluator
+    # Charged by the auth dependencies (collector.auth), which know the token and the scope.
+    app.state.rate_limiter = RateLimiter(
+        {scope: Limit(limit.rate, limit.capacity) for scope, limit in settings.rate_limits.items()}
+    ) if settings.rate_limits else None
+    if settings.cors_origins:
+        # Closed by default: without this, browsers on other origins get no CORS headers.
+        # Bearer tokens, not cookies, so no credentials mode.
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+                           allow_methods=["GET", "POST", "PUT", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
+                           expose_headers=["Retry-After"], max_age=600)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        # Nothing was acknowledged: tell senders to retry rather than drop their records.
         log.error("database error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        if isinstance(exc, DataError):
+            # The request held a value the database cannot take (a NUL byte in a parameter):
+            # retrying would fail the same way, so it is the caller's to fix.
+            return JSONResponse({"detail": "request: a value the database cannot store or compare "
+                                           "(for example a NUL character)"}, status_code=422)
+        problem = storage_problem(exc, request.app.state.engine)
+        if problem is not None:  # a full disk or a read-only database: named, for the operator
+            return JSONResponse({"detail": problem.detail}, status_code=problem.status,
+                                headers={"Retry-After": "30"})
+        # Nothing was acknowledged: tell senders to retry rather than drop their records.
         return JSONResponse({"detail": "database unavailable; retry later"}, status_code=503,
                             headers={"Retry-After": "5"})
 

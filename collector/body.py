@@ -42,6 +42,8 @@ def parse_records(body: bytes, content_type: str) -> list[tuple[int, Any]]:
         if isinstance(data, dict):
             return [(0, data)]
         if isinstance(data, list):
+            if not data:
+                raise HTTPException(422, "body: no records (an empty array)")
             return list(enumerate(data))
         raise HTTPException(400, "body: expected a JSON array of records or NDJSON")
     return _ndjson(text)

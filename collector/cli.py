@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Optional
 
@@ -24,7 +25,19 @@ def serve(settings: Settings, host: str, port: int, log_level: str = "info") -> 
     from collector.app import create_app
 
     check_bind(settings, host)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
+    app = create_app(settings)
+    tune_garbage_collector()
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+def tune_garbage_collector() -> None:
+    """Ingest allocates tens of thousands of short-lived objects per batch. With CPython's
+    default thresholds that triggers many collections, each also walking the long-lived
+    heap (modules, the app, SQLAlchemy); freezing what exists at start-up and collecting
+    the young generation less often measurably speeds ingest without growing memory."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def register(app: typer.Typer) -> None:
@@ -36,5 +49,8 @@ def register(app: typer.Typer) -> None:
         log_level: str = typer.Option("info", help="uvicorn log level"),
     ) -> None:
         """Run the collector API and the evaluator."""
-        settings = load_settings(config)
+        try:
+            settings = load_settings(config)
+        except ValueError as exc:  # includes pydantic's ValidationError; messages name the key
+            raise typer.BadParameter(str(exc), param_hint="--config") from None
         serve(settings, host or settings.host, port or settings.port, log_level)

@@ -19,7 +19,8 @@ from typing import Any
 
 import httpx
 
-RETRY_STATUSES = {429, 502, 503, 504}
+# 507: the collector's disk is full; like an outage, worth retrying and then spooling.
+RETRY_STATUSES = {429, 502, 503, 504, 507}
 
 
 class CollectorError(RuntimeError):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -18,15 +20,31 @@ _MIGRATION_LOCK_ID = 0x61737277  # "asrw": serializes concurrent replicas runnin
 def make_engine(database_url: str) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(database_url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # A database that stops answering (a blackholed network) must fail fast into a 503 with
+    # Retry-After, not hang the request: bounded connect time and TCP keepalive.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                         connect_args={"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10,
+                                       "keepalives_interval": 5, "keepalives_count": 3})
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The SQLite database file, also for URI filenames (`sqlite:///file:/data/a.db?mode=ro&uri=true`)."""
+    database = make_url(database_url).database
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    if database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+        database = "/" + database.lstrip("/") if database.startswith("//") else database
+    return Path(database)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -92,3 +110,42 @@ def migrate(engine: Engine) -> None:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+@dataclass(frozen=True)
+class StorageProblem:
+    """A write failure that retrying alone will not fix: an operator must act."""
+
+    status: int  # 507 disk full, 503 read-only
+    detail: str
+
+
+DISK_FULL = StorageProblem(507, "storage full: the database has no space left on its disk, so nothing in this "
+                                "request was stored; free space on the database volume, then retry")
+READ_ONLY = StorageProblem(503, "database is read-only, so nothing in this request was stored; make it writable "
+                                "(file permissions, mount options, or point at a writable PostgreSQL primary), "
+                                "then retry")
+
+
+def storage_problem(exc: BaseException, engine: Engine) -> StorageProblem | None:
+    """Name a disk-full or read-only failure from the driver's error code (SQLite's error name,
+    PostgreSQL's SQLSTATE), or, for SQLite's generic I/O errors, from the database's file
+    system. None for anything else (an outage: the caller answers a plain 503)."""
+    orig = getattr(exc, "orig", None) or exc
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    name = getattr(orig, "sqlite_errorname", None) or ""
+    if sqlstate == "53100" or name == "SQLITE_FULL":
+        return DISK_FULL
+    if sqlstate == "25006" or name.startswith("SQLITE_READONLY"):
+        return READ_ONLY
+    if name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")) and is_sqlite(engine):
+        path = sqlite_file(engine.url.render_as_string(hide_password=False))
+        try:
+            fs = os.statvfs(path.parent if path is not None else ".")
+        except OSError:
+            return None
+        if fs.f_flag & os.ST_RDONLY:
+            return READ_ONLY
+        if fs.f_bavail == 0:
+            return DISK_FULL
+    return None

@@ -70,11 +70,17 @@ def total(hist: Mapping[int | str, int]) -> int:
     return sum(int(c) for c in hist.values())
 
 
-def count_at_or_below(hist: Mapping[int | str, int], threshold: float) -> int:
-    """Values <= threshold; exact when the threshold has three significant digits."""
+def limit_code(threshold: float) -> int:
+    """The highest bucket whose values are all <= threshold."""
     limit = bucket_code(threshold)
     if upper_edge(limit) > threshold * (1 + 1e-12):
         limit -= 1  # threshold is inside a bucket: only whole buckets below it count
+    return limit
+
+
+def count_at_or_below(hist: Mapping[int | str, int], threshold: float) -> int:
+    """Values <= threshold; exact when the threshold has three significant digits."""
+    limit = limit_code(threshold)
     return sum(int(c) for code, c in hist.items() if int(code) <= limit)
 
 

@@ -84,7 +84,8 @@ def _insert_new_sessions(conn: Connection, rows: dict[str, dict[str, Any]]) -> s
     if conn.dialect.name != "sqlite":
         table = Session.__table__
         stmt = pg_insert(table).on_conflict_do_nothing(index_elements=["session_id"]).returning(table.c.session_id)
-        return {r[0] for r in conn.execute(stmt, list(rows.values()))}
+        # Key order: replicas inserting overlapping batches then wait on each other instead of deadlocking.
+        return {r[0] for r in conn.execute(stmt, [rows[sid] for sid in sorted(rows)])}
     # SQLite: the transaction holds the write lock, so "select existing, insert the rest" is
     # race-free; going through the DBAPI keeps the hot path close to a raw executemany.
     ids = list(rows)
@@ -95,19 +96,21 @@ def _insert_new_sessions(conn: Connection, rows: dict[str, dict[str, Any]]) -> s
         existing.update(r[0] for r in conn.exec_driver_sql(sql, tuple(chunk)))
     new = [sid for sid in ids if sid not in existing]
     if new:
-        conn.exec_driver_sql(_SQLITE_SESSION_INSERT, [_sqlite_row(rows[sid]) for sid in new])
+        received_at = sqlite_datetime(rows[new[0]]["received_at"])  # one per batch
+        conn.exec_driver_sql(_SQLITE_SESSION_INSERT, [_sqlite_row(rows[sid], received_at) for sid in new])
     return set(new)
 
 
 _SESSION_VALUES = itemgetter(*SESSION_COLUMNS)
-_TIME_COLUMNS = [SESSION_COLUMNS.index(c) for c in ("ts", "received_at")]
+_TS_COLUMN = SESSION_COLUMNS.index("ts")
+_RECEIVED_AT_COLUMN = SESSION_COLUMNS.index("received_at")
 _ATTRIBUTES_COLUMN = SESSION_COLUMNS.index("attributes")
 
 
-def _sqlite_row(row: dict[str, Any]) -> tuple:
+def _sqlite_row(row: dict[str, Any], received_at: str) -> tuple:
     out = list(_SESSION_VALUES(row))
-    for i in _TIME_COLUMNS:
-        out[i] = sqlite_datetime(out[i])
+    out[_TS_COLUMN] = sqlite_datetime(out[_TS_COLUMN])
+    out[_RECEIVED_AT_COLUMN] = received_at
     if out[_ATTRIBUTES_COLUMN] is not None:
         out[_ATTRIBUTES_COLUMN] = orjson.dumps(out[_ATTRIBUTES_COLUMN]).decode()
     return tuple(out)
@@ -171,7 +174,8 @@ def score_and_store_samples(
                 .on_conflict_do_nothing(index_elements=["session_id", "source"])
                 .returning(samples_table.c.session_id, samples_table.c.source)
             )
-            inserted = {tuple(r) for r in conn.execute(stmt, [row for _, _, row in pending.values()])}
+            order = sorted(pending) if conn.dialect.name == "postgresql" else pending  # as for sessions
+            inserted = {tuple(r) for r in conn.execute(stmt, [pending[key][2] for key in order])}
             for key, (_, item, _) in pending.items():
                 item.duplicate = key not in inserted
             fresh = [(item.session_row, item.errors) for key, (_, item, _) in pending.items() if key in inserted]

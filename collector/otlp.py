@@ -13,7 +13,7 @@ import base64
 import gzip
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -27,6 +27,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from collector.schemas import SessionIn
 
 PREFIX = "asr."
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 SESSION_FIELDS = set(SessionIn.model_fields) - {"attributes"}
 
 
@@ -46,7 +47,8 @@ class FlatSpan:
 
     @property
     def start(self) -> datetime:
-        return datetime.fromtimestamp(self.start_ns / 1e9, tz=timezone.utc)
+        # Integer microseconds: through a float, times in this century lose the last microsecond.
+        return EPOCH + timedelta(microseconds=self.start_ns // 1000)
 
     @property
     def duration_ms(self) -> float:
@@ -89,10 +91,15 @@ def decode_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
     if "json" in content_type:
         try:
             data = orjson.loads(body)
+            if not isinstance(data, dict):  # ParseDict fails with TypeError on null or a number
+                raise OTLPDecodeError(f"body: OTLP JSON must be an ExportTraceServiceRequest object, "
+                                      f"got {type(data).__name__}")
             _hex_ids_to_base64(data)
             json_format.ParseDict(data, request, ignore_unknown_fields=True)
         except (orjson.JSONDecodeError, json_format.ParseError) as exc:
             raise OTLPDecodeError(f"body: invalid OTLP JSON: {exc}") from exc
+        except RecursionError:  # orjson parses up to 1024 levels; walking them takes more stack
+            raise OTLPDecodeError("body: OTLP JSON nested too deeply") from None
     else:
         try:
             request.ParseFromString(body)

@@ -7,12 +7,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.engine import Engine
 
 from collector.database import read_connection
 from collector import cost as cost_math
-from collector import histogram
+from collector import histogram, histogram_sql
 from collector import wer as wer_math
 from collector.models import ROLLUP_DIMENSIONS, AuditEntry, Rollup, Sample, Session, Stage
 
@@ -72,17 +72,23 @@ LATENCY_FIELDS = {"final": "latency_hist", "first_partial": "first_partial_hist"
 
 def latency_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
                      filters: Mapping[str, str], quantiles: Sequence[float] = (0.5, 0.95, 0.99)) -> list[dict[str, Any]]:
-    """p50/p95/p99 of final, first-partial and queue latency per group, from rollup histograms."""
+    """p50/p95/p99 of final, first-partial and queue latency per group, from rollup histograms
+    merged by the database (one row per group and bucket comes back, not one per rollup row)."""
     _check_dims(group_by)
     table = Rollup.__table__
     cols = [table.c[d] for d in group_by]
-    query = _rollup_window(select(*cols, *[table.c[h] for h in LATENCY_FIELDS.values()]), since, until, filters)
     groups: dict[tuple, dict[str, dict[int, int]]] = defaultdict(lambda: {h: {} for h in LATENCY_FIELDS.values()})
     with read_connection(engine) as conn:
-        for row in conn.execute(query).mappings():
-            g = groups[tuple(row[d] for d in group_by)]
-            for h in LATENCY_FIELDS.values():
-                histogram.merge(g[h], row[h])
+        listed = select(*cols).distinct() if cols else select(literal(1)).limit(1)
+        for row in conn.execute(_rollup_window(listed, since, until, filters)):
+            groups[tuple(row[: len(group_by)])]  # every group with sessions is listed, latencies or not
+        for h in LATENCY_FIELDS.values():
+            entries = histogram_sql.entries(conn.dialect.name, table.c[h])
+            code = histogram_sql.bucket(entries)
+            query = histogram_sql.joined(select(*cols, code, func.sum(histogram_sql.count(entries))), table, entries)
+            query = _rollup_window(query, since, until, filters).group_by(*cols, code)
+            for row in conn.execute(query):
+                groups[tuple(row[: len(group_by)])][h][int(row[-2])] = int(row[-1])
     out = []
     for key in sorted(groups):
         entry: dict[str, Any] = dict(zip(group_by, key))

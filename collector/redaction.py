@@ -1,4 +1,4 @@
-"""PII redaction for transcripts at ingest: emails, card numbers, phone numbers.
+"""PII redaction for transcripts at ingest: emails, card numbers, phone numbers, US SSNs.
 
 Transcripts are redacted before they are stored or scored, so the raw text never reaches
 the database or the logs. Card numbers are recognised by length and the Luhn checksum so
@@ -16,7 +16,14 @@ CARD_CANDIDATE = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 PHONE = re.compile(
     r"(?<![\w+])(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}(?!\w)"
     r"|(?<![\w+])\+\d{8,14}(?!\w)"
+    # Ungrouped North American numbers as ASR often writes them (4155550199), by the NANP shape
+    # (area code and exchange start 2-9) so that other ten-digit ids mostly survive...
+    r"|(?<![\w+])1?[2-9]\d\d[2-9]\d{6}(?!\w)"
+    # ...and seven-digit local numbers written with a dash (555-0199; with a dot it is a decimal).
+    r"|(?<![\w.+-])\d{3}-\d{4}(?![\w-]|\.\d)"
 )
+# US social security numbers as written with dashes.
+SSN = re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])")
 _DIGIT_WORDS = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
 SPOKEN_DIGITS = re.compile(rf"\b{_DIGIT_WORDS}(?:[\s,-]+{_DIGIT_WORDS}){{6,}}\b", re.IGNORECASE)
 
@@ -54,6 +61,7 @@ def redact(text: str | None) -> str | None:
     if "@" in text:
         text = EMAIL.sub("[EMAIL]", text)
     text = CARD_CANDIDATE.sub(_card, text)
+    text = SSN.sub("[SSN]", text)
     text = PHONE.sub("[PHONE]", text)
     text = SPOKEN_DIGITS.sub("[PHONE]", text)
     return text

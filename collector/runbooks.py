@@ -24,6 +24,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from collector.schemas import error_responses
+
 RUNBOOK_DIR = Path(__file__).resolve().parents[1] / "runbooks"
 INDEX = "index"
 SECTIONS = ("What it means", "First five minutes", "How to slice", "Mitigations", "When to escalate")
@@ -132,7 +134,9 @@ def _wants_html(request: Request, fmt: str | None) -> bool:
     return "text/html" in accept and "application/json" not in accept.split("text/html")[0]
 
 
-@router.get("/runbooks")
+@router.get("/runbooks", responses={200: {"description": "the catalog", "content": {
+    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}, "text/html": {}}},
+    **error_responses(422)})
 def runbook_index(request: Request, format: str | None = Query(None, pattern="^(json|html)$")) -> Response:  # noqa: A002
     """Every runbook's name, title and URL: JSON, or HTML for browsers (`Accept: text/html` or `?format=html`)."""
     items = catalog()
@@ -144,7 +148,8 @@ def runbook_index(request: Request, format: str | None = Query(None, pattern="^(
                                     f"</a></p><ul>{rows}</ul>"))
 
 
-@router.get("/runbooks/{name}")
+@router.get("/runbooks/{name}", responses={200: {"description": "the runbook", "content": {
+    "text/html": {}, "text/markdown": {}}}, **error_responses(404, 422)})
 def runbook(name: str, format: str = Query("html", pattern="^(html|md)$")) -> Response:  # noqa: A002
     """One runbook rendered as HTML, or its Markdown source with `?format=md`."""
     stem = resolve(name)

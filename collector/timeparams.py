@@ -7,16 +7,29 @@ from datetime import datetime, timedelta, timezone
 from fastapi import HTTPException
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
+
+
 def parse_time(value: str | None, name: str, default: datetime) -> datetime:
     if value is None or value == "":
         return default
+    if not isinstance(value, str):  # e.g. a number in a JSON body's metadata.at
+        raise HTTPException(422, f"{name}: not an RFC 3339 time: {value!r}")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise HTTPException(422, f"{name}: not an RFC 3339 time: {value!r}") from exc
     if parsed.tzinfo is None:
         raise HTTPException(422, f"{name}: needs a timezone offset (e.g. 2026-11-21T10:00:00Z)")
-    return parsed.astimezone(timezone.utc)
+    try:
+        parsed = parsed.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00
+        parsed = None
+    # Windows reach back from a time by up to years: far-off times would overflow, not answer.
+    if parsed is None or not EARLIEST <= parsed < LATEST:
+        raise HTTPException(422, f"{name}: must be between {EARLIEST.year} and {LATEST.year}, got {value!r}")
+    return parsed
 
 
 def window(since: str | None, until: str | None, default_span: timedelta = timedelta(hours=24)) -> tuple[datetime, datetime]:

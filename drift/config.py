@@ -16,8 +16,9 @@ class DriftConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    current_hours: float = Field(24.0, gt=0)
-    reference_days: float = Field(7.0, gt=0)
+    # Bounded so that `at` minus the windows stays a valid datetime (no overflow, no 500).
+    current_hours: float = Field(24.0, gt=0, le=24 * 366)
+    reference_days: float = Field(7.0, gt=0, le=3660)
     dimensions: tuple[str, ...] = SLICE_DIMENSIONS
     pairs: bool = True
     min_reference: int = Field(200, ge=2)  # below: "insufficient data", not a verdict
@@ -34,7 +35,7 @@ class DriftConfig(BaseModel):
     wer_page_relative: float = Field(0.5, gt=0)  # fleet-wide, lower bound of the interval
     bootstrap_rounds: int = Field(500, ge=50)
     trend_weeks: int = Field(8, ge=1)
-    calibration_days: float = Field(30.0, gt=0)
+    calibration_days: float = Field(30.0, gt=0, le=3660)
     label_max_age_days: float = Field(7.0, gt=0)
     min_labeled: int = Field(50, ge=2)
     label_free_rounds: int = Field(100, ge=10)

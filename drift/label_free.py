@@ -71,7 +71,8 @@ def _cross_fitted_error_rate(confidence, errors, words, folds: int, rng) -> np.n
     out = np.full(n, np.nan)
     for k in range(folds):
         train = fold != k
-        if train.sum() >= 2 and (~train).any():
+        # A fold whose training part sits at one confidence level has no curve to fit: leave it NaN.
+        if train.sum() >= 2 and (~train).any() and len(np.unique(_level(confidence[train]))) >= 2:
             out[~train] = fit_isotonic(confidence[train], errors[train], words[train]).predict(confidence[~train])
     return out
 
@@ -160,6 +161,9 @@ def estimate_label_free_wer(
         )
     accuracy = 1.0 - np.minimum(err / words, 1.0)
     est.ece_raw = expected_calibration_error(conf, accuracy, words)
+    if len(np.unique(_level(conf))) < 2:  # e.g. an engine that reports one fixed confidence
+        est.warnings.append("calibration needs labeled utterances at two or more confidence levels")
+        return est
     folds = int(min(5, est.n_labeled))
     oof = _cross_fitted_error_rate(conf, err, words, folds, rng)
     est.ece_calibrated = expected_calibration_error(1.0 - np.minimum(oof, 1.0), accuracy, words)

@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 
 from collector.dependencies import get_engine, get_settings, require_read
+from collector.schemas import API_ERRORS
 from collector.timeparams import parse_time
 from drift.config import DriftConfig
 from drift.findings import SEVERITY_RANK
+from drift.report_cache import ReportCache
 from drift.service import scan_database
 
-router = APIRouter()
+router = APIRouter(responses=API_ERRORS)
 
 
 @router.get("/api/v1/drift", dependencies=[Depends(require_read)])
 async def drift(
+    request: Request,
     at: str | None = None,
     severity: str = Query("info", pattern="^(info|ticket|page)$", description="lowest severity listed"),
-    current_hours: float | None = Query(None, gt=0),
-    reference_days: float | None = Query(None, gt=0),
+    current_hours: float | None = Query(None, gt=0, le=24 * 366),
+    reference_days: float | None = Query(None, gt=0, le=3660),
     engine: Engine = Depends(get_engine),
     settings: Any = Depends(get_settings),
 ) -> dict[str, Any]:
@@ -32,7 +36,7 @@ async def drift(
         config = DriftConfig.from_settings(settings, current_hours=current_hours, reference_days=reference_days)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    report = await run_in_threadpool(scan_database, engine, config, when)
+    report = await run_in_threadpool(request.app.state.drift_reports.report, engine, config, when, scan_database)
     out = report.to_dict()
     out["findings"] = [f for f in out["findings"] if SEVERITY_RANK[f["severity"]] >= SEVERITY_RANK[severity]]
     return out
@@ -42,6 +46,7 @@ def setup(app: Any) -> None:
     """Called by `collector.app.create_app`: scan and route every `drift.interval_s` (first
     pass one interval after start, so a fresh server does not scan an empty store)."""
     config = DriftConfig.from_settings(app.state.settings)  # a bad drift config fails startup
+    app.state.drift_reports = ReportCache()
     if config.interval_s > 0:
         app.state.background.append(drift_loop)
 
@@ -62,7 +67,8 @@ async def drift_loop(app: Any) -> None:
             at = await asyncio.to_thread(evaluation_time, app.state.engine, settings.evaluator_clock)
             router = getattr(app.state, "alert_router", None)
             outcome = await asyncio.to_thread(scan_and_route, app.state.engine, config, at,
-                                              router.process if router else None)
+                                              router.process if router else None,
+                                              partial(app.state.drift_reports.report, scan=scan_database))
             if outcome is not None:
                 log.info("drift pass at %s: %d opened, %d resolved", at.isoformat(), len(outcome.opened),
                          len(outcome.resolved))

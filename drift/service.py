@@ -34,7 +34,8 @@ def scan_database(engine: Engine, config: DriftConfig, at: datetime,
 _LEADER_LOCK_ID = 0x64726674  # "drft": one replica routes drift at a time
 
 
-def scan_and_route(engine: Engine, config: DriftConfig, at: datetime, process: Callable | None):
+def scan_and_route(engine: Engine, config: DriftConfig, at: datetime, process: Callable | None,
+                   scan: Callable[[Engine, DriftConfig, datetime], ScanReport] = scan_database):
     """One server pass: scan as of `at` and send new/resolved tickets to `process` (the alert
     router). On PostgreSQL only the replica holding the advisory lock routes; the others
     skip the pass (their scan would say the same)."""
@@ -47,10 +48,10 @@ def scan_and_route(engine: Engine, config: DriftConfig, at: datetime, process: C
             if not conn.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": _LEADER_LOCK_ID}).scalar():
                 return None
             try:
-                report = scan_database(engine, config, at)
+                report = scan(engine, config, at)
                 return route_findings(engine, report.findings, at, process, config.teams)
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _LEADER_LOCK_ID})
                 conn.commit()
-    report = scan_database(engine, config, at)
+    report = scan(engine, config, at)
     return route_findings(engine, report.findings, at, process, config.teams)

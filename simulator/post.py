@@ -24,7 +24,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from simulator.generate import LabeledSample, MinuteBatch, TracedSession
 
 STAGE_ORDER = ("ingest", "preprocess", "features", "inference", "decode", "postprocess")
-RETRY_STATUSES = {429, 502, 503, 504}
+RETRY_STATUSES = {429, 502, 503, 504, 507}  # as collector.client: 507 is a full disk
 TRACES_PER_REQUEST = 200
 
 

@@ -23,8 +23,8 @@ CURRENT_BURN_WINDOW = "1h"
 def error_ratio(good: np.ndarray, total: np.ndarray) -> np.ndarray:
     good = np.asarray(good, dtype=np.float64)
     total = np.asarray(total, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, (total - good) / np.where(total > 0, total, 1.0), np.nan)
+    # Divide only where there are events (no errstate context: this runs per SLO and window).
+    return np.divide(total - good, total, out=np.full(np.shape(total), np.nan), where=total > 0)
 
 
 def burn_rate(good: np.ndarray, total: np.ndarray, objective: float) -> np.ndarray:

@@ -90,10 +90,7 @@ def evaluate_slo(
     g_win, t_win = series.window_counts(end, spec.window_minutes)
     remaining = budget_remaining(g_win, t_win, objective)
     sli = 1.0 - error_ratio(g_win, t_win)
-    burns = {
-        name: burn_rate(*series.window_counts(end, minutes), objective)
-        for name, minutes in REPORT_WINDOWS.items()
-    }
+    burn_matrix = burn_rate(*series.windows_counts(end, list(REPORT_WINDOWS.values())), objective)
     tiers = policy(spec.window)
     cond = conditions(series, np.array([end]), tiers, objective, min_events, min_bad_events=min_bad_events)
     page, ticket = cond.page[:, 0], cond.ticket[:, 0]
@@ -113,7 +110,7 @@ def evaluate_slo(
     url = runbook_url(spec, runbook_base)
     window_text = format_duration(spec.window)
     # Plain Python numbers from here on: per-group objects are built in a loop.
-    burn_lists = {name: b.tolist() for name, b in burns.items()}
+    burn_lists = dict(zip(REPORT_WINDOWS, burn_matrix.T.tolist()))
     remaining_l, sli_l, events_l, good_l = remaining.tolist(), sli.tolist(), t_win.tolist(), g_win.tolist()
     out = []
     for g in range(len(series.groups)):
@@ -144,6 +141,11 @@ def evaluate_slo(
     return out
 
 
+def _burn(good: int, total: int, objective: float) -> float:
+    # burn_rate for one firing group, in plain floats (numpy on scalars costs more than the math)
+    return (total - good) / total / (1.0 - objective) if total else math.nan
+
+
 def _alert(
     spec: SLOSpec,
     series: SLISeries,
@@ -165,8 +167,8 @@ def _alert(
     i = next(i for i, (t, f) in enumerate(zip(tiers, source)) if t.severity == wanted and f[g, 0])
     tier = tiers[i]
     g_long, t_long, g_short, t_short = (a[:, 0] for a in cond.counts[i])
-    burn_long = float(burn_rate(g_long[g], t_long[g], spec.objective))
-    burn_short = float(burn_rate(g_short[g], t_short[g], spec.objective))
+    burn_long = _burn(int(g_long[g]), int(t_long[g]), spec.objective)
+    burn_short = _burn(int(g_short[g]), int(t_short[g]), spec.objective)
     long_w = format_duration(timedelta(minutes=tier.long_minutes))
     short_w = format_duration(timedelta(minutes=tier.short_minutes))
     group = ", ".join(f"{k}={v}" for k, v in status.labels.items()) or "all traffic"

@@ -2,8 +2,13 @@
 SLO at now, records alert state transitions (starts_at, resolved_at) in `slo_alert_state`, and
 hands the alerts to the hooks (the alert router plugs in with `add_alert_hook`).
 
-With several replicas on PostgreSQL, a transaction-scoped advisory lock makes one of them
-record a pass at a time; the unique (fingerprint, starts_at) index makes a repeat harmless.
+With several replicas on PostgreSQL one of them leads: it holds a session advisory lock
+(`LeaderLock`, on its own connection) and is the only one that evaluates; when it dies its
+connection closes, the server frees the lock, and another replica takes over on its next pass.
+`asrwatch_slo_evaluator_leader` on /metrics is 1 on the leader and 0 elsewhere. Inside a pass a
+transaction-scoped advisory lock still serializes the writes (a deposed leader finishing its
+pass cannot interleave with the new one) and the unique (fingerprint, starts_at) index makes a
+repeat harmless.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import Gauge
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
@@ -22,10 +28,12 @@ from sqlalchemy.orm import Session as OrmSession
 from collector.clock import evaluation_time
 from slo.alert import Alert
 from slo.models import SLOAlertState
+from slo.rollout.leader import LeaderLock
 from slo.snapshot import firing_alerts, slo_statuses
 
 log = logging.getLogger("asrwatch.slo.evaluator")
-_LEADER_LOCK_ID = 0x736C6F65  # "sloe"
+_LEADER_LOCK_ID = 0x736C6F65  # "sloe": the per-pass write lock
+LEADER_NAME = "asrwatch-slo-evaluator"  # the leader's session lock (`LeaderLock` key)
 
 # hook(firing, resolved, at): firing = every alert firing now (starts_at as recorded),
 # resolved = the alerts that stopped firing in this pass (ends_at set).
@@ -130,14 +138,50 @@ def add_alert_hook(app: Any, hook: AlertHook) -> None:
     hooks.append(hook)
 
 
+def _leader_gauge(app: Any) -> Gauge | None:
+    registry = getattr(getattr(app.state, "metrics", None), "registry", None)
+    if registry is None:
+        return None
+    return Gauge("asrwatch_slo_evaluator_leader", "1 while this replica is the SLO evaluator leader, else 0",
+                 registry=registry)
+
+
+async def _still_leading(lock: LeaderLock | None, was_leading: bool) -> bool:
+    """Try to (keep) lead; log the changes. SQLite: one host, every process evaluates (its
+    write lock serializes the passes), so there is no lock to take."""
+    if lock is None:
+        return True
+    try:
+        leading = await asyncio.to_thread(lock.acquire)
+    except Exception:
+        log.exception("SLO evaluator: cannot reach the database to take the leader lock")
+        leading = lock.is_leader
+    if leading != was_leading:
+        log.warning("SLO evaluator: this replica %s", "is now the leader" if leading else "is no longer the leader")
+    return leading
+
+
 async def evaluator_loop(app: Any) -> None:
     settings = app.state.settings
+    engine = app.state.engine
     interval = float(getattr(settings, "evaluator_interval_s", 15.0) or 15.0)
-    while True:
-        try:
-            at = await asyncio.to_thread(evaluation_time, app.state.engine, settings.evaluator_clock)
-            await asyncio.to_thread(evaluate_once, app.state.engine, settings, at,
-                                    list(getattr(app.state, "slo_alert_hooks", [])))
-        except Exception:
-            log.exception("SLO evaluation pass failed")
-        await asyncio.sleep(interval)
+    lock = LeaderLock(engine, LEADER_NAME) if engine.dialect.name == "postgresql" else None
+    gauge = _leader_gauge(app)
+    leading = False
+    try:
+        while True:
+            leading = await _still_leading(lock, leading)
+            if gauge is not None:
+                gauge.set(1 if leading else 0)
+            if leading:
+                try:
+                    at = await asyncio.to_thread(evaluation_time, engine, settings.evaluator_clock)
+                    await asyncio.to_thread(evaluate_once, engine, settings, at,
+                                            list(getattr(app.state, "slo_alert_hooks", [])))
+                except Exception:
+                    log.exception("SLO evaluation pass failed")
+            await asyncio.sleep(interval)
+    finally:
+        if lock is not None:
+            # A clean shutdown hands over at once; a crash does too, when the server drops the connection.
+            await asyncio.to_thread(lock.release)

@@ -17,12 +17,13 @@ from sqlalchemy.orm import Session as OrmSession
 
 from collector.database import read_connection
 from collector.dependencies import get_engine, get_settings, require_read
+from collector.schemas import API_ERRORS
 from collector.timeparams import parse_time
 from slo.models import SLOAlertState
 from slo.snapshot import firing_alerts, slo_statuses
 from slo.spec import SLOSpecError
 
-router = APIRouter(dependencies=[Depends(require_read)], tags=["slo"])
+router = APIRouter(dependencies=[Depends(require_read)], tags=["slo"], responses=API_ERRORS)
 RESOLVED_LOOKBACK = timedelta(hours=24)
 
 

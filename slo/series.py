@@ -61,6 +61,11 @@ class SLISeries:
         Shapes: (G,) for a scalar end, (G, T) for T ends (G = len(rows) when rows selects
         groups). Minutes outside the series count 0.
         """
+        if np.ndim(ends) == 0 and rows is None:  # one evaluation time: plain index arithmetic
+            end = int(ends)
+            upper, lower = min(max(end, 0), self.minutes), min(max(end - minutes, 0), self.minutes)
+            window = self._cum[:, :, upper] - self._cum[:, :, lower]
+            return window[0], window[1]
         ends_arr = np.clip(np.asarray(ends), 0, self.minutes)
         starts = np.clip(np.asarray(ends) - minutes, 0, self.minutes)
         if rows is None:
@@ -68,6 +73,13 @@ class SLISeries:
         else:
             r = rows[:, None] if ends_arr.ndim else rows
             window = self._cum[:, r, ends_arr] - self._cum[:, r, starts]
+        return window[0], window[1]
+
+    def windows_counts(self, end: int, minutes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(good, total) of (G, W) for the windows of the given lengths ending at prefix index `end`."""
+        upper = min(max(end, 0), self.minutes)
+        lower = np.clip(end - np.asarray(minutes), 0, self.minutes)
+        window = self._cum[:, :, [upper]] - self._cum[:, :, lower]
         return window[0], window[1]
 
     def range_counts(

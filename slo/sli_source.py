@@ -15,16 +15,16 @@ What each SLI counts (per rollup row):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import String, case, func, select, type_coerce
 from sqlalchemy.engine import Engine
 
 from collector.database import read_connection
-from collector import histogram
+from collector import histogram, histogram_sql
 from collector.models import Rollup
 from slo.evaluation import series_span
 from slo.series import MINUTE, SLISeries, floor_minute
@@ -77,21 +77,27 @@ def build_series(
 ) -> SLISeries:
     """Pure: rollup rows (mappings with `minute`, the group dimensions and the SLI's columns)
     -> SLISeries over the minutes [start, end). Rows outside the range or filters are ignored."""
+    wanted = spec.filter_values()
+    counted = (
+        (row["minute"], tuple(str(row[d]) for d in spec.group_by), *row_counts(spec, row))
+        for row in rows
+        if all(str(row[k]) in v for k, v in wanted.items())
+    )
+    return series_of_counts(spec, counted, start, end)
+
+
+def series_of_counts(
+    spec: SLOSpec, counted: Iterable[tuple[datetime, tuple[str, ...], int, int]], start: datetime, end: datetime
+) -> SLISeries:
+    """Pure: (minute, group key, good, total) tuples -> SLISeries over the minutes [start, end)."""
     start, end = floor_minute(start), floor_minute(end)
     minutes = int((end - start) // MINUTE)
-    wanted = spec.filter_values()
     index: dict[tuple[str, ...], int] = {}
     gi, mi, goods, totals = [], [], [], []
-    for row in rows:
-        if any(str(row[k]) not in v for k, v in wanted.items()):
+    for minute, key, good, total in counted:
+        m = int((floor_minute(minute) - start) // MINUTE)
+        if not 0 <= m < minutes or total == 0:
             continue
-        m = int((floor_minute(row["minute"]) - start) // MINUTE)
-        if not 0 <= m < minutes:
-            continue
-        good, total = row_counts(spec, row)
-        if total == 0:
-            continue
-        key = tuple(str(row[d]) for d in spec.group_by)
         gi.append(index.setdefault(key, len(index)))
         mi.append(m)
         goods.append(good)
@@ -109,15 +115,63 @@ def build_series(
     return SLISeries(start, tuple(spec.group_by), tuple(order), good, tot)
 
 
+def _counts_query(spec: SLOSpec, dialect: str):
+    """Good and total events per minute and group, added up by the database. Quality sums
+    per (errors:ref_words) pair instead; `load_series` judges each pair against max_wer."""
+    table = Rollup.__table__
+    keys = [table.c.minute] + [table.c[d] for d in spec.group_by]
+    if dialect == "sqlite":
+        # The stored text, parsed once per distinct minute by `_minutes` rather than per row.
+        keys[0] = type_coerce(table.c.minute, String)
+    if spec.sli == "availability":
+        return select(*keys, func.sum(table.c.status_ok), func.sum(table.c.sessions)).group_by(*keys)
+    if spec.sli == "decode_errors":
+        failed = table.c.status_decode_error + table.c.empty_hypotheses
+        bad = case((failed > table.c.sessions, table.c.sessions), else_=failed)  # capped at sessions
+        total = func.sum(table.c.sessions)
+        return select(*keys, total - func.sum(bad), total).group_by(*keys)
+    column = table.c["wer_pairs" if spec.sli == "quality" else _HIST_FOR[spec.sli]]
+    entries = histogram_sql.entries(dialect, column)
+    n = histogram_sql.count(entries)
+    if spec.sli == "quality":
+        query = select(*keys, entries.c.key, func.sum(n)).group_by(*keys, entries.c.key)
+        return histogram_sql.joined(query, table, entries).where(table.c.wer_utterances > 0)
+    limit = histogram.limit_code(float(spec.threshold_ms))  # type: ignore[arg-type]
+    good = func.sum(case((histogram_sql.bucket(entries) <= limit, n), else_=0))
+    return histogram_sql.joined(select(*keys, good, func.sum(n)), table, entries).group_by(*keys)
+
+
 def load_series(engine: Engine, spec: SLOSpec, at: datetime) -> SLISeries:
     """Rollups for the spec's filters over [floor(at) - series_span, floor(at))."""
     end = floor_minute(at)
     start = end - series_span(spec)
-    dims = tuple(dict.fromkeys(tuple(spec.group_by) + tuple(spec.filters)))
-    cols = [Rollup.minute] + [getattr(Rollup, d) for d in dims] + [getattr(Rollup, c) for c in _columns(spec)]
-    query = select(*cols).where(Rollup.minute >= start, Rollup.minute < end)
+    table = Rollup.__table__
+    query = _counts_query(spec, engine.dialect.name).where(table.c.minute >= start, table.c.minute < end)
     for dim, values in spec.filter_values().items():
-        query = query.where(getattr(Rollup, dim).in_(values))
+        query = query.where(table.c[dim].in_(values))
     with read_connection(engine) as conn:
-        rows = conn.execute(query).mappings().all()
-    return build_series(spec, rows, start, end)
+        rows = conn.execute(query).all()
+    width = len(spec.group_by)
+    minute = _minutes()
+    if spec.sli != "quality":
+        counted = ((minute(r[0]), tuple(r[1:1 + width]), int(r[-2] or 0), int(r[-1] or 0)) for r in rows)
+        return series_of_counts(spec, counted, start, end)
+    pairs: dict[tuple, dict[str, int]] = {}
+    for r in rows:
+        pairs.setdefault((minute(r[0]), tuple(r[1:1 + width])), {})[r[-2]] = int(r[-1])
+    return series_of_counts(spec, ((minute, key, *wer_good(p, float(spec.max_wer)))  # type: ignore[arg-type]
+                                   for (minute, key), p in pairs.items()), start, end)
+
+
+def _minutes() -> Callable[[datetime | str], datetime]:
+    """Minute values as aware datetimes: PostgreSQL returns them; SQLite's text is parsed once."""
+    parsed: dict[str, datetime] = {}
+
+    def minute(value: datetime | str) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        if value not in parsed:
+            parsed[value] = datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+        return parsed[value]
+
+    return minute

@@ -23,6 +23,7 @@ LATENCY_KINDS = ("latency", "first_partial_latency", "queue_latency")
 DIMENSIONS = ("model_version", "region", "channel", "tenant", "language", "pool")
 DEFAULT_MIN_EVENTS = 10
 
+MAX_DURATION_S = 366 * 86400
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _TERM = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
@@ -44,6 +45,8 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
         seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _TERM.findall(raw))
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"duration {text!r} must be positive")
+    if seconds > MAX_DURATION_S:  # timedelta overflows past ~2.7 million years; nothing needs a year
+        raise ValueError(f"duration {text!r} is longer than {MAX_DURATION_S // 86400}d")
     return timedelta(seconds=seconds)
 
 
@@ -94,7 +97,7 @@ class SLOSpec(BaseModel):
     def _known_filter_dimensions(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key, wanted in value.items():
             if key not in DIMENSIONS:
-                raise ValueError(f"unknown dimension {key!r}; use one of {', '.join(DIMENSIONS)}")
+                raise ValueError(f"unknown dimension {key!r} (use one of {', '.join(DIMENSIONS)})")
             if isinstance(wanted, list) and not wanted:
                 raise ValueError(f"{key}: an empty list matches nothing")
         return value
@@ -104,10 +107,12 @@ class SLOSpec(BaseModel):
     def _known_group_dimensions(cls, value: Any) -> tuple[str, ...]:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
+        if value is not None and not isinstance(value, (list, tuple)):  # tuple(5) would be a TypeError
+            raise ValueError(f"must be a list of dimensions, got {type(value).__name__}")
         value = tuple(value or ())
         for key in value:
             if key not in DIMENSIONS:
-                raise ValueError(f"unknown dimension {key!r}; use one of {', '.join(DIMENSIONS)}")
+                raise ValueError(f"unknown dimension {key!r} (use one of {', '.join(DIMENSIONS)})")
         if len(set(value)) != len(value):
             raise ValueError("a dimension is listed twice")
         return value
@@ -137,10 +142,13 @@ class SLOSpec(BaseModel):
 def _describe(error: ValidationError, name: str) -> str:
     parts = []
     for item in error.errors():
-        loc = ".".join(str(p) for p in item["loc"]) or "spec"
+        # No loc: a rule across fields (its message names them); an empty key is shown as ''.
+        loc = ".".join(str(p) for p in item["loc"]) or ("''" if item["loc"] else "spec")
         msg = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "literal_error" and item["loc"][:1] == ("sli",):
-            msg = f"unknown SLI {item.get('input')!r}; use one of {', '.join(SLI_KINDS)}"
+        if item["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif item["type"] == "literal_error" and item["loc"][:1] == ("sli",):
+            msg = f"unknown SLI {item.get('input')!r} (use one of {', '.join(SLI_KINDS)})"
         parts.append(f"{loc}: {msg}")
     return f"SLO {name!r}: " + "; ".join(parts)
 

@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import yaml
 
+from asrwatch.settings import hash_token
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -81,9 +83,10 @@ class LiveCollector:
 
 
 def write_config(path: Path, database_url: str, tokens: dict[str, str], config: dict[str, Any] | None) -> None:
+    # As operators must: the config file holds token hashes; the plain tokens stay with the clients.
     data: dict[str, Any] = {
         "database_url": database_url,
-        "auth": {scope: [token] for scope, token in tokens.items()},
+        "auth": {scope: [hash_token(token)] for scope, token in tokens.items()},
     }
     data.update(config or {})
     path.write_text(yaml.safe_dump(data))
@@ -100,8 +103,8 @@ def running_collector(tmp_path: Path, config: dict[str, Any] | None = None,
     config_path = workdir / f"asrwatch-{secrets.token_hex(4)}.yaml"
     write_config(config_path, database_url, tokens, config)
     collector = LiveCollector(f"http://127.0.0.1:{port or free_port()}", database_url, tokens, config_path, workdir)
-    collector.start()
     try:
+        collector.start()  # inside the try: a collector that fails to become ready is still stopped
         yield collector
     finally:
         collector.stop()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import PlainTextResponse
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from collector.database import read_connection
 from collector.dependencies import require_read
+from collector.schemas import error_responses
 
 router = APIRouter(tags=["health"])
 
@@ -18,7 +20,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"model": dict[str, str], "description": "database unreachable"}})
 async def readyz(request: Request, response: Response) -> dict[str, str]:
     def ping() -> str | None:
         with read_connection(request.app.state.engine) as conn:
@@ -33,6 +35,7 @@ async def readyz(request: Request, response: Response) -> dict[str, str]:
     return {"status": "ready", "schema": str(version)}
 
 
-@router.get("/metrics", dependencies=[Depends(require_read)])
+@router.get("/metrics", dependencies=[Depends(require_read)], response_class=PlainTextResponse,
+            responses=error_responses(401, 403, 503))
 async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -2,29 +2,52 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from collector import otlp
 from collector.body import parse_records, read_body
-from collector.database import write_transaction
+from collector.database import storage_problem, write_transaction
 from collector.dependencies import require_ingest
 from collector.ingest import score_and_store_samples, store_sessions, store_stages
-from collector.schemas import IngestResult, Rejected, SampleIn, SampleResult, SampleScore, SessionIn, describe_error
+from collector.schemas import (
+    API_ERRORS,
+    ErrorOut,
+    IngestResult,
+    Rejected,
+    SampleIn,
+    SampleResult,
+    SampleScore,
+    SessionIn,
+    describe_error,
+    error_responses,
+)
 
 router = APIRouter()
+log = logging.getLogger("asrwatch.collector")
 
 
 def _array_body(model: type) -> dict[str, Any]:
-    schema = {"type": "array", "items": {"$ref": f"#/components/schemas/{model.__name__}"}}
+    # Inlined: the body is read by hand (JSON or NDJSON), so FastAPI never adds the model to
+    # components and a $ref to it would dangle.
+    schema = {"type": "array", "items": model.model_json_schema()}
     return {"requestBody": {"required": True, "content": {
         "application/json": {"schema": schema},
         "application/x-ndjson": {"schema": {"type": "string"}},
     }}}
+
+
+def _ingest_errors(result: type, what: str) -> dict[int | str, dict[str, Any]]:
+    # 422 carries the per-record result when records were parsed but none was valid, and a
+    # plain detail when there was nothing to parse (an empty body).
+    return {**API_ERRORS, **error_responses(400, 413, 507),
+            422: {"model": result | ErrorOut, "description": f"no valid {what}: each is named in `rejected`"}}
 
 
 _LIST_ADAPTERS = {model: TypeAdapter(list[model]) for model in (SessionIn, SampleIn)}
@@ -54,23 +77,49 @@ def _validate(items: list[tuple[int, Any]], model: type) -> tuple[list[tuple[int
     return valid, rejected
 
 
+def _records(body: bytes, content_type: str, model: type) -> tuple[list[tuple[int, Any]], list[Rejected]]:
+    # Fastest path: a clean JSON array validates straight from the bytes, with no Python
+    # objects in between; anything else is parsed first so each rejection names its record.
+    if "ndjson" not in content_type and body.lstrip()[:1] == b"[":
+        try:
+            records = _LIST_ADAPTERS[model].validate_json(body)
+            if records:  # an empty array goes on to parse_records, which names the problem
+                return list(enumerate(records)), []
+        except ValidationError:
+            pass
+    return _validate(parse_records(body, content_type), model)
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+async def _store(request: Request, store: Any, *args: Any) -> Any:
+    """Run a store in the thread pool; a full disk (507) or a read-only database (503) is
+    named, since only an operator can fix it. Other database errors reach the app's handler
+    (503 + Retry-After: an outage the sender rides out)."""
+    try:
+        return await run_in_threadpool(store, *args)
+    except DBAPIError as exc:
+        problem = storage_problem(exc, request.app.state.engine)
+        if problem is None:
+            raise
+        log.error("ingest refused on %s: %s", request.url.path, problem.detail)
+        raise HTTPException(problem.status, problem.detail, headers={"Retry-After": "30"}) from None
+
+
 @router.post("/api/v1/sessions", response_model=IngestResult, dependencies=[Depends(require_ingest)],
              openapi_extra=_array_body(SessionIn), tags=["ingest"],
-             responses={413: {"description": "body too large"}, 422: {"description": "no valid record"}})
+             responses=_ingest_errors(IngestResult, "record"))
 async def post_sessions(request: Request, response: Response) -> IngestResult:
     body = await read_body(request)
-    items = parse_records(body, request.headers.get("content-type", ""))
-    valid, rejected = _validate(items, SessionIn)
+    valid, rejected = _records(body, request.headers.get("content-type", ""), SessionIn)
     metrics = request.app.state.metrics
     metrics.inc("asrwatch_rejected_records", ("session",), len(rejected))
     if not valid:
         response.status_code = 422
         return IngestResult(accepted=0, duplicates=0, rejected=rejected)
-    stored = await run_in_threadpool(store_sessions, request.app.state.engine, [r for _, r in valid], _now())
+    stored = await _store(request, store_sessions, request.app.state.engine, [r for _, r in valid], _now())
     metrics.observe_sessions(stored.accepted)
     metrics.inc("asrwatch_duplicate_sessions", (), stored.duplicates)
     return IngestResult(accepted=len(stored.accepted), duplicates=stored.duplicates, rejected=rejected)
@@ -78,14 +127,13 @@ async def post_sessions(request: Request, response: Response) -> IngestResult:
 
 @router.post("/api/v1/samples", response_model=SampleResult, dependencies=[Depends(require_ingest)],
              openapi_extra=_array_body(SampleIn), tags=["ingest"],
-             responses={413: {"description": "body too large"}, 422: {"description": "no valid sample"}})
+             responses=_ingest_errors(SampleResult, "sample"))
 async def post_samples(request: Request, response: Response) -> SampleResult:
     body = await read_body(request)
-    items = parse_records(body, request.headers.get("content-type", ""))
-    valid, rejected = _validate(items, SampleIn)
+    valid, rejected = _records(body, request.headers.get("content-type", ""), SampleIn)
     settings = request.app.state.settings
-    scored, refused = await run_in_threadpool(
-        score_and_store_samples, request.app.state.engine, valid, settings.normalizer, _now())
+    scored, refused = await _store(
+        request, score_and_store_samples, request.app.state.engine, valid, settings.normalizer, _now())
     rejected += [Rejected(index=i, error=e) for i, e in refused]
     rejected.sort(key=lambda r: r.index)
     request.app.state.metrics.observe_samples(
@@ -106,7 +154,10 @@ async def post_samples(request: Request, response: Response) -> SampleResult:
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
                  "application/json": {"schema": {"type": "object"}}}}},
-             responses={200: {"description": "OTLP ExportTraceServiceResponse"}})
+             responses={200: {"description": "OTLP ExportTraceServiceResponse, in the request's encoding", "content": {
+                 "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+                 "application/json": {"schema": {"type": "object"}}}},
+                 **error_responses(400, 401, 403, 413, 503)})
 async def post_traces(request: Request) -> Response:
     content_type = request.headers.get("content-type", "application/x-protobuf")
     body = await read_body(request)
@@ -130,7 +181,7 @@ async def post_traces(request: Request) -> Response:
             store_stages(conn, [otlp.stage_row(s) for s in spans])
         return store_sessions(engine, records, _now()) if records else None
 
-    stored = await run_in_threadpool(store)
+    stored = await _store(request, store)
     if stored is not None:
         request.app.state.metrics.observe_sessions(stored.accepted)
     payload, media_type = otlp.encode_response(len(errors), "; ".join(errors)[:2000], content_type)

@@ -8,12 +8,15 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from collector import audit as access_audit
 from collector import queries
+from collector.auth import caller
 from collector.clock import evaluation_time, watermark
 from collector.dependencies import require_read
+from collector.schemas import API_ERRORS, error_responses
 from collector.timeparams import window
 
-router = APIRouter(dependencies=[Depends(require_read)], tags=["query"])
+router = APIRouter(dependencies=[Depends(require_read)], tags=["query"], responses=API_ERRORS)
 
 
 def _filters(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
@@ -35,15 +38,26 @@ async def list_sessions(
 ) -> list[dict[str, Any]]:
     start, end = window(since, until)
     filters = _filters(request, queries.SESSION_FILTERS)
-    return await run_in_threadpool(queries.list_sessions, request.app.state.engine, start, end, filters, limit)
+    found = await run_in_threadpool(queries.list_sessions, request.app.state.engine, start, end, filters, limit)
+    await _audit_transcripts(request, "GET /api/v1/sessions", found)
+    return found
 
 
-@router.get("/api/v1/sessions/{session_id}")
+@router.get("/api/v1/sessions/{session_id}", responses=error_responses(404))
 async def get_session(request: Request, session_id: str) -> dict[str, Any]:
     found = await run_in_threadpool(queries.get_session, request.app.state.engine, session_id)
     if found is None:
         raise HTTPException(404, f"session_id: no session {session_id!r}")
+    await _audit_transcripts(request, "GET /api/v1/sessions/{session_id}", [found])
     return found
+
+
+async def _audit_transcripts(request: Request, endpoint: str, rows: list[dict[str, Any]]) -> None:
+    # Written before the response goes out: if the audit row cannot be stored, no text is sent.
+    identity, token = caller(request)
+    entry = access_audit.transcript_read_entry(datetime.now(timezone.utc), identity, token, endpoint,
+                                               access_audit.sessions_with_text(rows))
+    await run_in_threadpool(access_audit.record, request.app.state.engine, entry)
 
 
 def _grouped(fn, request: Request, group_by: str | None, since: str | None, until: str | None, *args):

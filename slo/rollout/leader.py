@@ -4,7 +4,8 @@ PostgreSQL: `pg_try_advisory_lock` held on a dedicated connection for as long as
 process leads; if the process dies its connection closes and the lock is released by the
 server, so another replica takes over on its next try.
 SQLite (one host, typically one process): a process-local lock plus a lease row with an
-expiry, renewed on every `acquire()` while leading.
+expiry, renewed on every `acquire()` while leading; a lease whose holder was a process on this
+host that no longer runs (a crash, kill -9) is taken over at once instead of at its expiry.
 """
 
 from __future__ import annotations
@@ -21,6 +22,30 @@ from sqlalchemy.engine import Connection, Engine
 
 _LOCAL: dict[str, threading.Lock] = {}
 _LOCAL_GUARD = threading.Lock()
+# host:pid:instance — the instance tells this process from an earlier one that had the same pid
+# (a container restarted with the same hostname often reuses the pid).
+PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def process_gone(process_id: str) -> bool:
+    """True when `process_id` (see PROCESS_ID) names a process on this host that is no longer
+    running. False when it may still run, or runs elsewhere: only time can tell then."""
+    try:
+        host, pid_text, _instance = process_id.rsplit(":", 2)
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return False
+    if pid == os.getpid():
+        return process_id != PROCESS_ID
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
 
 
 def lock_key(name: str) -> int:
@@ -34,7 +59,7 @@ class LeaderLock:
         self.engine = engine
         self.name = name
         self.lease_s = lease_s
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = holder or PROCESS_ID
         self._conn: Connection | None = None
         self._local_held = False
         self._mutex = threading.Lock()  # one LeaderLock may be shared by the loop and API threads
@@ -126,7 +151,7 @@ class LeaderLock:
                 if row is None:
                     conn.execute(LeaderLease.__table__.insert().values(name=self.name, holder=self.holder,
                                                                       expires_at=expires))
-                elif row.holder == self.holder or row.expires_at <= at:
+                elif row.holder == self.holder or row.expires_at <= at or process_gone(row.holder):
                     conn.execute(LeaderLease.__table__.update().where(LeaderLease.name == self.name)
                                  .values(holder=self.holder, expires_at=expires))
                 else:

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from asrwatch.settings import Settings
 from collector.clock import evaluation_time
 from collector.dependencies import get_engine, get_settings, require_admin, require_read
+from collector.schemas import API_ERRORS, error_responses
 from collector.timeparams import parse_time
 from slo.rollout import actuators as actuators_mod
 from slo.rollout import service
@@ -27,7 +28,7 @@ from slo.rollout.judge import Verdict
 from slo.rollout.leader import LeaderLock
 
 log = logging.getLogger("asrwatch.rollout")
-router = APIRouter(tags=["rollouts"])
+router = APIRouter(tags=["rollouts"], responses=API_ERRORS)
 LEADER_NAME = "asrwatch-rollout-evaluator"
 
 
@@ -35,11 +36,13 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-@router.post("/api/v1/rollouts")
+@router.post("/api/v1/rollouts", responses={
+    200: {"model": dict[str, Any], "description": "already registered with this spec"},
+    201: {"model": dict[str, Any], "description": "registered"}, **error_responses(400, 409)})
 def register(spec: service.RolloutSpec, engine: Engine = Depends(get_engine),
              who: str = Depends(require_admin)) -> JSONResponse:
     try:
-        rollout, created = service.register(engine, spec, actor=who, at=_now())
+        rollout, created = service.register(engine, spec, actor=f"api:{who}", at=_now())
     except ValueError as exc:
         raise HTTPException(409, str(exc)) from exc
     return JSONResponse(rollout, status_code=201 if created else 200)
@@ -50,7 +53,7 @@ def list_rollouts(engine: Engine = Depends(get_engine)) -> list[dict[str, Any]]:
     return service.list_all(engine)
 
 
-@router.get("/api/v1/rollouts/{name}", dependencies=[Depends(require_read)])
+@router.get("/api/v1/rollouts/{name}", dependencies=[Depends(require_read)], responses=error_responses(404))
 def get_rollout(name: str, engine: Engine = Depends(get_engine)) -> dict[str, Any]:
     rollout = service.get(engine, name)
     if rollout is None:
@@ -65,14 +68,17 @@ def _verdict(engine: Engine, settings: Settings, name: str, at: datetime) -> dic
     return verdict.to_dict()
 
 
-@router.get("/api/v1/rollouts/{name}/verdict", dependencies=[Depends(require_read)])
+@router.get("/api/v1/rollouts/{name}/verdict", dependencies=[Depends(require_read)], responses=error_responses(404))
 def verdict(name: str, at: str | None = None, engine: Engine = Depends(get_engine),
             settings: Settings = Depends(get_settings)) -> dict[str, Any]:
     """Always 200 with the JSON: Argo Rollouts' `web` provider reads `$.decision`."""
     return _verdict(engine, settings, name, parse_time(at, "at", _now()))
 
 
-@router.post("/api/v1/flagger/{name}", dependencies=[Depends(require_read)])
+@router.post("/api/v1/flagger/{name}", dependencies=[Depends(require_read)], responses={
+    200: {"model": dict[str, Any], "description": "continue: the canary may advance"},
+    412: {"model": dict[str, Any], "description": "pause or rollback: Flagger halts the canary"},
+    **error_responses(400, 404)})
 def flagger_gate(name: str, payload: dict[str, Any] | None = Body(default=None),
                  engine: Engine = Depends(get_engine), settings: Settings = Depends(get_settings)) -> JSONResponse:
     """Flagger webhook gate: 200 lets the canary advance, any other status halts it.
@@ -89,7 +95,7 @@ def flagger_gate(name: str, payload: dict[str, Any] | None = Body(default=None),
     return JSONResponse(result, status_code=200 if result["decision"] == "continue" else 412)
 
 
-@router.post("/api/v1/rollouts/{name}/evaluate")
+@router.post("/api/v1/rollouts/{name}/evaluate", responses=error_responses(404, 409))
 def evaluate_now(name: str, request: Request, at: str | None = None, dry_run: bool = Query(False),
                  engine: Engine = Depends(get_engine), settings: Settings = Depends(get_settings),
                  who: str = Depends(require_admin)) -> dict[str, Any]:
@@ -112,7 +118,7 @@ class ManualRollback(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-@router.post("/api/v1/rollouts/{name}/rollback")
+@router.post("/api/v1/rollouts/{name}/rollback", responses=error_responses(400, 404, 409))
 def rollback_now(name: str, body: ManualRollback, engine: Engine = Depends(get_engine),
                  settings: Settings = Depends(get_settings), who: str = Depends(require_admin)) -> dict[str, Any]:
     """A person rolls the canary back (the console's rollback form): the actuators run once

@@ -3,7 +3,9 @@
 Exactly once, across replicas and retries, rests on two things: only the leader evaluates
 and acts (`LeaderLock`), and the claim itself is a conditional update
 (`state: active -> rolled_back`) in the same transaction as its audit entry, so even two
-processes that both believe they lead cannot both win it.
+processes that both believe they lead cannot both win it. The same transaction writes the
+rollback's outbox (one pending action per actuator), so a crash after the claim cannot lose
+the rollback either: the leader finishes it (`slo.rollout.outbox`).
 """
 
 from __future__ import annotations
@@ -11,24 +13,26 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 
 from collector.models import AuditEntry
+from slo.rollout import outbox
 from slo.rollout.actuators import Actuator, RolloutTarget
 from slo.rollout.data import load_slices, validate_slice_by
 from slo.rollout.judge import Thresholds, Verdict, judge
 from slo.rollout.models import RolloutAction, RolloutRow
+from slo.rollout.outbox import ActionRecord
 
 log = logging.getLogger("asrwatch.rollout")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MAX_LOOKBACK_S = 3660 * 86400
 _THRESHOLD_KEYS = {f for f in Thresholds.__dataclass_fields__} - {"min_utterances"}
 
 
@@ -76,9 +80,18 @@ class RolloutSpec(BaseModel):
             outside = set(selector) - set(self.slice_by)
             if outside:
                 raise ValueError(f"protected_slices[{i}]: {sorted(outside)} not in slice_by {self.slice_by}")
+        from collector.timeparams import EARLIEST, LATEST
         from slo.router.config import seconds
 
-        seconds(self.lookback)
+        try:
+            lookback = seconds(self.lookback)
+        except ValueError as exc:
+            raise ValueError(f"lookback: {exc}") from None
+        # Bounded so that `at - lookback` and `since` stay valid datetimes (a verdict, not a 500).
+        if lookback > MAX_LOOKBACK_S:
+            raise ValueError(f"lookback: at most {MAX_LOOKBACK_S // 86400}d")
+        if self.since is not None and not EARLIEST <= self.since <= LATEST:
+            raise ValueError(f"since: must be between {EARLIEST.year} and {LATEST.year}")
         self.threshold_object()
         return self
 
@@ -186,14 +199,6 @@ def verdict_for(engine: Engine, name: str, at: datetime, *, price_per_gpu_hour: 
     return verdict
 
 
-@dataclass(frozen=True)
-class ActionRecord:
-    actuator: str
-    ok: bool
-    detail: str
-    dry_run: bool
-
-
 def act_on(engine: Engine, name: str, verdict: Verdict, actuators: Sequence[Actuator], *, actor: str,
            dry_run: bool = False) -> list[ActionRecord] | None:
     """Record the verdict; on `rollback`, claim the rollout and run the actuators once.
@@ -205,6 +210,7 @@ def act_on(engine: Engine, name: str, verdict: Verdict, actuators: Sequence[Actu
             last_decision=verdict.decision, last_verdict=evidence, last_evaluated_at=at, updated_at=at))
     if verdict.decision != "rollback":
         return None
+    unique = list({a.name: a for a in actuators}.values())
     with OrmSession(engine) as s, s.begin():
         row = s.get(RolloutRow, name)
         if row is None:
@@ -218,31 +224,18 @@ def act_on(engine: Engine, name: str, verdict: Verdict, actuators: Sequence[Actu
                 return None
             s.add(AuditEntry(at=at, actor=actor, action="rollout.rollback", target=name,
                              reason="; ".join(verdict.reasons)[:4000], evidence=evidence))
-    records = []
+            # The outbox, committed with the claim: from here on a crash cannot lose the rollback
+            # (see slo.rollout.outbox), and the unique row per actuator keeps it from acting twice.
+            s.add_all([RolloutAction(rollout=name, action="rollback", actuator=a.name, at=at, actor=actor,
+                                     dry_run=False, ok=False, detail=outbox.PENDING) for a in unique])
     action = "rollback_dry_run" if dry_run else "rollback"
-    for actuator in actuators:
-        # The unique (rollout, action, actuator) row is taken before acting: a retry, or a
-        # second process, that loses the insert does not act.
-        try:
-            with OrmSession(engine) as s, s.begin():
-                s.add(RolloutAction(rollout=name, action=action, actuator=actuator.name, at=at, actor=actor,
-                                    dry_run=dry_run, ok=False, detail="in progress"))
-        except IntegrityError:
-            continue
-        try:
-            result = actuator.rollback(target, evidence, at=at, actor=actor, dry_run=dry_run)
-            ok, detail = result.ok, result.detail
-        except Exception as exc:  # an actuator failing must not stop the others
-            ok, detail = False, f"{type(exc).__name__}: {exc}"[:1000]
-            log.exception("actuator %s failed for rollout %s", actuator.name, name)
-        with OrmSession(engine) as s, s.begin():
-            s.execute(update(RolloutAction).where(RolloutAction.rollout == name, RolloutAction.action == action,
-                                                  RolloutAction.actuator == actuator.name)
-                      .values(ok=ok, detail=detail))
-            s.add(AuditEntry(at=at, actor=actor, action=f"rollout.{action}.{'ok' if ok else 'failed'}", target=name,
-                             reason=detail[:4000], evidence={"actuator": actuator.name, "decision": verdict.decision,
-                                                             "reasons": verdict.reasons}))
-        records.append(ActionRecord(actuator.name, ok, detail, dry_run))
+    records = []
+    for actuator in unique:
+        # Dry runs have no outbox: inserting their unique row is the claim.
+        record = outbox.run_action(engine, target, action, actuator, evidence, at=at, actor=actor, dry_run=dry_run,
+                                   claim_from=None if dry_run else outbox.PENDING)
+        if record is not None:
+            records.append(record)
     if not records and dry_run:
         return None
     return records
@@ -257,6 +250,8 @@ def evaluate_all(engine: Engine, at: datetime, actuators: Sequence[Actuator], *,
                  price_per_gpu_hour: Callable[[str | None], float], dry_run: bool = False) -> dict[str, Any]:
     """One pass over the active rollouts (call it only while holding the leader lock)."""
     out: dict[str, Any] = {}
+    for name, records in outbox.resume_pending(engine, actuators).items():
+        out[name] = {"decision": "rollback", "actions": [asdict(a) for a in records], "resumed": True}
     for name in active_rollouts(engine):
         verdict = verdict_for(engine, name, at, price_per_gpu_hour=price_per_gpu_hour)
         if verdict is None:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
 from collector.dependencies import get_engine, require_admin, require_read
+from collector.schemas import API_ERRORS, error_responses
 from collector.timeparams import parse_time
 from slo.router import matchers as m
 from slo.router import store
@@ -22,7 +23,7 @@ from slo.router.service import AlertRouter
 from slo.rollout.leader import LeaderLock
 
 log = logging.getLogger("asrwatch.router")
-router = APIRouter(tags=["alert router"])
+router = APIRouter(tags=["alert router"], responses=API_ERRORS)
 ROUTER_LEADER_NAME = "asrwatch-alert-router"
 
 
@@ -38,29 +39,44 @@ class SilenceIn(BaseModel):
 def _aware(value: datetime | None, name: str) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise HTTPException(422, f"{name}: needs a timezone offset")
-    return value.astimezone(timezone.utc) if value else None
+    try:
+        return value.astimezone(timezone.utc) if value else None
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00
+        raise HTTPException(422, f"{name}: out of range") from None
 
 
-@router.post("/api/v1/silences", status_code=201)
+def _named(field: str, parse: Any, value: Any) -> Any:
+    """`parse(value)`, its ValueError prefixed with the body field it came from."""
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{field}: {exc}") from exc
+    except OverflowError:  # a date past year 9999
+        raise ValueError(f"{field}: out of range") from None
+
+
+@router.post("/api/v1/silences", status_code=201, responses=error_responses(400))
 def create_silence(body: SilenceIn, engine: Engine = Depends(get_engine),
                    who: str = Depends(require_admin)) -> dict[str, Any]:
     from slo.router.config import seconds
 
     now = datetime.now(timezone.utc)
     try:
-        matchers = m.coerce(body.matchers)
+        matchers = _named("matchers", m.coerce, body.matchers)
         starts = _aware(body.startsAt, "startsAt") or now
         ends = _aware(body.endsAt, "endsAt")
         if ends is None:
             if not body.duration:
                 raise ValueError("endsAt: give endsAt or duration")
-            ends = starts + timedelta(seconds=seconds(body.duration))
+            ends = _named("duration", lambda d: starts + timedelta(seconds=seconds(d)), body.duration)
         row = store.create_silence(engine, matchers=matchers, starts_at=starts, ends_at=ends,
                                    created_by=body.createdBy or who, comment=body.comment, at=now)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
-    _audit(engine, now, body.createdBy or who, "silence.create", row.id, body.comment,
-           {"matchers": [str(x) for x in matchers], "startsAt": starts.isoformat(), "endsAt": ends.isoformat()})
+    # The actor is the authenticated caller; createdBy is only what the caller says about itself.
+    _audit(engine, now, f"api:{who}", "silence.create", row.id, body.comment,
+           {"matchers": [str(x) for x in matchers], "startsAt": starts.isoformat(), "endsAt": ends.isoformat(),
+            "createdBy": body.createdBy})
     return store.silence_dict(row, now)
 
 
@@ -72,14 +88,14 @@ def list_silences(at: str | None = None, state: str | None = Query(None, pattern
     return [r for r in rows if state is None or r["status"]["state"] == state]
 
 
-@router.delete("/api/v1/silences/{silence_id}")
+@router.delete("/api/v1/silences/{silence_id}", responses=error_responses(404))
 def expire_silence(silence_id: str, engine: Engine = Depends(get_engine),
                    who: str = Depends(require_admin)) -> dict[str, Any]:
     now = datetime.now(timezone.utc)
     row = store.expire_silence(engine, silence_id, now)
     if row is None:
         raise HTTPException(404, f"silence {silence_id} not found")
-    _audit(engine, now, who, "silence.expire", silence_id, "expired via API", None)
+    _audit(engine, now, f"api:{who}", "silence.expire", silence_id, "expired via API", None)
     return store.silence_dict(row, now)
 
 

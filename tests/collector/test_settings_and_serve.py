@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import pytest
 import yaml
 
-from asrwatch.settings import load_settings
+from asrwatch.settings import hash_token, load_settings
 from collector.database import make_engine, migrate
 from collector.ingest import score_and_store_samples, store_sessions
 from collector.retention import apply_retention
@@ -19,7 +19,7 @@ def test_env_overrides_the_config_file(tmp_path, monkeypatch):
     monkeypatch.setenv("ASRWATCH_AUTH__READ", '["r1"]')
     settings = load_settings(path)
     assert settings.normalizer == "none"
-    assert settings.auth.read == ["r1"]
+    assert settings.auth.read == [hash_token("r1")]  # held hashed, never as the plain token
     assert settings.pricing["default"] == 1.0
 
 

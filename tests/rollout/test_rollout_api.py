@@ -144,7 +144,8 @@ def test_background_evaluator_rolls_back_on_privacy_error(tmp_path):
             deadline = time.monotonic() + 60
             state = c.get("/api/v1/rollouts/leaky").json()
             while time.monotonic() < deadline and not (state["state"] == "rolled_back" and state["actions"]
-                                                       and state["actions"][0]["detail"] != "in progress"):
+                                                       and state["actions"][0]["detail"] != "pending"
+                                                       and not state["actions"][0]["detail"].startswith("in progress")):
                 time.sleep(0.25)
                 state = c.get("/api/v1/rollouts/leaky").json()
         assert state["state"] == "rolled_back", live.log()

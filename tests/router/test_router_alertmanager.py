@@ -4,7 +4,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from slo.router.payloads import webhook_v4
 from slo.router.service import AlertRouter
 
 sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file
+from polling import wait_for  # noqa: E402
 from router_receivers import Receiver  # noqa: E402
 
 AM_BINARY = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
@@ -29,16 +29,6 @@ def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _wait(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -71,7 +61,7 @@ receivers:
                     return httpx.get(url + "/-/ready", timeout=1).status_code == 200
                 except httpx.HTTPError:
                     return proc.poll() is not None and pytest.fail((tmp_path / "am.log").read_text())
-            _wait(ready, what="alertmanager ready")
+            wait_for(ready, what="alertmanager ready")
             yield url, hook
         finally:
             proc.terminate()
@@ -108,7 +98,7 @@ def test_routed_alert_reaches_real_alertmanager_and_resolves(alertmanager, tmp_p
     assert ends >= now + timedelta(seconds=239)
 
     # Alertmanager routes it on to its own webhook receiver: the v4 payload we also emit.
-    firing = _wait(lambda: [r["json"] for r in hook.requests if r["json"]["status"] == "firing"],
+    firing = wait_for(lambda: [r["json"] for r in hook.requests if r["json"]["status"] == "firing"],
                    what="alertmanager webhook (firing)")[0]
     ours = webhook_v4(Notification("hook", "k", {"alertname": "SLOBurnRatePage", "slo": "final-latency"},
                                    (alert,), (), now))
@@ -118,7 +108,7 @@ def test_routed_alert_reaches_real_alertmanager_and_resolves(alertmanager, tmp_p
 
     # Resolved as of `now` (already past on Alertmanager's clock), noticed a second later.
     router.process([alert.resolve(now)], now + timedelta(seconds=1))
-    _wait(lambda: [r for r in hook.requests if r["json"]["status"] == "resolved"],
+    wait_for(lambda: [r for r in hook.requests if r["json"]["status"] == "resolved"],
           what="alertmanager webhook (resolved)")
     assert httpx.get(am_url + "/api/v2/alerts", params={"active": "true"}).json() == []
     engine.dispose()

@@ -1,0 +1,391 @@
+"""Load test: a real collector on loopback fed at a fixed rate for minutes, and what it held.
+
+The simulated fleet (`simulator.generate`, scenario `steady`) supplies realistic session
+records; sender threads post them in batches at the offered rate (`--rate` sessions/s; 0 =
+as fast as the collector answers) to an `asrwatch serve` subprocess on SQLite (default) or
+on `--database-url` PostgreSQL, with the SLO evaluator running. Every record carries a fresh
+id and an event time of "now", as a live fleet's would. Reports:
+
+  * sessions/s acknowledged per interval (held = every interval at the offered rate),
+  * p50 / p99 / max latency of POST /api/v1/sessions,
+  * loss: sessions acknowledged vs sessions found in the database at the end (and the
+    rollups' session count), which must be equal,
+  * the collector's RSS sampled every second: first minute vs last minute.
+
+    python bench/load.py                       # 3 minutes on SQLite
+    python bench/load.py --minutes 0.5         # quick
+    python bench/load.py --database-url postgresql+psycopg://user@host/db [--replicas 2]
+
+`run_load(...)` returns the figures as a dict for a bench runner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import secrets
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psutil
+from sqlalchemy import func, select
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # tests/live_collector.py starts a real collector
+
+from collector.database import make_engine  # noqa: E402
+from collector.models import Rollup, Session  # noqa: E402
+from live_collector import LiveCollector, free_port, write_config  # noqa: E402
+from simulator.generate import generate  # noqa: E402
+from simulator.run import scenario_set  # noqa: E402
+
+# What a deployment would run: the evaluator judges these every pass, during the load.
+SLOS = [
+    {"name": "availability", "sli": "availability", "objective": 0.99, "window": "30d",
+     "group_by": ["model_version", "channel"]},
+    {"name": "final-latency", "sli": "latency", "threshold_ms": 2000, "objective": 0.97, "window": "30d",
+     "group_by": ["region"]},
+]
+RETRY_STATUSES = {429, 502, 503, 504}
+
+
+def templates(count: int, seed: int = 1) -> list[dict]:
+    """Session records from the simulated fleet; the sender gives each a fresh id and time."""
+    start = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+    per_minute = 2000
+    out: list[dict] = []
+    for batch in generate(scenario_set("steady", start, 1), start, count / per_minute / 60 + 1 / 60,
+                          per_minute, seed):
+        out.extend(batch.all_records())
+        if len(out) >= count:
+            break
+    for record in out:
+        record.pop("trace_id", None)  # ids are reused across copies; traces are not what is measured
+    return out[:count]
+
+
+@dataclass
+class Ledger:
+    """What the senders saw, filled from several threads."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    done: list[tuple[float, int, float]] = field(default_factory=list)  # (t done, sessions acked, latency s)
+    acknowledged: int = 0
+    duplicates: int = 0
+    sent: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    retries: int = 0
+
+    def error(self, what: str) -> None:
+        with self.lock:
+            self.errors[what] = self.errors.get(what, 0) + 1
+
+
+class Sender:
+    """Posts batches on a shared schedule: batch i is due at start + i * batch_size / rate."""
+
+    def __init__(self, targets: list[tuple[str, str]], pool: list[dict], run_id: str, rate: float,
+                 batch_size: int, start: float, deadline: float, ledger: Ledger) -> None:
+        self.targets, self.pool, self.run_id = targets, pool, run_id  # targets: (url, ingest token) per replica
+        self.rate, self.batch_size, self.deadline, self.ledger = rate, batch_size, deadline, ledger
+        self._next = 0
+        self._lock = threading.Lock()
+        self.start = start
+
+    def _claim(self) -> int | None:
+        with self._lock:
+            index = self._next
+            due = self.start + index * self.batch_size / self.rate if self.rate else time.monotonic()
+            if due >= self.deadline:
+                return None
+            self._next += 1
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        return index
+
+    def _body(self, index: int) -> bytes:
+        ts = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        first = index * self.batch_size
+        records = []
+        for n in range(first, first + self.batch_size):
+            record = dict(self.pool[n % len(self.pool)])
+            record["session_id"] = f"{self.run_id}-{n}"
+            record["ts"] = ts
+            records.append(record)
+        return orjson.dumps(records)
+
+    def run(self, worker: int) -> None:
+        clients = [httpx.Client(base_url=url, timeout=120, headers={
+            "Authorization": f"Bearer {token}", "content-type": "application/json"}) for url, token in self.targets]
+        try:
+            while (index := self._claim()) is not None:
+                body = self._body(index)
+                with self.ledger.lock:
+                    self.ledger.sent += self.batch_size
+                self._post(clients[index % len(clients)], body)
+        finally:
+            for client in clients:
+                client.close()
+
+    def _post(self, client: httpx.Client, body: bytes) -> None:
+        """Post until acknowledged, as a real sender would (the client library retries too)."""
+        for attempt in range(20):
+            t0 = time.monotonic()
+            try:
+                response = client.post("/api/v1/sessions", content=body)
+            except httpx.TransportError as exc:
+                self.ledger.error(type(exc).__name__)
+                self._backoff(attempt, None)
+                continue
+            latency = time.monotonic() - t0
+            if response.status_code == 200:
+                result = response.json()
+                with self.ledger.lock:
+                    self.ledger.done.append((time.monotonic(), result["accepted"] + result["duplicates"], latency))
+                    self.ledger.acknowledged += result["accepted"] + result["duplicates"]
+                    self.ledger.duplicates += result["duplicates"]
+                    if result["rejected"]:
+                        self.ledger.errors["rejected records"] = (self.ledger.errors.get("rejected records", 0)
+                                                                  + len(result["rejected"]))
+                return
+            self.ledger.error(f"HTTP {response.status_code}")
+            if response.status_code not in RETRY_STATUSES:
+                return
+            self._backoff(attempt, response.headers.get("retry-after"))
+        self.ledger.error("gave up after 20 attempts")
+
+    def _backoff(self, attempt: int, retry_after: str | None) -> None:
+        with self.ledger.lock:
+            self.ledger.retries += 1
+        time.sleep(float(retry_after) if retry_after else min(5.0, 0.2 * 2 ** attempt))
+
+
+class RssSampler(threading.Thread):
+    """Collector RSS (sum over replicas) once a second."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.procs = [psutil.Process(pid) for pid in pids]
+        self.samples: list[tuple[float, int]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(psutil.Error):
+                self.samples.append((time.monotonic(), sum(p.memory_info().rss for p in self.procs)))
+            self.stop.wait(1.0)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+@contextlib.contextmanager
+def collectors(workdir: Path, database_url: str | None, replicas: int,
+               evaluator: bool = True) -> Iterator[list[LiveCollector]]:
+    """`asrwatch serve` subprocesses on one database, each with its own tokens; stopped on the
+    way out even when one fails to start (a busy machine can take a minute to import)."""
+    config = {"slos": SLOS, "evaluator_interval_s": 15.0, "evaluator_enabled": evaluator}
+    database_url = database_url or f"sqlite:///{workdir / 'asrwatch.db'}"
+    live: list[LiveCollector] = []
+    try:
+        for i in range(replicas):
+            replica_dir = workdir / f"replica-{i}"
+            replica_dir.mkdir(parents=True)
+            tokens = {scope: f"{scope}-{secrets.token_hex(12)}" for scope in ("ingest", "read", "admin")}
+            write_config(replica_dir / "asrwatch.yaml", database_url, tokens, config)
+            live.append(LiveCollector(f"http://127.0.0.1:{free_port()}", database_url, tokens,
+                                      replica_dir / "asrwatch.yaml", replica_dir))
+            live[-1].start(timeout_s=180)
+        yield live
+    finally:
+        for replica in live:
+            replica.stop()
+
+
+def _count_stored(database_url: str, run_id: str) -> tuple[int, int]:
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(select(func.count()).select_from(Session)
+                                  .where(Session.session_id.like(f"{run_id}-%"))).scalar()
+            rolled = conn.execute(select(func.coalesce(func.sum(Rollup.sessions), 0))).scalar()
+    finally:
+        engine.dispose()
+    return int(stored), int(rolled)
+
+
+def run_load(minutes: float = 3.0, rate: float = 1000.0, batch_size: int = 100, senders: int = 4,
+             database_url: str | None = None, replicas: int = 1, interval_s: float = 10.0,
+             progress: bool = True, evaluator: bool = True) -> dict[str, Any]:
+    """Run the load test and return its figures (see the module docstring)."""
+    if replicas > 1 and not (database_url or "").startswith("postgresql"):
+        raise ValueError("replicas: more than one replica needs a PostgreSQL --database-url")
+    pool = templates(20_000)
+    run_id = f"load-{uuid.uuid4().hex[:10]}"
+    duration = minutes * 60.0
+    with tempfile.TemporaryDirectory(prefix="asrwatch-load-") as tmp, \
+            collectors(Path(tmp), database_url, replicas, evaluator) as live:
+        database_url = live[0].database_url
+        _, rolled_before = _count_stored(database_url, run_id)
+        ledger = Ledger()
+        sampler = RssSampler([r.process.pid for r in live])
+        sampler.start()
+        start = time.monotonic()
+        sender = Sender([(r.url, r.tokens["ingest"]) for r in live], pool, run_id, rate, batch_size,
+                        start, start + duration, ledger)
+        threads = [threading.Thread(target=sender.run, args=(w,), daemon=True) for w in range(senders)]
+        for t in threads:
+            t.start()
+        _show_progress(threads, ledger, sampler, start, duration, progress)
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - start
+        sampler.stop.set()
+        sampler.join()
+        stored, rolled_after = _count_stored(database_url, run_id)
+        alive = all(r.process.poll() is None for r in live)
+    return _figures(ledger, sampler.samples, start, elapsed, interval_s, stored, rolled_after - rolled_before,
+                    dict(minutes=minutes, offered_per_s=rate, batch_size=batch_size, senders=senders,
+                         replicas=replicas, evaluator=evaluator,
+                         database=database_url.split(":", 1)[0].split("+", 1)[0],
+                         collector_alive_at_end=alive))
+
+
+def _show_progress(threads, ledger: Ledger, sampler: RssSampler, start: float, duration: float,
+                   progress: bool) -> None:
+    bar = tqdm(total=round(duration), desc="load", disable=not progress, dynamic_ncols=True,
+               bar_format="{desc} {bar} {n_fmt}/{total_fmt} s{postfix}")
+    shown = 0
+    while any(t.is_alive() for t in threads):
+        time.sleep(1.0)
+        now = time.monotonic()
+        with ledger.lock:
+            recent = [(n, lat) for t, n, lat in ledger.done if t > now - 10]
+        rss = sampler.samples[-1][1] / 2**20 if sampler.samples else float("nan")
+        bar.set_postfix_str(f"{sum(n for n, _ in recent) / 10:,.0f} sessions/s  "
+                            f"p99 {percentile([lat for _, lat in recent], 0.99) * 1000:,.0f} ms  RSS {rss:,.0f} MB  "
+                            f"errors {sum(ledger.errors.values())}")
+        step = min(round(duration), round(now - start)) - shown
+        if step > 0:
+            bar.update(step)
+            shown += step
+    bar.close()
+
+
+def _figures(ledger: Ledger, rss: list[tuple[float, int]], start: float, elapsed: float, interval_s: float,
+             stored: int, rolled: int, run: dict[str, Any]) -> dict[str, Any]:
+    latencies = [lat for _, _, lat in ledger.done]
+    intervals = []
+    whole = int(elapsed // interval_s)  # only complete intervals: the tail is a partial one
+    for i in range(whole):
+        lo, hi = start + i * interval_s, start + (i + 1) * interval_s
+        inside = [(n, lat) for t, n, lat in ledger.done if lo <= t < hi]
+        memory = [r for t, r in rss if lo <= t < hi]
+        intervals.append({"t_s": round((i + 1) * interval_s), "sessions_per_s": sum(n for n, _ in inside) / interval_s,
+                          "p99_ms": percentile([lat for _, lat in inside], 0.99) * 1000,
+                          "rss_mb": max(memory) / 2**20 if memory else float("nan")})
+    window = min(60.0, elapsed / 3)  # "first minute" vs "last minute" (a third each on short runs)
+    first = [r for t, r in rss if t < start + window]
+    last = [r for t, r in rss if t >= start + elapsed - window]
+    rates = [i["sessions_per_s"] for i in intervals]
+    figures = {
+        **run,
+        "elapsed_s": elapsed,
+        "sent": ledger.sent,
+        "acknowledged": ledger.acknowledged,
+        "duplicates": ledger.duplicates,
+        "stored": stored,
+        "rollup_sessions": rolled,
+        "lost": ledger.acknowledged - stored,
+        "requests": len(latencies),
+        "errors": dict(ledger.errors),
+        "retries": ledger.retries,
+        "sessions_per_s": ledger.acknowledged / elapsed if elapsed else 0.0,
+        "min_interval_sessions_per_s": min(rates) if rates else float("nan"),
+        "median_interval_sessions_per_s": statistics.median(rates) if rates else float("nan"),
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "max_ms": max(latencies) * 1000 if latencies else float("nan"),
+        "rss_window_s": window,
+        "rss_first_mb": statistics.mean(first) / 2**20 if first else float("nan"),
+        "rss_last_mb": statistics.mean(last) / 2**20 if last else float("nan"),
+        "rss_peak_mb": max(r for _, r in rss) / 2**20 if rss else float("nan"),
+        "intervals": intervals,
+    }
+    figures["rss_growth_pct"] = 100 * (figures["rss_last_mb"] / figures["rss_first_mb"] - 1)
+    return figures
+
+
+def report(f: dict[str, Any]) -> str:
+    held = "held" if f["min_interval_sessions_per_s"] >= 0.95 * f["offered_per_s"] > 0 else "not held"
+    every = f["intervals"][0]["t_s"] if f["intervals"] else "-"
+    offered = (f"{f['offered_per_s']:,.0f}/s ({held}: every {every} s interval at >= 95% of it)"
+               if f["offered_per_s"] else "as fast as acknowledged")
+    rows = [
+        ("database", f"{f['database']}, {f['replicas']} replica(s), SLO evaluator {'on' if f['evaluator'] else 'off'}"),
+        ("duration", f"{f['elapsed_s']:.0f} s"),
+        ("offered", offered),
+        ("acknowledged", f"{f['sessions_per_s']:,.0f} sessions/s overall; per interval min "
+                         f"{f['min_interval_sessions_per_s']:,.0f}, median {f['median_interval_sessions_per_s']:,.0f}"),
+        ("batch", f"{f['batch_size']} sessions, {f['senders']} senders, {f['requests']:,} requests"),
+        ("ingest latency", f"p50 {f['p50_ms']:,.1f} ms, p99 {f['p99_ms']:,.1f} ms, max {f['max_ms']:,.0f} ms"),
+        ("loss", f"acknowledged {f['acknowledged']:,}, stored {f['stored']:,}, rollups {f['rollup_sessions']:,}"
+                 f" -> lost {f['lost']}"),
+        ("errors", (", ".join(f"{k}: {v}" for k, v in f["errors"].items()) or "none")
+                   + (f" ({f['retries']} retries)" if f["retries"] else "")),
+        ("collector RSS", f"first {f['rss_window_s']:.0f} s {f['rss_first_mb']:,.0f} MB, last {f['rss_window_s']:.0f} s "
+                          f"{f['rss_last_mb']:,.0f} MB ({f['rss_growth_pct']:+.1f}%), peak {f['rss_peak_mb']:,.0f} MB"),
+        ("machine", f"{psutil.cpu_count()} CPUs, load average {' '.join(f'{x:.1f}' for x in psutil.getloadavg())}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k:<{width}}  {v}" for k, v in rows]
+    lines.append("")
+    lines.append(f"{'interval end':>12}  {'sessions/s':>10}  {'p99 ms':>8}  {'RSS MB':>7}")
+    lines += [f"{i['t_s']:>12}  {i['sessions_per_s']:>10,.0f}  {i['p99_ms']:>8,.0f}  {i['rss_mb']:>7,.0f}"
+              for i in f["intervals"]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=3.0, help="how long to offer load (0.5 for a quick run)")
+    parser.add_argument("--rate", type=float, default=1000.0, help="offered sessions/s; 0 = as fast as acknowledged")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument("--database-url", help="PostgreSQL URL (default: a fresh SQLite file)")
+    parser.add_argument("--replicas", type=int, default=1, help="collectors on the same PostgreSQL, load spread")
+    parser.add_argument("--interval", type=float, default=10.0, help="seconds per reported interval")
+    parser.add_argument("--no-evaluator", action="store_true", help="ingest only (to tell its memory apart)")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    figures = run_load(args.minutes, args.rate, args.batch_size, args.senders, args.database_url, args.replicas,
+                       args.interval, evaluator=not args.no_evaluator)
+    print(report(figures))
+    if args.json:
+        Path(args.json).write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
+    if figures["lost"] or figures["stored"] != figures["acknowledged"]:
+        print("LOSS: acknowledged sessions missing from the database", file=sys.stderr)
+        raise SystemExit(1)
+    return figures
+
+
+if __name__ == "__main__":
+    main()

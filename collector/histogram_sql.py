@@ -1,0 +1,28 @@
+"""Histogram maths done by the database: a rollup's JSON `{bucket: count}` map expanded into
+rows (SQLite `json_each`, PostgreSQL `json_each_text`) so that window queries add counts up in
+SQL and return one row per group (and bucket), not one row per minute and slice."""
+
+from __future__ import annotations
+
+from sqlalchemy import Integer, cast, func, true
+from sqlalchemy.sql import ColumnElement, Select, TableValuedAlias
+from sqlalchemy.schema import Column
+
+
+def entries(dialect: str, column: Column) -> TableValuedAlias:
+    """The map's entries as a table with `key` (text) and `value` columns."""
+    each = func.json_each_text if dialect == "postgresql" else func.json_each
+    return each(column).table_valued("key", "value").alias(f"{column.name}_entries")
+
+
+def joined(query: Select, table, expanded: TableValuedAlias) -> Select:
+    # Both engines let a table function in FROM read the columns of the row beside it.
+    return query.select_from(table).join(expanded, true())
+
+
+def bucket(expanded: TableValuedAlias) -> ColumnElement:
+    return cast(expanded.c.key, Integer)
+
+
+def count(expanded: TableValuedAlias) -> ColumnElement:
+    return cast(expanded.c.value, Integer)
