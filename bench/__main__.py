@@ -3,6 +3,7 @@
     python -m bench            # the full sizes the README quotes (about 20 minutes here)
     python -m bench --quick    # smaller sizes, for a smoke run (about 5 minutes)
     python -m bench --only ingest,slo
+    EVIDENTLY_PYTHON=/opt/evidently-venv/bin/python python -m bench   # drift vs Evidently too
 
 Each benchmark runs as its own process (`bench/<name>.py`, which also runs alone) and writes
 its figures as JSON; their own progress and tables go to the terminal as they run. The
@@ -77,8 +78,10 @@ def _probe(rows: list[dict]) -> list[tuple]:
 
 
 def _console(f: dict) -> list[tuple]:
-    return [(f"console: {page} page data load, {f['sessions']:,} sessions", f"{r['warm']:.2f} s", "",
-             f"{r['warm'] / 2.0:.2f} of goal", "< 2 s", r["warm"] < 2.0)
+    # Cold is the first load after the collector started (nothing cached in it); warm repeats it.
+    return [(f"console: {page} page data load, {f['sessions']:,} sessions",
+             f"{r['cold']:.2f} s cold, {r['warm']:.2f} s warm", "", f"{max(r['cold'], r['warm']) / 2.0:.2f} of goal",
+             "< 2 s", max(r["cold"], r["warm"]) < 2.0)
             for page, r in f["pages"].items()]
 
 
@@ -122,6 +125,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     parser.add_argument("--only", help=f"comma list of {', '.join(RUNS)}")
     args = parser.parse_args()
+    evidently = os.environ.get("EVIDENTLY_PYTHON")  # an interpreter with Evidently (it pins pandas < 3)
+    if evidently:
+        for variant in RUNS["drift"]:
+            variant += ["--evidently-python", evidently]
     names = args.only.split(",") if args.only else list(RUNS)
     unknown = [n for n in names if n not in RUNS]
     if unknown:

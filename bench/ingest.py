@@ -70,7 +70,11 @@ def raw_insert_rate(rows: list[dict], batch_size: int, workdir: Path) -> float:
     return len(rows) / elapsed
 
 
-def collector_rate(rows: list[dict], batch_size: int, workdir: Path) -> tuple[float, float]:
+def collector_rate(rows: list[dict], batch_size: int, workdir: Path, senders: int = 1) -> tuple[float, float]:
+    """Sessions/s acknowledged by a real collector, `senders` clients posting side by side
+    (a fleet has many; with one, each batch waits for the previous answer)."""
+    import threading
+
     import httpx
     import psutil
 
@@ -78,32 +82,42 @@ def collector_rate(rows: list[dict], batch_size: int, workdir: Path) -> tuple[fl
         proc = psutil.Process(live.process.pid)
         bodies = [orjson.dumps(rows[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
         headers = {"Authorization": f"Bearer {live.tokens['ingest']}", "content-type": "application/json"}
-        peak = 0
+        peak = [0]
         with httpx.Client(base_url=live.url, headers=headers, timeout=120) as http:
             warm = [dict(r, session_id=f"warm-{i}") for i, r in enumerate(make_rows(10, seed=1))]
             http.post("/api/v1/sessions", content=orjson.dumps(warm))
-            start = time.perf_counter()
-            for body in bodies:
-                r = http.post("/api/v1/sessions", content=body)
-                assert r.status_code == 200 and r.json()["accepted"] == batch_size, r.text[:300]
-                peak = max(peak, proc.memory_info().rss)
-            elapsed = time.perf_counter() - start
-        return len(rows) / elapsed, peak / 2**20
+
+        def send(share: list[bytes]) -> None:
+            with httpx.Client(base_url=live.url, headers=headers, timeout=120) as client:
+                for body in share:
+                    r = client.post("/api/v1/sessions", content=body)
+                    assert r.status_code == 200 and r.json()["accepted"] == batch_size, r.text[:300]
+                    peak[0] = max(peak[0], proc.memory_info().rss)
+
+        threads = [threading.Thread(target=send, args=(bodies[i::senders],)) for i in range(senders)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - start
+        return len(rows) / elapsed, peak[0] / 2**20
 
 
 def main() -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--senders", type=int, default=1, help="clients posting side by side (default 1)")
     parser.add_argument("--json", type=Path, help="also write the figures here (for `python -m bench`)")
     args = parser.parse_args()
     rows = make_rows(args.batches * args.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         raw = raw_insert_rate(rows, args.batch_size, Path(tmp))
-        api, rss = collector_rate(rows, args.batch_size, Path(tmp))
+        api, rss = collector_rate(rows, args.batch_size, Path(tmp), args.senders)
     ratio = api / raw
     print(f"raw sqlite executemany : {raw:10.0f} sessions/s")
-    print(f"POST /api/v1/sessions  : {api:10.0f} sessions/s  (batches of {args.batch_size})")
+    print(f"POST /api/v1/sessions  : {api:10.0f} sessions/s  (batches of {args.batch_size}, {args.senders} sender(s))")
     print(f"ratio                  : {ratio:10.3f}  (goal >= 0.25)")
     print(f"collector peak RSS     : {rss:10.1f} MB (goal < 300)")
     figures = {"raw_per_s": raw, "api_per_s": api, "ratio": ratio, "peak_rss_mb": rss}

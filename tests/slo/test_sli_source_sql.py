@@ -7,7 +7,6 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-import pytest
 from sqlalchemy import select
 
 from collector.database import make_engine, migrate, read_connection
