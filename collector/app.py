@@ -108,6 +108,7 @@ def create_app(settings: Settings, *, run_background: bool = True) -> FastAPI:
                                            "(for example a NUL character)"}, status_code=422)
         problem = storage_problem(exc, request.app.state.engine)
         if problem is not None:  # a full disk or a read-only database: named, for the operator
+            log.error("refused on %s: %s", request.url.path, problem.detail)
             return JSONResponse({"detail": problem.detail}, status_code=problem.status,
                                 headers={"Retry-After": "30"})
         # Nothing was acknowledged: tell senders to retry rather than drop their records.

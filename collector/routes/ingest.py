@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.exc import DBAPIError
 
 from collector import otlp
 from collector.body import parse_records, read_body
-from collector.database import storage_problem, write_transaction
+from collector.database import write_transaction
 from collector.dependencies import require_ingest
 from collector.ingest import score_and_store_samples, store_sessions, store_stages
 from collector.schemas import (
@@ -30,7 +28,6 @@ from collector.schemas import (
 )
 
 router = APIRouter()
-log = logging.getLogger("asrwatch.collector")
 
 
 def _array_body(model: type) -> dict[str, Any]:
@@ -94,20 +91,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-async def _store(request: Request, store: Any, *args: Any) -> Any:
-    """Run a store in the thread pool; a full disk (507) or a read-only database (503) is
-    named, since only an operator can fix it. Other database errors reach the app's handler
-    (503 + Retry-After: an outage the sender rides out)."""
-    try:
-        return await run_in_threadpool(store, *args)
-    except DBAPIError as exc:
-        problem = storage_problem(exc, request.app.state.engine)
-        if problem is None:
-            raise
-        log.error("ingest refused on %s: %s", request.url.path, problem.detail)
-        raise HTTPException(problem.status, problem.detail, headers={"Retry-After": "30"}) from None
-
-
 @router.post("/api/v1/sessions", response_model=IngestResult, dependencies=[Depends(require_ingest)],
              openapi_extra=_array_body(SessionIn), tags=["ingest"],
              responses=_ingest_errors(IngestResult, "record"))
@@ -119,7 +102,7 @@ async def post_sessions(request: Request, response: Response) -> IngestResult:
     if not valid:
         response.status_code = 422
         return IngestResult(accepted=0, duplicates=0, rejected=rejected)
-    stored = await _store(request, store_sessions, request.app.state.engine, [r for _, r in valid], _now())
+    stored = await run_in_threadpool(store_sessions, request.app.state.engine, [r for _, r in valid], _now())
     metrics.observe_sessions(stored.accepted)
     metrics.inc("asrwatch_duplicate_sessions", (), stored.duplicates)
     return IngestResult(accepted=len(stored.accepted), duplicates=stored.duplicates, rejected=rejected)
@@ -132,8 +115,8 @@ async def post_samples(request: Request, response: Response) -> SampleResult:
     body = await read_body(request)
     valid, rejected = _records(body, request.headers.get("content-type", ""), SampleIn)
     settings = request.app.state.settings
-    scored, refused = await _store(
-        request, score_and_store_samples, request.app.state.engine, valid, settings.normalizer, _now())
+    scored, refused = await run_in_threadpool(
+        score_and_store_samples, request.app.state.engine, valid, settings.normalizer, _now())
     rejected += [Rejected(index=i, error=e) for i, e in refused]
     rejected.sort(key=lambda r: r.index)
     request.app.state.metrics.observe_samples(
@@ -181,7 +164,7 @@ async def post_traces(request: Request) -> Response:
             store_stages(conn, [otlp.stage_row(s) for s in spans])
         return store_sessions(engine, records, _now()) if records else None
 
-    stored = await _store(request, store)
+    stored = await run_in_threadpool(store)
     if stored is not None:
         request.app.state.metrics.observe_sessions(stored.accepted)
     payload, media_type = otlp.encode_response(len(errors), "; ".join(errors)[:2000], content_type)
