@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     evaluator_clock: Literal["wall", "watermark"] = "wall"
     runbook_base_url: str = "/runbooks"
     evaluator_enabled: bool = True
+    # How often closed hours' minute rollups are compacted into hourly rows (`collector.compaction`).
+    compaction_interval_s: float = Field(60.0, gt=0)
     slo_min_events: int = 10  # below this many events in a tier's long window, no page (low traffic)
     # With > 0, a tier also needs enough events that crossing its threshold takes this many bad
     # ones (a 1x ticket on a 99% SLO needs 100 events per bad event): no start-up noise tickets.

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 
 # name -> (full arguments, quick arguments)
 RUNS: dict[str, tuple[list[str], list[str]]] = {
-    "ingest": ([], ["--batches", "10"]),
+    "ingest": ([], ["--rounds", "2"]),
     "slo": ([], ["--repeat", "1"]),
     "drift": (["--no-db"], ["--no-db", "--sessions", "200000"]),
     "probe": (["--contexts", "trim"], ["--contexts", "trim", "--limit", "8", "--batch-sizes", "1,8"]),

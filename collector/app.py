@@ -17,6 +17,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from asrwatch import __version__
 from asrwatch.settings import Settings
+from collector.compaction import compaction_loop
 from collector.database import make_engine, migrate, storage_problem
 from collector.metrics import CollectorMetrics
 from collector.rate_limit import Limit, RateLimiter
@@ -68,6 +69,8 @@ def create_app(settings: Settings, *, run_background: bool = True) -> FastAPI:
         tasks = []
         if run_background and settings.retention_days:
             tasks.append(asyncio.create_task(_retention_loop(app)))
+        if run_background:
+            tasks.append(asyncio.create_task(compaction_loop(app)))
         for hook in app.state.background:
             tasks.append(asyncio.create_task(hook(app)))
         try:

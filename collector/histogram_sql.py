@@ -1,6 +1,6 @@
 """Histogram maths done by the database: a rollup's JSON `{bucket: count}` map expanded into
-rows (SQLite `json_each`, PostgreSQL `json_each_text`) so that window queries add counts up in
-SQL and return one row per group (and bucket), not one row per minute and slice."""
+rows (SQLite `json_each`, PostgreSQL `json_each_text`) so that the SLO series adds counts up in
+SQL and gets one row per minute and group (and bucket), not one per slice."""
 
 from __future__ import annotations
 

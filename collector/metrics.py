@@ -99,14 +99,16 @@ class CollectorMetrics(Collector):
 
     def observe_sessions(self, rows: Iterable[Mapping[str, Any]]) -> None:
         h = self.histograms
+        # Once per batch, not per session: this runs for every ingested session.
+        fields = (("final_latency_ms", h["final"]), ("first_partial_ms", h["first_partial"]),
+                  ("queue_ms", h["queue"]), ("confidence", h["confidence"]), ("snr_db", h["snr"]))
         with self._lock:
             sessions, gpu, audio, empty = (self.counters[n] for n in (
                 "asrwatch_sessions", "asrwatch_gpu_seconds", "asrwatch_audio_seconds", "asrwatch_empty_hypotheses"))
             for row in rows:
                 labels = (row["model_version"], row["region"], row["channel"])
                 sessions[labels + (row["status"],)] += 1
-                for field, hist in (("final_latency_ms", h["final"]), ("first_partial_ms", h["first_partial"]),
-                                    ("queue_ms", h["queue"]), ("confidence", h["confidence"]), ("snr_db", h["snr"])):
+                for field, hist in fields:
                     value = row.get(field)
                     if value is not None:
                         hist.observe(labels, value)

@@ -116,18 +116,16 @@ class Sample(Base):
     )
 
 
-class Rollup(Base):
-    """Per event-time minute x slice aggregates, maintained at ingest.
+class RollupValues:
+    """The slice and the aggregates a rollup row holds, per minute (`Rollup`) or per compacted
+    hour (`HourlyRollup`).
 
     Histograms are sparse JSON maps `{bucket_code: count}` (see `collector.histogram`);
     `wer_pairs` maps `"errors:ref_words"` to the number of labeled utterances with that pair,
     which is enough for exact corpus WER, per-utterance thresholds and bootstrap intervals.
     """
 
-    __tablename__ = "rollups"
-
     rollup_key: Mapped[str] = mapped_column(String(512), primary_key=True)
-    minute: Mapped[datetime]
     model_version: Mapped[str] = mapped_column(String(128))
     region: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(64))
@@ -166,10 +164,55 @@ class Rollup(Base):
     wer_words: Mapped[int] = mapped_column(Integer, default=0)
     wer_pairs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
+
+class Rollup(RollupValues, Base):
+    """Per event-time minute x slice aggregates, maintained at ingest."""
+
+    __tablename__ = "rollups"
+
+    minute: Mapped[datetime]
+
     __table_args__ = (
         Index("ix_rollups_minute", "minute"),
         Index("ix_rollups_model_version_minute", "model_version", "minute"),
     )
+
+
+class HourlyRollup(RollupValues, Base):
+    """Per event-time hour x slice: the sum of the hour's minute rollups, written by the compactor
+    once the hour is behind `RollupCompaction.through` and kept exact by ingest after that (late
+    data adds to both). Long windows read these for their whole hours and minutes only at the
+    edges: a day is about 24 rows per slice instead of 1440."""
+
+    __tablename__ = "rollups_hourly"
+
+    hour: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_rollups_hourly_hour", "hour"),
+        Index("ix_rollups_hourly_model_version_hour", "model_version", "hour"),
+    )
+
+
+class RollupCompaction(Base):
+    """One row: every hour before `through` has its `HourlyRollup` rows (None: none yet).
+    On PostgreSQL ingest reads it FOR SHARE and the compactor moves it FOR UPDATE, so a batch
+    either lands before an hour is compacted or sees the hour as compacted and adds to it too."""
+
+    __tablename__ = "rollup_compaction"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    through: Mapped[datetime | None]
+
+
+class RollupHour(Base):
+    """A compacted hour's revision, bumped whenever late data changes it: caches of anything
+    computed from an hour's minutes (the SLO series) stay valid while the revision does."""
+
+    __tablename__ = "rollup_hours"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
 
 
 class AuditEntry(Base):

@@ -7,24 +7,17 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.engine import Engine
 
 from collector.database import read_connection
 from collector import cost as cost_math
-from collector import histogram, histogram_sql
+from collector import histogram
 from collector import wer as wer_math
-from collector.models import ROLLUP_DIMENSIONS, AuditEntry, Rollup, Sample, Session, Stage
+from collector.models import ROLLUP_DIMENSIONS, AuditEntry, Sample, Session, Stage
+from collector.rollup_window import rollup_rows
 
 SESSION_FILTERS = ROLLUP_DIMENSIONS + ("status",)
-
-
-def _rollup_window(query, since: datetime, until: datetime, filters: Mapping[str, str]):
-    table = Rollup.__table__
-    query = query.where(table.c.minute >= since, table.c.minute < until)
-    for dim, value in filters.items():
-        query = query.where(table.c[dim] == value)
-    return query
 
 
 def _check_dims(group_by: Sequence[str]) -> None:
@@ -36,13 +29,12 @@ def _check_dims(group_by: Sequence[str]) -> None:
 def wer_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
                  filters: Mapping[str, str], resamples: int = 1000) -> list[dict[str, Any]]:
     _check_dims(group_by)
-    table = Rollup.__table__
-    cols = [table.c[d] for d in group_by]
-    query = _rollup_window(select(*cols, table.c.wer_pairs, table.c.wer_substitutions, table.c.wer_deletions,
-                                  table.c.wer_insertions), since, until, filters)
-    query = query.where(table.c.wer_utterances > 0)
+    values = ("wer_utterances", "wer_pairs", "wer_substitutions", "wer_deletions", "wer_insertions")
     groups: dict[tuple, dict[str, Any]] = defaultdict(lambda: {"pairs": {}, "S": 0, "D": 0, "I": 0})
     with read_connection(engine) as conn:
+        rows = rollup_rows(conn, [*group_by, *values], since, until, filters)
+        query = select(*[rows.c[d] for d in group_by], rows.c.wer_pairs, rows.c.wer_substitutions,
+                       rows.c.wer_deletions, rows.c.wer_insertions).where(rows.c.wer_utterances > 0)
         for row in conn.execute(query):
             g = groups[tuple(row[: len(group_by)])]
             for k, v in row.wer_pairs.items():
@@ -72,23 +64,19 @@ LATENCY_FIELDS = {"final": "latency_hist", "first_partial": "first_partial_hist"
 
 def latency_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
                      filters: Mapping[str, str], quantiles: Sequence[float] = (0.5, 0.95, 0.99)) -> list[dict[str, Any]]:
-    """p50/p95/p99 of final, first-partial and queue latency per group, from rollup histograms
-    merged by the database (one row per group and bucket comes back, not one per rollup row)."""
+    """p50/p95/p99 of final, first-partial and queue latency per group, from the window's rollup
+    histograms (a day is about a million histogram entries: merged by numpy from the stored text)."""
     _check_dims(group_by)
-    table = Rollup.__table__
-    cols = [table.c[d] for d in group_by]
-    groups: dict[tuple, dict[str, dict[int, int]]] = defaultdict(lambda: {h: {} for h in LATENCY_FIELDS.values()})
     with read_connection(engine) as conn:
-        listed = select(*cols).distinct() if cols else select(literal(1)).limit(1)
-        for row in conn.execute(_rollup_window(listed, since, until, filters)):
-            groups[tuple(row[: len(group_by)])]  # every group with sessions is listed, latencies or not
-        for h in LATENCY_FIELDS.values():
-            entries = histogram_sql.entries(conn.dialect.name, table.c[h])
-            code = histogram_sql.bucket(entries)
-            query = histogram_sql.joined(select(*cols, code, func.sum(histogram_sql.count(entries))), table, entries)
-            query = _rollup_window(query, since, until, filters).group_by(*cols, code)
-            for row in conn.execute(query):
-                groups[tuple(row[: len(group_by)])][h][int(row[-2])] = int(row[-1])
+        rows = rollup_rows(conn, [*group_by, *LATENCY_FIELDS.values()], since, until, filters)
+        query = select(*[rows.c[d] for d in group_by], *[cast(rows.c[h], Text) for h in LATENCY_FIELDS.values()])
+        fetched = conn.execute(query).all()
+    width = len(group_by)
+    index: dict[tuple, int] = {}  # every group with sessions is listed, latencies or not
+    owners = [index.setdefault(tuple(row[:width]), len(index)) for row in fetched]
+    merged = {h: histogram.merged_json_texts([row[width + i] for row in fetched], owners, len(index))
+              for i, h in enumerate(LATENCY_FIELDS.values())}
+    groups = {key: {h: merged[h][i] for h in LATENCY_FIELDS.values()} for key, i in index.items()}
     out = []
     for key in sorted(groups):
         entry: dict[str, Any] = dict(zip(group_by, key))
@@ -106,13 +94,12 @@ _COST_SUMS = ("sessions", "successful_turns", "gpu_seconds", "audio_seconds", "r
 
 def _cost_totals(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
                  filters: Mapping[str, str]) -> dict[tuple, dict[str, dict[str, float]]]:
-    table = Rollup.__table__
-    cols = [table.c[d] for d in group_by]
-    query = select(*cols, table.c.pool, *[func.sum(table.c[c]).label(c) for c in _COST_SUMS])
-    query = _rollup_window(query, since, until, filters).group_by(*cols, table.c.pool)
     totals: dict[tuple, dict[str, dict[str, float]]] = defaultdict(dict)
     with read_connection(engine) as conn:
-        for row in conn.execute(query).mappings():
+        rows = rollup_rows(conn, sorted({*group_by, "pool", *_COST_SUMS}), since, until, filters)
+        cols = [rows.c[d] for d in group_by]
+        query = select(*cols, rows.c.pool, *[func.sum(rows.c[c]).label(c) for c in _COST_SUMS])
+        for row in conn.execute(query.group_by(*cols, rows.c.pool)).mappings():
             key = tuple(row[d] for d in group_by)
             totals[key][row["pool"]] = {c: row[c] or 0 for c in _COST_SUMS}
     return totals
@@ -140,12 +127,11 @@ def status_by_group(engine: Engine, group_by: Sequence[str], since: datetime, un
                     filters: Mapping[str, str]) -> list[dict[str, Any]]:
     """Outcome counts per group (decode errors, partials, timeouts, empty transcripts)."""
     _check_dims(group_by)
-    table = Rollup.__table__
-    cols = [table.c[d] for d in group_by]
-    query = select(*cols, *[func.sum(table.c[c]).label(c) for c in _STATUS_SUMS])
-    query = _rollup_window(query, since, until, filters).group_by(*cols).order_by(*cols)
     with read_connection(engine) as conn:
-        rows = conn.execute(query).mappings().all()
+        window = rollup_rows(conn, [*group_by, *_STATUS_SUMS], since, until, filters)
+        cols = [window.c[d] for d in group_by]
+        query = select(*cols, *[func.sum(window.c[c]).label(c) for c in _STATUS_SUMS])
+        rows = conn.execute(query.group_by(*cols).order_by(*cols)).mappings().all()
     return [{**{d: r[d] for d in group_by}, **{c.removeprefix("status_"): int(r[c] or 0) for c in _STATUS_SUMS}}
             for r in rows if r["sessions"]]
 

@@ -2,7 +2,8 @@
 
 `accumulate_*` are pure: they turn stored rows into deltas keyed by rollup key.
 `apply_deltas` is the I/O: it adds the deltas to the stored rows inside the caller's
-transaction (row-locked on PostgreSQL, so concurrent replicas never lose an update).
+transaction (row-locked on PostgreSQL, so concurrent replicas never lose an update), and to
+the hourly rows too where the minute's hour is already compacted (see `collector.compaction`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from typing import Any
 import orjson
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from collector import histogram
-from collector.models import ROLLUP_DIMENSIONS, Rollup
+from collector.models import ROLLUP_DIMENSIONS, HourlyRollup, Rollup, RollupCompaction, RollupHour
 from collector.wer import WordErrors, pair_key
 
 COUNTERS = (
@@ -37,6 +39,10 @@ Delta = dict[str, Any]
 
 def minute_of(ts: datetime) -> datetime:
     return ts.replace(second=0, microsecond=0)
+
+
+def hour_of(ts: datetime) -> datetime:
+    return ts.replace(minute=0, second=0, microsecond=0)
 
 
 def rollup_key(minute: datetime, dims: Mapping[str, str]) -> str:
@@ -184,6 +190,29 @@ def accumulate_samples(
     return deltas
 
 
+def by_hour(rows: Iterable[Mapping[str, Any]]) -> dict[str, Delta]:
+    """Pure: minute rollups (stored rows or deltas) added up per hour and slice. Each delta's
+    `minute` is its hour's first minute; histogram keys come out as text, as stored."""
+    hours: dict[str, Delta] = {}
+    for row in rows:
+        hour = hour_of(row["minute"])
+        dims = _DIMS_OF(row)
+        key = _key(int(hour.timestamp()) // 60, dims)
+        d = hours.get(key)
+        if d is None:
+            d = hours[key] = empty_delta(hour, dict(zip(ROLLUP_DIMENSIONS, dims)))
+        for c in COUNTERS:
+            d[c] += row[c] or 0
+        for c in SUMS:
+            d[c] += row[c] or 0.0
+        for h in HISTOGRAMS:
+            hist = d[h]
+            for k, v in (row[h] or {}).items():
+                k = str(k)
+                hist[k] = hist.get(k, 0) + int(v)
+    return hours
+
+
 def _merge_hist(stored: Mapping[str, int] | None, add: Mapping[Any, int]) -> dict[str, int]:
     out = {str(k): int(v) for k, v in (stored or {}).items()}
     for k, v in add.items():
@@ -192,13 +221,51 @@ def _merge_hist(stored: Mapping[str, int] | None, add: Mapping[Any, int]) -> dic
 
 
 def apply_deltas(conn: Connection, deltas: Mapping[str, Delta]) -> None:
-    """Add deltas to stored rollups within the caller's (write) transaction."""
+    """Add deltas to stored rollups within the caller's (write) transaction; minutes of hours
+    already compacted (late data) are added to the hourly rows as well, and bump the hour's
+    revision."""
     if not deltas:
         return
+    through = compacted_through(conn, share_lock=True)
+    _apply(conn, Rollup.__table__, "minute", deltas)
+    if through is None:
+        return
+    late = [d for d in deltas.values() if d["minute"] < through]
+    if late:
+        apply_hourly(conn, by_hour(late))
+
+
+def apply_hourly(conn: Connection, hourly: Mapping[str, Delta]) -> None:
+    """Add `by_hour` deltas to the hourly rows and bump their hours' revisions."""
+    _apply(conn, HourlyRollup.__table__, "hour", hourly)
+    bump_revisions(conn, {d["minute"] for d in hourly.values()})
+
+
+def compacted_through(conn: Connection, *, share_lock: bool = False, update_lock: bool = False) -> datetime | None:
+    """The compaction mark: hours before it have their hourly rows. PostgreSQL: ingest holds it
+    FOR SHARE and the compactor FOR UPDATE until commit, so a batch and a compaction of the same
+    hour never miss each other (SQLite's single writer serializes them anyway)."""
+    query = select(RollupCompaction.through).where(RollupCompaction.id == 1)
+    if conn.dialect.name == "postgresql" and (share_lock or update_lock):
+        query = query.with_for_update(read=share_lock and not update_lock)
+    return conn.execute(query).scalar()
+
+
+def bump_revisions(conn: Connection, hours: Iterable[datetime]) -> None:
+    rows = [{"hour": hour, "revision": 1} for hour in sorted(hours)]
+    if not rows:
+        return
+    table = RollupHour.__table__
+    insert = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
+    conn.execute(insert.on_conflict_do_update(index_elements=["hour"],
+                                              set_={"revision": table.c.revision + 1}), rows)
+
+
+def _apply(conn: Connection, table, time_column: str, deltas: Mapping[str, Delta]) -> None:
     if conn.dialect.name == "sqlite":
-        _apply_sqlite(conn, deltas)
+        _apply_sqlite(conn, table.name, time_column, deltas)
     else:
-        _apply_row_locked(conn, deltas)
+        _apply_row_locked(conn, table, time_column, deltas)
 
 
 def _added(stored: Mapping[str, Any], d: Delta) -> dict[str, Any]:
@@ -212,26 +279,25 @@ def _added(stored: Mapping[str, Any], d: Delta) -> dict[str, Any]:
     return new
 
 
-def _zero_row(key: str, d: Delta) -> dict[str, Any]:
-    row = {"rollup_key": key, "minute": d["minute"], **{dim: d[dim] for dim in ROLLUP_DIMENSIONS}}
+def _zero_row(key: str, time_column: str, d: Delta) -> dict[str, Any]:
+    row = {"rollup_key": key, time_column: d["minute"], **{dim: d[dim] for dim in ROLLUP_DIMENSIONS}}
     row.update({c: 0 for c in COUNTERS})
     row.update({s: 0.0 for s in SUMS})
     row.update({h: {} for h in HISTOGRAMS})
     return row
 
 
-def _apply_row_locked(conn: Connection, deltas: Mapping[str, Delta]) -> None:
+def _apply_row_locked(conn: Connection, table, time_column: str, deltas: Mapping[str, Delta]) -> None:
     """PostgreSQL: insert missing rows, lock them in key order, add, write back.
 
     Several replicas may fold the same minute and slice at once; the row lock serializes
     them and the fixed order means they cannot deadlock.
     """
-    table = Rollup.__table__
     keys = sorted(deltas)
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
         conn.execute(pg_insert(table).on_conflict_do_nothing(index_elements=["rollup_key"]),
-                     [_zero_row(k, deltas[k]) for k in chunk])
+                     [_zero_row(k, time_column, deltas[k]) for k in chunk])
         query = select(table).where(table.c.rollup_key.in_(chunk)).order_by(table.c.rollup_key).with_for_update()
         updates = [{"k": stored["rollup_key"], **_added(stored, deltas[stored["rollup_key"]])}
                    for stored in conn.execute(query).mappings()]
@@ -241,21 +307,27 @@ def _apply_row_locked(conn: Connection, deltas: Mapping[str, Delta]) -> None:
 
 
 _VALUE_COLUMNS = COUNTERS + SUMS + HISTOGRAMS
-_SQLITE_INSERT = (
-    f"INSERT INTO rollups (rollup_key, minute, {', '.join(ROLLUP_DIMENSIONS)}, {', '.join(_VALUE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * (2 + len(ROLLUP_DIMENSIONS) + len(_VALUE_COLUMNS)))})"
-)
-_SQLITE_UPDATE = f"UPDATE rollups SET {', '.join(c + ' = ?' for c in _VALUE_COLUMNS)} WHERE rollup_key = ?"
 
 
-def _apply_sqlite(conn: Connection, deltas: Mapping[str, Delta]) -> None:
+def _sqlite_insert(table: str, time_column: str) -> str:
+    places = ", ".join("?" * (2 + len(ROLLUP_DIMENSIONS) + len(_VALUE_COLUMNS)))
+    return (f"INSERT INTO {table} (rollup_key, {time_column}, {', '.join(ROLLUP_DIMENSIONS)}, "
+            f"{', '.join(_VALUE_COLUMNS)}) VALUES ({places})")
+
+
+def _sqlite_update(table: str) -> str:
+    return f"UPDATE {table} SET {', '.join(c + ' = ?' for c in _VALUE_COLUMNS)} WHERE rollup_key = ?"
+
+
+def _apply_sqlite(conn: Connection, table: str, time_column: str, deltas: Mapping[str, Delta]) -> None:
     """SQLite: the caller holds the database write lock (BEGIN IMMEDIATE), so read, add and
     write back without row locks, through the DBAPI directly: this is the ingest hot path."""
     keys = sorted(deltas)
     stored: dict[str, dict[str, Any]] = {}
     for start in range(0, len(keys), 900):
         chunk = keys[start:start + 900]
-        sql = f"SELECT rollup_key, {', '.join(_VALUE_COLUMNS)} FROM rollups WHERE rollup_key IN ({', '.join('?' * len(chunk))})"
+        sql = (f"SELECT rollup_key, {', '.join(_VALUE_COLUMNS)} FROM {table} "
+               f"WHERE rollup_key IN ({', '.join('?' * len(chunk))})")
         for row in conn.exec_driver_sql(sql, tuple(chunk)):
             values = dict(zip(_VALUE_COLUMNS, row[1:]))
             for h in HISTOGRAMS:
@@ -271,9 +343,9 @@ def _apply_sqlite(conn: Connection, deltas: Mapping[str, Delta]) -> None:
             inserts.append((key, sqlite_datetime(d["minute"]), *(d[dim] for dim in ROLLUP_DIMENSIONS))
                            + _sqlite_values(d))
     if inserts:
-        conn.exec_driver_sql(_SQLITE_INSERT, inserts)
+        conn.exec_driver_sql(_sqlite_insert(table, time_column), inserts)
     if updates:
-        conn.exec_driver_sql(_SQLITE_UPDATE, updates)
+        conn.exec_driver_sql(_sqlite_update(table), updates)
 
 
 def _sqlite_values(values: Mapping[str, Any]) -> tuple:

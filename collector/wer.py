@@ -76,14 +76,13 @@ def pair_key(errors: int, ref_words: int) -> str:
 
 
 def parse_pairs(pairs: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`{"e:n": count}` -> (errors, ref_words, counts) arrays."""
+    """`{"e:n": count}` -> (errors, ref_words, counts) arrays, in (errors, ref_words) order: the
+    bootstrap interval then depends on the pairs only, not on the order rows were merged in."""
     if not pairs:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
-    keys = [k.split(":") for k in pairs]
-    errors = np.array([int(e) for e, _ in keys], dtype=np.int64)
-    words = np.array([int(n) for _, n in keys], dtype=np.int64)
-    counts = np.array([int(v) for v in pairs.values()], dtype=np.int64)
+    parsed = sorted((*(int(x) for x in k.split(":")), int(v)) for k, v in pairs.items())
+    errors, words, counts = (np.array(column, dtype=np.int64) for column in zip(*parsed))
     return errors, words, counts
 
 

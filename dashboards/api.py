@@ -196,8 +196,9 @@ class ConsoleAPI:
         found = self.get("/api/v1/audit", {**window, "limit": limit})
         return found.get("entries", []) if isinstance(found, Mapping) else found
 
-    def drift(self, at: str) -> dict[str, Any]:
-        return self.get("/api/v1/drift", {"at": at})
+    def drift(self, at: str | None) -> dict[str, Any]:
+        """`at` None: the collector's current report (its last drift pass, in a live view)."""
+        return self.get("/api/v1/drift", {"at": at} if at is not None else {})
 
     # -- admin actions (never cached) ------------------------------------------------------
 

@@ -143,7 +143,7 @@ def load_debug(api: ConsoleAPI, view: View, session_id: str | None = None, compa
 
 def load_model_owner(api: ConsoleAPI, view: View) -> PageData:
     return _page(api, view, {
-        "drift": lambda: api.drift(view.at),
+        "drift": lambda: api.drift(None if view.live else view.at),
         "tickets": lambda: api.tickets(limit=100),
         "wer_by_version": lambda: api.wer(["model_version"], view.window(), view.filters),
     })

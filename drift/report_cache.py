@@ -5,6 +5,9 @@ A report is reused only for the same `at`, the same drift config, the same pinne
 and the same data: the count of sessions and of labeled samples in the scanned span. Sessions
 and samples are only ever added (an id is stored once), so equal counts mean equal inputs. Each
 replica keeps its own cache; it is an optimisation, never a source of truth.
+
+`latest` serves "now" (a live console page refreshes every 15 s): the newest report for the
+config, which the drift loop's last pass left, labelled with its own `at`.
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ class ReportCache:
         self._reports: OrderedDict[Hashable, ScanReport] = OrderedDict()
         self._lock = threading.Lock()
         self._scanning: dict[Hashable, threading.Lock] = {}
+        self._latest: dict[str, ScanReport] = {}
+
+    def latest(self, config: DriftConfig, since: datetime) -> ScanReport | None:
+        """The newest report scanned with this config, if it ends at or after `since`."""
+        with self._lock:
+            report = self._latest.get(repr(config))
+        return report if report is not None and report.at >= since else None
 
     def report(self, engine: Engine, config: DriftConfig, at: datetime,
                scan: Callable[[Engine, DriftConfig, datetime], ScanReport]) -> ScanReport:
@@ -60,6 +70,9 @@ class ReportCache:
             with self._lock:
                 self._reports[key] = report
                 self._reports.move_to_end(key)
+                newest = self._latest.get(repr(config))
+                if newest is None or newest.at <= report.at:
+                    self._latest[repr(config)] = report
                 while len(self._reports) > self.size:
                     self._reports.popitem(last=False)
                 self._scanning.pop(key, None)

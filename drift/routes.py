@@ -1,8 +1,14 @@
-"""`GET /api/v1/drift?at=T`: the findings of a drift scan ending at `at` (default now)."""
+"""`GET /api/v1/drift?at=T`: the findings of a drift scan ending at `at`.
+
+Without `at` ("now", by the collector's evaluation clock), the answer is the drift loop's last
+pass if it is at most one interval old, else a scan ending at now rounded down to `LIVE_STEP`: a
+live console page asks every 15 s, and a scan of a million sessions takes seconds, while drift
+windows span hours. The answer's `at` says which scan it is.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any
 
@@ -10,6 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 
+from collector.clock import evaluation_time
 from collector.dependencies import get_engine, get_settings, require_read
 from collector.schemas import API_ERRORS
 from collector.timeparams import parse_time
@@ -19,6 +26,7 @@ from drift.report_cache import ReportCache
 from drift.service import scan_database
 
 router = APIRouter(responses=API_ERRORS)
+LIVE_STEP = timedelta(minutes=5)
 
 
 @router.get("/api/v1/drift", dependencies=[Depends(require_read)])
@@ -31,12 +39,23 @@ async def drift(
     engine: Engine = Depends(get_engine),
     settings: Any = Depends(get_settings),
 ) -> dict[str, Any]:
-    when = parse_time(at, "at", datetime.now(timezone.utc))
     try:
         config = DriftConfig.from_settings(settings, current_hours=current_hours, reference_days=reference_days)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    report = await run_in_threadpool(request.app.state.drift_reports.report, engine, config, when, scan_database)
+    reports: ReportCache = request.app.state.drift_reports
+    report = None
+    if at is None:
+        # The collector's "now", as the drift loop takes it (event time when replaying).
+        now = await run_in_threadpool(evaluation_time, engine, settings.evaluator_clock)
+        if config.interval_s > 0:
+            report = reports.latest(config, since=now - timedelta(seconds=config.interval_s))
+        when = datetime.fromtimestamp(now.timestamp() // LIVE_STEP.total_seconds() * LIVE_STEP.total_seconds(),
+                                      timezone.utc)
+    else:
+        when = parse_time(at, "at", datetime.now(timezone.utc))
+    if report is None:
+        report = await run_in_threadpool(reports.report, engine, config, when, scan_database)
     out = report.to_dict()
     out["findings"] = [f for f in out["findings"] if SEVERITY_RANK[f["severity"]] >= SEVERITY_RANK[severity]]
     return out
@@ -55,7 +74,6 @@ async def drift_loop(app: Any) -> None:
     import asyncio
     import logging
 
-    from collector.clock import evaluation_time
     from drift.service import scan_and_route
 
     log = logging.getLogger("asrwatch.drift")

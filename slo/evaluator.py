@@ -29,6 +29,7 @@ from collector.clock import evaluation_time
 from slo.alert import Alert
 from slo.models import SLOAlertState
 from slo.rollout.leader import LeaderLock
+from slo.series_cache import SeriesCache
 from slo.snapshot import firing_alerts, slo_statuses
 
 log = logging.getLogger("asrwatch.slo.evaluator")
@@ -108,8 +109,9 @@ def record_transitions(engine: Engine, alerts: list[Alert], at: datetime) -> Tra
     return out
 
 
-def evaluate_once(engine: Engine, settings: Any, at: datetime, hooks: list[AlertHook] = ()) -> Transitions:  # type: ignore[assignment]
-    alerts = firing_alerts(slo_statuses(engine, settings, at))
+def evaluate_once(engine: Engine, settings: Any, at: datetime, hooks: list[AlertHook] = (),  # type: ignore[assignment]
+                  cache: SeriesCache | None = None) -> Transitions:
+    alerts = firing_alerts(slo_statuses(engine, settings, at, cache))
     result = record_transitions(engine, alerts, at)
     if result.leader:
         for hook in hooks:
@@ -177,7 +179,8 @@ async def evaluator_loop(app: Any) -> None:
                 try:
                     at = await asyncio.to_thread(evaluation_time, engine, settings.evaluator_clock)
                     await asyncio.to_thread(evaluate_once, engine, settings, at,
-                                            list(getattr(app.state, "slo_alert_hooks", [])))
+                                            list(getattr(app.state, "slo_alert_hooks", [])),
+                                            getattr(app.state, "slo_series", None))
                 except Exception:
                     log.exception("SLO evaluation pass failed")
             await asyncio.sleep(interval)

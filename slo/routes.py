@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
@@ -20,6 +20,7 @@ from collector.dependencies import get_engine, get_settings, require_read
 from collector.schemas import API_ERRORS
 from collector.timeparams import parse_time
 from slo.models import SLOAlertState
+from slo.series_cache import SeriesCache
 from slo.snapshot import firing_alerts, slo_statuses
 from slo.spec import SLOSpecError
 
@@ -31,18 +32,22 @@ def _at(value: str | None) -> datetime:
     return parse_time(value, "at", datetime.now(timezone.utc))
 
 
-def _statuses(engine: Engine, settings: Any, at: datetime):
+def _series_cache(request: Request) -> SeriesCache | None:
+    return getattr(request.app.state, "slo_series", None)
+
+
+def _statuses(engine: Engine, settings: Any, at: datetime, cache: SeriesCache | None = None):
     try:
-        return slo_statuses(engine, settings, at)
+        return slo_statuses(engine, settings, at, cache)
     except SLOSpecError as exc:
         raise HTTPException(500, f"invalid SLO config: {exc}") from None
 
 
 @router.get("/api/v1/slos")
-async def get_slos(at: str | None = None, engine: Engine = Depends(get_engine),
+async def get_slos(request: Request, at: str | None = None, engine: Engine = Depends(get_engine),
                    settings: Any = Depends(get_settings)) -> dict[str, Any]:
     when = _at(at)
-    statuses = await run_in_threadpool(_statuses, engine, settings, when)
+    statuses = await run_in_threadpool(_statuses, engine, settings, when, _series_cache(request))
     return {"at": when.isoformat(), "slos": [s.to_dict() for s in statuses]}
 
 
@@ -54,11 +59,11 @@ def _routed(engine: Engine, at: datetime) -> dict[str, list[str]]:
     return {fp: list(routed or []) for fp, routed in rows}
 
 
-def _alerts(engine: Engine, settings: Any, at: datetime, state: str) -> list[dict[str, Any]]:
+def _alerts(engine: Engine, settings: Any, at: datetime, state: str, cache: SeriesCache | None) -> list[dict[str, Any]]:
     out = []
     if state in ("firing", "all"):
         routed = _routed(engine, at)
-        for alert in firing_alerts(_statuses(engine, settings, at)):
+        for alert in firing_alerts(_statuses(engine, settings, at, cache)):
             out.append({**alert.to_dict(), "state": "firing", "routed_to": routed.get(alert.fingerprint, [])})
     if state in ("resolved", "all"):
         with OrmSession(engine) as db:
@@ -78,13 +83,14 @@ def _alerts(engine: Engine, settings: Any, at: datetime, state: str) -> list[dic
 
 @router.get("/api/v1/alerts")
 async def get_alerts(
+    request: Request,
     state: Literal["firing", "resolved", "all"] = Query("firing"),
     at: str | None = None,
     engine: Engine = Depends(get_engine),
     settings: Any = Depends(get_settings),
 ) -> dict[str, Any]:
     when = _at(at)
-    alerts = await run_in_threadpool(_alerts, engine, settings, when, state)
+    alerts = await run_in_threadpool(_alerts, engine, settings, when, state, _series_cache(request))
     return {"at": when.isoformat(), "state": state, "alerts": alerts}
 
 
@@ -95,6 +101,7 @@ def setup(app: Any) -> None:
     from slo.spec import slos_from_settings
 
     slos_from_settings(app.state.settings)
+    app.state.slo_series = SeriesCache()
     if not hasattr(app.state, "slo_alert_hooks"):
         app.state.slo_alert_hooks = []
     if getattr(app.state.settings, "evaluator_enabled", True):

@@ -15,19 +15,19 @@ What each SLI counts (per rollup row):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
-import numpy as np
-from sqlalchemy import String, case, func, select, type_coerce
-from sqlalchemy.engine import Engine
+from sqlalchemy import String, and_, case, func, or_, select, type_coerce
+from sqlalchemy.engine import Connection, Engine
 
 from collector.database import read_connection
 from collector import histogram, histogram_sql
 from collector.models import Rollup
 from slo.evaluation import series_span
-from slo.series import MINUTE, SLISeries, floor_minute
+from slo.series import Counts, SLISeries, floor_minute, series_of
+from slo.series_cache import SeriesCache
 from slo.spec import SLOSpec
 
 _HIST_FOR = {"latency": "latency_hist", "first_partial_latency": "first_partial_hist",
@@ -90,38 +90,16 @@ def series_of_counts(
     spec: SLOSpec, counted: Iterable[tuple[datetime, tuple[str, ...], int, int]], start: datetime, end: datetime
 ) -> SLISeries:
     """Pure: (minute, group key, good, total) tuples -> SLISeries over the minutes [start, end)."""
-    start, end = floor_minute(start), floor_minute(end)
-    minutes = int((end - start) // MINUTE)
-    index: dict[tuple[str, ...], int] = {}
-    gi, mi, goods, totals = [], [], [], []
-    for minute, key, good, total in counted:
-        m = int((floor_minute(minute) - start) // MINUTE)
-        if not 0 <= m < minutes or total == 0:
-            continue
-        gi.append(index.setdefault(key, len(index)))
-        mi.append(m)
-        goods.append(good)
-        totals.append(total)
-    order = sorted(index, key=lambda k: k)
-    remap = np.array([0] * len(index), dtype=np.int64)
-    for new, key in enumerate(order):
-        remap[index[key]] = new
-    good = np.zeros((len(order), minutes), dtype=np.int64)
-    tot = np.zeros((len(order), minutes), dtype=np.int64)
-    if gi:
-        rows_idx = remap[np.asarray(gi)]
-        np.add.at(good, (rows_idx, np.asarray(mi)), np.asarray(goods, dtype=np.int64))
-        np.add.at(tot, (rows_idx, np.asarray(mi)), np.asarray(totals, dtype=np.int64))
-    return SLISeries(start, tuple(spec.group_by), tuple(order), good, tot)
+    return series_of([Counts.of(counted, start)], tuple(spec.group_by), start, end)
 
 
 def _counts_query(spec: SLOSpec, dialect: str):
     """Good and total events per minute and group, added up by the database. Quality sums
-    per (errors:ref_words) pair instead; `load_series` judges each pair against max_wer."""
+    per (errors:ref_words) pair instead; `_read_counts` judges each pair against max_wer."""
     table = Rollup.__table__
     keys = [table.c.minute] + [table.c[d] for d in spec.group_by]
     if dialect == "sqlite":
-        # The stored text, parsed once per distinct minute by `_minutes` rather than per row.
+        # The stored text, parsed once per distinct minute by `Counts.of_columns` rather than per row.
         keys[0] = type_coerce(table.c.minute, String)
     if spec.sli == "availability":
         return select(*keys, func.sum(table.c.status_ok), func.sum(table.c.sessions)).group_by(*keys)
@@ -141,37 +119,32 @@ def _counts_query(spec: SLOSpec, dialect: str):
     return histogram_sql.joined(select(*keys, good, func.sum(n)), table, entries).group_by(*keys)
 
 
-def load_series(engine: Engine, spec: SLOSpec, at: datetime) -> SLISeries:
-    """Rollups for the spec's filters over [floor(at) - series_span, floor(at))."""
+def load_series(engine: Engine, spec: SLOSpec, at: datetime, cache: SeriesCache | None = None) -> SLISeries:
+    """Rollups for the spec's filters over [floor(at) - series_span, floor(at)); with a cache, only
+    the hours that changed since it last read them (see `slo.series_cache`)."""
     end = floor_minute(at)
     start = end - series_span(spec)
+    with read_connection(engine) as conn:
+        read = lambda ranges, origin: _read_counts(conn, spec, ranges, origin)  # noqa: E731
+        pieces = cache.pieces(conn, spec, start, end, read) if cache is not None else [read([(start, end)], start)]
+    return series_of(pieces, tuple(spec.group_by), start, end)
+
+
+def _read_counts(conn: Connection, spec: SLOSpec, ranges: list[tuple[datetime, datetime]], origin: datetime) -> Counts:
+    """Good and total per minute and group over the minute ranges [since, until)."""
     table = Rollup.__table__
-    query = _counts_query(spec, engine.dialect.name).where(table.c.minute >= start, table.c.minute < end)
+    query = _counts_query(spec, conn.dialect.name).where(
+        or_(*[and_(table.c.minute >= since, table.c.minute < until) for since, until in ranges]))
     for dim, values in spec.filter_values().items():
         query = query.where(table.c[dim].in_(values))
-    with read_connection(engine) as conn:
-        rows = conn.execute(query).all()
+    rows = conn.execute(query).all()
     width = len(spec.group_by)
-    minute = _minutes()
+    keys = [tuple(r[1:1 + width]) for r in rows]
     if spec.sli != "quality":
-        counted = ((minute(r[0]), tuple(r[1:1 + width]), int(r[-2] or 0), int(r[-1] or 0)) for r in rows)
-        return series_of_counts(spec, counted, start, end)
+        return Counts.of_columns(origin, [r[0] for r in rows], keys, [r[-2] or 0 for r in rows],
+                                 [r[-1] or 0 for r in rows])
     pairs: dict[tuple, dict[str, int]] = {}
-    for r in rows:
-        pairs.setdefault((minute(r[0]), tuple(r[1:1 + width])), {})[r[-2]] = int(r[-1])
-    return series_of_counts(spec, ((minute, key, *wer_good(p, float(spec.max_wer)))  # type: ignore[arg-type]
-                                   for (minute, key), p in pairs.items()), start, end)
-
-
-def _minutes() -> Callable[[datetime | str], datetime]:
-    """Minute values as aware datetimes: PostgreSQL returns them; SQLite's text is parsed once."""
-    parsed: dict[str, datetime] = {}
-
-    def minute(value: datetime | str) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        if value not in parsed:
-            parsed[value] = datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
-        return parsed[value]
-
-    return minute
+    for r, key in zip(rows, keys):
+        pairs.setdefault((r[0], key), {})[r[-2]] = int(r[-1])
+    judged = [(m, key, *wer_good(p, float(spec.max_wer))) for (m, key), p in pairs.items()]  # type: ignore[arg-type]
+    return Counts.of(judged, origin)

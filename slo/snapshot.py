@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from slo.alert import Alert
 from slo.evaluation import DEFAULT_RUNBOOK_BASE, GroupStatus, evaluate_slo
+from slo.series_cache import SeriesCache
 from slo.sli_source import load_series
 from slo.spec import SLOSpec, format_duration, min_events_for, slos_from_settings
 
@@ -38,10 +39,10 @@ def runbook_base(settings: Any) -> str:
     return getattr(settings, "runbook_base_url", None) or DEFAULT_RUNBOOK_BASE
 
 
-def slo_statuses(engine: Engine, settings: Any, at: datetime) -> list[SLOStatus]:
+def slo_statuses(engine: Engine, settings: Any, at: datetime, cache: SeriesCache | None = None) -> list[SLOStatus]:
     out = []
     for spec in slos_from_settings(settings):
-        series = load_series(engine, spec, at)
+        series = load_series(engine, spec, at, cache)
         groups = evaluate_slo(spec, series, at, min_events=min_events_for(spec, settings),
                               runbook_base=runbook_base(settings),
                               min_bad_events=float(getattr(settings, "slo_min_bad_events", 0) or 0))

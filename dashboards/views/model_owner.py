@@ -18,6 +18,8 @@ drift_ok = ui.available(data["drift"], "Drift")
 drift = data["drift"].data if drift_ok else {}
 if drift_ok:
     st.subheader("Drift findings")
+    if drift.get("at"):
+        st.caption(f"Drift scan ending {drift['at']}")  # live views show the collector's last pass
     findings = tf.findings_frame(drift)
     row = st.columns(3)
     row[0].metric("Findings", tf.fmt_int(len(findings)))

@@ -11,6 +11,8 @@ from collector.schemas import SessionIn
 from drift.config import DriftConfig
 from drift.report_cache import ReportCache
 from drift.service import scan_database
+from live_collector import running_collector
+from polling import wait_for
 
 AT = datetime(2026, 5, 4, 12, 0, tzinfo=timezone.utc)
 
@@ -73,3 +75,34 @@ def test_concurrent_askers_share_one_scan(tmp_path):
         t.join()
     assert len(scans) == 1 and len(results) == 4 and all(r is results[0] for r in results)
     engine.dispose()
+
+
+def test_latest_is_the_newest_report_of_the_config(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    migrate(engine)
+    store_sessions(engine, _sessions("cur", 30, 2), AT)
+    cache, config = ReportCache(), DriftConfig()
+    assert cache.latest(config, since=AT - timedelta(days=1)) is None
+    newer = cache.report(engine, config, AT, scan_database)
+    cache.report(engine, config, AT - timedelta(minutes=30), scan_database)  # an older question, asked later
+    assert cache.latest(config, since=AT - timedelta(hours=1)) is newer
+    assert cache.latest(config, since=AT + timedelta(seconds=1)) is None  # too old for the caller
+    assert cache.latest(DriftConfig(current_hours=12), since=AT - timedelta(days=1)) is None  # another config
+    engine.dispose()
+
+
+def test_live_drift_requests_get_the_drift_loops_last_pass(tmp_path):
+    """A live console page asks without `at` every 15 s: it gets the loop's last pass (here at
+    the replay's watermark, 12:03), not a new scan of its own (which would end at 12:00)."""
+    config = {"evaluator_clock": "watermark", "evaluator_enabled": False, "drift": {"interval_s": 1}}
+    with running_collector(tmp_path, config=config) as live:
+        records = [s.model_dump(mode="json", exclude_none=True) for s in
+                   _sessions("ref", 40, 48) + _sessions("cur", 40, 2)]
+        records.append({**records[-1], "session_id": "newest", "ts": (AT + timedelta(minutes=2)).isoformat()})
+        with live.client("ingest") as http:
+            assert http.post("/api/v1/sessions", json=records).status_code == 200
+        watermark = (AT + timedelta(minutes=3)).isoformat()
+        with live.client("read") as http:
+            wait_for(lambda: http.get("/api/v1/drift").json()["at"] == watermark, 30, "the drift loop's pass")
+            explicit = http.get("/api/v1/drift", params={"at": AT.isoformat()}).json()
+    assert explicit["at"] == AT.isoformat()

@@ -88,12 +88,15 @@ def test_full_disk_answers_507_keeps_stored_data_and_recovers(tmp_path):
         with running_collector(tmp_path / "work", database_url=f"sqlite:///{db}") as live:
             acknowledged: set[str] = set()
             with live.client("ingest") as http:
-                for batch in range(200):  # ~0.1 MB of transcripts per batch: fills 3 MB quickly
-                    records = _records(f"fill{batch}", 100)
-                    full = http.post("/api/v1/sessions", json=records)
-                    if full.status_code != 200:
-                        break
-                    acknowledged.update(r["session_id"] for r in records)
+                # ~0.1 MB of transcripts per batch fills 3 MB quickly; then smaller batches use up
+                # what a refused big one leaves, so the client's batch below is refused as well.
+                for size in (100, 20):
+                    for batch in range(200):
+                        records = _records(f"fill{size}-{batch}", size)
+                        full = http.post("/api/v1/sessions", json=records)
+                        if full.status_code != 200:
+                            break
+                        acknowledged.update(r["session_id"] for r in records)
                 spooled = _spooling_client(live, tmp_path / "spool").post_sessions(_records("while-full", 20))
                 while_full = _check_sqlite(db)
 
@@ -113,7 +116,7 @@ def test_full_disk_answers_507_keeps_stored_data_and_recovers(tmp_path):
     assert while_full["integrity"] == "ok" and while_full["ids"] == acknowledged
     assert while_full["rolled"] == len(acknowledged)
     # Space freed: the same collector takes the refused batch and the client's spool.
-    assert retried.status_code == 200 and retried.json()["accepted"] == 100
+    assert retried.status_code == 200 and retried.json()["accepted"] == 20
     assert replayed == 20
     assert after["integrity"] == "ok"
     assert after["ids"] == acknowledged | {r["session_id"] for r in records + _records("while-full", 20)}

@@ -102,7 +102,7 @@ def recomputed_rollups(conn: Connection) -> dict[str, dict[str, Any]]:
         e["wer_insertions"] += sample["insertions"]
         e["wer_words"] += sample["ref_words"]
         e["wer_pairs"][f"{errors}:{sample['ref_words']}"] += 1
-    return {key: _normal(values) for key, values in out.items()}
+    return {key: normalized(values) for key, values in out.items()}
 
 
 def stored_rollups(conn: Connection) -> dict[str, dict[str, Any]]:
@@ -110,11 +110,11 @@ def stored_rollups(conn: Connection) -> dict[str, dict[str, Any]]:
     out = {}
     for row in rows:
         assert row["rollup_key"] == rollup_key(row["minute"], {d: row[d] for d in ROLLUP_DIMENSIONS}), row["rollup_key"]
-        out[row["rollup_key"]] = _normal(row)
+        out[row["rollup_key"]] = normalized(row)
     return out
 
 
-def _normal(values: Any) -> dict[str, Any]:
+def normalized(values: Any) -> dict[str, Any]:
     out: dict[str, Any] = {c: int(values[c]) for c in COUNTERS}
     out.update({s: float(values[s]) for s in SUMS})
     out.update({h: {str(k): int(v) for k, v in (values[h] or {}).items() if int(v)} for h in HISTOGRAMS})

@@ -15,10 +15,11 @@ import pytest
 from sqlalchemy import func, select
 
 from collector.database import make_engine
-from collector.models import Sample, Session
+from collector.models import HourlyRollup, Rollup, Sample, Session
+from collector.rollups import by_hour, compacted_through
 
 sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file
-from replicas import recomputed_rollups, replicas, rollup_differences, stored_rollups  # noqa: E402
+from replicas import normalized, recomputed_rollups, replicas, rollup_differences, stored_rollups  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 
@@ -120,7 +121,8 @@ def test_two_replicas_store_each_session_once_and_lose_no_rollup_increment(tmp_p
             rnd.shuffle(batch)  # ...each in its own order
         return batches
 
-    config = {"evaluator_enabled": False}
+    # Both replicas also compact hours while the batches land (late data for compacted hours).
+    config = {"evaluator_enabled": False, "compaction_interval_s": 0.2}
     with replicas(tmp_path, postgres_url, 2, config) as live:
         session_responses = _post_all(live, "/api/v1/sessions",
                                       lambda w: [[session_record(s) for s in ids] for ids in plan[w]], THREADS)
@@ -148,9 +150,15 @@ def test_two_replicas_store_each_session_once_and_lose_no_rollup_increment(tmp_p
             assert conn.execute(select(func.count()).select_from(Sample)).scalar() == len(labeled)
             expected = recomputed_rollups(conn)
             stored = stored_rollups(conn)
+            through = compacted_through(conn)
+            hourly_expected = {k: normalized(d) for k, d in by_hour(
+                conn.execute(select(Rollup.__table__).where(Rollup.minute < through)).mappings()).items()}
+            hourly_stored = {r["rollup_key"]: normalized(r) for r in conn.execute(select(HourlyRollup.__table__)).mappings()}
     finally:
         engine.dispose()
     assert len(expected) > 10  # many slices and minutes, each written by both replicas
     assert sum(row["sessions"] for row in stored.values()) == POOL
     assert sum(row["wer_utterances"] for row in stored.values()) == len(labeled)
     assert rollup_differences(stored, expected) == []
+    assert through is not None and hourly_expected  # the compactors ran while batches landed
+    assert rollup_differences(hourly_stored, hourly_expected) == []

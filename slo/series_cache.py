@@ -1,0 +1,102 @@
+"""SLO counts remembered per compacted hour, so an evaluation reads only what changed.
+
+An SLO's series spans its window and more (30 days and up): read whole, that is every minute
+rollup of the span on every evaluation and every `/slos` call. An hour behind the compaction
+mark changes only when late data arrives, and then its revision (`rollup_hours`) is bumped in
+the same transaction; so each hour's counts are kept with the revision they were read at, and
+an evaluation reads only hours whose revision moved plus the minutes not compacted yet.
+
+The revisions are read before the minutes, so a kept hour is never newer than its revision
+says: at worst an hour is read again once more than needed. Each replica keeps its own cache;
+it is an optimisation, never the source of truth.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from collector.models import RollupHour
+from collector.rollups import compacted_through, hour_of
+from slo.series import Counts
+from slo.spec import SLOSpec
+
+HOUR = timedelta(hours=1)
+Ranges = list[tuple[datetime, datetime]]
+
+
+def spec_key(spec: SLOSpec) -> tuple:
+    """What decides an SLO's counts (its name, objective and windows do not)."""
+    filters = tuple(sorted((k, tuple(sorted(v))) for k, v in spec.filter_values().items()))
+    return (spec.sli, spec.threshold_ms, spec.max_wer, filters, tuple(spec.group_by))
+
+
+class SeriesCache:
+    def __init__(self, max_rows: int = 5_000_000) -> None:
+        self.max_rows = max_rows
+        self._hours: OrderedDict[tuple, tuple[int, Counts]] = OrderedDict()
+        self._rows = 0
+        self._lock = threading.Lock()
+
+    def pieces(self, conn: Connection, spec: SLOSpec, start: datetime, end: datetime,
+               read: Callable[[Ranges, datetime], Counts]) -> list[Counts]:
+        """The counts of [start, end) in pieces: kept hours, plus one `read(ranges, origin)` of
+        the minute ranges that must be read (stale or new hours, and the uncompacted tail)."""
+        through = compacted_through(conn)
+        first = hour_of(start)
+        cached_end = min(through, end) if through is not None else first
+        revisions: dict[datetime, int] = {}
+        if first < cached_end:
+            query = select(RollupHour.hour, RollupHour.revision).where(RollupHour.hour >= first,
+                                                                       RollupHour.hour < cached_end)
+            revisions = {hour: revision for hour, revision in conn.execute(query)}
+        key = spec_key(spec)
+        pieces, stale = [], []
+        with self._lock:
+            hour = first
+            while hour < cached_end:
+                revision = revisions.get(hour, 0)  # 0: the hour had no data when compacted, nor since
+                kept = self._hours.get((key, hour))
+                if revision and (kept is None or kept[0] != revision):
+                    stale.append(hour)
+                elif revision:
+                    self._hours.move_to_end((key, hour))
+                    pieces.append(kept[1])  # type: ignore[index]
+                hour += HOUR
+        ranges = _ranges(stale)
+        if cached_end < end:
+            ranges.append((max(cached_end, start), end))
+        if not ranges:
+            return pieces
+        fresh = read(ranges, first)
+        pieces.append(fresh)
+        with self._lock:
+            for hour in stale:
+                self._keep((key, hour), revisions[hour], fresh.between(hour, hour + HOUR))
+        return pieces
+
+    def _keep(self, key: tuple, revision: int, counts: Counts) -> None:
+        old = self._hours.pop(key, None)
+        if old is not None:
+            self._rows -= old[1].rows
+        self._hours[key] = (revision, counts)
+        self._rows += counts.rows
+        while self._rows > self.max_rows and self._hours:
+            _, (_, dropped) = self._hours.popitem(last=False)
+            self._rows -= dropped.rows
+
+
+def _ranges(hours: list[datetime]) -> Ranges:
+    """Consecutive hours joined into [since, until) ranges."""
+    out: Ranges = []
+    for hour in hours:
+        if out and out[-1][1] == hour:
+            out[-1] = (out[-1][0], hour + HOUR)
+        else:
+            out.append((hour, hour + HOUR))
+    return out
