@@ -161,21 +161,24 @@ def _offset(minute: datetime | str, origin: datetime) -> int:
 
 
 def series_of(pieces: list[Counts], group_by: tuple[str, ...], start: datetime, end: datetime) -> SLISeries:
-    """Pure: the pieces added up per group and minute over [start, end) (other minutes dropped);
-    groups sorted by key."""
+    """Pure: the pieces added up per group and minute over [start, end). Rows outside it or
+    without events are dropped, and so is a group left with none; groups sorted by key."""
     start, end = floor_minute(start), floor_minute(end)
     minutes = int((end - start) // MINUTE)
-    order = sorted({key for piece in pieces for key in piece.groups})
+    kept = []
+    for piece in pieces:
+        m = piece.minute + int((piece.origin - start) // MINUTE)
+        inside = (m >= 0) & (m < minutes) & (piece.total > 0)
+        kept.append((piece, m[inside], piece.group[inside], inside))
+    order = sorted({piece.groups[g] for piece, _, groups, _ in kept for g in np.unique(groups).tolist()})
     position = {key: i for i, key in enumerate(order)}
     good = np.zeros((len(order), minutes), dtype=np.int64)
     total = np.zeros((len(order), minutes), dtype=np.int64)
-    for piece in pieces:
-        if not piece.rows:
+    for piece, cols, groups, inside in kept:
+        if not cols.size:
             continue
-        remap = np.array([position[key] for key in piece.groups], dtype=np.int64)
-        m = piece.minute + int((piece.origin - start) // MINUTE)
-        inside = (m >= 0) & (m < minutes)
-        rows, cols = remap[piece.group[inside]], m[inside]
+        remap = np.array([position.get(key, -1) for key in piece.groups], dtype=np.int64)
+        rows = remap[groups]
         np.add.at(good, (rows, cols), piece.good[inside])
         np.add.at(total, (rows, cols), piece.total[inside])
     return SLISeries(start, tuple(group_by), tuple(order), good, total)
