@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -20,9 +20,8 @@ from sqlalchemy.engine import Connection, Engine
 from collector.clock import evaluation_time
 from collector.database import write_transaction
 from collector.models import Rollup, RollupCompaction
-from collector.rollups import apply_hourly, by_hour, compacted_through, hour_of
+from collector.rollups import HOUR, apply_hourly, by_hour, compacted_through, hour_of
 
-HOUR = timedelta(hours=1)
 log = logging.getLogger(__name__)
 
 

@@ -16,9 +16,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Subquery
 
 from collector.models import HourlyRollup, Rollup
-from collector.rollups import compacted_through, hour_of
+from collector.rollups import HOUR, compacted_through, hour_of
 
-HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
 
 

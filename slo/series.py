@@ -131,8 +131,8 @@ class Counts:
 
     @classmethod
     def of_columns(cls, origin: datetime, minutes, keys, good, total) -> Counts:
-        """From columns: minutes (aware datetimes, or any value `minute_of` maps to one), group
-        keys, good and total. A million rows take well under a second: each distinct minute and
+        """From columns: minutes (aware datetimes, or SQLite's stored UTC text), group keys, good
+        and total. A million rows take well under a second: each distinct minute and
         key is worked out once."""
         origin = floor_minute(origin)
         offsets: dict = {}

@@ -16,17 +16,16 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from collector.models import RollupHour
-from collector.rollups import compacted_through, hour_of
+from collector.rollups import HOUR, compacted_through, hour_of
 from slo.series import Counts
 from slo.spec import SLOSpec
 
-HOUR = timedelta(hours=1)
 Ranges = list[tuple[datetime, datetime]]
 
 

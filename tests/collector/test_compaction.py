@@ -17,9 +17,10 @@ from collector import histogram, queries
 from collector.compaction import compact
 from collector.database import make_engine, migrate, read_connection, write_transaction
 from collector.ingest import score_and_store_samples, store_sessions
-from collector.models import HourlyRollup, Rollup, RollupCompaction, RollupHour
+from collector.models import HourlyRollup, RollupCompaction, RollupHour
+from rollup_compare import hourly_rollups, rollup_differences
 from collector.rollup_window import whole_hours
-from collector.rollups import COUNTERS, HISTOGRAMS, SUMS, by_hour, compacted_through
+from collector.rollups import compacted_through
 from collector.schemas import SampleIn, SessionIn
 from slo.series_cache import SeriesCache
 from slo.sli_source import load_series
@@ -53,22 +54,10 @@ def _store(engine, sessions, samples) -> None:
     score_and_store_samples(engine, list(enumerate(samples)), "basic", AT)
 
 
-def _normalized(delta: dict) -> dict:
-    out = {c: delta[c] for c in COUNTERS}
-    out.update({s: round(delta[s], 6) for s in SUMS})
-    out.update({h: {str(k): int(v) for k, v in (delta[h] or {}).items()} for h in HISTOGRAMS})
-    return out
-
-
 def _assert_hourly_is_minute_sums(engine) -> int:
     with read_connection(engine) as conn:
-        through = compacted_through(conn)
-        minutes = conn.execute(select(Rollup.__table__).where(Rollup.minute < through)).mappings().all()
-        hourly = {r["rollup_key"]: dict(r) for r in conn.execute(select(HourlyRollup.__table__)).mappings()}
-    expected = by_hour(minutes)
-    assert set(hourly) == set(expected)
-    for key, delta in expected.items():
-        assert _normalized(hourly[key]) == _normalized(delta), key
+        stored, expected = hourly_rollups(conn)
+    assert rollup_differences(stored, expected) == []
     return len(expected)
 
 

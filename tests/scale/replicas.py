@@ -4,7 +4,6 @@ checks the scale-out tests share: a recomputation of every rollup from the store
 from __future__ import annotations
 
 import contextlib
-import math
 import secrets
 import threading
 from collections import Counter
@@ -19,6 +18,7 @@ from collector.histogram import bucket_code
 from collector.models import ROLLUP_DIMENSIONS, Rollup, Sample, Session
 from collector.rollups import COUNTERS, HISTOGRAMS, SUMS, confidence_code, rollup_key, snr_code
 from live_collector import LiveCollector, free_port, write_config
+from rollup_compare import normalized
 
 
 @contextlib.contextmanager
@@ -112,25 +112,3 @@ def stored_rollups(conn: Connection) -> dict[str, dict[str, Any]]:
         assert row["rollup_key"] == rollup_key(row["minute"], {d: row[d] for d in ROLLUP_DIMENSIONS}), row["rollup_key"]
         out[row["rollup_key"]] = normalized(row)
     return out
-
-
-def normalized(values: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {c: int(values[c]) for c in COUNTERS}
-    out.update({s: float(values[s]) for s in SUMS})
-    out.update({h: {str(k): int(v) for k, v in (values[h] or {}).items() if int(v)} for h in HISTOGRAMS})
-    return out
-
-
-def rollup_differences(stored: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]]) -> list[str]:
-    """What differs, field by field (sums of floats compared to rounding, in whatever order added)."""
-    problems = [f"{key}: missing" for key in expected.keys() - stored.keys()]
-    problems += [f"{key}: not backed by any stored row" for key in stored.keys() - expected.keys()]
-    for key in expected.keys() & stored.keys():
-        got, want = stored[key], expected[key]
-        for name in COUNTERS + HISTOGRAMS:
-            if got[name] != want[name]:
-                problems.append(f"{key} {name}: stored {got[name]!r}, recomputed {want[name]!r}")
-        for name in SUMS:
-            if not math.isclose(got[name], want[name], rel_tol=1e-9, abs_tol=1e-6):
-                problems.append(f"{key} {name}: stored {got[name]!r}, recomputed {want[name]!r}")
-    return problems

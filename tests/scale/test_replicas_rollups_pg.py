@@ -15,11 +15,12 @@ import pytest
 from sqlalchemy import func, select
 
 from collector.database import make_engine
-from collector.models import HourlyRollup, Rollup, Sample, Session
-from collector.rollups import by_hour, compacted_through
+from collector.models import Sample, Session
+from collector.rollups import compacted_through
 
 sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file
-from replicas import normalized, recomputed_rollups, replicas, rollup_differences, stored_rollups  # noqa: E402
+from replicas import recomputed_rollups, replicas, stored_rollups  # noqa: E402
+from rollup_compare import hourly_rollups, rollup_differences  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 
@@ -151,9 +152,7 @@ def test_two_replicas_store_each_session_once_and_lose_no_rollup_increment(tmp_p
             expected = recomputed_rollups(conn)
             stored = stored_rollups(conn)
             through = compacted_through(conn)
-            hourly_expected = {k: normalized(d) for k, d in by_hour(
-                conn.execute(select(Rollup.__table__).where(Rollup.minute < through)).mappings()).items()}
-            hourly_stored = {r["rollup_key"]: normalized(r) for r in conn.execute(select(HourlyRollup.__table__)).mappings()}
+            hourly_stored, hourly_expected = hourly_rollups(conn)
     finally:
         engine.dispose()
     assert len(expected) > 10  # many slices and minutes, each written by both replicas
