@@ -101,13 +101,15 @@ def caller(request: Request) -> tuple[str, str | None]:
     return getattr(request.state, "identity", "anonymous"), getattr(request.state, "token_id", None)
 
 
-def require_ingest(request: Request) -> str:
+# Coroutines that never await: FastAPI runs a plain `def` dependency in its thread pool, a
+# hand-off per request that costs more than the check itself.
+async def require_ingest(request: Request) -> str:
     return check_scope(request, "ingest")
 
 
-def require_read(request: Request) -> str:
+async def require_read(request: Request) -> str:
     return check_scope(request, "read")
 
 
-def require_admin(request: Request) -> str:
+async def require_admin(request: Request) -> str:
     return check_scope(request, "admin")

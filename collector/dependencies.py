@@ -16,9 +16,9 @@ from collector.auth import require_admin, require_ingest, require_read
 __all__ = ["get_settings", "get_engine", "require_read", "require_ingest", "require_admin"]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:  # async: no thread pool hop (collector.auth)
     return request.app.state.settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine

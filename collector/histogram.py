@@ -50,6 +50,16 @@ def bucket_code(value: float) -> int:
     return _CODES[min(bisect.bisect_left(_EDGES, value * (1 - 1e-12)), len(_CODES) - 1)]
 
 
+_EDGE_ARRAY = np.array(_EDGES)
+_CODE_ARRAY = np.array(_CODES, dtype=np.int64)
+
+
+def bucket_codes(values: np.ndarray) -> np.ndarray:
+    """`bucket_code` of each value, in one pass (the same float arithmetic, so the same codes)."""
+    found = np.searchsorted(_EDGE_ARRAY, values * (1 - 1e-12), side="left")
+    return np.where(values > 0, _CODE_ARRAY[np.minimum(found, len(_CODES) - 1)], ZERO_CODE)
+
+
 def add(hist: dict[int, int], value: float, count: int = 1) -> None:
     code = bucket_code(value)
     hist[code] = hist.get(code, 0) + count

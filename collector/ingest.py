@@ -6,7 +6,7 @@ record survives a crash of the collector.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -17,20 +17,21 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from collector.database import write_transaction
-from collector.models import SLICE_DIMENSIONS, Sample, Session, Stage
+from collector.models import Sample, Session, Stage
 from collector.redaction import redact
-from collector.rollups import UNKNOWN, accumulate_samples, accumulate_sessions, apply_deltas, sqlite_datetime
+from collector.rollups import accumulate_samples, apply_deltas, sqlite_datetime
 from collector.schemas import SampleIn, SessionIn
+from collector.session_batch import COLUMNS, SessionBatch
+from collector.session_fold import fold_sessions
 from collector.wer import WordErrors, word_errors
-
-SESSION_COLUMNS = [c.name for c in Session.__table__.columns]
 
 
 @dataclass
 class StoredSessions:
-    accepted: list[dict[str, Any]] = field(default_factory=list)
+    accepted: SessionBatch = field(default_factory=SessionBatch.empty)
     duplicates: int = 0
 
 
@@ -46,74 +47,69 @@ def _insert(conn: Connection):
     return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
 
-def session_row(record: SessionIn, received_at: datetime) -> dict[str, Any]:
-    row = dict(record.__dict__)  # the validated fields; model_dump() is several times slower
-    for dim in SLICE_DIMENSIONS + ("pool",):
-        row[dim] = row.get(dim) or UNKNOWN
-    row["hypothesis"] = redact(row["hypothesis"])
-    row["received_at"] = received_at
-    return row
-
-
-def store_sessions(engine: Engine, records: Sequence[SessionIn], received_at: datetime) -> StoredSessions:
+def store_sessions(engine: Engine, records: Sequence[SessionIn | Mapping[str, Any]],
+                   received_at: datetime) -> StoredSessions:
+    """Store validated sessions: models, or the plain dicts ingest validates clean batches into
+    (`SessionFields`, which leave out the fields that keep their default)."""
     result = StoredSessions()
-    rows: dict[str, dict[str, Any]] = {}
+    unique: dict[str, Mapping[str, Any]] = {}
     for record in records:
-        if record.session_id in rows:
+        fields = record.__dict__ if isinstance(record, SessionIn) else record
+        if fields["session_id"] in unique:
             result.duplicates += 1
-            continue
-        rows[record.session_id] = session_row(record, received_at)
-    if not rows:
+        else:
+            unique[fields["session_id"]] = fields
+    if not unique:
         return result
+    batch = SessionBatch.of(list(unique.values()), received_at)
     with write_transaction(engine) as conn:
-        inserted = _insert_new_sessions(conn, rows)
-        fresh = [row for sid, row in rows.items() if sid in inserted]
-        apply_deltas(conn, accumulate_sessions(fresh))
+        inserted = _insert_new_sessions(conn, batch)
+        fresh = batch if len(inserted) == len(batch) else batch.select(
+            [sid in inserted for sid in batch.columns["session_id"]])
+        apply_deltas(conn, fold_sessions(fresh))
     result.accepted = fresh
-    result.duplicates += len(rows) - len(fresh)
+    result.duplicates += len(batch) - len(fresh)
     return result
 
 
-_SQLITE_SESSION_INSERT = (
-    f"INSERT INTO sessions ({', '.join(SESSION_COLUMNS)}) VALUES ({', '.join('?' * len(SESSION_COLUMNS))})"
-)
+_SQLITE_SESSION_INSERT = f"INSERT INTO sessions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
-def _insert_new_sessions(conn: Connection, rows: dict[str, dict[str, Any]]) -> set[str]:
-    """Insert the rows whose session_id is new; return the ids inserted."""
+def _insert_new_sessions(conn: Connection, batch: SessionBatch) -> set[str]:
+    """Insert the sessions whose session_id is new; return the ids inserted."""
+    ids = batch.columns["session_id"]
     if conn.dialect.name != "sqlite":
         table = Session.__table__
         stmt = pg_insert(table).on_conflict_do_nothing(index_elements=["session_id"]).returning(table.c.session_id)
         # Key order: replicas inserting overlapping batches then wait on each other instead of deadlocking.
-        return {r[0] for r in conn.execute(stmt, [rows[sid] for sid in sorted(rows)])}
-    # SQLite: the transaction holds the write lock, so "select existing, insert the rest" is
-    # race-free; going through the DBAPI keeps the hot path close to a raw executemany.
-    ids = list(rows)
+        rows = sorted(batch.rows(), key=itemgetter("session_id"))
+        return {r[0] for r in conn.execute(stmt, rows)}
+    # SQLite: the transaction holds the write lock, so nothing else inserts meanwhile. Nearly
+    # every batch is all new: insert it whole under a savepoint, and only when one of its ids
+    # is stored already (a retried batch) roll back, look up which, and insert the rest.
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(_SQLITE_SESSION_INSERT, list(zip(*_sqlite_columns(batch))))
+        return set(ids)
+    except IntegrityError:
+        pass
     existing: set[str] = set()
     for start in range(0, len(ids), 900):
         chunk = ids[start:start + 900]
         sql = f"SELECT session_id FROM sessions WHERE session_id IN ({', '.join('?' * len(chunk))})"
         existing.update(r[0] for r in conn.exec_driver_sql(sql, tuple(chunk)))
-    new = [sid for sid in ids if sid not in existing]
-    if new:
-        received_at = sqlite_datetime(rows[new[0]]["received_at"])  # one per batch
-        conn.exec_driver_sql(_SQLITE_SESSION_INSERT, [_sqlite_row(rows[sid], received_at) for sid in new])
-    return set(new)
+    new = batch.select([sid not in existing for sid in ids])
+    if len(new):
+        conn.exec_driver_sql(_SQLITE_SESSION_INSERT, list(zip(*_sqlite_columns(new))))
+    return set(new.columns["session_id"])
 
 
-_SESSION_VALUES = itemgetter(*SESSION_COLUMNS)
-_TS_COLUMN = SESSION_COLUMNS.index("ts")
-_RECEIVED_AT_COLUMN = SESSION_COLUMNS.index("received_at")
-_ATTRIBUTES_COLUMN = SESSION_COLUMNS.index("attributes")
-
-
-def _sqlite_row(row: dict[str, Any], received_at: str) -> tuple:
-    out = list(_SESSION_VALUES(row))
-    out[_TS_COLUMN] = sqlite_datetime(out[_TS_COLUMN])
-    out[_RECEIVED_AT_COLUMN] = received_at
-    if out[_ATTRIBUTES_COLUMN] is not None:
-        out[_ATTRIBUTES_COLUMN] = orjson.dumps(out[_ATTRIBUTES_COLUMN]).decode()
-    return tuple(out)
+def _sqlite_columns(batch: SessionBatch) -> list[list[Any]]:
+    columns = dict(batch.columns)
+    columns["ts"] = batch.ts_texts()
+    columns["received_at"] = [sqlite_datetime(columns["received_at"][0])] * len(batch)  # one per batch
+    columns["attributes"] = [None if a is None else orjson.dumps(a).decode() for a in columns["attributes"]]
+    return [columns[name] for name in COLUMNS]
 
 
 def store_stages(conn: Connection, stages: Sequence[dict[str, Any]]) -> None:

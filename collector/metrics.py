@@ -15,10 +15,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+
+from collector.session_batch import SessionBatch, groups_of, sums
 
 LABELS = ("model_version", "region", "channel")
 DEFAULT_LATENCY_BUCKETS_MS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000, 30000)
@@ -31,23 +34,39 @@ class _Histogram:
     def __init__(self, name: str, doc: str, buckets: Iterable[float]) -> None:
         self.name, self.doc = name, doc
         self.bounds = sorted({float(b) for b in buckets})
-        self.series: dict[tuple, list] = {}  # labels -> [bucket counts..., +Inf count, sum]
+        self._bound_array = np.array(self.bounds)
+        self.series: dict[tuple, np.ndarray] = {}  # labels -> [bucket counts..., +Inf count, sum]
 
-    def observe(self, labels: tuple, value: float) -> None:
+    def _state(self, labels: tuple) -> np.ndarray:
         state = self.series.get(labels)
         if state is None:
-            state = self.series[labels] = [0] * (len(self.bounds) + 1) + [0.0]
+            state = self.series[labels] = np.zeros(len(self.bounds) + 2)
+        return state
+
+    def observe(self, labels: tuple, value: float) -> None:
+        state = self._state(labels)
         state[bisect.bisect_left(self.bounds, value)] += 1  # le: value <= bound
         state[-1] += value
 
+    def observe_groups(self, labels: Sequence[tuple], group: np.ndarray, values: np.ndarray) -> None:
+        """Observe `values[i]` under `labels[group[i]]`, skipping NaN (unset)."""
+        present = ~np.isnan(values)
+        group, values = group[present], values[present]
+        width = len(self.bounds) + 1
+        slots = np.searchsorted(self._bound_array, values, side="left")  # as bisect_left in observe
+        counts = np.bincount(group * width + slots, minlength=len(labels) * width).reshape(len(labels), width)
+        totals = np.bincount(group, weights=values, minlength=len(labels))
+        for i in np.flatnonzero(counts.any(axis=1)).tolist():
+            state = self._state(labels[i])
+            state[:-1] += counts[i]
+            state[-1] += totals[i]
+
     def family(self, label_names: Sequence[str]) -> HistogramMetricFamily:
         family = HistogramMetricFamily(self.name, self.doc, labels=label_names)
+        edges = [floatToGoString(bound) for bound in self.bounds + [float("inf")]]
         for labels, state in self.series.items():
-            cumulative, buckets = 0, []
-            for bound, count in zip(self.bounds + [float("inf")], state[:-1]):
-                cumulative += count
-                buckets.append((floatToGoString(bound), cumulative))
-            family.add_metric(list(labels), buckets, state[-1])
+            cumulative = np.cumsum(state[:-1]).tolist()
+            family.add_metric(list(labels), list(zip(edges, cumulative)), float(state[-1]))
         return family
 
 
@@ -97,27 +116,32 @@ class CollectorMetrics(Collector):
         with self._lock:
             self.counters[name][labels] += value
 
-    def observe_sessions(self, rows: Iterable[Mapping[str, Any]]) -> None:
+    def observe_sessions(self, batch: SessionBatch) -> None:
+        if not len(batch):
+            return
+        columns = batch.columns
+        labels, group = groups_of(list(zip(*(columns[name] for name in LABELS))))
+        n = len(labels)
+        by_status = {status: sums(group, n, where=batch.status == status) for status in set(columns["status"])}
+        totals = {"asrwatch_gpu_seconds": sums(group, n, batch.floats("gpu_seconds")),
+                  "asrwatch_audio_seconds": sums(group, n, batch.floats("audio_seconds")),
+                  "asrwatch_empty_hypotheses": sums(group, n, where=batch.empty_hypothesis)}
         h = self.histograms
-        # Once per batch, not per session: this runs for every ingested session.
         fields = (("final_latency_ms", h["final"]), ("first_partial_ms", h["first_partial"]),
                   ("queue_ms", h["queue"]), ("confidence", h["confidence"]), ("snr_db", h["snr"]))
         with self._lock:
-            sessions, gpu, audio, empty = (self.counters[n] for n in (
-                "asrwatch_sessions", "asrwatch_gpu_seconds", "asrwatch_audio_seconds", "asrwatch_empty_hypotheses"))
-            for row in rows:
-                labels = (row["model_version"], row["region"], row["channel"])
-                sessions[labels + (row["status"],)] += 1
-                for field, hist in fields:
-                    value = row.get(field)
-                    if value is not None:
-                        hist.observe(labels, value)
-                if row.get("gpu_seconds"):
-                    gpu[labels] += row["gpu_seconds"]
-                if row.get("audio_seconds"):
-                    audio[labels] += row["audio_seconds"]
-                if row["status"] == "ok" and row.get("hypothesis") is not None and not row["hypothesis"].strip():
-                    empty[labels] += 1
+            sessions = self.counters["asrwatch_sessions"]
+            for status, counts in by_status.items():
+                for label, count in zip(labels, counts.tolist()):
+                    if count:
+                        sessions[label + (status,)] += count
+            for name, values in totals.items():
+                counter = self.counters[name]
+                for label, value in zip(labels, values.tolist()):
+                    if value:  # as before: a series appears with its first non-zero amount
+                        counter[label] += value
+            for field, hist in fields:
+                hist.observe_groups(labels, group, batch.floats(field))
 
     def observe_samples(self, scored: Iterable[tuple[Mapping[str, Any], Any]]) -> None:
         with self._lock:

@@ -8,19 +8,18 @@ the hourly rows too where the minute's hour is already compacted (see `collector
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 from typing import Any
 
+import numpy as np
 import orjson
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from collector import histogram
 from collector.models import ROLLUP_DIMENSIONS, HourlyRollup, Rollup, RollupCompaction, RollupHour
 from collector.wer import WordErrors, pair_key
 
@@ -32,7 +31,6 @@ COUNTERS = (
 )
 SUMS = ("audio_seconds", "gpu_seconds", "confidence_sum", "snr_sum")
 HISTOGRAMS = ("latency_hist", "first_partial_hist", "queue_hist", "confidence_hist", "snr_hist", "wer_pairs")
-UNKNOWN = "unknown"
 
 Delta = dict[str, Any]
 
@@ -49,15 +47,11 @@ def hour_of(ts: datetime) -> datetime:
 
 
 def rollup_key(minute: datetime, dims: Mapping[str, str]) -> str:
-    return _key(int(minute.timestamp()) // 60, tuple(dims[d] for d in ROLLUP_DIMENSIONS))
+    return key_of(int(minute.timestamp()) // 60, tuple(dims[d] for d in ROLLUP_DIMENSIONS))
 
 
-def _key(epoch_minute: int, dims: tuple[str, ...]) -> str:
+def key_of(epoch_minute: int, dims: Sequence[str]) -> str:
     return f"{epoch_minute}|" + "|".join(dims)
-
-
-def dimensions(row: Mapping[str, Any]) -> dict[str, str]:
-    return {d: (row.get(d) or UNKNOWN) for d in ROLLUP_DIMENSIONS}
 
 
 _ZERO_VALUES: dict[str, Any] = {**{c: 0 for c in COUNTERS}, **{s: 0.0 for s in SUMS}}
@@ -77,104 +71,34 @@ def _delta_for(deltas: dict[str, Delta], row: Mapping[str, Any]) -> Delta:
     """The delta of the row's minute and slice (rows carry all dimensions, "unknown" if unset)."""
     ts = row["ts"]
     dims = _DIMS_OF(row)
-    key = _key(int(ts.timestamp()) // 60, dims)
+    key = key_of(int(ts.timestamp()) // 60, dims)
     delta = deltas.get(key)
     if delta is None:
         delta = deltas[key] = empty_delta(minute_of(ts), dict(zip(ROLLUP_DIMENSIONS, dims)))
     return delta
 
 
+def confidence_codes(confidence: np.ndarray) -> np.ndarray:
+    """Percent buckets (`le`): 0.29 falls in 29, 0.291 in 30. Rounding first absorbs float
+    noise such as 0.29 * 100 = 28.999999999999996."""
+    return np.ceil(np.round(confidence * 100, 9)).astype(np.int64)
+
+
+def snr_codes(snr_db: np.ndarray) -> np.ndarray:
+    """Whole-dB buckets (`le`)."""
+    return np.ceil(np.round(snr_db, 9)).astype(np.int64)
+
+
 def confidence_code(confidence: float) -> int:
-    return math.ceil(round(confidence * 100, 9))
+    return int(confidence_codes(np.array([confidence]))[0])
 
 
 def snr_code(snr_db: float) -> int:
-    return math.ceil(round(snr_db, 9))
+    return int(snr_codes(np.array([snr_db]))[0])
 
 
 def _bump(hist: dict, code: int | str, n: int = 1) -> None:
     hist[code] = hist.get(code, 0) + n
-
-
-_STATUS_COLUMN = {status: "status_" + status for status in ("ok", "partial", "decode_error", "dropped", "timeout")}
-
-
-def accumulate_sessions(rows: Iterable[Mapping[str, Any]], deltas: dict[str, Delta] | None = None) -> dict[str, Delta]:
-    """Fold new session rows (as stored: dimensions filled, hypothesis redacted) into deltas."""
-    deltas = {} if deltas is None else deltas
-    # The ingest hot path (one call per session): rows are grouped by minute and slice under a
-    # cheap tuple key first, and each group's string key and delta are made once.
-    groups: dict[tuple, list[Mapping[str, Any]]] = {}
-    dims_of = _DIMS_OF
-    for row in rows:
-        group_key = (int(row["ts"].timestamp()) // 60, dims_of(row))
-        members = groups.get(group_key)
-        if members is None:
-            groups[group_key] = [row]
-        else:
-            members.append(row)
-    for (epoch_minute, dims), members in groups.items():
-        key = _key(epoch_minute, dims)
-        d = deltas.get(key)
-        if d is None:
-            d = deltas[key] = empty_delta(minute_of(members[0]["ts"]), dict(zip(ROLLUP_DIMENSIONS, dims)))
-        _fold_sessions(d, members)
-    return deltas
-
-
-def _fold_sessions(d: Delta, rows: list[Mapping[str, Any]]) -> None:
-    bucket_code = histogram.bucket_code
-    latencies = (("final_latency_ms", d["latency_hist"]), ("first_partial_ms", d["first_partial_hist"]),
-                 ("queue_ms", d["queue_hist"]))
-    confidence_hist, snr_hist = d["confidence_hist"], d["snr_hist"]
-    successful = shadows = retries = empty = rewrites = 0
-    audio = gpu = confidence_sum = snr_sum = 0.0
-    confidence_count = snr_count = 0
-    for row in rows:
-        status = row["status"]
-        shadow = row.get("shadow")
-        d[_STATUS_COLUMN[status]] += 1
-        if shadow:
-            shadows += 1
-        elif status == "ok" and row.get("turn_success") is not False:
-            successful += 1
-        retries += row.get("retries") or 0
-        if status == "ok":
-            hypothesis = row.get("hypothesis")
-            if hypothesis is not None and not hypothesis.strip():
-                empty += 1
-        rewrites += row.get("partial_rewrites") or 0
-        audio += row.get("audio_seconds") or 0.0
-        gpu += row.get("gpu_seconds") or 0.0
-        confidence = row.get("confidence")
-        if confidence is not None:
-            confidence_sum += confidence
-            confidence_count += 1
-            code = confidence_code(confidence)
-            confidence_hist[code] = confidence_hist.get(code, 0) + 1
-        snr = row.get("snr_db")
-        if snr is not None:
-            snr_sum += snr
-            snr_count += 1
-            code = snr_code(snr)
-            snr_hist[code] = snr_hist.get(code, 0) + 1
-        for field, hist in latencies:
-            value = row.get(field)
-            if value is not None:
-                code = bucket_code(value)
-                hist[code] = hist.get(code, 0) + 1
-    d["sessions"] += len(rows)
-    d["successful_turns"] += successful
-    d["shadow_sessions"] += shadows
-    d["retries"] += retries
-    d["empty_hypotheses"] += empty
-    d["partial_rewrites"] += rewrites
-    d["audio_seconds"] += audio
-    d["gpu_seconds"] += gpu
-    d["confidence_sum"] += confidence_sum
-    d["confidence_count"] += confidence_count
-    d["snr_sum"] += snr_sum
-    d["snr_count"] += snr_count
 
 
 def accumulate_samples(
@@ -200,7 +124,7 @@ def by_hour(rows: Iterable[Mapping[str, Any]]) -> dict[str, Delta]:
     for row in rows:
         hour = hour_of(row["minute"])
         dims = _DIMS_OF(row)
-        key = _key(int(hour.timestamp()) // 60, dims)
+        key = key_of(int(hour.timestamp()) // 60, dims)
         d = hours.get(key)
         if d is None:
             d = hours[key] = empty_delta(hour, dict(zip(ROLLUP_DIMENSIONS, dims)))
@@ -233,7 +157,8 @@ def apply_deltas(conn: Connection, deltas: Mapping[str, Delta]) -> None:
     _apply(conn, Rollup.__table__, "minute", deltas)
     if through is None:
         return
-    late = [d for d in deltas.values() if d["minute"] < through]
+    minute_of_key = getattr(deltas, "minute", None) or (lambda key: deltas[key]["minute"])
+    late = [deltas[key] for key in deltas if minute_of_key(key) < through]
     if late:
         apply_hourly(conn, by_hour(late))
 
@@ -248,10 +173,16 @@ def compacted_through(conn: Connection, *, share_lock: bool = False, update_lock
     """The compaction mark: hours before it have their hourly rows. PostgreSQL: ingest holds it
     FOR SHARE and the compactor FOR UPDATE until commit, so a batch and a compaction of the same
     hour never miss each other (SQLite's single writer serializes them anyway)."""
+    if conn.dialect.name == "sqlite":  # read once per ingested batch: no statement to compile
+        text = conn.exec_driver_sql(_SQLITE_THROUGH).scalar()
+        return None if text is None else datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
     query = select(RollupCompaction.through).where(RollupCompaction.id == 1)
-    if conn.dialect.name == "postgresql" and (share_lock or update_lock):
+    if share_lock or update_lock:
         query = query.with_for_update(read=share_lock and not update_lock)
     return conn.execute(query).scalar()
+
+
+_SQLITE_THROUGH = f"SELECT through FROM {RollupCompaction.__tablename__} WHERE id = 1"
 
 
 def bump_revisions(conn: Connection, hours: Iterable[datetime]) -> None:
@@ -337,26 +268,29 @@ def _apply_sqlite(conn: Connection, table: str, time_column: str, deltas: Mappin
                 values[h] = orjson.loads(values[h])
             stored[row[0]] = values
     inserts, updates = [], []
+    sqlite_row = getattr(deltas, "sqlite_row", None)  # `SessionDeltas` render new rows themselves
     for key in keys:
-        d = deltas[key]
         if key in stored:
-            new = _added(stored[key], d)
+            new = _added(stored[key], deltas[key])
             updates.append(_sqlite_values(new) + (key,))
+        elif sqlite_row is not None:
+            inserts.append(sqlite_row(key))
         else:
-            inserts.append((key, sqlite_datetime(d["minute"]), *(d[dim] for dim in ROLLUP_DIMENSIONS))
-                           + _sqlite_values(d))
+            d = deltas[key]
+            inserts.append((key, sqlite_datetime(d["minute"])) + _DIMS_OF(d) + _sqlite_values(d))
     if inserts:
         conn.exec_driver_sql(_sqlite_insert(table, time_column), inserts)
     if updates:
         conn.exec_driver_sql(_sqlite_update(table), updates)
 
 
+_SCALAR_VALUES = itemgetter(*COUNTERS, *SUMS)
+_HISTOGRAM_VALUES = itemgetter(*HISTOGRAMS)
+
+
 def _sqlite_values(values: Mapping[str, Any]) -> tuple:
-    return (
-        tuple(values[c] for c in COUNTERS)
-        + tuple(values[c] for c in SUMS)
-        + tuple(orjson.dumps(values[h], option=orjson.OPT_NON_STR_KEYS).decode() for h in HISTOGRAMS)
-    )
+    dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS
+    return _SCALAR_VALUES(values) + tuple([dumps(h, option=option).decode() for h in _HISTOGRAM_VALUES(values)])
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

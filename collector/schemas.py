@@ -7,14 +7,15 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
-    field_validator,
 )
+from typing_extensions import NotRequired, TypedDict
 
 from collector.timeparams import EARLIEST, LATEST
 
@@ -33,6 +34,14 @@ Text = Annotated[str, StringConstraints(pattern=NO_NUL)]
 Status = Literal["ok", "partial", "decode_error", "dropped", "timeout"]
 Dimension = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 NonNegative = Annotated[float, Field(ge=0, le=MAX_MEASURE, allow_inf_nan=False)]
+
+
+def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        orjson.dumps(value)
+    except TypeError as exc:  # integers past 64 bits, nesting past 254 levels
+        raise ValueError(f"cannot be stored as JSON: {exc}") from None
+    return value
 
 
 class SessionIn(BaseModel):
@@ -63,17 +72,23 @@ class SessionIn(BaseModel):
     retries: Annotated[int, Field(ge=0, le=1000)] = 0
     hypothesis: Annotated[Text, StringConstraints(max_length=MAX_TRANSCRIPT_CHARS)] | None = None
     trace_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None
-    attributes: dict[str, Any] | None = None
+    attributes: Annotated[dict[str, Any], AfterValidator(_storable_json)] | None = None
 
-    @field_validator("attributes")
-    @classmethod
-    def _storable_json(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            try:
-                orjson.dumps(value)
-            except TypeError as exc:  # integers past 64 bits, nesting past 254 levels
-                raise ValueError(f"cannot be stored as JSON: {exc}") from None
-        return value
+
+def _fields_as_typed_dict(model: type[BaseModel]) -> type:
+    """A TypedDict with the model's fields, types, constraints and config. Ingest validates a
+    clean batch with it, straight into plain dicts: no model instance (nor its fields-set) per
+    record. Rejections are still described by the model, which checks exactly the same."""
+    fields = {name: info.rebuild_annotation() if info.is_required() else NotRequired[info.rebuild_annotation()]
+              for name, info in model.model_fields.items()}
+    typed = TypedDict(f"{model.__name__}Fields", fields)  # type: ignore[misc]
+    typed.__pydantic_config__ = model.model_config  # type: ignore[attr-defined]
+    return typed
+
+
+SessionFields = _fields_as_typed_dict(SessionIn)
+# What the model fills in for a field left out, which the TypedDict leaves out.
+SESSION_DEFAULTS = {name: info.default for name, info in SessionIn.model_fields.items() if not info.is_required()}
 
 
 class SampleIn(BaseModel):

@@ -1,16 +1,27 @@
-"""Comparing stored rollup rows with recomputed ones, field by field (shared by the compaction
-and the multi-replica tests)."""
+"""Comparing stored rollup rows with recomputed ones, field by field (shared by the fold, the
+compaction and the multi-replica tests)."""
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from collector.models import HourlyRollup, Rollup
-from collector.rollups import COUNTERS, HISTOGRAMS, SUMS, by_hour, compacted_through
+from collector.histogram import bucket_code
+from collector.models import ROLLUP_DIMENSIONS, HourlyRollup, Rollup, Sample, Session
+from collector.rollups import (
+    COUNTERS,
+    HISTOGRAMS,
+    SUMS,
+    by_hour,
+    compacted_through,
+    confidence_code,
+    rollup_key,
+    snr_code,
+)
 
 
 def normalized(values: Any) -> dict[str, Any]:
@@ -42,3 +53,63 @@ def hourly_rollups(conn: Connection) -> tuple[dict[str, dict[str, Any]], dict[st
     expected = {key: normalized(d) for key, d in by_hour(minutes).items()}
     stored = {r["rollup_key"]: normalized(r) for r in conn.execute(select(HourlyRollup.__table__)).mappings()}
     return stored, expected
+
+
+def recomputed_rollups(conn: Connection) -> dict[str, dict[str, Any]]:
+    """Every rollup as it must be, counted afresh from the stored sessions and samples.
+
+    Written out plainly, row by row, rather than through the ingest fold (`collector.session_fold`,
+    `collector.rollups.accumulate_samples`), so that a slip there shows up; only the bucket
+    definitions are shared."""
+    sessions = {r["session_id"]: dict(r) for r in conn.execute(select(Session.__table__)).mappings()}
+    out: dict[str, dict[str, Any]] = {}
+
+    def entry(row: dict[str, Any]) -> dict[str, Any]:
+        key = rollup_key(row["ts"].replace(second=0, microsecond=0), {d: row[d] for d in ROLLUP_DIMENSIONS})
+        if key not in out:
+            out[key] = {**{c: 0 for c in COUNTERS}, **{s: 0.0 for s in SUMS}, **{h: Counter() for h in HISTOGRAMS}}
+        return out[key]
+
+    for row in sessions.values():
+        e = entry(row)
+        ok = row["status"] == "ok"
+        e["sessions"] += 1
+        e[f"status_{row['status']}"] += 1
+        e["successful_turns"] += ok and row["turn_success"] is not False and not row["shadow"]
+        e["shadow_sessions"] += bool(row["shadow"])
+        e["retries"] += row["retries"] or 0
+        e["empty_hypotheses"] += ok and row["hypothesis"] is not None and row["hypothesis"].strip() == ""
+        e["partial_rewrites"] += row["partial_rewrites"] or 0
+        e["audio_seconds"] += row["audio_seconds"] or 0.0
+        e["gpu_seconds"] += row["gpu_seconds"] or 0.0
+        for column, hist in (("final_latency_ms", "latency_hist"), ("first_partial_ms", "first_partial_hist"),
+                             ("queue_ms", "queue_hist")):
+            if row[column] is not None:
+                e[hist][bucket_code(row[column])] += 1
+        if row["confidence"] is not None:
+            e["confidence_sum"] += row["confidence"]
+            e["confidence_count"] += 1
+            e["confidence_hist"][confidence_code(row["confidence"])] += 1
+        if row["snr_db"] is not None:
+            e["snr_sum"] += row["snr_db"]
+            e["snr_count"] += 1
+            e["snr_hist"][snr_code(row["snr_db"])] += 1
+    for sample in conn.execute(select(Sample.__table__)).mappings():
+        e = entry(sessions[sample["session_id"]])
+        errors = sample["substitutions"] + sample["deletions"] + sample["insertions"]
+        e["wer_utterances"] += 1
+        e["wer_substitutions"] += sample["substitutions"]
+        e["wer_deletions"] += sample["deletions"]
+        e["wer_insertions"] += sample["insertions"]
+        e["wer_words"] += sample["ref_words"]
+        e["wer_pairs"][f"{errors}:{sample['ref_words']}"] += 1
+    return {key: normalized(values) for key, values in out.items()}
+
+
+def stored_rollups(conn: Connection) -> dict[str, dict[str, Any]]:
+    rows = conn.execute(select(Rollup.__table__)).mappings()
+    out = {}
+    for row in rows:
+        assert row["rollup_key"] == rollup_key(row["minute"], {d: row[d] for d in ROLLUP_DIMENSIONS}), row["rollup_key"]
+        out[row["rollup_key"]] = normalized(row)
+    return out

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,15 @@ def test_bucket_edges_hold_the_value_within_one_percent(value):
 def test_three_significant_digit_thresholds_are_exact_edges(mantissa, exponent):
     threshold = float(mantissa) * 10.0 ** exponent
     assert math.isclose(histogram.upper_edge(histogram.bucket_code(threshold)), threshold, rel_tol=1e-12)
+
+
+edges = st.builds(lambda m, e: float(m) * 10.0 ** e, st.integers(100, 999), st.integers(-3, 9))
+
+
+@given(st.lists(st.floats(min_value=-1, max_value=1e13, allow_nan=False) | edges | st.just(0.0), max_size=50))
+def test_bucket_codes_of_an_array_are_each_values_bucket_code(data):
+    """Ingest codes a batch at once; queries and tests code one value at a time."""
+    assert histogram.bucket_codes(np.array(data, dtype=float)).tolist() == [histogram.bucket_code(v) for v in data]
 
 
 @settings(max_examples=200)

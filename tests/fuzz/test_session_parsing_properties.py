@@ -16,6 +16,7 @@ import pytest
 from fastapi import HTTPException
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
 from collector.body import parse_records
 from collector.database import make_engine, migrate
@@ -23,7 +24,7 @@ from collector.ingest import store_sessions
 from collector.queries import get_session
 from collector.redaction import redact
 from collector.routes.ingest import _records, _validate
-from collector.schemas import MAX_MEASURE, MAX_PARTIAL_REWRITES, SessionIn
+from collector.schemas import MAX_MEASURE, MAX_PARTIAL_REWRITES, SESSION_DEFAULTS, SessionFields, SessionIn
 from postgres import create_database, drop_database
 
 PROFILE = settings(max_examples=60, deadline=None, derandomize=True, database=None,
@@ -126,6 +127,39 @@ def test_missing_required_and_unknown_fields_are_named(record, missing, unknown)
         assert rejected[0].error == f"{unknown}: unknown field"
 
 
+FIELDS = TypeAdapter(list[SessionFields])
+
+
+def _outcome(validate, value) -> Any:
+    try:
+        return validate(value)
+    except ValidationError:
+        return None
+
+
+@PROFILE
+@given(session_records(), st.none() | st.sampled_from(sorted(INVALID)).flatmap(
+    lambda f: st.tuples(st.just(f), INVALID[f])))
+def test_plain_dict_validation_takes_exactly_what_the_model_takes(record, bad):
+    """Ingest validates clean batches into plain dicts (`SessionFields`), the rest with the model."""
+    if bad is not None:
+        record = {**record, bad[0]: bad[1]}
+    model = _outcome(SessionIn.model_validate, record)
+    fields = _outcome(FIELDS.validate_python, [record])
+    assert (model is None) == (fields is None), (record, model)
+    if model is not None:
+        assert {**SESSION_DEFAULTS, **fields[0]} == model.__dict__
+    try:
+        body = orjson.dumps([record])
+    except TypeError:  # an integer past 64 bits: not JSON a sender could post
+        return
+    model = _outcome(SessionIn.model_validate_json, body[1:-1])
+    fields = _outcome(FIELDS.validate_json, body)
+    assert (model is None) == (fields is None), (record, model)
+    if model is not None:
+        assert {**SESSION_DEFAULTS, **fields[0]} == model.__dict__
+
+
 # -- bodies: JSON array, single object, NDJSON ---------------------------------------------------
 
 content_types = st.sampled_from(["application/json", "application/x-ndjson", "", "text/plain",
@@ -215,11 +249,16 @@ _unique = itertools.count()
 
 
 @settings(PROFILE, max_examples=25)
-@given(st.lists(session_records(), min_size=1, max_size=4))
-def test_valid_records_are_stored_and_read_back_unchanged(engine, records):
+@given(st.lists(session_records(), min_size=1, max_size=4), st.booleans())
+def test_valid_records_are_stored_and_read_back_unchanged(engine, records, as_posted):
     prefix = f"p{next(_unique)}-"
-    models = [SessionIn.model_validate({**r, "session_id": (prefix + r["session_id"])[:128]}) for r in records]
-    stored = store_sessions(engine, models, datetime.now(timezone.utc))
+    records = [{**r, "session_id": (prefix + r["session_id"])[:128]} for r in records]
+    models = [SessionIn.model_validate(r) for r in records]
+    if as_posted:  # what the route stores for a clean JSON batch: plain dicts
+        valid, _ = _records(orjson.dumps(records), "application/json", SessionIn)
+        stored = store_sessions(engine, [fields for _, fields in valid], datetime.now(timezone.utc))
+    else:
+        stored = store_sessions(engine, models, datetime.now(timezone.utc))
     first = {m.session_id: m for m in reversed(models)}  # a repeated id in one batch: the first one counts
     assert len(stored.accepted) == len(first) and stored.duplicates == len(models) - len(first)
     for session_id, model in first.items():

@@ -19,8 +19,8 @@ from collector.models import Sample, Session
 from collector.rollups import compacted_through
 
 sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file
-from replicas import recomputed_rollups, replicas, stored_rollups  # noqa: E402
-from rollup_compare import hourly_rollups, rollup_differences  # noqa: E402
+from replicas import replicas  # noqa: E402
+from rollup_compare import hourly_rollups, recomputed_rollups, rollup_differences, stored_rollups  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 
