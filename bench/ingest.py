@@ -126,8 +126,8 @@ class CollectorSender:
 
 def main() -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, default=10, help="batches per side in each round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--batches", type=int, default=20, help="batches per side in each round")
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--senders", type=int, default=1, help="clients posting side by side (default 1)")
     parser.add_argument("--json", type=Path, help="also write the figures here (for `python -m bench`)")
