@@ -6,7 +6,7 @@ each, their ratio (goal >= 0.25; the median of the rounds') and the collector's 
 (goal < 300 MB). The collector side includes everything a sender waits for: HTTP, auth,
 validation, redaction, the rollup fold and the metrics.
 
-    python bench/ingest.py [--rounds 5] [--batches 10] [--batch-size 1000] [--senders 1]
+    python bench/ingest.py [--rounds 7] [--batches 20] [--batch-size 1000] [--senders 1]
 """
 
 from __future__ import annotations

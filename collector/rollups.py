@@ -293,7 +293,7 @@ def _sqlite_values(values: Mapping[str, Any]) -> tuple:
     return _SCALAR_VALUES(values) + tuple([dumps(h, option=option).decode() for h in _HISTOGRAM_VALUES(values)])
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MINUTE_TEXT: dict[int, str] = {}
 
 
@@ -301,11 +301,11 @@ def sqlite_datetime(value: datetime) -> str:
     """The text form SQLAlchemy's SQLite DateTime stores (UTC, `YYYY-MM-DD HH:MM:SS.ffffff`), so
     both paths compare alike. Called once per ingested session: exact integer arithmetic from
     the epoch with the minute's text cached, about twice as fast as astimezone + isoformat."""
-    delta = value - _EPOCH
+    delta = value - EPOCH
     minute, second = divmod(delta.days * 86400 + delta.seconds, 60)
     prefix = _MINUTE_TEXT.get(minute)
     if prefix is None:
         if len(_MINUTE_TEXT) > 100_000:
             _MINUTE_TEXT.clear()
-        prefix = _MINUTE_TEXT[minute] = (_EPOCH + timedelta(minutes=minute)).strftime("%Y-%m-%d %H:%M:")
+        prefix = _MINUTE_TEXT[minute] = (EPOCH + timedelta(minutes=minute)).strftime("%Y-%m-%d %H:%M:")
     return f"{prefix}{second:02d}.{delta.microseconds:06d}"

@@ -10,7 +10,7 @@ arithmetic (bucket codes, sums, counts per slice) becomes a few numpy calls per 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import cached_property
 from operator import itemgetter
 from typing import Any
@@ -19,11 +19,11 @@ import numpy as np
 
 from collector.models import ROLLUP_DIMENSIONS, Session
 from collector.redaction import redact
+from collector.rollups import EPOCH
 from collector.schemas import SESSION_DEFAULTS
 
 UNKNOWN = "unknown"  # a dimension the sender left unset
 COLUMNS = tuple(c.name for c in Session.__table__.columns)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -77,7 +77,7 @@ class SessionBatch:
     @cached_property
     def epoch_microseconds(self) -> np.ndarray:
         """`ts` as whole microseconds since the epoch (exact, unlike float timestamps)."""
-        return np.array([(ts - _EPOCH) // _MICROSECOND for ts in self.columns["ts"]], dtype=np.int64)
+        return np.array([(ts - EPOCH) // _MICROSECOND for ts in self.columns["ts"]], dtype=np.int64)
 
     @cached_property
     def epoch_minutes(self) -> np.ndarray:

@@ -10,7 +10,8 @@ is rendered straight from the columns (`sqlite_row`): no dict per row and histog
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+from typing import get_args
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from collector import histogram
 from collector.models import ROLLUP_DIMENSIONS
 from collector.rollups import (
     COUNTERS,
+    EPOCH,
     HISTOGRAMS,
     SUMS,
     Delta,
@@ -27,10 +29,10 @@ from collector.rollups import (
     snr_codes,
     sqlite_datetime,
 )
+from collector.schemas import Status
 from collector.session_batch import SessionBatch, groups_of, sums
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_STATUSES = ("ok", "partial", "decode_error", "dropped", "timeout")
+_STATUSES = get_args(Status)
 _SESSION_HISTOGRAMS = {
     "latency_hist": ("final_latency_ms", histogram.bucket_codes),
     "first_partial_hist": ("first_partial_ms", histogram.bucket_codes),
@@ -117,7 +119,7 @@ def fold_sessions(batch: SessionBatch) -> SessionDeltas:
         present = ~np.isnan(values)
         entries[name], texts[name] = _histograms(group[present], codes_of(values[present]), n)
     empty = ["{}"] * n
-    minute_of = {m: _EPOCH + timedelta(minutes=m) for m in set(epoch_minutes)}
+    minute_of = {m: EPOCH + timedelta(minutes=m) for m in set(epoch_minutes)}
     return SessionDeltas(
         keys=[key_of(m, dims) for m, *dims in slices],
         minutes=[minute_of[m] for m, *_ in slices],
