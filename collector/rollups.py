@@ -255,33 +255,44 @@ def _sqlite_update(table: str) -> str:
 
 def _apply_sqlite(conn: Connection, table: str, time_column: str, deltas: Mapping[str, Delta]) -> None:
     """SQLite: the caller holds the database write lock (BEGIN IMMEDIATE), so read, add and
-    write back without row locks, through the DBAPI directly: this is the ingest hot path."""
+    write back without row locks, through the DBAPI directly: this is the ingest hot path.
+    Deltas that can render their own rows (`SessionDeltas`: `sqlite_insert_row`,
+    `sqlite_update_row`) do, from their columns; others go through their Delta dicts."""
     keys = sorted(deltas)
-    stored: dict[str, dict[str, Any]] = {}
+    stored: dict[str, tuple] = {}
     for start in range(0, len(keys), 900):
         chunk = keys[start:start + 900]
         sql = (f"SELECT rollup_key, {', '.join(_VALUE_COLUMNS)} FROM {table} "
                f"WHERE rollup_key IN ({', '.join('?' * len(chunk))})")
-        for row in conn.exec_driver_sql(sql, tuple(chunk)):
-            values = dict(zip(_VALUE_COLUMNS, row[1:]))
-            for h in HISTOGRAMS:
-                values[h] = orjson.loads(values[h])
-            stored[row[0]] = values
+        stored.update((row[0], row[1:]) for row in conn.exec_driver_sql(sql, tuple(chunk)).fetchall())
+    insert_row = getattr(deltas, "sqlite_insert_row", None) or (lambda key: sqlite_insert_row(key, deltas[key]))
+    update_row = getattr(deltas, "sqlite_update_row", None) or (
+        lambda key, old: sqlite_update_row(key, deltas[key], old))
     inserts, updates = [], []
-    sqlite_row = getattr(deltas, "sqlite_row", None)  # `SessionDeltas` render new rows themselves
     for key in keys:
-        if key in stored:
-            new = _added(stored[key], deltas[key])
-            updates.append(_sqlite_values(new) + (key,))
-        elif sqlite_row is not None:
-            inserts.append(sqlite_row(key))
+        old = stored.get(key)
+        if old is None:
+            inserts.append(insert_row(key))
         else:
-            d = deltas[key]
-            inserts.append((key, sqlite_datetime(d["minute"])) + _DIMS_OF(d) + _sqlite_values(d))
+            updates.append(update_row(key, old))
     if inserts:
         conn.exec_driver_sql(_sqlite_insert(table, time_column), inserts)
     if updates:
         conn.exec_driver_sql(_sqlite_update(table), updates)
+
+
+def sqlite_insert_row(key: str, d: Delta) -> tuple:
+    """A new rollup row as the SQLite insert takes it: key, time, slice, then the values."""
+    return (key, sqlite_datetime(d["minute"])) + _DIMS_OF(d) + _sqlite_values(d)
+
+
+def sqlite_update_row(key: str, d: Delta, stored: tuple) -> tuple:
+    """A stored row's values (`_VALUE_COLUMNS` order, histograms as JSON text) with the delta
+    added, then its key: as the SQLite update takes them."""
+    values = dict(zip(_VALUE_COLUMNS, stored))
+    for h in HISTOGRAMS:
+        values[h] = orjson.loads(values[h])
+    return _sqlite_values(_added(values, d)) + (key,)
 
 
 _SCALAR_VALUES = itemgetter(*COUNTERS, *SUMS)

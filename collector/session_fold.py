@@ -3,17 +3,19 @@
 A batch of 1000 sessions touches a few hundred minute x slice rollups, most of them new. The
 fold adds each counter up for every slice at once (`bincount`), and each histogram too (`unique`
 over slice and bucket). The result reads as the usual `{rollup_key: Delta}` mapping, each Delta
-made only when asked for (to merge it into a stored row, or on PostgreSQL). A new row on SQLite
-is rendered straight from the columns (`sqlite_row`): no dict per row and histogram in between.
+made only when asked for (on PostgreSQL, or for late data). On SQLite a row is rendered straight
+from the columns, new (`sqlite_insert_row`) or added to a stored one (`sqlite_update_row`): no
+dict per row and histogram in between.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import get_args
+from typing import Any, get_args
 
 import numpy as np
+import orjson
 
 from collector import histogram
 from collector.models import ROLLUP_DIMENSIONS
@@ -33,6 +35,7 @@ from collector.schemas import Status
 from collector.session_batch import SessionBatch, groups_of, sums
 
 _STATUSES = get_args(Status)
+_N_COUNTERS, _N_SCALARS = len(COUNTERS), len(COUNTERS) + len(SUMS)
 _SESSION_HISTOGRAMS = {
     "latency_hist": ("final_latency_ms", histogram.bucket_codes),
     "first_partial_hist": ("first_partial_ms", histogram.bucket_codes),
@@ -79,15 +82,33 @@ class SessionDeltas(Mapping[str, Delta]):
     def minute(self, key: str) -> datetime:
         return self._minutes[self._index[key]]
 
-    def sqlite_row(self, key: str) -> tuple:
-        """The new row as `rollups` takes it on SQLite: key, minute, slice, counters, sums and
-        histograms (JSON text), in the table's column order; the same as rendering `self[key]`."""
+    def sqlite_insert_row(self, key: str) -> tuple:
+        """`rollups.sqlite_insert_row` of `self[key]`, from the columns."""
         i = self._index[key]
         minute = self._minutes[i]
         text = self._minute_texts.get(minute)
         if text is None:
             text = self._minute_texts[minute] = sqlite_datetime(minute)
         return (key, text, *self._dims[i], *self._counters[i], *self._totals[i], *self._texts[i])
+
+    def sqlite_update_row(self, key: str, stored: Sequence[Any]) -> tuple:
+        """`rollups.sqlite_update_row` of `self[key]`, from the columns: only the histograms this
+        batch adds to are parsed, and their counts are added in place."""
+        i = self._index[key]
+        counters = [old + new for old, new in zip(stored[:_N_COUNTERS], self._counters[i])]
+        totals = [old + new for old, new in zip(stored[_N_COUNTERS:_N_SCALARS], self._totals[i])]
+        texts = list(stored[_N_SCALARS:])
+        for j, name in enumerate(HISTOGRAMS):
+            if name not in self._entries or self._entries[name][2][i] is None:
+                continue
+            codes, counts, spans = self._entries[name]
+            start, end = spans[i]
+            merged = orjson.loads(texts[j]) or {}
+            for code, count in zip(codes[start:end], counts[start:end]):
+                code = str(code)
+                merged[code] = merged.get(code, 0) + count
+            texts[j] = orjson.dumps(merged).decode()
+        return (*counters, *totals, *texts, key)
 
 
 def fold_sessions(batch: SessionBatch) -> SessionDeltas:

@@ -18,7 +18,7 @@ from collector.database import make_engine, migrate, read_connection
 from collector.ingest import store_sessions
 from collector.metrics import LABELS, CollectorMetrics
 from collector.models import ROLLUP_DIMENSIONS, Session
-from collector.rollups import _sqlite_values, sqlite_datetime
+from collector.rollups import sqlite_insert_row, sqlite_update_row
 from collector.routes.ingest import _records
 from collector.schemas import SessionIn
 from collector.session_batch import SessionBatch
@@ -80,15 +80,17 @@ def _batch(rng: random.Random, n: int) -> SessionBatch:
     return SessionBatch.of(records, AT)
 
 
-def test_a_new_row_renders_from_the_columns_as_from_its_delta():
-    deltas = fold_sessions(_batch(random.Random(3), 400))
-    assert len(deltas) > 10
+def test_rows_render_from_the_columns_as_from_their_deltas():
+    """New rows and rows added to stored ones, as SQLite takes them."""
+    rng = random.Random(3)
+    earlier, deltas = fold_sessions(_batch(rng, 400)), fold_sessions(_batch(rng, 400))
+    assert len(deltas) > 10 and len(set(earlier) & set(deltas)) > 10
     for key in deltas:
-        delta = deltas[key]
-        generic = (key, sqlite_datetime(delta["minute"])) + tuple(delta[d] for d in ROLLUP_DIMENSIONS) \
-            + _sqlite_values(delta)
-        assert deltas.sqlite_row(key) == generic
-        assert deltas.minute(key) == delta["minute"]
+        assert deltas.sqlite_insert_row(key) == sqlite_insert_row(key, deltas[key])
+        assert deltas.minute(key) == deltas[key]["minute"]
+        if key in earlier:
+            stored = sqlite_insert_row(key, earlier[key])[2 + len(ROLLUP_DIMENSIONS):]  # as read back
+            assert deltas.sqlite_update_row(key, stored) == sqlite_update_row(key, deltas[key], stored)
 
 
 def test_batch_metrics_equal_observing_each_session():
