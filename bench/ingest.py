@@ -6,7 +6,7 @@ each, their ratio (goal >= 0.25; the median of the rounds') and the collector's 
 (goal < 300 MB). The collector side includes everything a sender waits for: HTTP, auth,
 validation, redaction, the rollup fold and the metrics.
 
-    python bench/ingest.py [--rounds 7] [--batches 20] [--batch-size 1000] [--senders 1]
+    python bench/ingest.py [--rounds 7] [--batches 20] [--batch-size 1000] [--senders 1] [--per-minute 1000]
 """
 
 from __future__ import annotations
@@ -130,6 +130,9 @@ def main() -> dict[str, float]:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--senders", type=int, default=1, help="clients posting side by side (default 1)")
+    parser.add_argument("--per-minute", type=int, default=1000,
+                        help="sessions per minute of event time: at 1000 every batch starts new minute rollups; "
+                             "at 5000 four batches in five add to rollup rows stored already")
     parser.add_argument("--json", type=Path, help="also write the figures here (for `python -m bench`)")
     args = parser.parse_args()
     n = args.batches * args.batch_size
@@ -141,7 +144,7 @@ def main() -> dict[str, float]:
             # Rounds alternate the two sides, so both see the same machine (a shared VM's speed
             # drifts by tens of percent within a minute); the ratio is the median of the rounds'.
             for round_no in tqdm(range(args.rounds), desc="rounds", unit="round"):
-                rows = make_rows(n, seed=round_no, first_id=round_no * n)
+                rows = make_rows(n, seed=round_no, first_id=round_no * n, per_minute=args.per_minute)
                 raw_rates.append(raw.rate(rows, args.batch_size))
                 api_rates.append(api.rate(rows, args.batch_size))
         rss = api.peak_rss / 2**20
