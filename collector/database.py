@@ -12,8 +12,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import Table, create_engine, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.sql.dml import Insert
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_ID = 0x61737277  # "asrw": serializes concurrent replicas running migrations
@@ -71,6 +74,11 @@ def _sqlite_begin(conn) -> None:
     # SQLite cannot upgrade a stale read snapshot. Pure readers opt out via `read_connection`.
     mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
     conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def dialect_insert(conn: Connection, table: Table) -> Insert:
+    """The connection's own INSERT for `table`: both dialects' have ON CONFLICT."""
+    return pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
 
 
 @contextmanager

@@ -15,11 +15,10 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from collector.database import write_transaction
+from collector.database import dialect_insert, write_transaction
 from collector.models import Sample, Session, Stage
 from collector.redaction import redact
 from collector.rollups import accumulate_samples, apply_deltas, sqlite_datetime
@@ -41,10 +40,6 @@ class ScoredSample:
     errors: WordErrors
     source: str
     duplicate: bool = False
-
-
-def _insert(conn: Connection):
-    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
 
 def store_sessions(engine: Engine, records: Sequence[SessionIn | Mapping[str, Any]],
@@ -115,7 +110,7 @@ def _sqlite_columns(batch: SessionBatch) -> list[list[Any]]:
 def store_stages(conn: Connection, stages: Sequence[dict[str, Any]]) -> None:
     if stages:
         table = Stage.__table__
-        conn.execute(_insert(conn)(table).on_conflict_do_nothing(index_elements=["trace_id", "span_id"]), list(stages))
+        conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(index_elements=["trace_id", "span_id"]), list(stages))
 
 
 def score_and_store_samples(
@@ -166,7 +161,7 @@ def score_and_store_samples(
             scored.append((index, item))
         if pending:
             stmt = (
-                _insert(conn)(samples_table)
+                dialect_insert(conn, samples_table)
                 .on_conflict_do_nothing(index_elements=["session_id", "source"])
                 .returning(samples_table.c.session_id, samples_table.c.source)
             )

@@ -21,7 +21,8 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from collector.session_batch import SessionBatch, groups_of, sums
+from collector.grouping import groups_of, sums
+from collector.session_batch import SessionBatch
 
 LABELS = ("model_version", "region", "channel")
 DEFAULT_LATENCY_BUCKETS_MS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000, 30000)

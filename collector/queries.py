@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from collector.database import read_connection
 from collector import cost as cost_math
 from collector import histogram
+from collector.grouping import groups_of
 from collector import wer as wer_math
 from collector.models import ROLLUP_DIMENSIONS, AuditEntry, Sample, Session, Stage
 from collector.rollup_window import rollup_rows
@@ -72,11 +73,10 @@ def latency_by_group(engine: Engine, group_by: Sequence[str], since: datetime, u
         query = select(*[rows.c[d] for d in group_by], *[cast(rows.c[h], Text) for h in LATENCY_FIELDS.values()])
         fetched = conn.execute(query).all()
     width = len(group_by)
-    index: dict[tuple, int] = {}  # every group with sessions is listed, latencies or not
-    owners = [index.setdefault(tuple(row[:width]), len(index)) for row in fetched]
-    merged = {h: histogram.merged_json_texts([row[width + i] for row in fetched], owners, len(index))
+    keys, owners = groups_of([tuple(row[:width]) for row in fetched])  # every group with sessions, latencies or not
+    merged = {h: histogram.merged_json_texts([row[width + i] for row in fetched], owners, len(keys))
               for i, h in enumerate(LATENCY_FIELDS.values())}
-    groups = {key: {h: merged[h][i] for h in LATENCY_FIELDS.values()} for key, i in index.items()}
+    groups = {key: {h: merged[h][i] for h in LATENCY_FIELDS.values()} for i, key in enumerate(keys)}
     out = []
     for key in sorted(groups):
         entry: dict[str, Any] = dict(zip(group_by, key))

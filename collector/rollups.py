@@ -1,6 +1,7 @@
 """Per-minute x slice rollups, folded at ingest so window queries never scan raw sessions.
 
-`accumulate_*` are pure: they turn stored rows into deltas keyed by rollup key.
+`accumulate_samples` and `by_hour` are pure: they turn rows into deltas keyed by rollup key
+(sessions are folded a batch at a time, as columns, by `collector.session_fold`).
 `apply_deltas` is the I/O: it adds the deltas to the stored rows inside the caller's
 transaction (row-locked on PostgreSQL, so concurrent replicas never lose an update), and to
 the hourly rows too where the minute's hour is already compacted (see `collector.compaction`).
@@ -17,9 +18,9 @@ import numpy as np
 import orjson
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from collector.database import dialect_insert
 from collector.models import ROLLUP_DIMENSIONS, HourlyRollup, Rollup, RollupCompaction, RollupHour
 from collector.wer import WordErrors, pair_key
 
@@ -190,9 +191,8 @@ def bump_revisions(conn: Connection, hours: Iterable[datetime]) -> None:
     if not rows:
         return
     table = RollupHour.__table__
-    insert = pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
-    conn.execute(insert.on_conflict_do_update(index_elements=["hour"],
-                                              set_={"revision": table.c.revision + 1}), rows)
+    conn.execute(dialect_insert(conn, table).on_conflict_do_update(
+        index_elements=["hour"], set_={"revision": table.c.revision + 1}), rows)
 
 
 def _apply(conn: Connection, table, time_column: str, deltas: Mapping[str, Delta]) -> None:
@@ -243,13 +243,13 @@ def _apply_row_locked(conn: Connection, table, time_column: str, deltas: Mapping
 _VALUE_COLUMNS = COUNTERS + SUMS + HISTOGRAMS
 
 
-def _sqlite_insert(table: str, time_column: str) -> str:
+def _insert_sql(table: str, time_column: str) -> str:
     places = ", ".join("?" * (2 + len(ROLLUP_DIMENSIONS) + len(_VALUE_COLUMNS)))
     return (f"INSERT INTO {table} (rollup_key, {time_column}, {', '.join(ROLLUP_DIMENSIONS)}, "
             f"{', '.join(_VALUE_COLUMNS)}) VALUES ({places})")
 
 
-def _sqlite_update(table: str) -> str:
+def _update_sql(table: str) -> str:
     return f"UPDATE {table} SET {', '.join(c + ' = ?' for c in _VALUE_COLUMNS)} WHERE rollup_key = ?"
 
 
@@ -276,9 +276,9 @@ def _apply_sqlite(conn: Connection, table: str, time_column: str, deltas: Mappin
         else:
             updates.append(update_row(key, old))
     if inserts:
-        conn.exec_driver_sql(_sqlite_insert(table, time_column), inserts)
+        conn.exec_driver_sql(_insert_sql(table, time_column), inserts)
     if updates:
-        conn.exec_driver_sql(_sqlite_update(table), updates)
+        conn.exec_driver_sql(_update_sql(table), updates)
 
 
 def sqlite_insert_row(key: str, d: Delta) -> tuple:
@@ -310,8 +310,9 @@ _MINUTE_TEXT: dict[int, str] = {}
 
 def sqlite_datetime(value: datetime) -> str:
     """The text form SQLAlchemy's SQLite DateTime stores (UTC, `YYYY-MM-DD HH:MM:SS.ffffff`), so
-    both paths compare alike. Called once per ingested session: exact integer arithmetic from
-    the epoch with the minute's text cached, about twice as fast as astimezone + isoformat."""
+    both paths compare alike. Called for every rollup row written: exact integer arithmetic from
+    the epoch with the minute's text cached, about twice as fast as astimezone + isoformat.
+    (A batch's event times are rendered together by `SessionBatch.ts_texts`.)"""
     delta = value - EPOCH
     minute, second = divmod(delta.days * 86400 + delta.seconds, 60)
     prefix = _MINUTE_TEXT.get(minute)

@@ -108,21 +108,3 @@ class SessionBatch:
         blank = np.array([h is not None and not h.strip() for h in self.columns["hypothesis"]], dtype=bool)
         return (self.status == "ok") & blank
 
-
-def groups_of(keys: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
-    """The distinct keys in first-seen order, and each item's index into them."""
-    index: dict[Any, int] = {}
-    group = [index.setdefault(key, len(index)) for key in keys]
-    return list(index), np.array(group, dtype=np.int64)
-
-
-def sums(group: np.ndarray, n_groups: int, weights: np.ndarray | None = None,
-         where: np.ndarray | None = None) -> np.ndarray:
-    """Per group: how many sessions (`where` true), or the sum of `weights` over them (NaN as 0)."""
-    if where is not None:
-        group = group[where]
-        weights = None if weights is None else weights[where]
-    if weights is not None:
-        weights = np.nan_to_num(weights, nan=0.0)
-    return np.bincount(group, weights=weights, minlength=n_groups)
-

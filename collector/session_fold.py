@@ -32,7 +32,8 @@ from collector.rollups import (
     sqlite_datetime,
 )
 from collector.schemas import Status
-from collector.session_batch import SessionBatch, groups_of, sums
+from collector.grouping import groups_of, sums
+from collector.session_batch import SessionBatch
 
 _STATUSES = get_args(Status)
 _N_COUNTERS, _N_SCALARS = len(COUNTERS), len(COUNTERS) + len(SUMS)

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
+from collector.grouping import groups_of
+
 MINUTE = timedelta(minutes=1)
 
 
@@ -136,11 +138,10 @@ class Counts:
         key is worked out once."""
         origin = floor_minute(origin)
         offsets: dict = {}
-        index: dict[tuple[str, ...], int] = {}
         mi = np.fromiter((offsets[m] if m in offsets else offsets.setdefault(m, _offset(m, origin)) for m in minutes),
                          dtype=np.int64, count=len(minutes))
-        gi = np.fromiter((index.setdefault(k, len(index)) for k in keys), dtype=np.int64, count=len(keys))
-        return cls(origin, tuple(index), gi, mi, np.asarray(good, dtype=np.int64), np.asarray(total, dtype=np.int64))
+        groups, gi = groups_of(keys)
+        return cls(origin, tuple(groups), gi, mi, np.asarray(good, dtype=np.int64), np.asarray(total, dtype=np.int64))
 
     @property
     def rows(self) -> int:
