@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     # "wall" for live fleets; "watermark" judges at the newest ingested event minute (replays, demo).
     evaluator_clock: Literal["wall", "watermark"] = "wall"
     runbook_base_url: str = "/runbooks"
+    # The collector's address as receivers outside it reach it (like Prometheus'
+    # `--web.external-url`): relative runbook and console links in every external payload
+    # (Alertmanager, PagerDuty, Slack, webhooks, exported rules) are made absolute on it.
+    external_url: str | None = None
     evaluator_enabled: bool = True
     # How often closed hours' minute rollups are compacted into hourly rows (`collector.compaction`).
     compaction_interval_s: float = Field(60.0, gt=0)
@@ -155,6 +159,31 @@ class Settings(BaseSettings):
                 raise ValueError(f"pricing.{pool}: price must be >= 0, got {price}")
         value.setdefault("default", 2.50)
         return value
+
+    @field_validator("external_url")
+    @classmethod
+    def _absolute_external_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"must be an absolute http(s) URL such as https://asrwatch.example.com, got {value!r}")
+        return value
+
+    @property
+    def runbook_base(self) -> str:
+        """Where runbook links point: `runbook_base_url`, made absolute on `external_url` when it
+        is relative and an external URL is set (receivers outside cannot follow `/runbooks/...`)."""
+        base = self.runbook_base_url.rstrip("/") or "/runbooks"
+        if self.external_url and not re.match(r"^[a-z][a-z0-9+.-]*://", base, re.I):
+            return self.external_url + "/" + base.lstrip("/")
+        return base
+
+    def absolute_link(self, link: str) -> str:
+        """A link as an outside receiver can follow it: relative links joined to `external_url`."""
+        if not self.external_url or re.match(r"^[a-z][a-z0-9+.-]*://", link, re.I):
+            return link
+        return self.external_url + "/" + link.lstrip("/")
 
     def price_per_gpu_hour(self, pool: str | None) -> float:
         return self.pricing.get(pool or "default", self.pricing["default"])

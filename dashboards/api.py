@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -141,6 +142,11 @@ class ConsoleAPI:
         return self._call("GET", path, params)
 
     # -- read API ------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The collector's "now" (`GET /api/v1/clock`): the watermark when it judges in event
+        time, so a live view agrees with the alerts the evaluator sends during a replay."""
+        return datetime.fromisoformat(str(self.get("/api/v1/clock")["evaluation_time"]).replace("Z", "+00:00"))
 
     def sessions(self, window: Mapping[str, str], filters: Mapping[str, str], limit: int = 100,
                  status: str | None = None) -> list[dict[str, Any]]:

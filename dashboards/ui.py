@@ -79,8 +79,7 @@ def sidebar() -> None:
     bar.text_input("As of (RFC 3339; blank = live)", key="as_of",
                    help="Judge replayed data as of its own time, e.g. 2026-11-21T10:00:00Z.")
     try:
-        base = make_view(st.session_state["range"], parse_as_of(st.session_state.get("as_of")), {},
-                         datetime.now(timezone.utc))
+        base = make_view(st.session_state["range"], parse_as_of(st.session_state.get("as_of")), {}, collector_now())
     except ValueError as exc:
         bar.error(str(exc))
         return
@@ -94,13 +93,22 @@ def sidebar() -> None:
     bar.caption(f"API: {api().base_url} · cache {CACHE_TTL_S} s")
 
 
+def collector_now() -> datetime:
+    """"Live" is the collector's clock (the watermark in event-time mode, as the evaluator and the
+    demo judge it); the wall clock only while the collector cannot be asked."""
+    try:
+        return api().now()
+    except (ConsoleError, KeyError, TypeError, ValueError):
+        return datetime.now(timezone.utc)
+
+
 def view() -> View:
     """The current view; a bad "as of" stops the page with one line."""
     filters = {d: st.session_state.get(f"filter_{d}") for d in FILTER_DIMENSIONS}
     filters = {d: v for d, v in filters.items() if v and v != ALL}
     try:
         return make_view(st.session_state.get("range", DEFAULT_RANGE),
-                         parse_as_of(st.session_state.get("as_of")), filters, datetime.now(timezone.utc))
+                         parse_as_of(st.session_state.get("as_of")), filters, collector_now())
     except ValueError as exc:
         st.error(str(exc))
         st.stop()

@@ -1,7 +1,9 @@
 """`GET /api/v1/slos?at=` and `GET /api/v1/alerts?state=firing&at=`: thin wrappers over the engine.
 
-Both are pure functions of the rollups and `at`; only `routed_to` (and `state=resolved`,
-which lists recorded episodes) comes from the evaluator's stored alert state.
+Without `at` both judge at the collector's clock (`collector.clock`), as the evaluator does.
+The SLI and burn figures are pure functions of the rollups and `at`; which alerts fire, and since
+when, comes from the evaluator's recorded episodes wherever it judged `at` (`slo.alert_history`),
+so asking about a past alert later never rewrites its `starts_at` nor drops its episode.
 """
 
 from __future__ import annotations
@@ -15,55 +17,79 @@ from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 
-from collector.database import read_connection
+from asrwatch.settings import Settings
+from collector.clock import evaluation_time
 from collector.dependencies import get_engine, get_settings, require_read
 from collector.schemas import API_ERRORS
 from collector.timeparams import parse_time
 from slo.models import SLOAlertState
 from slo.series_cache import SeriesCache
-from slo.snapshot import firing_alerts, slo_statuses
+from slo.alert import Alert
+from slo.alert_history import Episode, alerts_as_of, routed_to
+from slo.snapshot import firing_alerts, place_alerts, slo_statuses
 from slo.spec import SLOSpecError
 
 router = APIRouter(dependencies=[Depends(require_read)], tags=["slo"], responses=API_ERRORS)
 RESOLVED_LOOKBACK = timedelta(hours=24)
 
 
-def _at(value: str | None) -> datetime:
-    return parse_time(value, "at", datetime.now(timezone.utc))
+def _at(value: str | None, engine: Engine, settings: Settings) -> datetime:
+    """`at`, or the collector's clock (the watermark in watermark mode), as the evaluator and the
+    demo judge "now": a live view must agree with the pages the evaluator sends."""
+    if value is not None:
+        return parse_time(value, "at", datetime.now(timezone.utc))
+    return evaluation_time(engine, settings.evaluator_clock)
 
 
 def _series_cache(request: Request) -> SeriesCache | None:
     return getattr(request.app.state, "slo_series", None)
 
 
-def _statuses(engine: Engine, settings: Any, at: datetime, cache: SeriesCache | None = None):
+def _statuses(engine: Engine, settings: Settings, at: datetime, cache: SeriesCache | None = None):
     try:
         return slo_statuses(engine, settings, at, cache)
     except SLOSpecError as exc:
         raise HTTPException(500, f"invalid SLO config: {exc}") from None
 
 
+def _episodes(engine: Engine, at: datetime) -> list[Episode]:
+    """The recorded episodes open at `at` (`slo.alert_history` decides which cover it)."""
+    with OrmSession(engine) as db:
+        rows = db.scalars(select(SLOAlertState).where(
+            SLOAlertState.starts_at <= at,
+            or_(SLOAlertState.resolved_at.is_(None), SLOAlertState.resolved_at > at))).all()
+        return [Episode(alert=_recorded(row), starts_at=row.starts_at, resolved_at=row.resolved_at,
+                        last_evaluated_at=row.last_evaluated_at, routed_to=tuple(row.routed_to or ()))
+                for row in rows]
+
+
+def _recorded(row: SLOAlertState) -> Alert:
+    return Alert(name=row.name, severity=row.severity, labels=dict(row.labels), summary=row.summary,  # type: ignore[arg-type]
+                 runbook_url=row.runbook_url, starts_at=row.starts_at, annotations=dict(row.annotations or {}))
+
+
+def _judged(engine: Engine, settings: Settings, at: datetime, cache: SeriesCache | None):
+    """The SLO statuses at `at` with their alerts as recorded where the evaluator judged `at`."""
+    statuses = _statuses(engine, settings, at, cache)
+    episodes = _episodes(engine, at)
+    alerts = alerts_as_of(firing_alerts(statuses), episodes, at)
+    return place_alerts(statuses, alerts), alerts, episodes
+
+
 @router.get("/api/v1/slos")
 async def get_slos(request: Request, at: str | None = None, engine: Engine = Depends(get_engine),
-                   settings: Any = Depends(get_settings)) -> dict[str, Any]:
-    when = _at(at)
-    statuses = await run_in_threadpool(_statuses, engine, settings, when, _series_cache(request))
+                   settings: Settings = Depends(get_settings)) -> dict[str, Any]:
+    when = await run_in_threadpool(_at, at, engine, settings)
+    statuses, _, _ = await run_in_threadpool(_judged, engine, settings, when, _series_cache(request))
     return {"at": when.isoformat(), "slos": [s.to_dict() for s in statuses]}
 
 
-def _routed(engine: Engine, at: datetime) -> dict[str, list[str]]:
-    with read_connection(engine) as conn:
-        rows = conn.execute(select(SLOAlertState.fingerprint, SLOAlertState.routed_to).where(
-            SLOAlertState.starts_at <= at,
-            or_(SLOAlertState.resolved_at.is_(None), SLOAlertState.resolved_at > at))).all()
-    return {fp: list(routed or []) for fp, routed in rows}
-
-
-def _alerts(engine: Engine, settings: Any, at: datetime, state: str, cache: SeriesCache | None) -> list[dict[str, Any]]:
+def _alerts(engine: Engine, settings: Settings, at: datetime, state: str, cache: SeriesCache | None) -> list[dict[str, Any]]:
     out = []
     if state in ("firing", "all"):
-        routed = _routed(engine, at)
-        for alert in firing_alerts(_statuses(engine, settings, at, cache)):
+        _, alerts, episodes = _judged(engine, settings, at, cache)
+        routed = routed_to(episodes, alerts, at)
+        for alert in alerts:
             out.append({**alert.to_dict(), "state": "firing", "routed_to": routed.get(alert.fingerprint, [])})
     if state in ("resolved", "all"):
         with OrmSession(engine) as db:
@@ -87,9 +113,9 @@ async def get_alerts(
     state: Literal["firing", "resolved", "all"] = Query("firing"),
     at: str | None = None,
     engine: Engine = Depends(get_engine),
-    settings: Any = Depends(get_settings),
+    settings: Settings = Depends(get_settings),
 ) -> dict[str, Any]:
-    when = _at(at)
+    when = await run_in_threadpool(_at, at, engine, settings)
     alerts = await run_in_threadpool(_alerts, engine, settings, when, state, _series_cache(request))
     return {"at": when.isoformat(), "state": state, "alerts": alerts}
 

@@ -36,7 +36,8 @@ class SLOStatus:
 
 
 def runbook_base(settings: Any) -> str:
-    return getattr(settings, "runbook_base_url", None) or DEFAULT_RUNBOOK_BASE
+    base = getattr(settings, "runbook_base", None)  # Settings: made absolute on external_url
+    return base if isinstance(base, str) else getattr(settings, "runbook_base_url", None) or DEFAULT_RUNBOOK_BASE
 
 
 def slo_statuses(engine: Engine, settings: Any, at: datetime, cache: SeriesCache | None = None) -> list[SLOStatus]:
@@ -52,3 +53,19 @@ def slo_statuses(engine: Engine, settings: Any, at: datetime, cache: SeriesCache
 
 def firing_alerts(statuses: list[SLOStatus]) -> list[Alert]:
     return [a for s in statuses for g in s.groups for a in g.alerts]
+
+
+def place_alerts(statuses: list[SLOStatus], alerts: list[Alert]) -> list[SLOStatus]:
+    """The statuses with each group's alerts replaced by `alerts` (`slo.alert_history`): an
+    alert belongs to the group of its SLO whose labels it carries."""
+    groups: dict[str, list[GroupStatus]] = {}
+    for status in statuses:
+        for group in status.groups:
+            group.alerts = []
+            groups.setdefault(status.spec.name, []).append(group)
+    for alert in alerts:
+        for group in groups.get(alert.labels.get("slo", ""), []):
+            if all(alert.labels.get(k) == v for k, v in group.labels.items()):
+                group.alerts.append(alert)
+                break
+    return statuses
