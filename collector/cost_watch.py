@@ -43,7 +43,7 @@ def check(engine, settings, config: CostWatchConfig, at) -> list:
     rows = cost_by_group(engine, config.group_by, at - timedelta(hours=config.window_hours), at, {},
                          settings.price_per_gpu_hour)
     return cost_alerts(rows, config.group_by, at, min_relative_increase=config.min_relative_increase,
-                       min_sessions=config.min_sessions, runbook_base_url=settings.runbook_base_url)
+                       min_sessions=config.min_sessions, runbook_base_url=settings.runbook_base)
 
 
 async def cost_loop(app: Any) -> None:

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from slo.router import matchers as m
+from slo.router.links import is_absolute
 
 OWNER_RECEIVER = "owner"
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
@@ -191,3 +192,19 @@ def load_router_config(settings: Any) -> RouterConfig:
             where = ".".join(str(p) for p in err["loc"]) or "router config"
             problems.append(f"{where}: {err['msg']}")
         raise ValueError("invalid router config: " + "; ".join(problems)) from None
+
+
+# Receivers whose readers are outside asrwatch and follow its links from there.
+EXTERNAL_KINDS = ("alertmanager", "pagerduty", "slack", "webhook")
+
+
+def relative_link_receivers(config: RouterConfig, settings: Any) -> list[str]:
+    """Receivers that would get relative runbook links: an external kind (or a ticket that
+    posts out) while no `external_url` is set and the runbook base is relative."""
+    get = settings.get if isinstance(settings, dict) else lambda k, d=None: getattr(settings, k, d)
+    if get("external_url"):
+        return []
+    base = get("runbook_base") or get("runbook_base_url") or "/runbooks"
+    if is_absolute(base):
+        return []
+    return [r.name for r in config.receivers if r.kind in EXTERNAL_KINDS or (r.kind == "ticket" and r.url)]

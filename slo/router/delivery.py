@@ -8,8 +8,9 @@ Receiver secrets (PagerDuty routing keys, webhook URLs with tokens) are never lo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -29,20 +30,24 @@ class DeliveryResult:
     error: str | None
 
 
-def request_for(note: Notification, receiver: Receiver, *, external_url: str = "") -> tuple[str, Any]:
-    """(url, JSON body) for a receiver kind; tickets only call out when they have a url."""
+def request_for(note: Notification, receiver: Receiver, *, external_url: str | None = "",
+                wall_now: datetime | None = None, wall_starts: Mapping[str, datetime] | None = None,
+                ) -> tuple[str, Any]:
+    """(url, JSON body) for a receiver kind; tickets only call out when they have a url.
+    `wall_now`/`wall_starts` are the wall clock for Alertmanager, which judges times on its own."""
     kind = receiver.kind
     if kind == "webhook":
         return receiver.url or "", payloads.webhook_v4(note, external_url=external_url)
     if kind == "alertmanager":
-        return (receiver.url or "").rstrip("/") + "/api/v2/alerts", payloads.alertmanager_v2(note)
+        return (receiver.url or "").rstrip("/") + "/api/v2/alerts", payloads.alertmanager_v2(
+            note, wall_now=wall_now, wall_starts=wall_starts, external_url=external_url)
     if kind == "pagerduty":
-        return receiver.url or "", payloads.pagerduty_v2(note, receiver.routing_key or "")
+        return receiver.url or "", payloads.pagerduty_v2(note, receiver.routing_key or "", external_url=external_url)
     if kind == "slack":
-        return receiver.url or "", payloads.slack(note)
+        return receiver.url or "", payloads.slack(note, external_url=external_url)
     if kind == "ticket":
-        return receiver.url or "", {"ticket": payloads.ticket_fields(note), "status": note.status,
-                                    "group_key": note.group_key}
+        return receiver.url or "", {"ticket": payloads.ticket_fields(note, external_url=external_url),
+                                    "status": note.status, "group_key": note.group_key}
     raise ValueError(f"receiver {receiver.name}: unknown kind {kind}")
 
 

@@ -5,6 +5,11 @@ Alertmanager's timing model: a new group waits `group_wait` before its first not
 it notifies when its set of firing alerts changed or an alert resolved, and re-sends an
 unchanged firing group every `repeat_interval`. Nothing here sleeps or does I/O: callers
 feed alerts and times, and get back the notifications that are due.
+
+Two clocks: `at` is event time (what the SLO engine judged; the watermark in replays), and
+`wall` is the wall clock. Grouping and timing follow `at`, except the re-sends that keep an
+alert alive in an Alertmanager: it expires alerts on its own wall clock, so those follow `wall`
+(a replay that stops advancing event time must not let a firing alert expire there).
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ class _Group:
     alerts: dict[str, Alert] = field(default_factory=dict)
     notified_firing: frozenset[str] = frozenset()
     last_notified: datetime | None = None
+    last_notified_wall: datetime | None = None
 
 
 def _group_labels(labels: dict[str, str], group_by: Sequence[str]) -> dict[str, str]:
@@ -146,14 +152,20 @@ class Dispatcher:
         return bool(self.silenced_by(alert, at)) or self.inhibited(alert)
 
     # -- output --------------------------------------------------------------------------
-    def tick(self, at: datetime) -> list[Notification]:
-        """Notifications due at `at`, in group-key order; advances the groups' clocks."""
+    def _wall_resend_due(self, group: _Group, wall: datetime) -> bool:
+        return (group.match.receiver in self.resend_each_interval and group.last_notified_wall is not None
+                and (wall - group.last_notified_wall).total_seconds() >= group.match.group_interval)
+
+    def tick(self, at: datetime, wall: datetime | None = None) -> list[Notification]:
+        """Notifications due at event time `at` (and wall time `wall`, default `at`), in group-key
+        order; advances the groups' clocks."""
+        wall = wall or at
         out: list[Notification] = []
         for key in sorted(self.groups):
             group = self.groups[key]
-            if at < group.next_flush:
+            if at < group.next_flush and not self._wall_resend_due(group, wall):
                 continue
-            note = self._flush(key, group, at)
+            note = self._flush(key, group, at, wall)
             if note is not None:
                 out.append(note)
             group.next_flush = at + timedelta(seconds=group.match.group_interval)
@@ -166,30 +178,32 @@ class Dispatcher:
         self.alerts = {fp: a for fp, a in self.alerts.items() if fp in live or not a.resolved}
         return out
 
-    def _flush(self, key: str, group: _Group, at: datetime) -> Notification | None:
+    def _flush(self, key: str, group: _Group, at: datetime, wall: datetime) -> Notification | None:
         firing = [a for a in group.alerts.values() if not a.resolved and not self.muted(a, at)]
         resolved = [a for fp, a in group.alerts.items() if a.resolved and fp in group.notified_firing]
         firing_fps = frozenset(a.fingerprint for a in firing)
         send_resolved = self.send_resolved.get(group.match.receiver, True)
         changed = bool(firing_fps - group.notified_firing) or (bool(resolved) and send_resolved)
-        repeat_s = (group.match.group_interval if group.match.receiver in self.resend_each_interval
-                    else group.match.repeat_interval)
-        repeat = (bool(firing) and group.last_notified is not None
-                  and (at - group.last_notified).total_seconds() >= repeat_s)
+        if group.match.receiver in self.resend_each_interval:
+            repeat = bool(firing) and self._wall_resend_due(group, wall)
+        else:
+            repeat = (bool(firing) and group.last_notified is not None
+                      and (at - group.last_notified).total_seconds() >= group.match.repeat_interval)
         if not (changed or repeat):
             return None
         if not firing and not send_resolved:
             return None
         group.notified_firing = firing_fps
         group.last_notified = at
+        group.last_notified_wall = wall
         by_start = lambda a: (a.starts_at, a.fingerprint)  # noqa: E731
         return Notification(group.match.receiver, key, dict(group.labels), tuple(sorted(firing, key=by_start)),
                             tuple(sorted(resolved, key=by_start)) if send_resolved else (), at,
                             group.match.group_interval)
 
-    def process(self, alerts: Iterable[Alert], at: datetime) -> list[Notification]:
+    def process(self, alerts: Iterable[Alert], at: datetime, wall: datetime | None = None) -> list[Notification]:
         self.ingest(alerts, at)
-        return self.tick(at)
+        return self.tick(at, wall)
 
     def delivery_failed(self, receiver: str, at: datetime, error: str) -> None:
         """The router cannot deliver: raise an alert about itself, routed away from `receiver`."""

@@ -4,28 +4,45 @@
 - alertmanager: the `POST /api/v2/alerts` body (a list of postable alerts)
 - pagerduty: Events API v2 (`routing_key`, `event_action` trigger|resolve, `dedup_key`, `payload`)
 - slack: incoming-webhook JSON (`text` fallback plus mrkdwn `blocks`)
+
+Every link leaving here is made absolute on `external_url` (see `links`); every annotation
+set carries the alert's event-time span (`event_starts_at`, `event_ends_at`), and a resolved
+alert's `summary` says what resolved and when (`text.resolved_summary`) instead of repeating
+its last firing summary.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from slo.alert import Alert
 from slo.router.dispatcher import Notification
+from slo.router.links import absolute_link, is_absolute
+from slo.router.text import current_summary, resolved_summary, slack_escape, slack_link
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"  # what Alertmanager puts in endsAt of a firing alert
 PD_SEVERITY = {"page": "critical", "ticket": "warning", "info": "info"}
+_SLACK_SECTION_CHARS = 2900  # Slack caps a section's text at 3000 characters
 
 
 def rfc3339(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _annotations(alert: Alert) -> dict[str, str]:
+def _annotations(alert: Alert, external_url: str | None = None) -> dict[str, str]:
     out = {"summary": alert.summary, "runbook_url": alert.runbook_url}
     out.update(alert.annotations)
+    out["runbook_url"] = absolute_link(out["runbook_url"], external_url)
+    out["event_starts_at"] = rfc3339(alert.starts_at)
+    if alert.ends_at is not None:
+        out["event_ends_at"] = rfc3339(alert.ends_at)
+        # Templates read `summary`: after resolution it must describe the resolution; the
+        # summary it fired with stays available under a name that says it is the past.
+        out["last_firing_summary"] = out["summary"]
+        out["summary"] = resolved_summary(alert)
     return out
 
 
@@ -36,16 +53,16 @@ def _common(dicts: list[dict[str, str]]) -> dict[str, str]:
     return {k: v for k, v in first.items() if all(d.get(k) == v for d in dicts[1:])}
 
 
-def webhook_v4(note: Notification, *, external_url: str = "") -> dict[str, Any]:
+def webhook_v4(note: Notification, *, external_url: str | None = "") -> dict[str, Any]:
     alerts = []
     for a in note.alerts:
         alerts.append({
             "status": "resolved" if a.resolved else "firing",
             "labels": dict(a.labels),
-            "annotations": _annotations(a),
+            "annotations": _annotations(a, external_url),
             "startsAt": rfc3339(a.starts_at),
             "endsAt": rfc3339(a.ends_at) if a.ends_at else _ZERO_TIME,
-            "generatorURL": a.runbook_url,
+            "generatorURL": absolute_link(a.runbook_url, external_url),
             "fingerprint": a.fingerprint,
         })
     return {
@@ -56,26 +73,49 @@ def webhook_v4(note: Notification, *, external_url: str = "") -> dict[str, Any]:
         "receiver": note.receiver,
         "groupLabels": dict(note.group_labels),
         "commonLabels": _common([dict(a.labels) for a in note.alerts]),
-        "commonAnnotations": _common([_annotations(a) for a in note.alerts]),
-        "externalURL": external_url,
+        "commonAnnotations": _common([_annotations(a, external_url) for a in note.alerts]),
+        "externalURL": external_url or "",
         "alerts": alerts,
     }
 
 
-def alertmanager_v2(note: Notification) -> list[dict[str, Any]]:
-    """Firing alerts carry an explicit endsAt a few resend intervals ahead (as Prometheus
-    does), so they stay active while we keep re-sending and expire if the router stops."""
+def wall_start(alert: Alert, event_at: datetime, wall_now: datetime) -> datetime:
+    """The wall-clock instant an alert seen at event time `event_at` started: its event-time age
+    carried over to the wall clock, never in the future. Equal to `starts_at` when event time is
+    the wall clock (evaluator_clock: wall); `wall_now - age` in a replay hours behind."""
+    return min(alert.starts_at + (wall_now - event_at), wall_now)
+
+
+def alertmanager_v2(note: Notification, *, wall_now: datetime | None = None,
+                    wall_starts: Mapping[str, datetime] | None = None,
+                    external_url: str | None = None) -> list[dict[str, Any]]:
+    """Alertmanager judges `startsAt`/`endsAt` on its own wall clock: GET /api/v2/alerts hides an
+    alert whose endsAt is before now (prometheus/alertmanager api/v2/api.go `alertFilter`) and
+    `types.Alert.ResolvedAt` calls it resolved, so an alert stamped with event time hours behind
+    would be accepted (200) and never shown or notified. Hence wall-clock times here, event times
+    in the annotations:
+    - firing: endsAt = wall now + a few resend intervals (as Prometheus does), so it stays active
+      while we keep re-sending and expires if the router stops;
+    - resolved: endsAt = wall now, already past when Alertmanager reads it; it overlaps the held
+      firing interval, so provider/mem/mem.go `Put` merges it and types.go `Alert.Merge` lets the
+      younger, resolved endsAt win, and Alertmanager notifies the resolution (send_resolved);
+    - startsAt: `wall_starts[fingerprint]` (when the router first sent the episode) or
+      `wall_start(...)`; it must not be after endsAt (types.go `Validate`).
+    Without `wall_now` the notification's own time is used (event time is the wall clock)."""
+    now = wall_now or note.at
     hold = timedelta(seconds=max(4 * note.interval_s, 240.0))
     out = []
     for a in note.alerts:
-        item: dict[str, Any] = {
+        start = (wall_starts or {}).get(a.fingerprint) or wall_start(a, note.at, now)
+        runbook = absolute_link(a.runbook_url, external_url)
+        out.append({
             "labels": dict(a.labels),
-            "annotations": _annotations(a),
-            "startsAt": rfc3339(a.starts_at),
-            "generatorURL": a.runbook_url if a.runbook_url.startswith("http") else "",
-        }
-        item["endsAt"] = rfc3339(a.ends_at if a.ends_at is not None else note.at + hold)
-        out.append(item)
+            "annotations": _annotations(a, external_url),
+            "startsAt": rfc3339(min(start, now)),
+            "endsAt": rfc3339(now if a.resolved else now + hold),
+            # The API's generatorURL is `format: uri`; a relative path is left out, not sent broken.
+            "generatorURL": runbook if is_absolute(runbook) else "",
+        })
     return out
 
 
@@ -84,12 +124,16 @@ def pagerduty_dedup_key(group_key: str) -> str:
     return hashlib.sha256(group_key.encode()).hexdigest()[:32]
 
 
-def pagerduty_v2(note: Notification, routing_key: str, *, source: str = "asrwatch") -> dict[str, Any]:
+def pagerduty_v2(note: Notification, routing_key: str, *, source: str = "asrwatch",
+                 external_url: str | None = None) -> dict[str, Any]:
     dedup = pagerduty_dedup_key(note.group_key)
     if note.status == "resolved":
         return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup}
     worst = min(note.firing, key=lambda a: ("page", "ticket", "info").index(a.severity))
     summary = worst.summary if len(note.firing) == 1 else f"[{len(note.firing)}] {worst.summary}"
+    # A link is something the responder clicks in the PagerDuty app: only absolute ones work.
+    links = [{"href": href, "text": f"runbook: {a.name}"} for a in note.firing[:5]
+             if is_absolute(href := absolute_link(a.runbook_url, external_url))]
     return {
         "routing_key": routing_key,
         "event_action": "trigger",
@@ -108,34 +152,55 @@ def pagerduty_v2(note: Notification, routing_key: str, *, source: str = "asrwatc
                 "group_labels": dict(note.group_labels),
             },
         },
-        "links": [{"href": a.runbook_url, "text": f"runbook: {a.name}"} for a in note.firing[:5]],
+        "links": links,
         "client": "asrwatch",
     }
 
 
-def slack(note: Notification) -> dict[str, Any]:
-    icon = ":rotating_light:" if note.status == "firing" else ":white_check_mark:"
-    title = f"{icon} [{note.status.upper()}:{len(note.alerts)}] " + ", ".join(
-        f"{k}={v}" for k, v in sorted(note.group_labels.items()))
+def _fit(lines: list[str], limit: int) -> str:
+    """Whole lines up to `limit` characters (a cut line could break an entity or a link)."""
+    kept: list[str] = []
+    used = 0
+    for i, line in enumerate(lines):
+        if used + len(line) + 1 > limit - 40:
+            kept.append(f"… and {len(lines) - i} more")
+            break
+        kept.append(line)
+        used += len(line) + 1
+    return "\n".join(kept)
+
+
+def slack(note: Notification, *, external_url: str | None = None) -> dict[str, Any]:
+    """Alert text is escaped (`&`, `<`, `>`) so a label or summary cannot break the message or
+    inject a link or mention; only our own `<url|runbook>` links stay markup."""
+    firing = note.status == "firing"
+    icon = ":rotating_light:" if firing else ":white_check_mark:"
+    count = len(note.firing) if firing else len(note.resolved)
+    title = f"{icon} [{note.status.upper()}:{count}] " + slack_escape(", ".join(
+        f"{k}={v}" for k, v in sorted(note.group_labels.items())))
     lines = []
     for a in note.alerts:
-        state = "resolved" if a.resolved else a.severity
-        lines.append(f"*{a.name}* ({state}) {a.summary} <{a.runbook_url}|runbook>")
+        link = slack_link(absolute_link(a.runbook_url, external_url), "runbook")
+        if a.resolved:
+            lines.append(f"{slack_escape(resolved_summary(a))} {link}".rstrip())
+        else:
+            lines.append(f"*{slack_escape(a.name)}* ({a.severity}) {slack_escape(a.summary)} {link}".rstrip())
     return {
         "text": title,
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*"}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:2900]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": _fit(lines, _SLACK_SECTION_CHARS)}},
         ],
     }
 
 
-def ticket_fields(note: Notification) -> dict[str, Any]:
+def ticket_fields(note: Notification, *, external_url: str | None = None) -> dict[str, Any]:
     first = (note.firing or note.resolved)[0]
     return {
-        "title": f"{first.name}: {first.summary}"[:250],
+        "title": f"{first.name}: {current_summary(first)}"[:250],
         "team": first.labels.get("team") or first.annotations.get("team", ""),
         "labels": dict(first.labels),
-        "body": "\n".join(f"- {a.name} [{a.severity}] {a.summary} (runbook: {a.runbook_url})" for a in note.alerts),
+        "body": "\n".join(f"- {a.name} [{a.severity}] {current_summary(a)} "
+                          f"(runbook: {absolute_link(a.runbook_url, external_url)})" for a in note.alerts),
         "alerts": [a.fingerprint for a in note.alerts],
     }

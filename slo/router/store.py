@@ -87,9 +87,10 @@ def list_notifications(engine: Engine, *, since: datetime | None, until: datetim
                  "error": r.error} for r in s.scalars(q)]
 
 
-def upsert_ticket(engine: Engine, note: Notification, receiver: str, team: str) -> TicketRow | None:
+def upsert_ticket(engine: Engine, note: Notification, receiver: str, team: str, *,
+                  external_url: str | None = None) -> TicketRow | None:
     """Open (or update) the group's ticket while it fires; close it when it resolves."""
-    fields = ticket_fields(note)
+    fields = ticket_fields(note, external_url=external_url)
     with OrmSession(engine, expire_on_commit=False) as s, s.begin():
         row = s.scalars(select(TicketRow).where(TicketRow.group_key == note.group_key, TicketRow.status == "open")
                         .order_by(TicketRow.id.desc()).limit(1)).first()

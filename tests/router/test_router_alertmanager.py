@@ -13,6 +13,7 @@ import pytest
 from collector.database import make_engine, migrate
 from prerequisites import missing
 from slo.alert import Alert
+from slo.router import payloads
 from slo.router.config import load_router_config
 from slo.router.dispatcher import Notification
 from slo.router.payloads import webhook_v4
@@ -111,4 +112,56 @@ def test_routed_alert_reaches_real_alertmanager_and_resolves(alertmanager, tmp_p
     wait_for(lambda: [r for r in hook.requests if r["json"]["status"] == "resolved"],
           what="alertmanager webhook (resolved)")
     assert httpx.get(am_url + "/api/v2/alerts", params={"active": "true"}).json() == []
+    engine.dispose()
+
+
+EXT = "https://asrwatch.example.com"
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize("behind", [timedelta(0), timedelta(hours=6)], ids=["wall", "watermark"])
+def test_alert_is_active_then_resolved_in_alertmanager_whatever_its_event_time(alertmanager, tmp_path, behind):
+    """evaluator_clock: wall judges at the wall clock; watermark (replays, backfills, the demo) at
+    the newest ingested event minute, here six hours behind. Alertmanager judges startsAt/endsAt
+    on its own wall clock, so either way the alert must show as active, be notified firing by
+    Alertmanager's own webhook receiver, and then be notified resolved."""
+    am_url, hook = alertmanager
+    engine = make_engine(f"sqlite:///{tmp_path}/router.db")
+    migrate(engine)
+    cfg = load_router_config({"receivers": [{"name": "am", "kind": "alertmanager", "url": am_url}],
+                              "routes": {"receiver": "am"}, "group_wait": "0s", "group_interval": "1m"})
+    wall_before = datetime.now(timezone.utc)
+    at = wall_before - behind  # the evaluator's `at`: event time
+    labels = {"alertname": "SLOErrorBudgetBurn", "severity": "page", "slo": "availability", "model_version": "v2"}
+    alert = Alert(name="SLOErrorBudgetBurn", severity="page", labels=labels, summary="availability burning 14.4x",
+                  runbook_url="/runbooks/slo-burn-availability", starts_at=at - timedelta(minutes=10))
+    router = AlertRouter(engine, cfg, external_url=EXT)  # the real wall clock: Alertmanager's too
+    assert [d.result.delivered for d in router.process([alert], at)] == [True]
+
+    active = httpx.get(am_url + "/api/v2/alerts", params={"active": "true"}).json()
+    assert [a["labels"] for a in active] == [labels]
+    assert active[0]["status"]["state"] == "active"
+    wall_after = datetime.now(timezone.utc)
+    assert _at(active[0]["endsAt"]) > wall_after
+    assert wall_before - timedelta(minutes=10, seconds=1) <= _at(active[0]["startsAt"]) <= wall_after
+    assert active[0]["annotations"]["event_starts_at"] == payloads.rfc3339(alert.starts_at)
+    assert active[0]["annotations"]["runbook_url"] == EXT + "/runbooks/slo-burn-availability"
+
+    firing = wait_for(lambda: [r["json"] for r in hook.requests if r["json"]["status"] == "firing"],
+                      what="alertmanager webhook (firing)")[0]
+    assert firing["alerts"][0]["labels"] == labels
+    assert firing["alerts"][0]["generatorURL"] == EXT + "/runbooks/slo-burn-availability"
+
+    ends = at + timedelta(minutes=1)
+    assert [d.result.delivered for d in router.process([alert.resolve(ends)], ends)] == [True]
+    resolved = wait_for(lambda: [r["json"] for r in hook.requests if r["json"]["status"] == "resolved"],
+                        what="alertmanager webhook (resolved)")[0]
+    told = resolved["alerts"][0]["annotations"]
+    assert told["summary"].startswith("RESOLVED at ") and "burning" not in told["summary"]
+    assert told["event_ends_at"] == payloads.rfc3339(ends)
+    assert httpx.get(am_url + "/api/v2/alerts", params={"active": "true"}).json() == []
+    router.close()
     engine.dispose()

@@ -183,3 +183,30 @@ def test_sync_resolves_alerts_that_vanished_from_the_source(engine):
         assert [r["json"]["event_action"] for r in pd.requests[2:]] == ["resolve"]
         assert router.sync("drift", [], T0 + 240 * S) == []  # another source leaves SLO alerts alone
         assert len(pd.requests) == 3
+
+
+def test_alertmanager_receives_wall_clock_times_and_keeps_them_across_a_stalled_replay(engine):
+    # The Receiver only records what the router posts; what Alertmanager does with it is tested
+    # against the real binary in test_router_alertmanager.py.
+    wall = [T0 + timedelta(hours=6)]
+    cfg = load_router_config({"receivers": [{"name": "am", "kind": "alertmanager", "url": "http://x"}],
+                              "routes": {"receiver": "am"}, "group_wait": "0s", "group_interval": "5m"})
+    with Receiver() as am:
+        cfg.receivers[0].url = am.url
+        router = AlertRouter(engine, cfg, wall_clock=lambda: wall[0], external_url="https://asrwatch.example.com")
+        at = T0 + 600 * S  # the watermark: event time six hours behind the wall clock
+        router.process([page()], at)
+        wall[0] += 300 * S  # the replay ended: event time stays, the wall clock runs on
+        router.process([page()], at)
+        router.process([page().resolve(at + 300 * S)], at + 300 * S)  # events again: it stopped burning
+    sent = [r["json"][0] for r in am.requests]
+    assert [r["path"] for r in am.requests] == ["/api/v2/alerts"] * 3
+    assert [(s["startsAt"], s["endsAt"]) for s in sent] == [
+        ("2026-11-21T17:50:00Z", "2026-11-21T18:20:00Z"),  # started 10 event-minutes ago, held 4 intervals
+        ("2026-11-21T17:50:00Z", "2026-11-21T18:25:00Z"),  # re-sent on the wall clock, same episode start
+        ("2026-11-21T17:50:00Z", "2026-11-21T18:05:00Z"),  # resolved: endsAt is wall now
+    ]
+    assert {s["annotations"]["event_starts_at"] for s in sent} == {"2026-11-21T12:00:00Z"}
+    assert sent[2]["annotations"]["event_ends_at"] == "2026-11-21T12:15:00Z"
+    assert sent[0]["generatorURL"] == "https://runbooks/slo-burn.md"
+    assert router._wall_starts == {}  # the episode is over: a new one gets a new startsAt

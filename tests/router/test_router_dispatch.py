@@ -190,3 +190,22 @@ def test_alertmanager_receivers_are_resent_every_group_interval():
     body = alertmanager_v2(again[0])
     assert body[0]["endsAt"] == "2026-11-21T12:25:00Z"  # sent at 12:05, held 4 group intervals
     assert "endsAt" in body[0] and body[0]["labels"] == alert().labels
+
+
+def test_alertmanager_resends_follow_the_wall_clock_when_event_time_stalls():
+    # A replay that has ended: the watermark (event time) stops at T0 while the wall clock runs on.
+    # Alertmanager expires an alert whose endsAt passes on its own clock, so a firing alert must
+    # still be re-sent every group_interval of wall time; other receivers keep event time.
+    cfg = load_router_config({
+        "receivers": [{"name": "am", "kind": "alertmanager", "url": "http://127.0.0.1:9"},
+                      {"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/hook"}],
+        "routes": {"receiver": "am", "routes": [{"matchers": ['severity="page"'], "receiver": "am", "continue": True},
+                                                {"matchers": ['severity="page"'], "receiver": "hook"}]},
+        "group_wait": "0s", "group_interval": "5m", "repeat_interval": "4h"})
+    d = Dispatcher(cfg)
+    wall = T0 + timedelta(hours=6)
+    assert sorted(n.receiver for n in d.process([alert()], T0, wall)) == ["am", "hook"]
+    assert d.process([alert()], T0, wall + 299 * S) == []  # not yet a group_interval of wall time
+    again = d.process([alert()], T0, wall + 300 * S)
+    assert [n.receiver for n in again] == ["am"]  # the webhook waits for repeat_interval in event time
+    assert again[0].at == T0  # the notification still says which event time it judged

@@ -5,10 +5,15 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file
 sys.path.insert(0, str(Path(__file__).parent.parent))
 from live_collector import running_collector  # noqa: E402
+from polling import wait_for  # noqa: E402
 from router_receivers import Receiver  # noqa: E402
+from test_router_alertmanager import alertmanager  # noqa: E402,F401  (the real Alertmanager fixture)
 
 
 def test_slo_page_is_routed_to_pagerduty_and_logged(tmp_path):
@@ -46,3 +51,40 @@ def test_slo_page_is_routed_to_pagerduty_and_logged(tmp_path):
             assert "KEY123" not in live.log()
     pages = [a for a in (alerts if isinstance(alerts, list) else alerts.get("alerts", [])) if a["severity"] == "page"]
     assert pages and "pd" in (pages[0].get("routed_to") or [])
+
+
+@pytest.mark.parametrize("clock,behind", [("wall", timedelta(0)), ("watermark", timedelta(hours=5))])
+def test_served_slo_page_is_active_in_real_alertmanager_in_both_clock_modes(tmp_path, alertmanager, clock, behind):
+    """`asrwatch serve` judges a burning SLO at the wall clock or, in watermark mode, at the newest
+    ingested event minute five hours back (a replay); Alertmanager must show the page as active and
+    route it on to its own webhook receiver either way, with absolute runbook links."""
+    am_url, hook = alertmanager
+    config = {
+        "slos": [{"name": "final-latency", "sli": "latency", "threshold_ms": 2000, "objective": 0.99,
+                  "window": "30d", "group_by": ["region"]}],
+        "evaluator_interval_s": 1, "evaluator_clock": clock, "external_url": "https://asrwatch.example.com",
+        "receivers": [{"name": "am", "kind": "alertmanager", "url": am_url}],
+        "routes": {"receiver": "am"}, "group_wait": "0s",
+    }
+    with running_collector(tmp_path, config) as live:
+        end = datetime.now(timezone.utc) - behind
+        sessions = [{"session_id": f"s{i}", "ts": (end - timedelta(seconds=10 + i * 6)).isoformat(),
+                     "model_version": "v1", "region": "eu", "status": "ok", "final_latency_ms": 5000.0}
+                    for i in range(400)]
+        with live.client("ingest") as c:
+            assert c.post("/api/v1/sessions", json=sessions).json()["accepted"] == 400
+
+        def pages():
+            shown = httpx.get(am_url + "/api/v2/alerts", params={"active": "true"}).json()
+            return [a for a in shown if a["labels"].get("severity") == "page"]
+        try:
+            page = wait_for(pages, timeout_s=60, what="page active in Alertmanager")[0]
+        except AssertionError:
+            raise AssertionError(live.log()) from None
+        assert page["labels"]["slo"] == "final-latency" and page["labels"]["region"] == "eu"
+        event_start = datetime.fromisoformat(page["annotations"]["event_starts_at"].replace("Z", "+00:00"))
+        assert abs(event_start - end) < timedelta(hours=1)  # event time, not the wall clock, in watermark mode
+        assert page["annotations"]["runbook_url"].startswith("https://asrwatch.example.com/runbooks/")
+        told = wait_for(lambda: [r["json"] for r in hook.requests if r["json"]["status"] == "firing"],
+                        what="Alertmanager's webhook notified")[0]
+        assert any(a["labels"].get("slo") == "final-latency" for a in told["alerts"])
