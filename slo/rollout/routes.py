@@ -1,4 +1,4 @@
-"""Rollout API: register canaries, read verdicts (Argo Rollouts `web` metric), Flagger gate.
+"""Rollout API: register canaries, read verdicts (Argo Rollouts `web` metric), Flagger webhooks.
 
 `setup(app)` starts the rollout evaluator in the background: every `evaluator_interval_s`
 the replica holding the leader lock judges each active rollout at now and, on `rollback`,
@@ -11,6 +11,7 @@ import asyncio
 import logging
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -23,7 +24,7 @@ from collector.dependencies import get_engine, get_settings, require_admin, requ
 from collector.schemas import API_ERRORS, error_responses
 from collector.timeparams import parse_time
 from slo.rollout import actuators as actuators_mod
-from slo.rollout import service
+from slo.rollout import flagger, service
 from slo.rollout.judge import Verdict
 from slo.rollout.leader import LeaderLock
 
@@ -61,18 +62,35 @@ def get_rollout(name: str, engine: Engine = Depends(get_engine)) -> dict[str, An
     return rollout
 
 
-def _verdict(engine: Engine, settings: Settings, name: str, at: datetime) -> dict[str, Any]:
-    verdict = service.verdict_for(engine, name, at, price_per_gpu_hour=settings.price_per_gpu_hour)
-    if verdict is None:
-        raise HTTPException(404, f"rollout {name!r} not found")
-    return verdict.to_dict()
+def _unregistered(name: str, at: datetime) -> Verdict:
+    """The verdict on a name nobody registered (a typo, or a registration not made yet): `pause`,
+    so that no gate promotes a canary nobody judges, and none aborts it for our configuration."""
+    return Verdict(decision="pause", reasons=[
+        f"rollout {name!r} is not registered: register it with POST /api/v1/rollouts, or fix the name"],
+        metrics={"rollout": {"name": name, "registered": False}}, at=at)
 
 
-@router.get("/api/v1/rollouts/{name}/verdict", dependencies=[Depends(require_read)], responses=error_responses(404))
+@router.get("/api/v1/rollouts/{name}/verdict", dependencies=[Depends(require_read)])
 def verdict(name: str, at: str | None = None, engine: Engine = Depends(get_engine),
             settings: Settings = Depends(get_settings)) -> dict[str, Any]:
-    """Always 200 with the JSON: Argo Rollouts' `web` provider reads `$.decision`."""
-    return _verdict(engine, settings, name, parse_time(at, "at", _now()))
+    """Always 200 with the JSON, also for a name not registered (then `pause`): Argo Rollouts'
+    `web` provider records any non-2xx as an Error, which aborts a rollout; `$.decision` of
+    `pause` matches neither condition of our AnalysisTemplate, so Argo records Inconclusive."""
+    when = parse_time(at, "at", _now())
+    found = service.verdict_for(engine, name, when, price_per_gpu_hour=settings.price_per_gpu_hour)
+    return (found or _unregistered(name, when)).to_dict()
+
+
+def _flagger_call(payload: dict[str, Any] | None, name: str) -> tuple[str, datetime, dict[str, Any]]:
+    """(our rollout's name, the time to judge at, the caller's identity) from Flagger's payload
+    `{"name", "namespace", "phase", "checksum", "metadata": {...}}`: `metadata.rollout` names our
+    rollout when it differs from the path, `metadata.at` (RFC 3339) pins the judged time."""
+    metadata = (payload or {}).get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise HTTPException(422, "metadata: must be a mapping of strings")
+    at = parse_time(metadata.get("at"), "metadata.at", _now())
+    caller = {k: (payload or {}).get(k) for k in ("name", "namespace", "phase", "checksum")}
+    return str(metadata.get("rollout") or name), at, caller
 
 
 @router.post("/api/v1/flagger/{name}", dependencies=[Depends(require_read)], responses={
@@ -81,18 +99,37 @@ def verdict(name: str, at: str | None = None, engine: Engine = Depends(get_engin
     **error_responses(400, 404)})
 def flagger_gate(name: str, payload: dict[str, Any] | None = Body(default=None),
                  engine: Engine = Depends(get_engine), settings: Settings = Depends(get_settings)) -> JSONResponse:
-    """Flagger webhook gate: 200 lets the canary advance, any other status halts it.
+    """The untyped gate (kept as documented): 200 only on `continue`, 412 otherwise, 404 for a
+    rollout not registered. It fits Flagger's confirm-* hooks; as a `type: rollout` hook it
+    counts `pause` as a failed check, so prefer `/api/v1/flagger/{name}/{hook}`."""
+    rollout, at, _ = _flagger_call(payload, name)
+    found = service.verdict_for(engine, rollout, at, price_per_gpu_hour=settings.price_per_gpu_hour)
+    if found is None:
+        raise HTTPException(404, f"rollout {rollout!r} not found")
+    result = {**found.to_dict(), "flagger": {k: (payload or {}).get(k) for k in ("name", "namespace", "phase", "type")}}
+    return JSONResponse(result, status_code=flagger.status_for("confirm-promotion", found.decision))
 
-    Flagger posts `{"name", "namespace", "phase", "checksum", "type", "metadata": {...}}`;
-    `metadata.at` (RFC 3339) may pin the judged time, and `metadata.rollout` may name our
-    rollout when it differs from the Canary's name in the path."""
-    metadata = (payload or {}).get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise HTTPException(422, "metadata: must be a mapping of strings")
-    rollout = str(metadata.get("rollout") or name)
-    result = _verdict(engine, settings, rollout, parse_time(metadata.get("at"), "metadata.at", _now()))
-    result["flagger"] = {k: (payload or {}).get(k) for k in ("name", "namespace", "phase", "type")}
-    return JSONResponse(result, status_code=200 if result["decision"] == "continue" else 412)
+
+@router.post("/api/v1/flagger/{name}/{hook}", dependencies=[Depends(require_read)], responses={
+    200: {"model": dict[str, Any], "description": "the verdict is one this hook type passes on (see `flagger.effect`)"},
+    412: {"model": dict[str, Any], "description": "the verdict is not one this hook type passes on"},
+    404: {"model": dict[str, Any], "description": "rollout not registered: a failed call of any hook type"},
+    **error_responses(400)})
+def flagger_hook(name: str, hook: flagger.HookType, payload: dict[str, Any] | None = Body(default=None),
+                 engine: Engine = Depends(get_engine), settings: Settings = Depends(get_settings)) -> JSONResponse:
+    """One path per Flagger hook type, each answered by that type's meaning (slo/rollout/flagger.py):
+    confirm-* pass only on `continue`, `rollback` only on `rollback`, `rollout` fails only on
+    `rollback`. The body is short, since Flagger copies it into its events; `verdict_url` has it all."""
+    rollout, at, caller = _flagger_call(payload, name)
+    found = service.verdict_for(engine, rollout, at, price_per_gpu_hour=settings.price_per_gpu_hour)
+    verdict_obj = found or _unregistered(rollout, at)
+    status = flagger.status_for(hook, verdict_obj.decision) if found else flagger.UNKNOWN_ROLLOUT
+    body = {"decision": verdict_obj.decision, "reasons": verdict_obj.reasons, "at": verdict_obj.at.isoformat(),
+            "rollout": rollout, "registered": found is not None,
+            "verdict_url": settings.absolute_link(
+                f"/api/v1/rollouts/{quote(rollout, safe='')}/verdict?at={quote(verdict_obj.at.isoformat())}"),
+            "flagger": {**caller, "hook": hook, "effect": flagger.effect(hook, status)}}
+    return JSONResponse(body, status_code=status)
 
 
 @router.post("/api/v1/rollouts/{name}/evaluate", responses=error_responses(404, 409))
