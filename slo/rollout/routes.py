@@ -37,6 +37,14 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _judged_at(value: str | None, field: str, engine: Engine, settings: Settings) -> datetime:
+    """`at` as given, else the collector's clock (the watermark in watermark mode), as the rollout
+    loop judges: a gate asked during a replay must see the replay's data, not the wall clock's."""
+    if value is not None:
+        return parse_time(value, field, _now())
+    return evaluation_time(engine, settings.evaluator_clock)
+
+
 @router.post("/api/v1/rollouts", responses={
     200: {"model": dict[str, Any], "description": "already registered with this spec"},
     201: {"model": dict[str, Any], "description": "registered"}, **error_responses(400, 409)})
@@ -76,19 +84,20 @@ def verdict(name: str, at: str | None = None, engine: Engine = Depends(get_engin
     """Always 200 with the JSON, also for a name not registered (then `pause`): Argo Rollouts'
     `web` provider records any non-2xx as an Error, which aborts a rollout; `$.decision` of
     `pause` matches neither condition of our AnalysisTemplate, so Argo records Inconclusive."""
-    when = parse_time(at, "at", _now())
+    when = _judged_at(at, "at", engine, settings)
     found = service.verdict_for(engine, name, when, price_per_gpu_hour=settings.price_per_gpu_hour)
     return (found or _unregistered(name, when)).to_dict()
 
 
-def _flagger_call(payload: dict[str, Any] | None, name: str) -> tuple[str, datetime, dict[str, Any]]:
+def _flagger_call(payload: dict[str, Any] | None, name: str, engine: Engine,
+                  settings: Settings) -> tuple[str, datetime, dict[str, Any]]:
     """(our rollout's name, the time to judge at, the caller's identity) from Flagger's payload
     `{"name", "namespace", "phase", "checksum", "metadata": {...}}`: `metadata.rollout` names our
     rollout when it differs from the path, `metadata.at` (RFC 3339) pins the judged time."""
     metadata = (payload or {}).get("metadata") or {}
     if not isinstance(metadata, dict):
         raise HTTPException(422, "metadata: must be a mapping of strings")
-    at = parse_time(metadata.get("at"), "metadata.at", _now())
+    at = _judged_at(metadata.get("at"), "metadata.at", engine, settings)
     caller = {k: (payload or {}).get(k) for k in ("name", "namespace", "phase", "checksum")}
     return str(metadata.get("rollout") or name), at, caller
 
@@ -102,7 +111,7 @@ def flagger_gate(name: str, payload: dict[str, Any] | None = Body(default=None),
     """The untyped gate (kept as documented): 200 only on `continue`, 412 otherwise, 404 for a
     rollout not registered. It fits Flagger's confirm-* hooks; as a `type: rollout` hook it
     counts `pause` as a failed check, so prefer `/api/v1/flagger/{name}/{hook}`."""
-    rollout, at, _ = _flagger_call(payload, name)
+    rollout, at, _ = _flagger_call(payload, name, engine, settings)
     found = service.verdict_for(engine, rollout, at, price_per_gpu_hour=settings.price_per_gpu_hour)
     if found is None:
         raise HTTPException(404, f"rollout {rollout!r} not found")
@@ -120,7 +129,7 @@ def flagger_hook(name: str, hook: flagger.HookType, payload: dict[str, Any] | No
     """One path per Flagger hook type, each answered by that type's meaning (slo/rollout/flagger.py):
     confirm-* pass only on `continue`, `rollback` only on `rollback`, `rollout` fails only on
     `rollback`. The body is short, since Flagger copies it into its events; `verdict_url` has it all."""
-    rollout, at, caller = _flagger_call(payload, name)
+    rollout, at, caller = _flagger_call(payload, name, engine, settings)
     found = service.verdict_for(engine, rollout, at, price_per_gpu_hour=settings.price_per_gpu_hour)
     verdict_obj = found or _unregistered(rollout, at)
     status = flagger.status_for(hook, verdict_obj.decision) if found else flagger.UNKNOWN_ROLLOUT
@@ -136,10 +145,10 @@ def flagger_hook(name: str, hook: flagger.HookType, payload: dict[str, Any] | No
 def evaluate_now(name: str, request: Request, at: str | None = None, dry_run: bool = Query(False),
                  engine: Engine = Depends(get_engine), settings: Settings = Depends(get_settings),
                  who: str = Depends(require_admin)) -> dict[str, Any]:
-    """Judge at `at` (default now) and act if the verdict is rollback, as the leader."""
-    when = parse_time(at, "at", _now())
+    """Judge at `at` (default: the collector's clock) and act if the verdict is rollback, as the leader."""
+    when = _judged_at(at, "at", engine, settings)
     lock = _leader(request.app)
-    if not lock.acquire(when):
+    if not lock.acquire():  # the lease runs on the wall clock, whatever time is judged
         raise HTTPException(409, "another replica holds the rollout leader lock; it acts on rollouts")
     verdict_obj = service.verdict_for(engine, name, when, price_per_gpu_hour=settings.price_per_gpu_hour)
     if verdict_obj is None:
