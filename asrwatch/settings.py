@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     port: int = 8080
     # Raw SLO specs; `slo.spec` parses and validates them so errors name the SLO and field.
     slos: list[dict[str, Any]] = Field(default_factory=list)
+    # OpenSLO files or directories whose SLOs are added to `slos` (`slo.openslo`); relative paths in
+    # the config file are relative to its folder. Env: a JSON list or comma-separated paths.
+    openslo: list[str] | str = Field(default_factory=list)
     evaluator_interval_s: float = 15.0
     # "wall" for live fleets; "watermark" judges at the newest ingested event minute (replays, demo).
     evaluator_clock: Literal["wall", "watermark"] = "wall"
@@ -137,6 +140,9 @@ class Settings(BaseSettings):
     # With > 0, a tier also needs enough events that crossing its threshold takes this many bad
     # ones (a 1x ticket on a 99% SLO needs 100 events per bad event): no start-up noise tickets.
     slo_min_bad_events: float = 0.0
+    # /metrics labels every dimension an SLO filters or groups on; each holds at most this many
+    # distinct values (values SLO filters name are always kept), the rest read `__other__`.
+    metrics_label_values_max: int = Field(1000, ge=1)
     traffic_router_file: str | None = None
     # Per-token request limits by the scope an endpoint needs, e.g. {ingest: 50, read: {rate: 20,
     # burst: 40}}; over it: 429 with Retry-After. Empty: no limit.
@@ -147,6 +153,13 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _origins_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("openslo", mode="before")
+    @classmethod
+    def _openslo_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -230,6 +243,9 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
         if odd:  # YAML allows `1: x`; keyword arguments do not
             raise ValueError(f"{path}: config keys must be strings, got {odd[0]!r}")
         refuse_plain_tokens(loaded, str(path))
+        if isinstance(loaded.get("openslo"), (list, str)):  # as Prometheus' rule_files: beside the config
+            paths = [loaded["openslo"]] if isinstance(loaded["openslo"], str) else loaded["openslo"]
+            loaded["openslo"] = [str(Path(path).parent / p) if isinstance(p, str) else p for p in paths]
         data.update(loaded)
     data.update(overrides)
     return Settings(**data)

@@ -25,7 +25,11 @@ def serve(settings: Settings, host: str, port: int, log_level: str = "info") -> 
     from collector.app import create_app
 
     check_bind(settings, host)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ValueError as exc:  # a bad SLO spec or OpenSLO file: named plainly, not as a traceback
+        typer.echo(f"invalid config: {exc}", err=True)
+        raise typer.Exit(2) from None
     tune_garbage_collector()
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 

@@ -62,20 +62,23 @@ def rules(config: Path = typer.Option(..., "--config", exists=True, dir_okay=Fal
 
 
 @slo_app.command("import-openslo")
-def import_openslo_cmd(path: Path = typer.Argument(..., exists=True, dir_okay=False,
-                                                   help="OpenSLO v1 YAML (SLO and SLI documents)")) -> None:
-    """Print the asrwatch `slos:` entries for OpenSLO v1 ratio SLOs."""
+def import_openslo_cmd(paths: list[Path] = typer.Argument(
+        ..., metavar="PATH", help="OpenSLO files or directories (*.yaml, *.yml), read together so that indicatorRef "
+                  "and metricSourceRef resolve across them")) -> None:
+    """Print the asrwatch `slos:` entries for OpenSLO SLOs; exit 1 naming file, document, field and reason."""
     import yaml
 
-    from slo.openslo import import_openslo, to_config
+    from slo.openslo import load_openslo, to_config
     from slo.spec import SLOSpecError
 
     try:
-        specs = import_openslo(path.read_text())
+        imported = load_openslo(list(paths))
     except SLOSpecError as exc:
         typer.echo(f"invalid: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(yaml.safe_dump({"slos": to_config(specs)}, sort_keys=False), nl=False)
+    for note in imported.notes:  # choices made on import (e.g. a rolling 1M read as 30d)
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(yaml.safe_dump({"slos": to_config(imported.specs)}, sort_keys=False), nl=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -20,9 +20,9 @@ from slo.burn_rate import (
     time_to_exhaustion,
 )
 from slo.series import MINUTE, SLISeries, floor_minute
-from slo.spec import SLOSpec, format_duration
+from slo.spec import DEFAULT_ALERT_NAME, SLOSpec, format_duration, render_annotation
 
-ALERT_NAME = "SLOErrorBudgetBurn"
+ALERT_NAME = DEFAULT_ALERT_NAME  # unless the spec names its alerts (`alerting.name`, per tier)
 DEFAULT_RUNBOOK_BASE = "/runbooks"
 
 
@@ -131,7 +131,7 @@ def evaluate_slo(
             time_to_exhaustion_s=tte.total_seconds() if tte is not None else None,
         )
         for severity in ("page", "ticket"):
-            if g in starts[severity]:
+            if g in starts[severity] and spec.alert_enabled(severity):
                 began = series.start + starts[severity][g] * MINUTE
                 status.alerts.append(
                     _alert(spec, series, g, end, severity, tiers, cond, status, began, url, min_events,
@@ -160,7 +160,11 @@ def _alert(
     min_events: int,
     min_bad_events: float = 0.0,
 ) -> Alert:
-    labels = {"alertname": ALERT_NAME, "slo": spec.name, "severity": severity, **status.labels}
+    # The spec's labels first: the group's dimensions and asrwatch's own keys win (the spec
+    # refuses those names anyway), exactly as the exported rules combine them.
+    name = spec.alert_name(severity)
+    labels = {**spec.alert_labels(severity), "alertname": name, "slo": spec.name, "severity": severity,
+              **status.labels}
     low_traffic = severity == "ticket" and bool(cond.low_traffic_ticket[g, 0])
     wanted = "page" if low_traffic else severity
     source = cond.tier_low if low_traffic else cond.tier_fired
@@ -180,8 +184,9 @@ def _alert(
         + (f", exhausted in {format_duration(timedelta(seconds=int(tte)))} at the 1h burn" if tte
            else " (budget exhausted)" if status.error_budget_remaining <= 0 else "")
     )
-    annotations = {"burn_long": f"{burn_long:.4g}", "burn_short": f"{burn_short:.4g}",
-                   "error_budget_remaining": f"{status.error_budget_remaining:.4g}"}
+    annotations = {key: render_annotation(text, labels) for key, text in spec.alert_annotations(severity).items()}
+    annotations |= {"burn_long": f"{burn_long:.4g}", "burn_short": f"{burn_short:.4g}",
+                    "error_budget_remaining": f"{status.error_budget_remaining:.4g}"}
     if low_traffic:
         summary += (
             f"; LOW TRAFFIC: only {int(t_long[g])} events in {long_w} (minimum {tier.min_events(spec.objective, min_events, min_bad_events)}),"
@@ -189,7 +194,7 @@ def _alert(
         )
         annotations["low_traffic"] = "true"
     return Alert(
-        name=ALERT_NAME,
+        name=name,
         severity=severity,  # type: ignore[arg-type]
         labels=labels,
         summary=summary,

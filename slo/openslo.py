@@ -1,117 +1,277 @@
-"""Import OpenSLO v1 ratio SLOs into asrwatch specs.
+"""Import OpenSLO SLOs as asrwatch SLO specs (`asrwatch slo import-openslo PATH...`, `openslo:`).
 
-Supported: `kind: SLO` (apiVersion openslo/v1) with an inline `indicator` or an
-`indicatorRef` to a `kind: SLI` document of the same file, whose `ratioMetric` takes its
-counts from `metricSource.type: asrwatch`, e.g.
+Read: openslo/v1 `kind: SLO` documents (OpenSLO/OpenSLO README.md, "SLO", "SLI", "Objectives")
+and the openslo/v1alpha shape of Sloth's examples (slok/sloth examples/openslo-*.yml), from
+multi-document or list-form files and directories; `indicatorRef` (kind SLI) and
+`metricSourceRef` (kind DataSource) resolve across everything read together. Service and alert
+objects are read and left alone: asrwatch alerts by the Workbook's multi-window policy and routes
+through its own receivers.
 
-    ratioMetric:
-      counter: true
-      good:  {metricSource: {type: asrwatch, spec: {sli: latency, threshold_ms: 2000}}}
-      total: {metricSource: {type: asrwatch, spec: {sli: latency, filters: {channel: telephony}}}}
+Modules: `openslo_docs` reads files, `openslo_indicator` reads an SLO's indicator,
+`openslo_sources` recognises asrwatch's data in a metric source, `openslo_v1alpha` reads
+Sloth's shape; this one maps SLOs and their objectives.
 
-The metric-source specs are merged (sli, threshold_ms, max_wer, filters, group_by). One
-rolling `timeWindow`, `budgetingMethod: Occurrences`; each objective becomes one SLO
-(`<name>-<displayName>` when there are several). OpenSLO alert policies are not imported:
-asrwatch alerts by the Workbook's multi-window policy.
+Mapping:
+- The indicator must describe asrwatch's data (`slo.openslo_sources`): a `ratioMetric` with good
+  or bad and total, or a `thresholdMetric` over a latency or WER histogram, where the objective's
+  `op: lte` (or `lt`) and `value` become threshold_ms (max_wer for WER).
+- Each objective becomes one asrwatch SLO, named `<name>-<objective displayName or index>` when
+  there are several; `targetPercent: 99.9` is objective 0.999.
+- `budgetingMethod: Occurrences` over one rolling `timeWindow` (default 30d); durations are
+  OpenSLO's case-sensitive shorthand, and a rolling `1M`/`1Q`/`1Y` is 30d/90d/365d, with a note.
+- Names are made valid (`^[A-Za-z0-9_.:-]+$`, at most 128) from metadata.name or displayName,
+  and unique (`-2`, `-3`, with a note); `spec.service` is the SLO's service.
+Rejected, naming file, document, field and reason: composite SLOs, Timeslices and
+RatioTimeslices budgeting, calendar windows, raw ratios, and foreign data sources.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+import unicodedata
+import weakref
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-import yaml
+from slo.openslo_docs import Catalog, Doc, OpenSLOError, files_under, parse_shorthand, read_documents
+from slo.openslo_indicator import read_indicator
+from slo.openslo_v1alpha import read_v1alpha
+from slo.spec import SLOSpec, SLOSpecError, format_duration, parse_slo
 
-from slo.spec import SLOSpec, SLOSpecError, parse_slo
-
-_ASRWATCH_KEYS = ("sli", "threshold_ms", "max_wer", "filters", "group_by")
-
-
-def _fail(name: str, field: str, message: str) -> SLOSpecError:
-    return SLOSpecError(f"OpenSLO SLO {name!r}: {field}: {message}")
-
-
-def _indicator(doc: dict[str, Any], slis: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
-    spec = doc.get("spec") or {}
-    if "indicator" in spec:
-        return spec["indicator"] or {}
-    ref = spec.get("indicatorRef")
-    if ref is None:
-        raise _fail(name, "spec.indicator", "needs an indicator or an indicatorRef")
-    if ref not in slis:
-        raise _fail(name, "spec.indicatorRef", f"no kind: SLI document named {ref!r} in the file")
-    return slis[ref]
+SLO_KEYS = ("description", "service", "indicator", "indicatorRef", "timeWindow", "budgetingMethod",
+            "objectives", "alertPolicies")
+OBJECTIVE_KEYS = ("displayName", "op", "value", "target", "targetPercent", "timeSliceTarget", "timeSliceWindow")
+COMPOSITE_KEYS = ("compositeWeight", "indicator", "indicatorRef")
+MAX_NAME = 128
 
 
-def _metric_params(ratio: dict[str, Any], name: str) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for part in ("good", "bad", "total"):
-        if part not in ratio:
+@dataclass
+class Imported:
+    specs: list[SLOSpec]
+    notes: list[str] = field(default_factory=list)  # choices made on import, for the user to see
+
+
+def import_openslo(text: str, file: str = "<openslo>") -> list[SLOSpec]:
+    """The asrwatch specs of one OpenSLO text (references resolve within it)."""
+    return convert(read_documents(text, file)).specs
+
+
+def load_openslo(paths: list[str | Path]) -> Imported:
+    """Specs from files and directories read together (references resolve across all of them)."""
+    docs: list[Doc] = []
+    for path in files_under(paths):
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise OpenSLOError(f"{path}: cannot read: {exc}") from None
+        docs += read_documents(text, str(path))
+    return convert(docs)
+
+
+def convert(docs: list[Doc]) -> Imported:
+    catalog = Catalog(docs)
+    slos = catalog.of_kind("SLO")
+    if not slos:
+        files = ", ".join(dict.fromkeys(d.file for d in docs)) or "the input"
+        raise OpenSLOError(f"{files}: no kind: SLO document found")
+    out, errors, taken = Imported([]), [], set()
+    for doc in slos:
+        try:
+            raws, notes = _slo(doc, catalog)
+        except OpenSLOError as exc:
+            errors.append(str(exc))
             continue
-        source = ((ratio[part] or {}).get("metricSource")) or {}
-        kind = str(source.get("type", "")).lower()
-        if kind != "asrwatch":
-            raise _fail(name, f"spec.indicator.spec.ratioMetric.{part}.metricSource.type",
-                        f"only type asrwatch can be imported, got {source.get('type')!r}")
-        for key, value in (source.get("spec") or {}).items():
-            if key not in _ASRWATCH_KEYS:
-                raise _fail(name, f"ratioMetric.{part}.metricSource.spec.{key}", "unknown key")
-            if key in params and params[key] != value:
-                raise _fail(name, f"ratioMetric.{part}.metricSource.spec.{key}",
-                            f"disagrees with another part ({params[key]!r} vs {value!r})")
-            params[key] = value
-    if "total" not in ratio or not ({"good", "bad"} & set(ratio)):
-        raise _fail(name, "spec.indicator.spec.ratioMetric", "needs total and one of good or bad")
-    return params
+        label = f"{doc.where} (SLO {doc.name!r})"
+        out.notes += [f"{label}: {note}" for note in notes]
+        for raw in raws:
+            name = _unique(raw["name"], taken)
+            if name != raw["name"]:
+                out.notes.append(f"{label}: name {raw['name']!r} is taken; imported as {name!r}")
+            try:
+                out.specs.append(parse_slo({**raw, "name": name}))
+            except SLOSpecError as exc:
+                errors.append(f"{label}: as an asrwatch SLO: {exc}")
+    if errors:
+        raise OpenSLOError("\n".join(errors))
+    return out
 
 
-def import_openslo(text: str) -> list[SLOSpec]:
-    docs = [d for d in yaml.safe_load_all(text) if d]
-    slis = {
-        (d.get("metadata") or {}).get("name"): d
-        for d in docs if isinstance(d, dict) and d.get("kind") == "SLI"
-    }
-    specs: list[SLOSpec] = []
-    for doc in docs:
-        if not isinstance(doc, dict) or doc.get("kind") != "SLO":
-            continue
-        name = str((doc.get("metadata") or {}).get("name") or "<unnamed>")
-        if doc.get("apiVersion") != "openslo/v1":
-            raise _fail(name, "apiVersion", f"only openslo/v1 is supported, got {doc.get('apiVersion')!r}")
-        spec = doc.get("spec") or {}
-        if spec.get("budgetingMethod", "Occurrences") != "Occurrences":
-            raise _fail(name, "spec.budgetingMethod", "only Occurrences (event-weighted) is supported")
-        windows = spec.get("timeWindow") or [{"duration": "30d", "isRolling": True}]
-        if len(windows) != 1 or not windows[0].get("isRolling", True):
-            raise _fail(name, "spec.timeWindow", "exactly one rolling window is supported")
-        ratio = ((_indicator(doc, slis, name).get("spec") or {}).get("ratioMetric"))
-        if not ratio:
-            raise _fail(name, "spec.indicator.spec.ratioMetric", "only ratio SLIs can be imported")
-        params = _metric_params(ratio, name)
-        objectives = spec.get("objectives") or []
-        if not objectives:
-            raise _fail(name, "spec.objectives", "needs at least one objective with a target")
-        for i, objective in enumerate(objectives):
-            target = objective.get("target")
-            if target is None and objective.get("targetPercent") is not None:
-                target = float(objective["targetPercent"]) / 100.0
-            suffix = objective.get("displayName") or str(i)
-            raw = {
-                "name": name if len(objectives) == 1 else f"{name}-{suffix}".replace(" ", "-"),
-                "objective": target,
-                "window": windows[0].get("duration"),
-                "description": str(spec.get("description") or ""),
-                **params,
-            }
-            specs.append(parse_slo(raw))
-    if not specs:
-        raise SLOSpecError("OpenSLO: no kind: SLO document found")
+def _slo(doc: Doc, catalog: Catalog) -> tuple[list[dict[str, Any]], list[str]]:
+    spec = doc.body.get("spec")
+    if not isinstance(spec, dict):
+        raise doc.error("spec", "required: a mapping")
+    notes: list[str] = []
+    v1alpha = doc.body["apiVersion"] == "openslo/v1alpha"
+    _budgeting(doc, spec, required=not v1alpha)  # Sloth's v1alpha examples leave it out
+    if v1alpha:
+        window, pairs = read_v1alpha(doc, spec, notes)
+    else:
+        doc.check_keys(spec, "spec", SLO_KEYS)
+        window = _window(doc, spec, notes)
+        objectives = _objectives(doc, spec)
+        indicator = read_indicator(doc, spec, catalog)
+        if indicator.kind == "threshold" and len(objectives) > 1:
+            raise doc.error("spec.objectives", "a thresholdMetric SLO takes one objective (OpenSLO v1, Notes (SLO))")
+        pairs = [(obj, indicator) for obj in objectives]
+    base = _base_name(doc)
+    raws = []
+    for i, (obj, indicator) in enumerate(pairs):
+        where = f"spec.objectives[{i}]"
+        notes += indicator.notes
+        params = dict(indicator.params)
+        if indicator.kind == "threshold":
+            params.update(_threshold(doc, obj, where, params.get("sli"), notes))
+        for key in ("timeSliceTarget", "timeSliceWindow"):
+            if key in obj:
+                notes.append(f"{where}.{key}: has no effect with Occurrences budgeting")
+        suffix = _slug(obj.get("displayName") or "", lower=True) or str(i)
+        raws.append({
+            "name": base if len(pairs) == 1 else f"{base}-{suffix}",
+            "objective": _target(doc, obj, where), "window": window,
+            "description": str(spec.get("description") or ""), **_service(spec), **params,
+        })
+    return raws, list(dict.fromkeys(notes))
+
+
+def _service(spec: dict[str, Any]) -> dict[str, str]:
+    # OpenSLO's `spec.service` is Sloth's service (the sloth_service label), where the spec model has it.
+    service = spec.get("service")
+    if "service" not in SLOSpec.model_fields or not isinstance(service, str) or not service:
+        return {}
+    return {"service": service}
+
+
+def _window(doc: Doc, spec: dict[str, Any], notes: list[str]) -> str:
+    windows = spec.get("timeWindow")
+    if windows is None:
+        return "30d"
+    if not isinstance(windows, list) or len(windows) != 1 or not isinstance(windows[0], dict):
+        raise doc.error("spec.timeWindow", "a list of exactly one window (OpenSLO v1)")
+    window, where = windows[0], "spec.timeWindow[0]"
+    doc.check_keys(window, where, ("duration", "isRolling", "calendar"))
+    if "calendar" in window or window.get("isRolling") is False:
+        raise doc.error(where, "calendar-aligned windows are not supported: asrwatch budgets over a "
+                               "rolling window (isRolling: true, no calendar)")
+    if window.get("isRolling", True) is not True:
+        raise doc.error(f"{where}.isRolling", f"must be true or false, got {window['isRolling']!r}")
+    try:
+        length, note = parse_shorthand(window.get("duration"))
+    except ValueError as exc:
+        raise doc.error(f"{where}.duration", str(exc)) from None
+    if note:
+        notes.append(f"{where}.duration: {note}")
+    return format_duration(length)
+
+
+def _budgeting(doc: Doc, spec: dict[str, Any], *, required: bool) -> None:
+    method = spec.get("budgetingMethod")
+    if method is None and not required:
+        return
+    if method in ("Timeslices", "RatioTimeslices"):
+        raise doc.error("spec.budgetingMethod", f"{method} is not supported: asrwatch budgets by events "
+                                                "(Occurrences), not by good time slices")
+    if method != "Occurrences":
+        raise doc.error("spec.budgetingMethod", "required: Occurrences (OpenSLO's values are "
+                                                "case-sensitive: Occurrences, Timeslices, RatioTimeslices); "
+                                                f"got {method!r}")
+
+
+def _objectives(doc: Doc, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    objectives = spec.get("objectives")
+    if not isinstance(objectives, list) or not objectives:
+        raise doc.error("spec.objectives", "required: a list of objectives with a target")
+    for i, obj in enumerate(objectives):
+        where = f"spec.objectives[{i}]"
+        if not isinstance(obj, dict):
+            raise doc.error(where, "must be a mapping")
+        for key in COMPOSITE_KEYS:
+            if key in obj:
+                raise doc.error(f"{where}.{key}", "composite SLOs are not supported: asrwatch keeps one "
+                                                  "error budget per indicator, not a weighted sum of several")
+        doc.check_keys(obj, where, OBJECTIVE_KEYS)
+    return objectives
+
+
+def _target(doc: Doc, obj: dict[str, Any], where: str) -> float:
+    keys = [k for k in ("target", "targetPercent") if k in obj]
+    if len(keys) != 1:
+        raise doc.error(where, "needs exactly one of target (e.g. 0.999) or targetPercent (e.g. 99.9)")
+    key, value = keys[0], obj[keys[0]]
+    top = 1 if key == "target" else 100
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < top:
+        raise doc.error(f"{where}.{key}", f"must be a number strictly between 0 and {top}, got {value!r}")
+    # Decimal: 99.9 / 100 is 0.9990000000000001 in floats; the objective must read 0.999.
+    return float(value) if key == "target" else float(Decimal(str(value)) / 100)
+
+
+def _threshold(doc: Doc, obj: dict[str, Any], where: str, sli: Any, notes: list[str]) -> dict[str, float]:
+    op, value = obj.get("op"), obj.get("value")
+    if op in ("gte", "gt"):
+        raise doc.error(f"{where}.op", f"{op} would count slow or wrong events as good: asrwatch counts an "
+                                       "event good when at or under the value (lte)")
+    if op not in ("lte", "lt"):
+        raise doc.error(f"{where}.op", f"a thresholdMetric objective needs op lte (or lt), got {op!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise doc.error(f"{where}.value", f"needs the threshold as a number >= 0, got {value!r}")
+    if op == "lt":
+        notes.append(f"{where}.op: lt is read as lte (an event exactly at {value} counts as good)")
+    return {"max_wer": float(value)} if sli == "quality" else {"threshold_ms": float(value)}
+
+
+def _slug(text: str, *, lower: bool = False) -> str:
+    """A name fragment valid in asrwatch's name pattern: accents dropped, other runs become `-`."""
+    ascii_text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^A-Za-z0-9_.:]+", "-", ascii_text).strip("-.")
+    return slug.lower() if lower else slug
+
+
+def _base_name(doc: Doc) -> str:
+    meta = doc.body.get("metadata") if isinstance(doc.body.get("metadata"), dict) else {}
+    base = _slug(doc.name or "") or _slug(meta.get("displayName") or "", lower=True)
+    if not base:
+        raise doc.error("metadata.name", "required: a name (or a displayName) to name the SLO by")
+    return base
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    def capped(text: str) -> str:
+        if len(text) <= MAX_NAME:
+            return text
+        digest = hashlib.sha1(text.encode()).hexdigest()[:8]  # keeps cut names apart
+        return f"{text[:MAX_NAME - 9]}-{digest}"
+
+    candidate, n = capped(name), 1
+    while candidate in taken:
+        n += 1
+        candidate = capped(f"{name}-{n}")
+    taken.add(candidate)
+    return candidate
+
+
+# One import per loaded configuration, like the rest of the config file: `serve` checks the
+# files at start, and the evaluator and API reuse the result instead of re-reading every pass.
+_BY_SETTINGS: dict[int, tuple[tuple[str, ...], list[SLOSpec]]] = {}
+
+
+def openslo_for_settings(settings: Any, paths: list[str]) -> list[SLOSpec]:
+    key, wanted = id(settings), tuple(str(p) for p in paths)
+    cached = _BY_SETTINGS.get(key)
+    if cached and cached[0] == wanted:
+        return cached[1]
+    specs = load_openslo(list(wanted)).specs
+    try:
+        weakref.finalize(settings, _BY_SETTINGS.pop, key, None)
+    except TypeError:  # an object without weak references: no cache, read each time
+        return specs
+    _BY_SETTINGS[key] = (wanted, specs)
     return specs
 
 
 def to_config(specs: list[SLOSpec]) -> list[dict[str, Any]]:
     """asrwatch `slos:` entries for the specs (as a user would write them)."""
-    from slo.spec import format_duration
-
     out = []
     for s in specs:
         raw: dict[str, Any] = {"name": s.name, "sli": s.sli, "objective": s.objective,
@@ -126,5 +286,8 @@ def to_config(specs: list[SLOSpec]) -> list[dict[str, Any]]:
             raw["group_by"] = list(s.group_by)
         if s.description:
             raw["description"] = s.description
+        service = getattr(s, "service", None)
+        if service and service != SLOSpec.model_fields["service"].default:
+            raw["service"] = service
         out.append(raw)
     return out

@@ -1,11 +1,27 @@
-"""Prometheus recording and alerting rules for the SLOs, in the style Sloth generates.
+"""Prometheus recording and alerting rules for the SLOs, in the form Sloth generates.
 
-Error ratios are event-weighted over each window: rate(bad[w]) / rate(total[w]) from the
-collector's `/metrics` counters, never an average of 5-minute ratios. The alert expressions
-are the in-process engine's conditions (`slo.alerting`): the same tiers, scaled windows,
-thresholds (the same float literals), low-traffic guard and page-suppresses-ticket rule.
-Only dimensions that are labels of the metrics (model_version, region, channel) can be
-filtered or grouped on; other SLOs are left out with a reason.
+Error ratios are event-weighted over each window: increase(bad[w]) / increase(total[w]) from the
+collector's `/metrics` counters, never an average of 5-minute ratios. A counter child that first
+appears inside a window is counted from 0 (its whole value): the collector creates a label set's
+children with its first sessions, so Prometheus never scrapes that child at 0, and `increase()`
+alone would miss the first batch of a new model version or tenant (see `_increase`).
+
+The alert expressions are the in-process engine's conditions (`slo.alerting`): the same tiers,
+scaled windows, thresholds (the same float literals), low-traffic guard and
+page-suppresses-ticket rule, and the alerts carry the same names and labels as the engine's
+(`slo.evaluation._alert`).
+
+Sloth's names, so its Grafana dashboards (grafana.com 14348, 14643) work unchanged: every
+recording carries `sloth_id`, `sloth_service`, `sloth_slo` besides `slo`; the SLO-level metadata
+is `slo:objective:ratio`, `slo:error_budget:ratio`, `slo:time_period:days`,
+`slo:current_burn_rate:ratio`, `slo:period_burn_rate:ratio`,
+`slo:period_error_budget_remaining:ratio` and `sloth_slo_info` (slok/sloth,
+internal/prometheus/recording_rules.go `GenerateMetadataRecordingRules`, conventions.go).
+
+The whole-window (period) ratio is a sum over recorded 5-minute increases, so Prometheus keeps
+30 days of two small recorded series per group rather than evaluating 30 days of raw samples
+(Sloth averages its recorded 5m ratios instead, `optimizedSLIRecordGenerator`; a sum of bad
+and total events keeps the ratio event-weighted and equal to the engine's).
 """
 
 from __future__ import annotations
@@ -18,13 +34,17 @@ from prometheus_client.utils import floatToGoString
 
 from slo.alerting import policy
 from slo.burn_rate import REPORT_WINDOWS
-from slo.evaluation import ALERT_NAME, DEFAULT_RUNBOOK_BASE, runbook_url
-from slo.spec import HISTOGRAM_FOR_SLI, SLOSpec, format_duration, min_events_for
+from slo.evaluation import DEFAULT_RUNBOOK_BASE, runbook_url
+from slo.spec import DIMENSIONS, HISTOGRAM_FOR_SLI, SLOSpec, format_duration, min_events_for
 
-METRIC_LABELS = ("model_version", "region", "channel")
 SESSIONS = "asrwatch_sessions_total"
 EMPTY_HYPOTHESES = "asrwatch_empty_hypotheses_total"
-PERIOD_INTERVAL = "5m"
+PERIOD_STEP = timedelta(minutes=5)
+PERIOD_INTERVAL = format_duration(PERIOD_STEP)  # the period group's interval = its increases' range
+PERIOD_BAD = f"slo:period_bad_events:increase{PERIOD_INTERVAL}"
+PERIOD_TOTAL = f"slo:period_events:increase{PERIOD_INTERVAL}"
+SLOTH_IDENTITY = ("sloth_id", "sloth_service", "sloth_slo")
+SLOTH_SPEC = "asrwatch/v1"  # sloth_slo_info{sloth_spec}: which spec format the rules came from
 
 
 class NotExportable(ValueError):
@@ -53,64 +73,76 @@ def _sum(spec: SLOSpec, inner: str) -> str:
 
 
 def _or_zero(expr: str, total: str) -> str:
-    # A group with no bad events has no bad series at all; count it as zero, not as absent.
+    # A group with no bad series at all (rules applied to an older collector that created a
+    # status child only when it first occurred) counts as zero, not as absent.
     return f"({expr} or (0 * {total}))"
 
 
+def _increase(series: str, window: str) -> str:
+    """Events of each counter child over `window`, counting a child born inside it from 0.
+
+    `increase()` needs two samples and extrapolates from a child's first one, so the first
+    scrape of a new label set (a model version's first batch, often all bad when it is broken)
+    would be lost or guessed. A child that did not exist at the window's start had value 0
+    then: its increase is its current value."""
+    return f"((increase({series}[{window}]) and {series} offset {window}) or ({series} unless {series} offset {window}))"
+
+
 def bad_and_total(spec: SLOSpec, window: str) -> tuple[str, str]:
-    """PromQL for the bad and total event rates of the SLI over `window`, summed per group."""
-    def rate(metric: str, extra: dict[str, str] | None = None, negate: dict[str, str] | None = None) -> str:
-        return _sum(spec, f"rate({metric}{_selector(spec, extra, negate)}[{window}])")
+    """PromQL for the bad and total events of the SLI over `window`, summed per group."""
+    def events(metric: str, extra: dict[str, str] | None = None, negate: dict[str, str] | None = None) -> str:
+        return _sum(spec, _increase(f"{metric}{_selector(spec, extra, negate)}", window))
 
     if spec.sli in HISTOGRAM_FOR_SLI:
         name = HISTOGRAM_FOR_SLI[spec.sli]
         edge = spec.max_wer if spec.sli == "quality" else spec.threshold_ms
-        total = rate(f"{name}_count")
-        good = rate(f"{name}_bucket", {"le": floatToGoString(float(edge))})  # type: ignore[arg-type]
+        total = events(f"{name}_count")
+        good = events(f"{name}_bucket", {"le": floatToGoString(float(edge))})  # type: ignore[arg-type]
         return f"({total} - {good})", total
-    total = rate(SESSIONS)
+    total = events(SESSIONS)
     if spec.sli == "availability":
-        return _or_zero(rate(SESSIONS, negate={"status": "ok"}), total), total
+        return _or_zero(events(SESSIONS, negate={"status": "ok"}), total), total
     if spec.sli == "decode_errors":
-        decode = _or_zero(rate(SESSIONS, {"status": "decode_error"}), total)
-        empty = _or_zero(rate(EMPTY_HYPOTHESES), total)
+        decode = _or_zero(events(SESSIONS, {"status": "decode_error"}), total)
+        empty = _or_zero(events(EMPTY_HYPOTHESES), total)
         return f"({decode} + {empty})", total
     raise NotExportable(f"SLO {spec.name!r}: sli {spec.sli} has no Prometheus form")
 
 
 def check_exportable(spec: SLOSpec) -> None:
+    # /metrics labels every dimension a configured SLO uses (collector.metrics), so every
+    # slice dimension can be selected on; anything else has no label to select.
     for dim in list(spec.filters) + list(spec.group_by):
-        if dim not in METRIC_LABELS:
-            raise NotExportable(
-                f"SLO {spec.name!r}: {dim} is not a label of the /metrics series "
-                f"({', '.join(METRIC_LABELS)}), so the rules cannot filter or group on it"
-            )
+        if dim not in DIMENSIONS:
+            raise NotExportable(f"SLO {spec.name!r}: {dim} is not a label of the /metrics series")
 
 
 def _window(minutes: int) -> str:
     return format_duration(timedelta(minutes=minutes))
 
 
+def _ratio(bad: str, total: str) -> str:
+    return f"{bad}\n/\n{total}\n"
+
+
 def rules_for(spec: SLOSpec, *, min_events: int, runbook_base: str = DEFAULT_RUNBOOK_BASE,
               min_bad_events: float = 0.0) -> list[dict[str, Any]]:
     """Rule groups for one SLO: SLI recordings then alerts (one group, so alerts see this
-    evaluation's recordings), and a slower group for the whole-window budget."""
+    evaluation's recordings), and a 5-minute group for the period ratio and Sloth's metadata."""
     check_exportable(spec)
     tiers = policy(spec.window)
-    labels = {"slo": spec.name}
+    labels = {"slo": spec.name, **spec.sloth_labels(), **spec.labels}
     sel = f'{{slo="{_escape(spec.name)}"}}'
     windows = sorted(set(REPORT_WINDOWS.values()) | {m for t in tiers for m in (t.long_minutes, t.short_minutes)})
     event_windows = sorted({t.long_minutes for t in tiers})
     rules: list[dict[str, Any]] = []
     for minutes in windows:
-        w = _window(minutes)
-        bad, total = bad_and_total(spec, w)
-        rules.append({"record": f"slo:sli_error:ratio_rate{w}", "expr": f"{bad}\n/\n{total}\n", "labels": dict(labels)})
+        bad, total = bad_and_total(spec, _window(minutes))
+        rules.append({"record": f"slo:sli_error:ratio_rate{_window(minutes)}", "expr": _ratio(bad, total),
+                      "labels": dict(labels)})
     for minutes in event_windows:
-        w = _window(minutes)
-        _, total = bad_and_total(spec, w)
-        increase = total.replace("rate(", "increase(", 1)
-        rules.append({"record": f"slo:sli_events:increase{w}", "expr": increase, "labels": dict(labels)})
+        _, total = bad_and_total(spec, _window(minutes))
+        rules.append({"record": f"slo:sli_events:increase{_window(minutes)}", "expr": total, "labels": dict(labels)})
 
     def tier_expr(tier, enough: bool) -> str:
         th = repr(tier.threshold(spec.objective))
@@ -133,11 +165,16 @@ def rules_for(spec: SLOSpec, *, min_events: int, runbook_base: str = DEFAULT_RUN
     group_text = " ".join(f"{d}={{{{ $labels.{d} }}}}" for d in spec.group_by) or "all traffic"
     url = runbook_url(spec, runbook_base)
     for severity, expr in (("page", page), ("ticket", ticket)):
+        if not spec.alert_enabled(severity):
+            continue
         rules.append({
-            "alert": ALERT_NAME,
-            "expr": expr + "\n",
-            "labels": {**labels, "severity": severity},
+            "alert": spec.alert_name(severity),
+            # Sloth's identity labels stay on the recordings (for its dashboards); the alert
+            # carries what the in-process engine's alert carries.
+            "expr": f"max without ({', '.join(SLOTH_IDENTITY)}) (\n{expr}\n)\n",
+            "labels": {**spec.alert_labels(severity), "slo": spec.name, "severity": severity},
             "annotations": {
+                **spec.alert_annotations(severity),
                 "summary": (
                     f"SLO {spec.name} ({group_text}): error budget burn over the {severity} threshold "
                     f"(objective {spec.objective}, window {format_duration(spec.window)})"
@@ -145,20 +182,47 @@ def rules_for(spec: SLOSpec, *, min_events: int, runbook_base: str = DEFAULT_RUN
                 "runbook_url": url,
             },
         })
-    period = format_duration(spec.window)
-    bad, total = bad_and_total(spec, period)
-    period_rules = [
-        {"record": "slo:objective:ratio", "expr": repr(spec.objective), "labels": dict(labels)},
-        {"record": f"slo:sli_error:ratio_rate{period}", "expr": f"{bad}\n/\n{total}\n", "labels": dict(labels)},
-        {
-            "record": "slo:error_budget_remaining:ratio",
-            "expr": f"1 - slo:sli_error:ratio_rate{period}{sel} / {repr(1.0 - spec.objective)}",
-            "labels": dict(labels),
-        },
-    ]
     return [
         {"name": f"asrwatch-slo-{spec.name}", "rules": rules},
-        {"name": f"asrwatch-slo-{spec.name}-period", "interval": PERIOD_INTERVAL, "rules": period_rules},
+        {"name": f"asrwatch-slo-{spec.name}-period", "interval": PERIOD_INTERVAL,
+         "rules": _period_rules(spec, labels, sel, recorded=set(windows), current_minutes=tiers[0].short_minutes)},
+    ]
+
+
+def _period_rules(spec: SLOSpec, labels: dict[str, str], sel: str, *, recorded: set[int],
+                  current_minutes: int) -> list[dict[str, Any]]:
+    """The whole-window ratio from recorded 5-minute increases, and Sloth's metadata."""
+    period = format_duration(spec.window)
+    rules: list[dict[str, Any]] = []
+    if spec.window_minutes not in recorded:  # a 1d or 3d window is recorded from raw already
+        bad, total = bad_and_total(spec, PERIOD_INTERVAL)
+        # The group runs every 5m, so each sample is the increase since the previous one; a range
+        # half a step short of the window holds exactly window/5m of them, whether the range's
+        # start is open (Prometheus 3) or closed (Prometheus 2).
+        span = format_duration(spec.window - PERIOD_STEP / 2)
+        rules += [
+            {"record": PERIOD_BAD, "expr": bad, "labels": dict(labels)},
+            {"record": PERIOD_TOTAL, "expr": total, "labels": dict(labels)},
+            {"record": f"slo:sli_error:ratio_rate{period}",
+             "expr": _ratio(f"sum_over_time({PERIOD_BAD}{sel}[{span}])", f"sum_over_time({PERIOD_TOTAL}{sel}[{span}])"),
+             "labels": dict(labels)},
+        ]
+    on = f"on ({', '.join(SLOTH_IDENTITY)}) group_left"
+    budget = f"slo:error_budget:ratio{sel}"
+    info = {**labels, "sloth_objective": spec.objective_percent, "sloth_spec": SLOTH_SPEC}
+    return rules + [
+        {"record": "slo:objective:ratio", "expr": f"vector({spec.objective!r})", "labels": dict(labels)},
+        {"record": "slo:error_budget:ratio", "expr": f"vector({1.0 - spec.objective!r})", "labels": dict(labels)},
+        {"record": "slo:time_period:days", "expr": f"vector({spec.window / timedelta(days=1):g})",
+         "labels": dict(labels)},
+        # Sloth's "current" burn rate is the fast page tier's short window (5m for 30 days).
+        {"record": "slo:current_burn_rate:ratio",
+         "expr": f"slo:sli_error:ratio_rate{_window(current_minutes)}{sel}\n/ {on}\n{budget}\n", "labels": dict(labels)},
+        {"record": "slo:period_burn_rate:ratio",
+         "expr": f"slo:sli_error:ratio_rate{period}{sel}\n/ {on}\n{budget}\n", "labels": dict(labels)},
+        {"record": "slo:period_error_budget_remaining:ratio", "expr": f"1 - slo:period_burn_rate:ratio{sel}",
+         "labels": dict(labels)},
+        {"record": "sloth_slo_info", "expr": "vector(1)", "labels": info},
     ]
 
 
@@ -166,7 +230,9 @@ def export_rules(
     specs: list[SLOSpec], settings: Any = None, *, runbook_base: str | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """(rule file as a dict, reasons for SLOs left out)."""
-    base = runbook_base or getattr(settings, "runbook_base_url", None) or DEFAULT_RUNBOOK_BASE
+    base = runbook_base or getattr(settings, "runbook_base", None)
+    if not isinstance(base, str):  # settings other than asrwatch.settings.Settings (tests)
+        base = getattr(settings, "runbook_base_url", None) or DEFAULT_RUNBOOK_BASE
     groups, skipped = [], []
     for spec in specs:
         try:

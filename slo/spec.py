@@ -10,6 +10,7 @@ import functools
 import math
 import re
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -22,6 +23,22 @@ LATENCY_KINDS = ("latency", "first_partial_latency", "queue_latency")
 # Dimensions a filter or group_by may use: the rollup's slice columns.
 DIMENSIONS = ("model_version", "region", "channel", "tenant", "language", "pool")
 DEFAULT_MIN_EVENTS = 10
+DEFAULT_ALERT_NAME = "SLOErrorBudgetBurn"
+DEFAULT_SERVICE = "asrwatch"  # Sloth's `service`: the sloth_service label and the first half of sloth_id
+SEVERITIES = ("page", "ticket")
+# Labels asrwatch sets itself: spec `labels` may not overwrite them (the slice dimensions would
+# clobber the alert's group; alertname, slo, severity and the Sloth identity are routing keys).
+RESERVED_LABELS = frozenset({"alertname", "slo", "severity", "le", "status", "sloth_id", "sloth_service",
+                             "sloth_slo", "sloth_severity", "sloth_window"})
+# Annotations the engines write themselves (the rules' summary and runbook_url; the in-process
+# evidence). `description` and `runbook_url` are spec fields of their own.
+RESERVED_ANNOTATIONS = frozenset({"summary", "runbook_url", "burn_long", "burn_short",
+                                  "error_budget_remaining", "low_traffic"})
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_ALERT_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")  # Prometheus: an alert name is a metric name
+# The only template both engines render alike: `{{ $labels.<name> }}` (Prometheus renders annotations
+# as Go templates; asrwatch substitutes the alert's labels).
+_LABEL_TEMPLATE = re.compile(r"\{\{\s*\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
 
 MAX_DURATION_S = 366 * 86400
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -62,6 +79,65 @@ def format_duration(value: timedelta) -> str:
     return "".join(out) or "0s"
 
 
+def _check_labels(value: dict[str, str], where: str = "") -> dict[str, str]:
+    for key, label in value.items():
+        if not _LABEL_NAME.match(key) or key.startswith("__"):
+            raise ValueError(f"{where}{key!r} is not a Prometheus label name")
+        if key in RESERVED_LABELS or key in DIMENSIONS:
+            raise ValueError(f"{where}{key!r} is set by asrwatch (reserved: alertname, slo, severity, the sloth_* "
+                             f"labels and the slice dimensions); use another name, e.g. {key}_key")
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"{where}{key}: a label value must be a non-empty string")
+    return value
+
+
+def _check_annotations(value: dict[str, str], where: str = "") -> dict[str, str]:
+    for key, text in value.items():
+        if not _LABEL_NAME.match(key):
+            raise ValueError(f"{where}{key!r} is not a Prometheus annotation name")
+        if key in RESERVED_ANNOTATIONS:
+            raise ValueError(f"{where}{key!r} is written by asrwatch (use the SLO's description or runbook_url)")
+        if "{{" in _LABEL_TEMPLATE.sub("", text) or "}}" in _LABEL_TEMPLATE.sub("", text):
+            raise ValueError(f"{where}{key}: the only template allowed is {{{{ $labels.<name> }}}}, "
+                             "so Prometheus and asrwatch render it alike")
+    return value
+
+
+def render_annotation(text: str, labels: dict[str, str]) -> str:
+    """`{{ $labels.x }}` replaced by the alert's label x (empty when it has none), as Prometheus does."""
+    return _LABEL_TEMPLATE.sub(lambda m: labels.get(m.group(1), ""), text)
+
+
+class TierAlert(BaseModel):
+    """Sloth's `page_alert` / `ticket_alert`, plus an alert name of the tier's own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = Field(default=None, pattern=_ALERT_NAME.pattern)
+    disable: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    _labels = field_validator("labels")(classmethod(lambda cls, v: _check_labels(v)))
+    _annotations = field_validator("annotations")(classmethod(lambda cls, v: _check_annotations(v)))
+
+
+class Alerting(BaseModel):
+    """Sloth's `alerting` block: the alert name, labels and annotations of both tiers, then
+    per tier (`page_alert`, `ticket_alert`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = Field(default=None, pattern=_ALERT_NAME.pattern)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    page_alert: TierAlert = Field(default_factory=TierAlert)
+    ticket_alert: TierAlert = Field(default_factory=TierAlert)
+
+    _labels = field_validator("labels")(classmethod(lambda cls, v: _check_labels(v)))
+    _annotations = field_validator("annotations")(classmethod(lambda cls, v: _check_annotations(v)))
+
+
 class SLOSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -76,13 +152,27 @@ class SLOSpec(BaseModel):
     min_events: int | None = Field(default=None, ge=0)
     description: str = ""
     runbook_url: str | None = None
+    service: str = Field(default=DEFAULT_SERVICE, min_length=1, max_length=128)
+    labels: dict[str, str] = Field(default_factory=dict)  # on every recording and alert of this SLO
+    annotations: dict[str, str] = Field(default_factory=dict)  # on its alerts
+    alerting: Alerting = Field(default_factory=Alerting)
 
-    @field_validator("objective")
+    @field_validator("objective", mode="before")
     @classmethod
-    def _objective_in_open_unit_interval(cls, value: float) -> float:
-        if not (0.0 < value < 1.0):
-            raise ValueError(f"must be strictly between 0 and 1 (e.g. 0.99), got {value}")
-        return value
+    def _objective_fraction_or_percent(cls, value: Any) -> Any:
+        # Sloth writes objectives in percent (99.9); asrwatch in fractions (0.999). Both are
+        # unambiguous except 1 (100% of nothing, or 1%?), which is refused like 100.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return value
+        if 0.0 < value < 1.0:
+            return float(value)
+        if 1.0 < value < 100.0:
+            return float(Decimal(repr(float(value))) / 100)  # 99.9 -> 0.999 exactly, not 0.9990000000000001
+        raise ValueError(f"must be a fraction strictly between 0 and 1 (0.999) or a percent strictly "
+                         f"between 1 and 100 (99.9), got {value}")
+
+    _labels = field_validator("labels")(classmethod(lambda cls, v: _check_labels(v)))
+    _annotations = field_validator("annotations")(classmethod(lambda cls, v: _check_annotations(v)))
 
     @field_validator("window", mode="before")
     @classmethod
@@ -138,6 +228,32 @@ class SLOSpec(BaseModel):
     def filter_values(self) -> dict[str, list[str]]:
         return {k: (list(v) if isinstance(v, list) else [v]) for k, v in self.filters.items()}
 
+    @property
+    def objective_percent(self) -> str:
+        """The objective as Sloth writes it (`99.9`), for `sloth_slo_info{sloth_objective}`."""
+        return format(Decimal(repr(self.objective)) * 100, "f").rstrip("0").rstrip(".")
+
+    def sloth_labels(self) -> dict[str, str]:
+        """Sloth's identity labels (its dashboards select on them): id = service-name, as Sloth."""
+        return {"sloth_id": f"{self.service}-{self.name}", "sloth_service": self.service, "sloth_slo": self.name}
+
+    def _tier(self, severity: str) -> TierAlert:
+        return self.alerting.page_alert if severity == "page" else self.alerting.ticket_alert
+
+    def alert_enabled(self, severity: str) -> bool:
+        return not self._tier(severity).disable
+
+    def alert_name(self, severity: str) -> str:
+        """The tier's own name, else `alerting.name`, else SLOErrorBudgetBurn."""
+        return self._tier(severity).name or self.alerting.name or DEFAULT_ALERT_NAME
+
+    def alert_labels(self, severity: str) -> dict[str, str]:
+        """Labels this SLO adds to its `severity` alerts: `labels`, then `alerting.labels`, then the tier's."""
+        return {**self.labels, **self.alerting.labels, **self._tier(severity).labels}
+
+    def alert_annotations(self, severity: str) -> dict[str, str]:
+        return {**self.annotations, **self.alerting.annotations, **self._tier(severity).annotations}
+
 
 def _describe(error: ValidationError, name: str) -> str:
     parts = []
@@ -186,7 +302,20 @@ def parse_slos(raws: list[dict[str, Any]]) -> list[SLOSpec]:
 
 
 def slos_from_settings(settings: Any) -> list[SLOSpec]:
-    return parse_slos(list(getattr(settings, "slos", None) or []))
+    """`slos:` and the SLOs of the OpenSLO files in `openslo:`; a name may be used once across both."""
+    specs = parse_slos(list(getattr(settings, "slos", None) or []))
+    paths = list(getattr(settings, "openslo", None) or [])
+    if not paths:
+        return specs
+    from slo.openslo import openslo_for_settings  # imports this module
+
+    taken = {spec.name for spec in specs}
+    imported = openslo_for_settings(settings, paths)
+    clashes = [f"SLO {spec.name!r}: name: used by more than one SLO (slos: and openslo:)"
+               for spec in imported if spec.name in taken]
+    if clashes:
+        raise SLOSpecError("\n".join(clashes))
+    return specs + imported
 
 
 def min_events_for(spec: SLOSpec, settings: Any = None) -> int:
@@ -220,6 +349,25 @@ def latency_thresholds(settings: Any) -> dict[str, list[float]]:
 def max_wer_thresholds(settings: Any) -> list[float]:
     """The quality SLOs' max_wer values: `le` edges of asrwatch_utterance_wer."""
     return sorted({float(s.max_wer) for s in _valid_specs(settings) if s.sli == "quality"})  # type: ignore[arg-type]
+
+
+def metric_dimensions(settings: Any) -> tuple[list[str], dict[str, set[str]]]:
+    """The dimensions besides model_version, region and channel that the SLOs filter or group on
+    (they become /metrics labels, so the exported rules can select on them), and per dimension
+    the values the filters name (kept as labels whatever the cardinality budget)."""
+    try:
+        specs = slos_from_settings(settings)
+    except SLOSpecError:  # `asrwatch slo validate` names the bad ones; label what is valid
+        specs = _valid_specs(settings)
+    dims: dict[str, None] = {}
+    pinned: dict[str, set[str]] = {}
+    for spec in specs:
+        for dim in (*spec.filters, *spec.group_by):
+            if dim not in ("model_version", "region", "channel"):
+                dims[dim] = None
+        for dim, values in spec.filter_values().items():
+            pinned.setdefault(dim, set()).update(values)
+    return [d for d in DIMENSIONS if d in dims], pinned
 
 
 def _valid_specs(settings: Any) -> list[SLOSpec]:

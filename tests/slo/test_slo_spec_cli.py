@@ -50,7 +50,8 @@ def test_bad_specs_name_the_slo_and_field(raw, needles):
 def test_every_bad_spec_is_reported_and_names_are_unique():
     with pytest.raises(SLOSpecError) as err:
         parse_slos([{"name": "a", "sli": "nope", "objective": 0.9},
-                     {"name": "b", "sli": "availability", "objective": 2},
+                     # Issue #16: 2 would be Sloth's 2 percent now; 100 leaves no error budget.
+                     {"name": "b", "sli": "availability", "objective": 100},
                      {"name": "c", "sli": "availability", "objective": 0.9},
                      {"name": "c", "sli": "availability", "objective": 0.9}])
     text = str(err.value)
@@ -131,7 +132,7 @@ def test_cli_validate(tmp_path):
     assert ok.exit_code == 0, ok.output
     assert "2 SLO(s) valid" in ok.output and "page 1h&5m>14.4x" in ok.output
     bad = runner.invoke(app, ["slo", "validate", "--config",
-                              str(_config(tmp_path, [{"name": "x", "sli": "availability", "objective": 1.5}]))])
+                              str(_config(tmp_path, [{"name": "x", "sli": "availability", "objective": 150}]))])
     assert bad.exit_code == 1
     assert "'x'" in bad.output and "objective" in bad.output
 
@@ -147,12 +148,17 @@ def test_cli_rules_pass_promtool_check(tmp_path):
     assert check.returncode == 0, check.stdout + check.stderr
     doc = yaml.safe_load(rules_text)
     names = [g["name"] for g in doc["groups"]]
+    # Issue #16: /metrics labels the dimensions SLOs use, so the per-tenant SLO is exported too.
     assert names == ["asrwatch-slo-final-latency", "asrwatch-slo-final-latency-period",
-                     "asrwatch-slo-transcript-quality", "asrwatch-slo-transcript-quality-period"]
-    assert "tenant is not a label" in result.stderr  # left out, with the reason
+                     "asrwatch-slo-transcript-quality", "asrwatch-slo-transcript-quality-period",
+                     "asrwatch-slo-per-tenant", "asrwatch-slo-per-tenant-period"]
+    assert "skipped" not in result.stderr
+    assert any("sum by (tenant)" in r["expr"] for r in doc["groups"][4]["rules"] if "record" in r)
     exprs = [r["expr"] for g in doc["groups"] for r in g["rules"]]
-    # Event-weighted: a ratio of rates over the window, never an average of 5m ratios.
-    assert not any("avg_over_time" in e or "sum_over_time" in e for e in exprs)
+    # Event-weighted: a ratio of event counts over the window, never an average of 5m ratios; the
+    # 30d period sums recorded 5m increases of bad and total events (issue #16).
+    assert not any("avg_over_time" in e or "count_over_time" in e for e in exprs)
+    assert all("sum_over_time(slo:period_" in e for e in exprs if "sum_over_time" in e)
     assert any('le="2000.0"' in e and 'channel="telephony"' in e for e in exprs)
     assert any('asrwatch_utterance_wer_bucket{le="0.15"}' in e for e in exprs)
 

@@ -1,0 +1,73 @@
+"""/metrics children and labels (issue #16): every child of a label set exists from its first
+session on, the dimensions SLOs use are labels, and each dimension keeps to its value budget."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from fastapi.testclient import TestClient
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from asrwatch.settings import Settings
+from collector.app import create_app
+from collector.metrics import OTHER, CollectorMetrics
+from collector.schemas import SessionIn
+from collector.session_batch import SessionBatch
+
+AT = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def _batch(*rows: dict) -> SessionBatch:
+    records = [SessionIn.model_validate({"session_id": f"s{i}", "ts": AT.isoformat(), "model_version": "m1",
+                                         "region": "eu", "channel": "web", "status": "ok", **row}).model_dump()
+               for i, row in enumerate(rows)]
+    return SessionBatch.of(records, AT)
+
+
+def _samples(metrics: CollectorMetrics) -> dict[tuple, float]:
+    out = {}
+    for family in text_string_to_metric_families(generate_latest(metrics.registry).decode()):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_a_label_sets_every_child_appears_with_its_first_session():
+    metrics = CollectorMetrics(dimensions=["tenant"])
+    metrics.observe_sessions(_batch({"tenant": "acme"}))
+    samples = _samples(metrics)
+    labels = (("channel", "web"), ("model_version", "m1"), ("region", "eu"), ("tenant", "acme"))
+    statuses = {dict(k[1])["status"]: v for k, v in samples.items() if k[0] == "asrwatch_sessions_total"}
+    # A status that has not occurred yet is a child at 0, so Prometheus sees its first increase.
+    assert statuses == {"ok": 1.0, "partial": 0.0, "decode_error": 0.0, "dropped": 0.0, "timeout": 0.0}
+    for name in ("asrwatch_empty_hypotheses_total", "asrwatch_wer_errors_total", "asrwatch_gpu_seconds_total",
+                 "asrwatch_utterance_wer_count", "asrwatch_final_latency_ms_count"):
+        assert samples[(name, labels)] == 0.0, name
+
+
+def test_values_past_the_budget_fold_into_other_with_one_warning(caplog):
+    metrics = CollectorMetrics(dimensions=["tenant"], label_values_max=2, pinned_values={"tenant": {"vip"}})
+    with caplog.at_level(logging.WARNING, logger="asrwatch.metrics"):
+        metrics.observe_sessions(_batch(*({"tenant": t} for t in ["a", "b", "c", "d", "d", "vip"])))
+        metrics.observe_sessions(_batch({"tenant": "e"}, {"tenant": "a"}))
+    samples = _samples(metrics)
+    tenants = {dict(k[1])["tenant"]: v for k, v in samples.items()
+               if k[0] == "asrwatch_sessions_total" and dict(k[1])["status"] == "ok"}
+    # a, b within the budget; vip named by an SLO filter; c, d, d, e folded.
+    assert tenants == {"a": 2.0, "b": 1.0, "vip": 1.0, OTHER: 4.0}
+    assert samples[("asrwatch_metrics_folded_sessions_total", (("dimension", "tenant"),))] == 4.0
+    assert [r.message.count("tenant") for r in caplog.records] == [1]
+
+
+def test_the_app_labels_the_dimensions_its_slos_use(tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/m.db", evaluator_enabled=False, metrics_label_values_max=5,
+                        slos=[{"name": "t", "sli": "availability", "objective": 99.5, "group_by": ["tenant"]}])
+    with TestClient(create_app(settings, run_background=False)) as client:
+        sent = client.post("/api/v1/sessions", json=[{"session_id": "x", "ts": AT.isoformat(), "model_version": "m1",
+                                                       "tenant": "acme", "status": "timeout"}])
+        assert sent.status_code == 200
+        text = client.get("/metrics").text
+    assert ('asrwatch_sessions_total{channel="unknown",model_version="m1",region="unknown",status="timeout",'
+            'tenant="acme"} 1.0') in text

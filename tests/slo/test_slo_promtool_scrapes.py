@@ -1,0 +1,228 @@
+"""The exported rules against series shaped exactly like real scrapes of `/metrics`.
+
+A real collector app (SQLite) ingests a simulated fleet minute by minute in event time; after
+each minute `/metrics` is scraped and every sample becomes a promtool input value at the next
+minute, with `_` (no sample) before the collector created that child. The in-process engine reads
+the same sessions from the rollups. Both must fire the same alerts (names and labels) at the
+same minutes, including a model version whose very first sessions are all bad, and promtool's
+whole-window ratio (derived from recorded 5-minute increases) must equal the engine's.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from asrwatch.settings import Settings
+from collector.app import create_app
+from slo.alerting import conditions, policy
+from slo.evaluation import evaluate_slo
+from slo.prometheus_rules import export_rules, to_yaml
+from slo.series import MINUTE
+from slo.sli_source import load_series
+from slo.spec import render_annotation, slos_from_settings
+
+sys.path.insert(0, str(Path(__file__).parent))
+from prerequisites import need_program  # noqa: E402
+from slo_scenarios import BAD_MS, EPOCH, GOOD_MS  # noqa: E402
+
+MINUTES = 240
+BORN = 90  # the minute model version m2 starts, its first sessions all timing out
+TENANTS = ["acme", "beta"]
+SLOS = [
+    # Percent objective, tenant filter (a dimension /metrics labels only because an SLO uses it),
+    # Sloth-style alert name and labels per tier.
+    {"name": "avail", "sli": "availability", "objective": 99, "window": "1d", "min_events": 30,
+     "filters": {"tenant": TENANTS}, "group_by": ["model_version"],
+     "labels": {"team": "speech"}, "annotations": {"dashboard": "https://grafana.example/d/asr?var-mv={{ $labels.model_version }}"},
+     "alerting": {"name": "ASRAvailabilityBurn", "labels": {"category": "availability"},
+                  "page_alert": {"labels": {"pager": "oncall"}}, "ticket_alert": {"name": "ASRAvailabilityTicket"}}},
+    {"name": "lat", "sli": "latency", "threshold_ms": 2000, "objective": 0.995, "window": "3d", "min_events": 30,
+     "filters": {"channel": "telephony"}, "group_by": ["region"]},
+    # A window that no alert tier records: its ratio comes from the recorded 5m increases.
+    {"name": "dec", "sli": "decode_errors", "objective": 0.99, "window": "8h", "min_events": 30,
+     "filters": {"tenant": TENANTS}, "group_by": ["tenant"]},
+]
+# The families the rules read; a scrape has more, which only make the promtool input longer.
+WANTED = {"asrwatch_sessions_total", "asrwatch_empty_hypotheses_total", "asrwatch_final_latency_ms_count"}
+
+
+def _minute_sessions(k: int, rng: random.Random) -> list[dict]:
+    out = []
+
+    def add(n: int, p_bad: float, bad: str = "timeout", **fields) -> None:
+        for i in range(n):
+            record = {"session_id": f"{k}-{len(out)}",
+                      "ts": (EPOCH + k * MINUTE + timedelta(seconds=rng.randrange(60))).isoformat(),
+                      "region": "eu", "channel": "telephony", "tenant": "acme", "model_version": "m1",
+                      "status": "ok", "final_latency_ms": GOOD_MS, "hypothesis": "hello there", **fields}
+            if rng.random() < p_bad:
+                if bad == "latency":
+                    record["final_latency_ms"] = BAD_MS
+                elif bad == "decode" and i % 2:
+                    record["status"] = "decode_error"
+                elif bad == "decode":
+                    record["hypothesis"] = ""  # an ok session with an empty transcript
+                else:
+                    record["status"] = "timeout"
+            out.append(record)
+
+    add(rng.randint(15, 25), 0.05 if 120 <= k < 200 else 0.002, tenant="beta")  # slow burn: tickets
+    add(rng.randint(15, 25), 0.6 if 150 <= k < 165 else 0.002, "latency", region="us")
+    add(rng.randint(15, 25), 0.4 if 60 <= k < 75 else 0.003, "decode")
+    add(10, 0.9, tenant="probe")  # outside every tenant filter: must change nothing
+    if k == BORN:
+        add(40, 1.0, model_version="m2")  # a new label set whose first events are all bad
+    elif k > BORN:
+        add(20, 0.5 if k < BORN + 8 else 0.002, model_version="m2")
+    return out
+
+
+@pytest.fixture(scope="module")
+def scraped(tmp_path_factory):
+    return _scrape_and_engine(tmp_path_factory.mktemp("scrapes"))
+
+
+def _scrape_and_engine(tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/scrapes.db", slos=SLOS, evaluator_enabled=False)
+    specs = slos_from_settings(settings)
+    values: dict[str, list[str]] = defaultdict(lambda: ["_"] * (MINUTES + 1))
+    rng = random.Random(16)
+    app = create_app(settings, run_background=False)
+    with TestClient(app) as client:
+        for k in range(MINUTES):
+            response = client.post("/api/v1/sessions", json=_minute_sessions(k, rng))
+            assert response.status_code == 200 and not response.json()["rejected"], response.text
+            for family in text_string_to_metric_families(client.get("/metrics").text):
+                for sample in family.samples:
+                    if sample.name in WANTED or (sample.name == "asrwatch_final_latency_ms_bucket"
+                                                 and sample.labels["le"] == "2000.0"):
+                        text = ",".join(f'{n}="{v}"' for n, v in sorted(sample.labels.items()))
+                        values[f"{sample.name}{{{text}}}"][k + 1] = repr(sample.value)
+        engine = app.state.engine
+        series = {spec.name: load_series(engine, spec, EPOCH + MINUTES * MINUTE) for spec in specs}
+    return settings, specs, values, series
+
+
+def _engine_alerts(specs, series) -> dict[int, set[tuple]]:
+    """minute -> {(alertname, labels as sorted items)} that the in-process engine fires."""
+    firing: dict[int, set[tuple]] = {k: set() for k in range(MINUTES + 1)}
+    for spec in specs:
+        s = series[spec.name]
+        offset = int((EPOCH - s.start) / MINUTE)
+        cond = conditions(s, np.arange(MINUTES + 1) + offset, policy(spec.window), spec.objective, spec.min_events)
+        for severity, matrix in (("page", cond.page), ("ticket", cond.ticket)):
+            for g, k in zip(*np.nonzero(matrix)):
+                labels = {**spec.alert_labels(severity), "slo": spec.name, "severity": severity,
+                          **s.group_labels(int(g))}
+                firing[int(k)].add((spec.alert_name(severity), tuple(sorted(labels.items()))))
+    return firing
+
+
+def test_promtool_fires_with_the_engine_on_real_scrapes(tmp_path, scraped):
+    promtool = need_program("promtool")  # Debian package prometheus
+    settings, specs, values, series = scraped
+    assert any('tenant="acme"' in name for name in values), "/metrics labels the tenant the SLOs filter on"
+    # m2's timeout child exists from m2's first scrape, its ok child too (at 0).
+    first = {name: vals.index(next(v for v in vals if v != "_")) for name, vals in values.items()}
+    m2 = {name: k for name, k in first.items() if 'model_version="m2"' in name and "sessions_total" in name}
+    assert set(m2.values()) == {BORN + 1} and len(m2) == 5 * len(TENANTS[:1])
+    # m1's decode_error child was created with the label set, long before the first decode error.
+    assert first['asrwatch_sessions_total{channel="telephony",model_version="m1",region="eu",status="decode_error",tenant="acme"}'] == 1
+
+    firing = _engine_alerts(specs, series)
+    m2_page = [k for k, alerts in firing.items()
+               if any(dict(lb).get("model_version") == "m2" and dict(lb)["severity"] == "page" for _, lb in alerts)]
+    assert m2_page and m2_page[0] == BORN + 1, "m2's first, all-bad minute pages at once"
+    assert {name for alerts in firing.values() for name, _ in alerts} == {"ASRAvailabilityBurn", "ASRAvailabilityTicket",
+                                                                          "SLOErrorBudgetBurn"}
+    assert {dict(lb)["slo"] for alerts in firing.values() for _, lb in alerts} == {"avail", "lat", "dec"}
+    assert not any(dict(lb).get("tenant") == "probe" for alerts in firing.values() for _, lb in alerts)
+
+    rules, skipped = export_rules(specs, settings)
+    assert skipped == []
+    (tmp_path / "rules.yaml").write_text(to_yaml(rules))
+    annotations = {(r["alert"], r["labels"]["slo"], r["labels"]["severity"]): r["annotations"]
+                   for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    names = sorted({r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r})
+    tests = []
+    for k in range(MINUTES + 1):
+        for name in names:
+            expected = []
+            for alertname, items in sorted(firing[k]):
+                if alertname != name:
+                    continue
+                labels = dict(items)
+                expected.append({"exp_labels": labels, "exp_annotations": {
+                    key: render_annotation(text, labels) for key, text in annotations[(name, labels["slo"], labels["severity"])].items()}})
+            tests.append({"eval_time": f"{k}m", "alertname": name, "exp_alerts": expected})
+    input_series = [{"series": name, "values": " ".join(vals)} for name, vals in sorted(values.items())]
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump({
+        "rule_files": ["rules.yaml"], "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": input_series, "alert_rule_test": tests}],
+    }, sort_keys=False, width=1 << 20))
+    result = subprocess.run([promtool, "test", "rules", "test.yaml"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+
+    # The engine's alerts (what the API and the router see) carry the same names and labels.
+    spec = specs[0]
+    at = EPOCH + (BORN + 2) * MINUTE
+    statuses = evaluate_slo(spec, load_series_at(settings, spec, at), at, min_events=spec.min_events)
+    got = {(a.name, tuple(sorted(a.labels.items()))) for st in statuses for a in st.alerts}
+    want = {(name, tuple(sorted({**dict(lb), "alertname": name}.items()))) for name, lb in firing[BORN + 2]
+            if dict(lb)["slo"] == spec.name}
+    assert got == want and got
+    assert all(a.annotations["dashboard"].endswith("var-mv=m2") for st in statuses for a in st.alerts
+               if a.labels.get("model_version") == "m2")
+
+
+def load_series_at(settings, spec, at):
+    from collector.database import make_engine
+
+    return load_series(make_engine(settings.database_url), spec, at)
+
+
+@pytest.mark.parametrize("name", ["dec"])
+def test_period_ratio_from_recorded_increases_equals_the_engine(tmp_path, scraped, name):
+    promtool = need_program("promtool")
+    settings, specs, values, series = scraped
+    # A window shorter than the scenario, so that the range's length is checked too.
+    spec = next(s for s in specs if s.name == name).model_copy(update={"window": timedelta(minutes=150)})
+    rules, _ = export_rules([spec], settings)
+    period = [g for g in rules["groups"] if g["name"].endswith("-period")][0]
+    assert any(r.get("record") == "slo:period_bad_events:increase5m" for r in period["rules"])
+    (tmp_path / "rules.yaml").write_text(to_yaml(rules))
+    s = series[name]
+    offset = int((EPOCH - s.start) / MINUTE)
+    tests = []
+    for k in range(30, MINUTES + 1, 20):
+        good, total = s.window_counts(np.array([k + offset]), spec.window_minutes)
+        exp = []
+        for g in range(len(s.groups)):
+            t, gd = int(total[g, 0]), int(good[g, 0])
+            if t:
+                labels = {"slo": name, **spec.sloth_labels(), **s.group_labels(g)}
+                exp.append({"labels": "slo:sli_error:ratio_rate2h30m{" + ",".join(f'{a}="{b}"' for a, b in labels.items()) + "}",
+                            "value": (t - gd) / t})
+        assert exp
+        tests.append({"expr": f'slo:sli_error:ratio_rate2h30m{{slo="{name}"}}', "eval_time": f"{k}m", "exp_samples": exp})
+    # Every group runs each 5 minutes here, as the period group does in Prometheus.
+    input_series = [{"series": n, "values": " ".join(v)} for n, v in sorted(values.items())]
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump({
+        "rule_files": ["rules.yaml"], "evaluation_interval": "5m",
+        "tests": [{"interval": "1m", "input_series": input_series, "promql_expr_test": tests}],
+    }, sort_keys=False, width=1 << 20))
+    result = subprocess.run([promtool, "test", "rules", "test.yaml"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
