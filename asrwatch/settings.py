@@ -16,6 +16,8 @@ import yaml
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from asrwatch import links
+
 DEFAULT_DATA_DIR = Path("./asrwatch-data")
 DEFAULT_DATABASE_URL = "sqlite:///./asrwatch-data/asrwatch.db"
 
@@ -150,16 +152,10 @@ class Settings(BaseSettings):
     # Browser origins allowed to call the API (CORS); empty: no cross-origin access at all.
     cors_origins: list[str] | str = Field(default_factory=list)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "openslo", mode="before")
     @classmethod
-    def _origins_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("openslo", mode="before")
-    @classmethod
-    def _openslo_list(cls, value: Any) -> Any:
+    def _comma_separated_list(cls, value: Any) -> Any:
+        # A bare env value (`ASRWATCH_CORS_ORIGINS=a,b`) is not JSON: split it here.
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -187,16 +183,12 @@ class Settings(BaseSettings):
     def runbook_base(self) -> str:
         """Where runbook links point: `runbook_base_url`, made absolute on `external_url` when it
         is relative and an external URL is set (receivers outside cannot follow `/runbooks/...`)."""
-        base = self.runbook_base_url.rstrip("/") or "/runbooks"
-        if self.external_url and not re.match(r"^[a-z][a-z0-9+.-]*://", base, re.I):
-            return self.external_url + "/" + base.lstrip("/")
-        return base
+        return links.absolute_link(self.runbook_base_url.rstrip("/") or "/runbooks", self.external_url)
 
     def absolute_link(self, link: str) -> str:
-        """A link as an outside receiver can follow it: relative links joined to `external_url`."""
-        if not self.external_url or re.match(r"^[a-z][a-z0-9+.-]*://", link, re.I):
-            return link
-        return self.external_url + "/" + link.lstrip("/")
+        """A link as an outside receiver can follow it: relative links joined to `external_url`
+        (`asrwatch.links`, the one rule; an empty link stays empty)."""
+        return links.absolute_link(link, self.external_url)
 
     def price_per_gpu_hour(self, pool: str | None) -> float:
         return self.pricing.get(pool or "default", self.pricing["default"])

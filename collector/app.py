@@ -32,34 +32,17 @@ PARTS = ("slo.routes", "slo.router.routes", "slo.rollout.routes", "drift.routes"
          "collector.cost_watch")
 
 
-def _slo_dicts(settings: Settings) -> list[dict]:
-    # `slos:` plus the SLOs imported from `openslo:` files: their thresholds are histogram edges too.
-    if not getattr(settings, "openslo", None) or not _module_exists("slo.openslo"):
-        return list(settings.slos)
-    from slo.openslo import openslo_for_settings, to_config
-
-    return list(settings.slos) + to_config(openslo_for_settings(settings, settings.openslo))
-
-
-def _latency_thresholds(settings: Settings) -> dict[str, list[float]]:
-    thresholds: dict[str, list[float]] = {}
-    for spec in _slo_dicts(settings):
-        if "threshold_ms" in spec:
-            thresholds.setdefault(str(spec.get("sli")), []).append(float(spec["threshold_ms"]))
-    return thresholds
-
-
-def _max_wers(settings: Settings) -> list[float]:
-    return [float(s["max_wer"]) for s in _slo_dicts(settings) if "max_wer" in s]
-
-
-def _metric_dimensions(settings: Settings) -> tuple[list[str], dict[str, set[str]]]:
-    # The SLOs' dimensions become /metrics labels so the exported rules can filter and group on them.
+def _metrics(settings: Settings) -> CollectorMetrics:
+    """/metrics shaped for the SLOs (`slos:` and `openslo:`, parsed once here): their thresholds
+    are histogram edges and their dimensions labels, so the exported rules can count them. A
+    bad spec raises, naming the SLO and field, as the SLO part's setup would."""
     if not _module_exists("slo.spec"):
-        return [], {}
-    from slo.spec import metric_dimensions
+        return CollectorMetrics(label_values_max=settings.metrics_label_values_max)
+    from slo.spec import metrics_needs, slos_from_settings
 
-    return metric_dimensions(settings)
+    needs = metrics_needs(slos_from_settings(settings))
+    return CollectorMetrics(needs.latency_thresholds, needs.max_wers, dimensions=needs.dimensions,
+                            label_values_max=settings.metrics_label_values_max, pinned_values=needs.pinned)
 
 
 async def _retention_loop(app: FastAPI) -> None:
@@ -104,9 +87,7 @@ def create_app(settings: Settings, *, run_background: bool = True) -> FastAPI:
     app = FastAPI(title="asrwatch collector", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
-    dimensions, pinned = _metric_dimensions(settings)
-    app.state.metrics = CollectorMetrics(_latency_thresholds(settings), _max_wers(settings), dimensions=dimensions,
-                                         label_values_max=settings.metrics_label_values_max, pinned_values=pinned)
+    app.state.metrics = _metrics(settings)
     app.state.background = []  # coroutines started with the app, e.g. the SLO evaluator
     # Charged by the auth dependencies (collector.auth), which know the token and the scope.
     app.state.rate_limiter = RateLimiter(

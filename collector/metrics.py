@@ -10,8 +10,11 @@ carry every configured SLO threshold as an `le` edge so exported rules count goo
 When a label set first appears, every child of every per-slice family is created with it (all
 five statuses, the empty-hypothesis and WER counters, every histogram), so a status that first
 occurs later is a counter Prometheus has already seen at 0 and `rate()`/`increase()` count its
-first events. The exported rules (`slo.prometheus_rules`) count a label set's very first
-scrape from 0 as well.
+first events. Every child carries its creation time (the `<family>_created` gauge the
+Prometheus client writes beside a counter or histogram, unix seconds of the collector's wall
+clock): the exported rules (`slo.prometheus_rules`) count a child's whole value as window events
+only when it was created inside the window, so a label set's very first scrape counts from 0 while
+counts from before Prometheus first scraped (or from before a scrape gap) never do.
 
 Each label dimension holds at most `label_values_max` distinct values (values an SLO filter
 names are always kept); further values fold into `__other__`, counted by
@@ -23,14 +26,16 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from collector.grouping import groups_of, sums
@@ -82,12 +87,16 @@ class _Histogram:
             state[:-1] += counts[i]
             state[-1] += totals[i]
 
-    def family(self, label_names: Sequence[str]) -> HistogramMetricFamily:
+    def family(self, label_names: Sequence[str], created: Mapping[tuple, float]) -> HistogramMetricFamily:
         family = HistogramMetricFamily(self.name, self.doc, labels=label_names)
         edges = [floatToGoString(bound) for bound in self.bounds + [float("inf")]]
         for labels, state in self.series.items():
             cumulative = np.cumsum(state[:-1]).tolist()
             family.add_metric(list(labels), list(zip(edges, cumulative)), float(state[-1]))
+            # HistogramMetricFamily.add_metric takes no `created`; the sample is the one the
+            # client's own Histogram writes (exposed as the gauge `<name>_created`).
+            if labels in created:
+                family.samples.append(Sample(f"{self.name}_created", dict(zip(label_names, labels)), created[labels]))
         return family
 
 
@@ -95,10 +104,12 @@ class CollectorMetrics(Collector):
     def __init__(self, latency_thresholds_ms: Mapping[str, Iterable[float]] | None = None,
                  max_wer_thresholds: Iterable[float] = (), *, dimensions: Sequence[str] = (),
                  label_values_max: int = DEFAULT_LABEL_VALUES_MAX,
-                 pinned_values: Mapping[str, Iterable[str]] | None = None) -> None:
+                 pinned_values: Mapping[str, Iterable[str]] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         """`dimensions`: slice dimensions labelled besides model_version, region and channel (those
         the SLOs filter or group on); `pinned_values`: per dimension, values that never fold
-        (an SLO filter names them)."""
+        (an SLO filter names them); `clock`: unix seconds for the children's created timestamps
+        (Prometheus compares them with its own wall clock, so the wall clock, not event time)."""
         thresholds = latency_thresholds_ms or {}
         self.labels = LABELS + tuple(d for d in dict.fromkeys(dimensions) if d not in LABELS)
         self.label_values_max = int(label_values_max)
@@ -107,6 +118,8 @@ class CollectorMetrics(Collector):
         self._pinned = {d: frozenset(v) for d, v in (pinned_values or {}).items()}
         self._seen: dict[str, set[str]] = {d: set() for d in self.labels}
         self._lock = threading.Lock()
+        self._clock = clock
+        self.created: dict[tuple, float] = {}  # label set -> when its children were created
         self.counters: dict[str, dict[tuple, float]] = defaultdict(lambda: defaultdict(float))
         self.histograms = {
             "final": _Histogram("asrwatch_final_latency_ms", "End-to-end final transcript latency (ms)",
@@ -142,21 +155,25 @@ class CollectorMetrics(Collector):
         with self._lock:
             for name, (doc, label_names) in self._docs().items():
                 family = CounterMetricFamily(name, doc, labels=list(label_names))
+                per_slice = label_names[:len(self.labels)] == self.labels  # children of a label set
                 for labels, value in self.counters.get(name, {}).items():
-                    family.add_metric(list(labels), value)
+                    created = self.created.get(labels[:len(self.labels)]) if per_slice else None
+                    family.add_metric(list(labels), value, created=created)
                 yield family
             for hist in self.histograms.values():
-                yield hist.family(self.labels)
+                yield hist.family(self.labels, self.created)
 
     def inc(self, name: str, labels: tuple = (), value: float = 1.0) -> None:
         with self._lock:
             self.counters[name][labels] += value
 
     def _create_children(self, labels: tuple) -> None:
-        # Every child of every per-slice family at 0, so Prometheus sees each one before it counts.
-        sessions = self.counters["asrwatch_sessions"]
-        if labels + (STATUSES[0],) in sessions:
+        # Every child of every per-slice family at 0, so Prometheus sees each one before it counts,
+        # all created now (the rules count a child's whole value only if it was born in the window).
+        if labels in self.created:
             return
+        self.created[labels] = self._clock()
+        sessions = self.counters["asrwatch_sessions"]
         for status in STATUSES:
             sessions[labels + (status,)] += 0.0
         for name in SLICE_COUNTERS:

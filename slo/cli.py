@@ -52,12 +52,14 @@ def format_duration_min(minutes: int) -> str:
 def rules(config: Path = typer.Option(..., "--config", exists=True, dir_okay=False,
                                       help="asrwatch.yaml with a `slos:` list")) -> None:
     """Prometheus recording + alerting rules (YAML on stdout), for `rule_files:`."""
-    from slo.prometheus_rules import export_rules, to_yaml
+    from slo.prometheus_rules import export_rules, folding_warnings, to_yaml
 
     settings, specs = _load(config)
     doc, skipped = export_rules(specs, settings)
     for reason in skipped:
         typer.echo(f"skipped: {reason}", err=True)
+    for warning in folding_warnings(specs, settings):
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(to_yaml(doc), nl=False)
 
 

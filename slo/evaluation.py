@@ -160,8 +160,9 @@ def _alert(
     min_events: int,
     min_bad_events: float = 0.0,
 ) -> Alert:
-    # The spec's labels first: the group's dimensions and asrwatch's own keys win (the spec
-    # refuses those names anyway), exactly as the exported rules combine them.
+    # The spec's labels first (with Sloth's sloth_* for a spec that names its service): the
+    # group's dimensions and asrwatch's own keys win (the spec refuses those names anyway),
+    # exactly as the exported rules combine them (`slo.prometheus_rules.rules_for`).
     name = spec.alert_name(severity)
     labels = {**spec.alert_labels(severity), "alertname": name, "slo": spec.name, "severity": severity,
               **status.labels}

@@ -7,8 +7,8 @@ multi-document or list-form files and directories; `indicatorRef` (kind SLI) and
 objects are read and left alone: asrwatch alerts by the Workbook's multi-window policy and routes
 through its own receivers.
 
-Modules: `openslo_docs` reads files, `openslo_indicator` reads an SLO's indicator,
-`openslo_sources` recognises asrwatch's data in a metric source, `openslo_v1alpha` reads
+Modules: `openslo_docs` reads files, durations and windows, `openslo_indicator` reads an SLO's
+indicator, `openslo_sources` recognises asrwatch's data in a metric source, `openslo_v1alpha` reads
 Sloth's shape; this one maps SLOs and their objectives.
 
 Mapping:
@@ -32,19 +32,20 @@ import re
 import unicodedata
 import weakref
 from dataclasses import dataclass, field
-from decimal import Decimal
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from slo.openslo_docs import Catalog, Doc, OpenSLOError, files_under, parse_shorthand, read_documents
+from slo.openslo_docs import Catalog, Doc, OpenSLOError, files_under, parse_shorthand, read_documents, rolling_window
 from slo.openslo_indicator import read_indicator
 from slo.openslo_v1alpha import read_v1alpha
-from slo.spec import SLOSpec, SLOSpecError, format_duration, parse_slo
+from slo.spec import DEFAULT_SERVICE, SLOSpec, SLOSpecError, format_duration, parse_slo, percent_to_fraction
 
 SLO_KEYS = ("description", "service", "indicator", "indicatorRef", "timeWindow", "budgetingMethod",
             "objectives", "alertPolicies")
 OBJECTIVE_KEYS = ("displayName", "op", "value", "target", "targetPercent", "timeSliceTarget", "timeSliceWindow")
 COMPOSITE_KEYS = ("compositeWeight", "indicator", "indicatorRef")
+V1_WINDOW_KEYS = ("duration", "isRolling", "calendar")
 MAX_NAME = 128
 
 
@@ -110,7 +111,7 @@ def _slo(doc: Doc, catalog: Catalog) -> tuple[list[dict[str, Any]], list[str]]:
         window, pairs = read_v1alpha(doc, spec, notes)
     else:
         doc.check_keys(spec, "spec", SLO_KEYS)
-        window = _window(doc, spec, notes)
+        window = rolling_window(doc, spec.get("timeWindow"), "spec.timeWindow", V1_WINDOW_KEYS, _duration, notes)
         objectives = _objectives(doc, spec)
         indicator = read_indicator(doc, spec, catalog)
         if indicator.kind == "threshold" and len(objectives) > 1:
@@ -139,31 +140,18 @@ def _slo(doc: Doc, catalog: Catalog) -> tuple[list[dict[str, Any]], list[str]]:
 def _service(spec: dict[str, Any]) -> dict[str, str]:
     # OpenSLO's `spec.service` is Sloth's service (the sloth_service label), where the spec model has it.
     service = spec.get("service")
-    if "service" not in SLOSpec.model_fields or not isinstance(service, str) or not service:
+    if not isinstance(service, str) or not service:
         return {}
     return {"service": service}
 
 
-def _window(doc: Doc, spec: dict[str, Any], notes: list[str]) -> str:
-    windows = spec.get("timeWindow")
-    if windows is None:
-        return "30d"
-    if not isinstance(windows, list) or len(windows) != 1 or not isinstance(windows[0], dict):
-        raise doc.error("spec.timeWindow", "a list of exactly one window (OpenSLO v1)")
-    window, where = windows[0], "spec.timeWindow[0]"
-    doc.check_keys(window, where, ("duration", "isRolling", "calendar"))
-    if "calendar" in window or window.get("isRolling") is False:
-        raise doc.error(where, "calendar-aligned windows are not supported: asrwatch budgets over a "
-                               "rolling window (isRolling: true, no calendar)")
-    if window.get("isRolling", True) is not True:
-        raise doc.error(f"{where}.isRolling", f"must be true or false, got {window['isRolling']!r}")
+def _duration(doc: Doc, window: dict[str, Any], where: str) -> tuple[timedelta, str | None]:
+    """A v1 window's length: `duration` in OpenSLO's duration-shorthand."""
     try:
         length, note = parse_shorthand(window.get("duration"))
     except ValueError as exc:
         raise doc.error(f"{where}.duration", str(exc)) from None
-    if note:
-        notes.append(f"{where}.duration: {note}")
-    return format_duration(length)
+    return length, note and f"{where}.duration: {note}"
 
 
 def _budgeting(doc: Doc, spec: dict[str, Any], *, required: bool) -> None:
@@ -203,8 +191,7 @@ def _target(doc: Doc, obj: dict[str, Any], where: str) -> float:
     top = 1 if key == "target" else 100
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < top:
         raise doc.error(f"{where}.{key}", f"must be a number strictly between 0 and {top}, got {value!r}")
-    # Decimal: 99.9 / 100 is 0.9990000000000001 in floats; the objective must read 0.999.
-    return float(value) if key == "target" else float(Decimal(str(value)) / 100)
+    return float(value) if key == "target" else percent_to_fraction(value)
 
 
 def _threshold(doc: Doc, obj: dict[str, Any], where: str, sli: Any, notes: list[str]) -> dict[str, float]:
@@ -286,8 +273,7 @@ def to_config(specs: list[SLOSpec]) -> list[dict[str, Any]]:
             raw["group_by"] = list(s.group_by)
         if s.description:
             raw["description"] = s.description
-        service = getattr(s, "service", None)
-        if service and service != SLOSpec.model_fields["service"].default:
-            raw["service"] = service
+        if s.service != DEFAULT_SERVICE:
+            raw["service"] = s.service
         out.append(raw)
     return out

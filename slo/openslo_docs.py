@@ -9,6 +9,7 @@ is how `indicatorRef` and `metricSourceRef` resolve.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from slo.spec import SLOSpecError
+from slo.spec import SLOSpecError, format_duration
 
 # kind -> apiVersions we read it in. v1alpha is the shape Sloth's OpenSLO examples use
 # (slok/sloth examples/openslo-*.yml; OpenSLO/oslo pkg/manifest/v1alpha/objects.go: SLO, Service).
@@ -156,3 +157,29 @@ def parse_shorthand(value: Any) -> tuple[timedelta, str | None]:
         return count * _EXACT[unit], None
     days = count * _CALENDAR_DAYS[unit]
     return timedelta(days=days), f"a rolling {value} is read as {days}d (a fixed length; calendar months vary)"
+
+
+Length = Callable[["Doc", dict[str, Any], str], tuple[timedelta, str | None]]
+
+
+def rolling_window(doc: Doc, windows: Any, where: str, keys: tuple[str, ...], length: Length,
+                   notes: list[str]) -> str:
+    """The SLO's one rolling window (`spec.timeWindow` in v1, `spec.timeWindows` in v1alpha) as
+    an asrwatch duration, default 30d. `length(doc, window, where)` reads the version's own
+    length field(s) into (length, note). A calendar window (`calendar`, or `isRolling: false`, which
+    means calendar-aligned in both versions) is refused: asrwatch budgets over a rolling window."""
+    if windows is None:
+        return "30d"
+    if not isinstance(windows, list) or len(windows) != 1 or not isinstance(windows[0], dict):
+        raise doc.error(where, "a list of exactly one window")
+    window, where = windows[0], f"{where}[0]"
+    doc.check_keys(window, where, keys)
+    if "calendar" in window or window.get("isRolling") is False:
+        raise doc.error(where, "calendar-aligned windows are not supported: asrwatch budgets over a "
+                               "rolling window (isRolling: true, no calendar)")
+    if window.get("isRolling", True) is not True:
+        raise doc.error(f"{where}.isRolling", f"must be true or false, got {window['isRolling']!r}")
+    span, note = length(doc, window, where)
+    if note:
+        notes.append(note)
+    return format_duration(span)

@@ -26,7 +26,7 @@ ASRWATCH_KEYS = ("sli", "threshold_ms", "max_wer", "filters", "group_by")
 SESSIONS = "asrwatch_sessions_total"
 HISTOGRAM_SLI = {metric: kind for kind, metric in HISTOGRAM_FOR_SLI.items()}
 # The slice dimensions: /metrics labels model_version, region and channel always, and any other
-# dimension an SLO filters or groups on (`slo.spec.metric_dimensions`), so an import may use them all.
+# dimension an SLO filters or groups on (`slo.spec.metrics_needs`), so an import may use them all.
 METRIC_LABELS = DIMENSIONS
 TARGET_LABELS = ("job", "instance")  # added by Prometheus' scrape: they select the collector, not a slice
 COUNTING_FUNCTIONS = {"sum", "rate", "increase", "irate"}

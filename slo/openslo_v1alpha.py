@@ -5,21 +5,23 @@ pkg/manifest/v1alpha/objects.go). Read into the same (objective, indicator) pair
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from slo.openslo_docs import Doc
+from slo.openslo_docs import Doc, parse_shorthand, rolling_window
 from slo.openslo_indicator import Indicator, merged
 from slo.openslo_sources import SourceError, ratio_from_promql, threshold_from_promql
 
 V1ALPHA_KEYS = ("timeWindows", "budgetingMethod", "description", "indicator", "service", "objectives")
-V1ALPHA_UNITS = {"Second": 1, "Minute": 60, "Hour": 3600, "Day": 86400, "Week": 7 * 86400}
-V1ALPHA_CALENDAR_DAYS = {"Month": 30, "Quarter": 90, "Year": 365}
+V1ALPHA_WINDOW_KEYS = ("unit", "count", "isRolling", "calendar")
+# Each unit but Second as the duration-shorthand letter it stands for (slo.openslo_docs).
+V1ALPHA_UNITS = {"Minute": "m", "Hour": "h", "Day": "d", "Week": "w", "Month": "M", "Quarter": "Q", "Year": "Y"}
 
 
 def read_v1alpha(doc: Doc, spec: dict[str, Any], notes: list[str]) -> tuple[str, list[tuple[dict, Indicator]]]:
     """(window, [(objective, indicator)]) of a v1alpha SLO's spec."""
     doc.check_keys(spec, "spec", V1ALPHA_KEYS)
-    window = _v1alpha_window(doc, spec.get("timeWindows"), notes)
+    window = rolling_window(doc, spec.get("timeWindows"), "spec.timeWindows", V1ALPHA_WINDOW_KEYS, _length, notes)
     objectives = spec.get("objectives")
     if not isinstance(objectives, list) or not objectives:
         raise doc.error("spec.objectives", "required: a list of objectives with a target")
@@ -65,23 +67,15 @@ def _v1alpha_query(doc: Doc, source: Any, where: str) -> str:
     return source.get("query")
 
 
-def _v1alpha_window(doc: Doc, windows: Any, notes: list[str]) -> str:
-    if windows is None:
-        return "30d"
-    if not isinstance(windows, list) or len(windows) != 1 or not isinstance(windows[0], dict):
-        raise doc.error("spec.timeWindows", "a list of exactly one window")
-    window, where = windows[0], "spec.timeWindows[0]"
-    doc.check_keys(window, where, ("unit", "count", "isRolling", "calendar"))
-    if "calendar" in window:
-        raise doc.error(where, "calendar-aligned windows are not supported: asrwatch budgets over a rolling window")
+def _length(doc: Doc, window: dict[str, Any], where: str) -> tuple[timedelta, str | None]:
+    """A v1alpha window's length, `{count, unit}`, read as the same duration-shorthand as v1's
+    (`30 Day` is `30d`, a rolling `1 Month` is `1M`, i.e. 30 days, with a note)."""
     count, unit = window.get("count"), window.get("unit")
     if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
         raise doc.error(f"{where}.count", f"must be a positive integer, got {count!r}")
-    if unit in V1ALPHA_CALENDAR_DAYS:
-        days = count * V1ALPHA_CALENDAR_DAYS[unit]
-        notes.append(f"{where}: a rolling {count} {unit} is read as {days}d")
-        return f"{days}d"
+    if unit == "Second":
+        return timedelta(seconds=count), None
     if unit not in V1ALPHA_UNITS:
-        units = ", ".join([*V1ALPHA_UNITS, *V1ALPHA_CALENDAR_DAYS])
-        raise doc.error(f"{where}.unit", f"use one of {units}, got {unit!r}")
-    return f"{count * V1ALPHA_UNITS[unit]}s"
+        raise doc.error(f"{where}.unit", f"use one of Second, {', '.join(V1ALPHA_UNITS)}, got {unit!r}")
+    length, calendar = parse_shorthand(f"{count}{V1ALPHA_UNITS[unit]}")
+    return length, calendar and f"{where}: a rolling {count} {unit} is read as {length.days}d"

@@ -1,15 +1,23 @@
 """Prometheus recording and alerting rules for the SLOs, in the form Sloth generates.
 
 Error ratios are event-weighted over each window: increase(bad[w]) / increase(total[w]) from the
-collector's `/metrics` counters, never an average of 5-minute ratios. A counter child that first
-appears inside a window is counted from 0 (its whole value): the collector creates a label set's
-children with its first sessions, so Prometheus never scrapes that child at 0, and `increase()`
-alone would miss the first batch of a new model version or tenant (see `_increase`).
+collector's `/metrics` counters, never an average of 5-minute ratios. A counter child created
+inside a window (its `_created` timestamp says so) is counted from 0, its whole value: the
+collector creates a label set's children with its first sessions, so Prometheus never scrapes
+that child at 0, and `increase()` alone would miss the first batch of a new model version or
+tenant. Any other child counts its plain `increase()`, so what the collector counted before
+Prometheus first scraped it, or during a scrape gap, is never taken for window events (see
+`_increase`).
+
+Proven with promtool 2.42 (Debian's), whose ranges include their start sample; Prometheus 3's
+ranges leave the start out, which changes `increase()` at the window's edge: the equality with
+the in-process engine is not tested there.
 
 The alert expressions are the in-process engine's conditions (`slo.alerting`): the same tiers,
 scaled windows, thresholds (the same float literals), low-traffic guard and
 page-suppresses-ticket rule, and the alerts carry the same names and labels as the engine's
-(`slo.evaluation._alert`).
+(`slo.evaluation._alert`): both take them from `SLOSpec.alert_labels`, which adds Sloth's
+`sloth_id`, `sloth_service`, `sloth_slo` and `sloth_severity` for a spec that names its service.
 
 Sloth's names, so its Grafana dashboards (grafana.com 14348, 14643) work unchanged: every
 recording carries `sloth_id`, `sloth_service`, `sloth_slo` besides `slo`; the SLO-level metadata
@@ -28,14 +36,19 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.utils import floatToGoString
 
+from collector.metrics import DEFAULT_LABEL_VALUES_MAX, OTHER
 from slo.alerting import policy
 from slo.burn_rate import REPORT_WINDOWS
 from slo.evaluation import DEFAULT_RUNBOOK_BASE, runbook_url
-from slo.spec import DIMENSIONS, HISTOGRAM_FOR_SLI, SLOSpec, format_duration, min_events_for
+from slo.snapshot import runbook_base as runbook_base_of
+from slo.spec import ALWAYS_LABELLED, DIMENSIONS, HISTOGRAM_FOR_SLI, SLOSpec, format_duration, min_events_for
+
+if TYPE_CHECKING:
+    from asrwatch.settings import Settings
 
 SESSIONS = "asrwatch_sessions_total"
 EMPTY_HYPOTHESES = "asrwatch_empty_hypotheses_total"
@@ -78,20 +91,42 @@ def _or_zero(expr: str, total: str) -> str:
     return f"({expr} or (0 * {total}))"
 
 
-def _increase(series: str, window: str) -> str:
+def _increase(series: str, created: str, window: timedelta, *, histogram_bucket: bool = False) -> str:
     """Events of each counter child over `window`, counting a child born inside it from 0.
 
     `increase()` needs two samples and extrapolates from a child's first one, so the first
     scrape of a new label set (a model version's first batch, often all bad when it is broken)
     would be lost or guessed. A child that did not exist at the window's start had value 0
-    then: its increase is its current value."""
-    return f"((increase({series}[{window}]) and {series} offset {window}) or ({series} unless {series} offset {window}))"
+    then: its increase is its current value. "Did not exist" is the collector's `_created`
+    timestamp inside the window, and no sample at the window's start: a missing sample alone
+    (Prometheus started after the collector, a scrape gap over 5m) would count everything the
+    child counted since the collector started; a sample at the start with a recent created
+    time is a collector restart, which `increase()` handles as a counter reset. Without a
+    `_created` series (an older collector) a child counts its plain `increase()`. `_created` is
+    on the collector's wall clock and `time()` on Prometheus': both are assumed NTP-synced."""
+    w = format_duration(window)
+    ignoring = " ignoring (le)" if histogram_bucket else ""  # `<hist>_created` has no le label
+    born = (f"(({series} unless {series} offset {w}) and{ignoring} "
+            f"{created} > (time() - {int(window.total_seconds())}))")
+    # `or` keeps every born child from its left side and adds the others' increase.
+    return f"({born} or increase({series}[{w}]))"
 
 
-def bad_and_total(spec: SLOSpec, window: str) -> tuple[str, str]:
+def _created_name(metric: str) -> str:
+    # The client writes `<family>_created` beside `<family>_total` and the histogram `<family>_*`.
+    for suffix in ("_total", "_bucket", "_count"):
+        if metric.endswith(suffix):
+            return metric.removesuffix(suffix) + "_created"
+    raise ValueError(f"{metric} is not a counter or histogram series")
+
+
+def bad_and_total(spec: SLOSpec, window: timedelta) -> tuple[str, str]:
     """PromQL for the bad and total events of the SLI over `window`, summed per group."""
     def events(metric: str, extra: dict[str, str] | None = None, negate: dict[str, str] | None = None) -> str:
-        return _sum(spec, _increase(f"{metric}{_selector(spec, extra, negate)}", window))
+        plain = {k: v for k, v in (extra or {}).items() if k != "le"}
+        return _sum(spec, _increase(f"{metric}{_selector(spec, extra, negate)}",
+                                    f"{_created_name(metric)}{_selector(spec, plain, negate)}", window,
+                                    histogram_bucket="le" in (extra or {})))
 
     if spec.sli in HISTOGRAM_FOR_SLI:
         name = HISTOGRAM_FOR_SLI[spec.sli]
@@ -137,11 +172,11 @@ def rules_for(spec: SLOSpec, *, min_events: int, runbook_base: str = DEFAULT_RUN
     event_windows = sorted({t.long_minutes for t in tiers})
     rules: list[dict[str, Any]] = []
     for minutes in windows:
-        bad, total = bad_and_total(spec, _window(minutes))
+        bad, total = bad_and_total(spec, timedelta(minutes=minutes))
         rules.append({"record": f"slo:sli_error:ratio_rate{_window(minutes)}", "expr": _ratio(bad, total),
                       "labels": dict(labels)})
     for minutes in event_windows:
-        _, total = bad_and_total(spec, _window(minutes))
+        _, total = bad_and_total(spec, timedelta(minutes=minutes))
         rules.append({"record": f"slo:sli_events:increase{_window(minutes)}", "expr": total, "labels": dict(labels)})
 
     def tier_expr(tier, enough: bool) -> str:
@@ -169,8 +204,8 @@ def rules_for(spec: SLOSpec, *, min_events: int, runbook_base: str = DEFAULT_RUN
             continue
         rules.append({
             "alert": spec.alert_name(severity),
-            # Sloth's identity labels stay on the recordings (for its dashboards); the alert
-            # carries what the in-process engine's alert carries.
+            # The recordings' Sloth identity is dropped and the alert carries what the in-process
+            # engine's alert carries (`alert_labels`: with sloth_* again for a Sloth-style spec).
             "expr": f"max without ({', '.join(SLOTH_IDENTITY)}) (\n{expr}\n)\n",
             "labels": {**spec.alert_labels(severity), "slo": spec.name, "severity": severity},
             "annotations": {
@@ -195,10 +230,11 @@ def _period_rules(spec: SLOSpec, labels: dict[str, str], sel: str, *, recorded: 
     period = format_duration(spec.window)
     rules: list[dict[str, Any]] = []
     if spec.window_minutes not in recorded:  # a 1d or 3d window is recorded from raw already
-        bad, total = bad_and_total(spec, PERIOD_INTERVAL)
+        bad, total = bad_and_total(spec, PERIOD_STEP)
         # The group runs every 5m, so each sample is the increase since the previous one; a range
-        # half a step short of the window holds exactly window/5m of them, whether the range's
-        # start is open (Prometheus 3) or closed (Prometheus 2).
+        # half a step short of the window holds window/5m of them (tested with promtool 2.42,
+        # whose ranges include their start; the half step is meant to keep the count on
+        # Prometheus 3's left-open ranges too, which is not tested).
         span = format_duration(spec.window - PERIOD_STEP / 2)
         rules += [
             {"record": PERIOD_BAD, "expr": bad, "labels": dict(labels)},
@@ -226,21 +262,33 @@ def _period_rules(spec: SLOSpec, labels: dict[str, str], sel: str, *, recorded: 
     ]
 
 
-def export_rules(
-    specs: list[SLOSpec], settings: Any = None, *, runbook_base: str | None = None
-) -> tuple[dict[str, Any], list[str]]:
-    """(rule file as a dict, reasons for SLOs left out)."""
-    base = runbook_base or getattr(settings, "runbook_base", None)
-    if not isinstance(base, str):  # settings other than asrwatch.settings.Settings (tests)
-        base = getattr(settings, "runbook_base_url", None) or DEFAULT_RUNBOOK_BASE
+def export_rules(specs: list[SLOSpec], settings: Settings | None = None) -> tuple[dict[str, Any], list[str]]:
+    """(rule file as a dict, reasons for SLOs left out). Without settings: the defaults."""
+    base = runbook_base_of(settings)
+    min_bad = settings.slo_min_bad_events if settings is not None else 0.0
     groups, skipped = [], []
     for spec in specs:
         try:
             groups += rules_for(spec, min_events=min_events_for(spec, settings), runbook_base=base,
-                                min_bad_events=float(getattr(settings, "slo_min_bad_events", 0) or 0))
+                                min_bad_events=min_bad)
         except NotExportable as exc:
             skipped.append(str(exc))
     return {"groups": groups}, skipped
+
+
+def folding_warnings(specs: list[SLOSpec], settings: Settings | None = None) -> list[str]:
+    """One line per SLO that groups on a dimension /metrics folds past its value budget: there
+    Prometheus alerts for one `__other__` group where the in-process engine alerts per value."""
+    budget = settings.metrics_label_values_max if settings is not None else DEFAULT_LABEL_VALUES_MAX
+    out = []
+    for spec in specs:
+        folded = [d for d in spec.group_by if d not in ALWAYS_LABELLED]
+        if folded:
+            out.append(
+                f"SLO {spec.name!r} groups by {', '.join(folded)}: /metrics labels at most {budget} values per dimension "
+                f"(metrics_label_values_max) and the rest {OTHER}; past that budget these rules alert once for the "
+                f"{OTHER} group while the built-in evaluator alerts per value")
+    return out
 
 
 def to_yaml(rules: dict[str, Any]) -> str:

@@ -121,12 +121,10 @@ async def get_alerts(
 
 
 def setup(app: Any) -> None:
-    """Called by `collector.app.create_app`: check the SLO specs (a bad spec stops the server
-    with the SLO and field named) and start the evaluator with the app."""
+    """Called by `collector.app.create_app`, which has parsed the SLO specs already (a bad spec
+    stops the server with the SLO and field named): start the evaluator with the app."""
     from slo.evaluator import evaluator_loop
-    from slo.spec import slos_from_settings
 
-    slos_from_settings(app.state.settings)
     app.state.slo_series = SeriesCache()
     if not hasattr(app.state, "slo_alert_hooks"):
         app.state.slo_alert_hooks = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
@@ -13,6 +13,9 @@ from slo.evaluation import DEFAULT_RUNBOOK_BASE, GroupStatus, evaluate_slo
 from slo.series_cache import SeriesCache
 from slo.sli_source import load_series
 from slo.spec import SLOSpec, format_duration, min_events_for, slos_from_settings
+
+if TYPE_CHECKING:
+    from asrwatch.settings import Settings
 
 
 @dataclass
@@ -35,9 +38,10 @@ class SLOStatus:
         }
 
 
-def runbook_base(settings: Any) -> str:
-    base = getattr(settings, "runbook_base", None)  # Settings: made absolute on external_url
-    return base if isinstance(base, str) else getattr(settings, "runbook_base_url", None) or DEFAULT_RUNBOOK_BASE
+def runbook_base(settings: Settings | None) -> str:
+    """Where SLO runbook links point in both engines: `Settings.runbook_base` (made absolute on
+    `external_url`), or the default without settings."""
+    return settings.runbook_base if settings is not None else DEFAULT_RUNBOOK_BASE
 
 
 def slo_statuses(engine: Engine, settings: Any, at: datetime, cache: SeriesCache | None = None) -> list[SLOStatus]:

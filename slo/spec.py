@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -22,6 +23,9 @@ SLI_KINDS: tuple[str, ...] = SLIKind.__args__  # type: ignore[attr-defined]
 LATENCY_KINDS = ("latency", "first_partial_latency", "queue_latency")
 # Dimensions a filter or group_by may use: the rollup's slice columns.
 DIMENSIONS = ("model_version", "region", "channel", "tenant", "language", "pool")
+# Dimensions /metrics always labels in full (collector.metrics.LABELS); the others become labels
+# only when an SLO uses them, and fold into `__other__` past metrics_label_values_max values.
+ALWAYS_LABELLED = ("model_version", "region", "channel")
 DEFAULT_MIN_EVENTS = 10
 DEFAULT_ALERT_NAME = "SLOErrorBudgetBurn"
 DEFAULT_SERVICE = "asrwatch"  # Sloth's `service`: the sloth_service label and the first half of sloth_id
@@ -47,6 +51,12 @@ _TERM = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
 class SLOSpecError(ValueError):
     """A spec that cannot be used; the message names the SLO and the field."""
+
+
+def percent_to_fraction(percent: float) -> float:
+    """99.9 -> 0.999 exactly (in floats 99.9 / 100 is 0.9990000000000001): Sloth's and OpenSLO's
+    percent objectives read as asrwatch's fractions."""
+    return float(Decimal(repr(float(percent))) / 100)
 
 
 def parse_duration(text: str | int | float | timedelta) -> timedelta:
@@ -167,7 +177,7 @@ class SLOSpec(BaseModel):
         if 0.0 < value < 1.0:
             return float(value)
         if 1.0 < value < 100.0:
-            return float(Decimal(repr(float(value))) / 100)  # 99.9 -> 0.999 exactly, not 0.9990000000000001
+            return percent_to_fraction(value)
         raise ValueError(f"must be a fraction strictly between 0 and 1 (0.999) or a percent strictly "
                          f"between 1 and 100 (99.9), got {value}")
 
@@ -237,6 +247,11 @@ class SLOSpec(BaseModel):
         """Sloth's identity labels (its dashboards select on them): id = service-name, as Sloth."""
         return {"sloth_id": f"{self.service}-{self.name}", "sloth_service": self.service, "sloth_slo": self.name}
 
+    @property
+    def sloth_style(self) -> bool:
+        """The spec names its `service`, as every Sloth spec does: its alerts carry Sloth's labels."""
+        return "service" in self.model_fields_set
+
     def _tier(self, severity: str) -> TierAlert:
         return self.alerting.page_alert if severity == "page" else self.alerting.ticket_alert
 
@@ -248,8 +263,13 @@ class SLOSpec(BaseModel):
         return self._tier(severity).name or self.alerting.name or DEFAULT_ALERT_NAME
 
     def alert_labels(self, severity: str) -> dict[str, str]:
-        """Labels this SLO adds to its `severity` alerts: `labels`, then `alerting.labels`, then the tier's."""
-        return {**self.labels, **self.alerting.labels, **self._tier(severity).labels}
+        """Labels this SLO adds to its `severity` alerts (in both engines): `labels`, then
+        `alerting.labels`, then the tier's; for a Sloth-style spec also the labels Sloth's alerts
+        carry: the identity inherited from its recordings and `sloth_severity` page|ticket (slok/sloth
+        internal/prometheus/alert_rules.go, defaultSLOAlertGenerator), so Alertmanager routes and
+        inhibit rules and dashboards written for Sloth (`ALERTS{sloth_severity="page"}`) work."""
+        sloth = {**self.sloth_labels(), "sloth_severity": severity} if self.sloth_style else {}
+        return {**self.labels, **self.alerting.labels, **self._tier(severity).labels, **sloth}
 
     def alert_annotations(self, severity: str) -> dict[str, str]:
         return {**self.annotations, **self.alerting.annotations, **self._tier(severity).annotations}
@@ -335,46 +355,32 @@ HISTOGRAM_FOR_SLI = {
 }
 
 
-def latency_thresholds(settings: Any) -> dict[str, list[float]]:
-    """SLI kind (latency, first_partial_latency, queue_latency) -> the thresholds in ms that must
-    be `le` edges of its /metrics histogram (see HISTOGRAM_FOR_SLI). Invalid specs are skipped
-    here; `asrwatch slo validate` reports them."""
-    out: dict[str, set[float]] = {kind: set() for kind in LATENCY_KINDS}
-    for spec in _valid_specs(settings):
-        if spec.sli in LATENCY_KINDS:
-            out[spec.sli].add(float(spec.threshold_ms))  # type: ignore[arg-type]
-    return {k: sorted(v) for k, v in out.items()}
+@dataclass(frozen=True)
+class MetricsNeeds:
+    """What /metrics must expose so that the exported rules can count every SLO's events."""
+
+    latency_thresholds: dict[str, list[float]]  # SLI kind -> thresholds in ms: `le` edges of its histogram
+    max_wers: list[float]  # the quality SLOs' max_wer: `le` edges of asrwatch_utterance_wer
+    dimensions: list[str]  # filtered or grouped on besides model_version, region, channel: labels too
+    pinned: dict[str, set[str]]  # per dimension, the values filters name: kept whatever the budget
 
 
-def max_wer_thresholds(settings: Any) -> list[float]:
-    """The quality SLOs' max_wer values: `le` edges of asrwatch_utterance_wer."""
-    return sorted({float(s.max_wer) for s in _valid_specs(settings) if s.sli == "quality"})  # type: ignore[arg-type]
-
-
-def metric_dimensions(settings: Any) -> tuple[list[str], dict[str, set[str]]]:
-    """The dimensions besides model_version, region and channel that the SLOs filter or group on
-    (they become /metrics labels, so the exported rules can select on them), and per dimension
-    the values the filters name (kept as labels whatever the cardinality budget)."""
-    try:
-        specs = slos_from_settings(settings)
-    except SLOSpecError:  # `asrwatch slo validate` names the bad ones; label what is valid
-        specs = _valid_specs(settings)
+def metrics_needs(specs: list[SLOSpec]) -> MetricsNeeds:
+    """From the parsed SLOs (`slos_from_settings`: `slos:` and `openslo:` alike)."""
+    thresholds: dict[str, set[float]] = {kind: set() for kind in LATENCY_KINDS}
     dims: dict[str, None] = {}
     pinned: dict[str, set[str]] = {}
     for spec in specs:
+        if spec.sli in LATENCY_KINDS:
+            thresholds[spec.sli].add(float(spec.threshold_ms))  # type: ignore[arg-type]
         for dim in (*spec.filters, *spec.group_by):
-            if dim not in ("model_version", "region", "channel"):
+            if dim not in ALWAYS_LABELLED:
                 dims[dim] = None
         for dim, values in spec.filter_values().items():
             pinned.setdefault(dim, set()).update(values)
-    return [d for d in DIMENSIONS if d in dims], pinned
-
-
-def _valid_specs(settings: Any) -> list[SLOSpec]:
-    specs = []
-    for i, raw in enumerate(list(getattr(settings, "slos", None) or [])):
-        try:
-            specs.append(parse_slo(raw, i))
-        except SLOSpecError:
-            continue
-    return specs
+    return MetricsNeeds(
+        latency_thresholds={k: sorted(v) for k, v in thresholds.items()},
+        max_wers=sorted({float(s.max_wer) for s in specs if s.sli == "quality"}),  # type: ignore[arg-type]
+        dimensions=[d for d in DIMENSIONS if d in dims],
+        pinned=pinned,
+    )

@@ -9,7 +9,8 @@ pkg/controller/webhook.go). What a failed call means depends on the hook's type
 - rollback: a *successful* call rolls the canary back at once; a failed one means "no rollback";
 - rollout (or no type): a failed call is a failed check; `analysis.threshold` of them roll back.
 So each typed path answers 2xx on exactly the decisions whose effect in Flagger is ours:
-`pause` (too little data) makes Flagger wait or carry on, never count a failure.
+`pause` (too little data, or a rollout name not registered) makes Flagger wait or carry on,
+never count a failure.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ HOOK_TYPES: tuple[str, ...] = get_args(HookType)
 
 PASS = 200  # Flagger's "call succeeded" is 200..202
 HOLD = 412  # any status above 202 is a failed call; 412: the verdict is not what this hook needs
-UNKNOWN_ROLLOUT = 404  # a failed call on every type: wait, no rollback, or a failed check; never promote
 
 # The decisions that answer 2xx, per hook type.
 _PASS_ON: dict[str, frozenset[str]] = {

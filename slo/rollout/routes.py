@@ -121,18 +121,21 @@ def flagger_gate(name: str, payload: dict[str, Any] | None = Body(default=None),
 
 @router.post("/api/v1/flagger/{name}/{hook}", dependencies=[Depends(require_read)], responses={
     200: {"model": dict[str, Any], "description": "the verdict is one this hook type passes on (see `flagger.effect`)"},
-    412: {"model": dict[str, Any], "description": "the verdict is not one this hook type passes on"},
-    404: {"model": dict[str, Any], "description": "rollout not registered: a failed call of any hook type"},
+    412: {"model": dict[str, Any], "description": "the verdict is not one this hook type passes on "
+                                                  "(a rollout not registered is answered as `pause`)"},
     **error_responses(400)})
 def flagger_hook(name: str, hook: flagger.HookType, payload: dict[str, Any] | None = Body(default=None),
                  engine: Engine = Depends(get_engine), settings: Settings = Depends(get_settings)) -> JSONResponse:
     """One path per Flagger hook type, each answered by that type's meaning (slo/rollout/flagger.py):
     confirm-* pass only on `continue`, `rollback` only on `rollback`, `rollout` fails only on
-    `rollback`. The body is short, since Flagger copies it into its events; `verdict_url` has it all."""
+    `rollback`. A rollout not registered is a `pause` verdict saying so, on every type: a typo in a
+    `type: rollout` hook's URL must not count failed checks until Flagger rolls the canary back
+    (as Argo records that `pause` as Inconclusive, not as an Error).
+    The body is short, since Flagger copies it into its events; `verdict_url` has it all."""
     rollout, at, caller = _flagger_call(payload, name, engine, settings)
     found = service.verdict_for(engine, rollout, at, price_per_gpu_hour=settings.price_per_gpu_hour)
     verdict_obj = found or _unregistered(rollout, at)
-    status = flagger.status_for(hook, verdict_obj.decision) if found else flagger.UNKNOWN_ROLLOUT
+    status = flagger.status_for(hook, verdict_obj.decision)
     body = {"decision": verdict_obj.decision, "reasons": verdict_obj.reasons, "at": verdict_obj.at.isoformat(),
             "rollout": rollout, "registered": found is not None,
             "verdict_url": settings.absolute_link(

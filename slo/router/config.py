@@ -27,7 +27,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from slo.router import matchers as m
-from slo.router.links import is_absolute
 
 OWNER_RECEIVER = "owner"
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
@@ -198,13 +197,11 @@ def load_router_config(settings: Any) -> RouterConfig:
 EXTERNAL_KINDS = ("alertmanager", "pagerduty", "slack", "webhook")
 
 
-def relative_link_receivers(config: RouterConfig, settings: Any) -> list[str]:
-    """Receivers that would get relative runbook links: an external kind (or a ticket that
-    posts out) while no `external_url` is set and the runbook base is relative."""
-    get = settings.get if isinstance(settings, dict) else lambda k, d=None: getattr(settings, k, d)
-    if get("external_url"):
-        return []
-    base = get("runbook_base") or get("runbook_base_url") or "/runbooks"
-    if is_absolute(base):
+def relative_link_receivers(config: RouterConfig, external_url: str | None) -> list[str]:
+    """Receivers that would get relative links: an external kind (or a ticket that posts out)
+    while no `external_url` is set. An absolute `runbook_base_url` is not enough: drift findings
+    and the router's own alert link `/runbooks/...`, and an SLO may set a relative `runbook_url`;
+    only `external_url` makes all of them absolute."""
+    if external_url:
         return []
     return [r.name for r in config.receivers if r.kind in EXTERNAL_KINDS or (r.kind == "ticket" and r.url)]

@@ -168,13 +168,16 @@ class Dispatcher:
             note = self._flush(key, group, at, wall)
             if note is not None:
                 out.append(note)
-            group.next_flush = at + timedelta(seconds=group.match.group_interval)
+            if at >= group.next_flush:
+                # A wall-clock re-send in between keeps the event-time schedule: alerts that
+                # join the group meanwhile still go out at the flush already due.
+                group.next_flush = at + timedelta(seconds=group.match.group_interval)
             # Resolved alerts leave the group once they have been told (or need not be).
             group.alerts = {fp: a for fp, a in group.alerts.items() if not a.resolved}
             group.notified_firing = group.notified_firing & frozenset(group.alerts)
             if not group.alerts:
                 del self.groups[key]
-        live = {fp for g in self.groups.values() for fp in g.alerts}
+        live = self.pending_fingerprints()
         self.alerts = {fp: a for fp, a in self.alerts.items() if fp in live or not a.resolved}
         return out
 
@@ -212,7 +215,7 @@ class Dispatcher:
             labels={"alertname": DELIVERY_ALERT, "severity": "page", "failing_receiver": receiver,
                     "scope": "router"},
             summary=f"alert router cannot deliver to receiver {receiver}: {error[:200]}",
-            runbook_url="runbooks/AlertRouterDeliveryFailing.md", starts_at=at,
+            runbook_url="/runbooks/router-delivery-failure", starts_at=at,
         )
         self.ingest([alert], at, exclude_receivers=[receiver])
 
@@ -224,3 +227,7 @@ class Dispatcher:
 
     def firing_alerts(self) -> list[Alert]:
         return [a for a in self.alerts.values() if not a.resolved]
+
+    def pending_fingerprints(self) -> set[str]:
+        """Alerts some group still holds: firing, or resolved and not yet notified."""
+        return {fp for g in self.groups.values() for fp in g.alerts}

@@ -5,7 +5,7 @@
 - pagerduty: Events API v2 (`routing_key`, `event_action` trigger|resolve, `dedup_key`, `payload`)
 - slack: incoming-webhook JSON (`text` fallback plus mrkdwn `blocks`)
 
-Every link leaving here is made absolute on `external_url` (see `links`); every annotation
+Every link leaving here is made absolute on `external_url` (`asrwatch.links`); every annotation
 set carries the alert's event-time span (`event_starts_at`, `event_ends_at`), and a resolved
 alert's `summary` says what resolved and when (`text.resolved_summary`) instead of repeating
 its last firing summary.
@@ -18,14 +18,17 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from asrwatch.links import absolute_link, is_absolute
 from slo.alert import Alert
 from slo.router.dispatcher import Notification
-from slo.router.links import absolute_link, is_absolute
 from slo.router.text import current_summary, resolved_summary, slack_escape, slack_link
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"  # what Alertmanager puts in endsAt of a firing alert
 PD_SEVERITY = {"page": "critical", "ticket": "warning", "info": "info"}
 _SLACK_SECTION_CHARS = 2900  # Slack caps a section's text at 3000 characters
+# How far before our wall clock a resolution's endsAt lies: the clock skew to an Alertmanager
+# that a resolution survives (see `alertmanager_v2`).
+RESOLVE_MARGIN = timedelta(seconds=60)
 
 
 def rfc3339(at: datetime) -> str:
@@ -96,23 +99,25 @@ def alertmanager_v2(note: Notification, *, wall_now: datetime | None = None,
     in the annotations:
     - firing: endsAt = wall now + a few resend intervals (as Prometheus does), so it stays active
       while we keep re-sending and expires if the router stops;
-    - resolved: endsAt = wall now, already past when Alertmanager reads it; it overlaps the held
-      firing interval, so provider/mem/mem.go `Put` merges it and types.go `Alert.Merge` lets the
-      younger, resolved endsAt win, and Alertmanager notifies the resolution (send_resolved);
+    - resolved: endsAt = wall now - `RESOLVE_MARGIN`, already past when Alertmanager reads it even
+      if its clock lags ours by up to the margin. provider/mem/mem.go `Put` merges it with the held
+      firing alert, and types.go `Alert.Merge` keeps the younger (resolved) endsAt only if that one
+      is `Resolved()` on Alertmanager's own clock; otherwise the older, later endsAt (now + hold)
+      wins and the resolution would vanish until the hold expires;
     - startsAt: `wall_starts[fingerprint]` (when the router first sent the episode) or
-      `wall_start(...)`; it must not be after endsAt (types.go `Validate`).
+      `wall_start(...)`; endsAt is never before it (types.go `Validate` refuses that).
     Without `wall_now` the notification's own time is used (event time is the wall clock)."""
     now = wall_now or note.at
     hold = timedelta(seconds=max(4 * note.interval_s, 240.0))
     out = []
     for a in note.alerts:
-        start = (wall_starts or {}).get(a.fingerprint) or wall_start(a, note.at, now)
+        start = min((wall_starts or {}).get(a.fingerprint) or wall_start(a, note.at, now), now)
         runbook = absolute_link(a.runbook_url, external_url)
         out.append({
             "labels": dict(a.labels),
             "annotations": _annotations(a, external_url),
-            "startsAt": rfc3339(min(start, now)),
-            "endsAt": rfc3339(now if a.resolved else now + hold),
+            "startsAt": rfc3339(start),
+            "endsAt": rfc3339(max(now - RESOLVE_MARGIN, start) if a.resolved else now + hold),
             # The API's generatorURL is `format: uri`; a relative path is left out, not sent broken.
             "generatorURL": runbook if is_absolute(runbook) else "",
         })

@@ -62,11 +62,11 @@ class AlertRouter:
         """The router for `settings`: links made absolute on its `external_url`. Receivers that
         would get relative runbook links are named in one startup warning (not refused: loopback
         and demo setups send to local receivers where a relative link costs nothing)."""
-        config = load_router_config(settings)
-        external_url = settings.get("external_url") if isinstance(settings, dict) else getattr(
-            settings, "external_url", None)
-        kwargs.setdefault("external_url", external_url or "")
-        names = relative_link_receivers(config, settings)
+        config = load_router_config(settings)  # `settings`: a Settings, or a plain dict in tests
+        external_url = (settings.get("external_url") if isinstance(settings, dict)
+                        else getattr(settings, "external_url", None)) or ""
+        kwargs.setdefault("external_url", external_url)
+        names = relative_link_receivers(config, external_url)
         if names:
             log.warning("receivers %s get relative runbook links (/runbooks/...) that their readers "
                         "cannot open: set `external_url` (env ASRWATCH_EXTERNAL_URL) to the address "
@@ -80,8 +80,10 @@ class AlertRouter:
         self.dispatcher.set_silences(store.active_silences(self.engine, at))
         self.dispatcher.ingest(alerts, at)
         deliveries = [self._deliver(note, wall) for note in self.dispatcher.tick(at, wall)]
-        firing = {a.fingerprint for a in self.dispatcher.firing_alerts()}
-        self._wall_starts = {fp: t for fp, t in self._wall_starts.items() if fp in firing}
+        # An episode's start is forgotten only once no group holds the alert: a resolution still
+        # waiting for its group's next flush must go out with the startsAt first sent.
+        pending = self.dispatcher.pending_fingerprints()
+        self._wall_starts = {fp: t for fp, t in self._wall_starts.items() if fp in pending}
         return deliveries
 
     def tick(self, at: datetime) -> list[Delivery]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from asrwatch.links import is_absolute
 from slo.alert import Alert
-from slo.router.links import is_absolute
 
 # Labels every alert has; they say nothing about which slice resolved.
 _NOT_IDENTITY = ("alertname", "severity")

@@ -1,10 +1,14 @@
 """/metrics children and labels (issue #16): every child of a label set exists from its first
-session on, the dimensions SLOs use are labels, and each dimension keeps to its value budget."""
+session on, with the time it was created (`<family>_created`), the dimensions SLOs use are
+labels, each dimension keeps to its value budget, and Prometheus' own text parser reads it."""
 
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
@@ -15,6 +19,9 @@ from collector.app import create_app
 from collector.metrics import OTHER, CollectorMetrics
 from collector.schemas import SessionIn
 from collector.session_batch import SessionBatch
+
+sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/prerequisites.py
+from prerequisites import need_program  # noqa: E402
 
 AT = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -71,3 +78,56 @@ def test_the_app_labels_the_dimensions_its_slos_use(tmp_path):
         text = client.get("/metrics").text
     assert ('asrwatch_sessions_total{channel="unknown",model_version="m1",region="unknown",status="timeout",'
             'tenant="acme"} 1.0') in text
+
+
+class _Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_every_child_carries_the_time_its_label_set_was_created():
+    clock = _Clock(1_765_000_000.25)
+    metrics = CollectorMetrics(clock=clock)
+    metrics.observe_sessions(_batch({"region": "eu"}))
+    clock.now += 600
+    metrics.observe_sessions(_batch({"region": "eu", "status": "timeout"}, {"region": "us"}))
+    created = {(name, dict(labels)["region"]) for (name, labels), value in _samples(metrics).items()
+               if name.endswith("_created") and value == 1_765_000_000.25}
+    later = {(name, dict(labels)["region"]) for (name, labels), value in _samples(metrics).items()
+             if name.endswith("_created") and value == 1_765_000_600.25}
+    # eu's children keep the time of eu's first session, a timeout 10 minutes later included;
+    # us's are created with us's first session.
+    assert ("asrwatch_sessions_created", "eu") in created and ("asrwatch_sessions_created", "us") in later
+    families = {name for name, _ in created}
+    assert families == {name for name, _ in later} == {
+        "asrwatch_sessions_created", "asrwatch_empty_hypotheses_created", "asrwatch_gpu_seconds_created",
+        "asrwatch_audio_seconds_created", "asrwatch_wer_errors_created", "asrwatch_wer_ref_words_created",
+        "asrwatch_final_latency_ms_created", "asrwatch_first_partial_ms_created", "asrwatch_queue_ms_created",
+        "asrwatch_confidence_created", "asrwatch_snr_db_created", "asrwatch_utterance_wer_created"}
+    statuses = {dict(labels)["status"] for (name, labels) in _samples(metrics)
+                if name == "asrwatch_sessions_created" and dict(labels)["region"] == "eu"}
+    assert statuses == {"ok", "partial", "decode_error", "dropped", "timeout"}
+
+
+def test_prometheus_text_parser_reads_the_exposition(tmp_path):
+    """`promtool check metrics` parses with Prometheus' text parser and then lints: exit 1 on a
+    parse error, 3 on lint findings only. The only findings are the `_ms` unit names the
+    histograms have had since before issue #16 (renaming them would break every dashboard)."""
+    promtool = need_program("promtool")  # Debian package prometheus
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/m.db", evaluator_enabled=False,
+                        slos=[{"name": "t", "sli": "latency", "threshold_ms": 1500, "objective": 99.5,
+                               "group_by": ["tenant"]}])
+    with TestClient(create_app(settings, run_background=False)) as client:
+        assert client.post("/api/v1/sessions", json=[{"session_id": "x", "ts": AT.isoformat(), "model_version": "m1",
+                                                      "tenant": "acme", "status": "ok",
+                                                      "final_latency_ms": 900}]).status_code == 200
+        text = client.get("/metrics").text
+    assert "asrwatch_sessions_created{" in text and 'asrwatch_final_latency_ms_bucket{' in text
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    findings = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert result.returncode in (0, 3), findings
+    assert findings and all(line.endswith("metric names should not contain abbreviated units") and "_ms" in line
+                            for line in findings), findings

@@ -311,13 +311,15 @@ def test_flagger_documented_canary_on_each_verdict(client, rollout, outcome):
     assert run_canary(client, rollout, documented("Canary"), seen) == outcome, seen
 
 
-# Per hook type: the status for continue, pause, rollback, and a rollout not registered.
+# Per hook type: the status for continue, pause, rollback, and a rollout not registered, which
+# is answered as pause on every type (it was 404 before issue #16: a failed call, which on a
+# `type: rollout` hook counted failed checks until Flagger rolled the canary back).
 TYPED = {
-    "confirm-rollout": (200, 412, 412, 404),
-    "confirm-traffic-increase": (200, 412, 412, 404),
-    "confirm-promotion": (200, 412, 412, 404),
-    "rollback": (412, 412, 200, 404),
-    "rollout": (200, 200, 412, 404),
+    "confirm-rollout": (200, 412, 412, 412),
+    "confirm-traffic-increase": (200, 412, 412, 412),
+    "confirm-promotion": (200, 412, 412, 412),
+    "rollback": (412, 412, 200, 412),
+    "rollout": (200, 200, 412, 200),
 }
 
 
@@ -335,6 +337,28 @@ def test_each_flagger_hook_type_is_answered_by_its_meaning(client, hook):
     assert body["verdict_url"].startswith("/api/v1/rollouts/empty/verdict?at=") and "metrics" not in body
     ghost = client.post(f"/api/v1/flagger/{UNKNOWN}/{hook}", json=payload).json()
     assert ghost["registered"] is False and "'ghost' is not registered" in ghost["reasons"][0]
+    assert ghost["decision"] == "pause" and ghost["flagger"]["effect"] == body["flagger"]["effect"]
+
+
+def one_hook_canary(hook: str, url: str = "http://asrwatch:8080/api/v1/flagger/asr-v2") -> dict:
+    return {"spec": {"analysis": {"threshold": 3, "stepWeight": 10, "maxWeight": 50,
+                                  "webhooks": [{"name": "gate", "type": hook, "url": f"{url}/{hook}"}]}}}
+
+
+@pytest.mark.parametrize("hook, outcome", [
+    ("confirm-rollout", "waiting (Waiting)"),                       # never starts
+    ("confirm-traffic-increase", "waiting (Progressing)"),          # stays at 0%
+    ("confirm-promotion", "waiting (WaitingPromotion)"),            # held before promotion
+    ("rollback", "promoted"),                                       # no rollback (nothing else gates it)
+    ("rollout", "promoted"),                                        # a passed check, never a failed one
+])
+def test_flagger_never_rolls_back_a_canary_for_a_rollout_name_not_registered(client, hook, outcome):
+    # A typo in the hook's URL (or a registration not made yet) is a pause on every type, never
+    # a failed check: Flagger's FailedChecks stay 0 and no rollback hook fires.
+    seen: list = []
+    result = run_canary(client, UNKNOWN, one_hook_canary(hook), seen)
+    assert result["outcome"] == outcome and result["failed_checks"] == 0, seen
+    assert all(status in (200, 412) and body["registered"] is False for _, status, body in seen)
 
 
 def test_flagger_metadata_names_the_rollout_and_pins_the_time(client):
@@ -362,14 +386,13 @@ def test_untyped_gate_is_kept_and_the_typed_rollout_hook_stops_false_rollbacks(c
     assert gate["flagger"]["namespace"] == "speech" and gate["metrics"]["canary"]["sessions"] == 40
 
     # As a `type: rollout` webhook it made Flagger roll back a canary that only lacked data...
-    def only(url: str) -> dict:
-        return {"spec": {"analysis": {"threshold": 3, "stepWeight": 10, "maxWeight": 50,
-                                      "webhooks": [{"name": "gate", "type": "rollout", "url": url}]}}}
-    old = run_canary(client, "sparse", only("http://asrwatch:8080/api/v1/flagger/asr-v2"))
+    untyped = {"spec": {"analysis": {"threshold": 3, "stepWeight": 10, "maxWeight": 50, "webhooks": [
+        {"name": "gate", "type": "rollout", "url": "http://asrwatch:8080/api/v1/flagger/asr-v2"}]}}}
+    old = run_canary(client, "sparse", untyped)
     assert old == {"outcome": "rolled back", "by": "failed checks", "failed_checks": 3, "weight": 10}
     # ...the typed rollout path counts no failed check on pause (and alone never holds: the
     # documented Canary holds promotion with confirm-promotion), and still fails on rollback.
-    typed = run_canary(client, "sparse", only("http://asrwatch:8080/api/v1/flagger/asr-v2/rollout"))
+    typed = run_canary(client, "sparse", one_hook_canary("rollout"))
     assert typed["failed_checks"] == 0 and typed["outcome"] == "promoted"
-    bad = run_canary(client, "bad", only("http://asrwatch:8080/api/v1/flagger/asr-v2/rollout"))
+    bad = run_canary(client, "bad", one_hook_canary("rollout"))
     assert bad == {"outcome": "rolled back", "by": "failed checks", "failed_checks": 3, "weight": 10}

@@ -165,3 +165,31 @@ def test_alert_is_active_then_resolved_in_alertmanager_whatever_its_event_time(a
     assert httpx.get(am_url + "/api/v2/alerts", params={"active": "true"}).json() == []
     router.close()
     engine.dispose()
+
+
+def test_resolution_reaches_an_alertmanager_whose_clock_lags(alertmanager, tmp_path):
+    """Our clock 30 s ahead of Alertmanager's. A resolution stamped endsAt = our now would be in
+    Alertmanager's future: types.go `Alert.Merge` would keep the held firing endsAt (now + 4 min)
+    and the resolution would show only when that expires. Ending it a margin before our now, it
+    is past there too and Alertmanager notifies it at once."""
+    am_url, hook = alertmanager
+    engine = make_engine(f"sqlite:///{tmp_path}/router.db")
+    migrate(engine)
+    cfg = load_router_config({"receivers": [{"name": "am", "kind": "alertmanager", "url": am_url}],
+                              "routes": {"receiver": "am"}, "group_wait": "0s", "group_interval": "1m"})
+    skew = timedelta(seconds=30)
+    router = AlertRouter(engine, cfg, wall_clock=lambda: datetime.now(timezone.utc) + skew)
+    at = datetime.now(timezone.utc) + skew
+    labels = {"alertname": "SLOErrorBudgetBurn", "severity": "page", "slo": "availability", "model_version": "v2"}
+    alert = Alert(name="SLOErrorBudgetBurn", severity="page", labels=labels, summary="availability burning 14.4x",
+                  runbook_url="https://runbooks.example/slo-burn.md", starts_at=at - timedelta(minutes=10))
+    assert [d.result.delivered for d in router.process([alert], at)] == [True]
+    wait_for(lambda: [r for r in hook.requests if r["json"]["status"] == "firing"], what="firing notified")
+    ends = at + timedelta(minutes=1)  # event time: the group's next flush
+    assert [d.result.delivered for d in router.process([alert.resolve(ends)], ends)] == [True]
+    resolved = wait_for(lambda: [r["json"] for r in hook.requests if r["json"]["status"] == "resolved"],
+                        what="alertmanager webhook (resolved) despite its lagging clock")[0]
+    assert resolved["alerts"][0]["labels"] == labels
+    assert httpx.get(am_url + "/api/v2/alerts", params={"active": "true"}).json() == []
+    router.close()
+    engine.dispose()

@@ -204,9 +204,32 @@ def test_alertmanager_receives_wall_clock_times_and_keeps_them_across_a_stalled_
     assert [(s["startsAt"], s["endsAt"]) for s in sent] == [
         ("2026-11-21T17:50:00Z", "2026-11-21T18:20:00Z"),  # started 10 event-minutes ago, held 4 intervals
         ("2026-11-21T17:50:00Z", "2026-11-21T18:25:00Z"),  # re-sent on the wall clock, same episode start
-        ("2026-11-21T17:50:00Z", "2026-11-21T18:05:00Z"),  # resolved: endsAt is wall now
+        ("2026-11-21T17:50:00Z", "2026-11-21T18:04:00Z"),  # resolved: a minute before wall now (clock skew)
     ]
     assert {s["annotations"]["event_starts_at"] for s in sent} == {"2026-11-21T12:00:00Z"}
     assert sent[2]["annotations"]["event_ends_at"] == "2026-11-21T12:15:00Z"
     assert sent[0]["generatorURL"] == "https://runbooks/slo-burn.md"
     assert router._wall_starts == {}  # the episode is over: a new one gets a new startsAt
+
+
+def test_a_resolution_sent_at_a_later_flush_keeps_the_episodes_first_startsAt(engine):
+    # group_interval 5m: the alert stops firing a minute after it was sent, and the resolution
+    # waits for the group's next flush. Alertmanager must see the startsAt it was first sent
+    # with (one episode), not one recomputed from the event time at that later flush.
+    wall = [T0 + timedelta(hours=6)]
+    cfg = load_router_config({"receivers": [{"name": "am", "kind": "alertmanager", "url": "http://x"}],
+                              "routes": {"receiver": "am"}, "group_wait": "0s", "group_interval": "5m"})
+    with Receiver() as am:
+        cfg.receivers[0].url = am.url
+        router = AlertRouter(engine, cfg, wall_clock=lambda: wall[0])
+        at = T0 + 600 * S
+        router.process([page()], at)
+        wall[0] += 60 * S
+        assert router.process([page().resolve(at + 60 * S)], at + 60 * S) == []  # not yet due
+        assert page().fingerprint in router._wall_starts  # remembered while the resolution waits
+        wall[0] += 240 * S
+        router.tick(at + 300 * S)
+    sent = [r["json"][0] for r in am.requests]
+    assert [s["annotations"]["summary"].startswith("RESOLVED") for s in sent] == [False, True]
+    assert sent[1]["startsAt"] == sent[0]["startsAt"] == "2026-11-21T17:50:00Z"
+    assert router._wall_starts == {}  # told: the episode is over

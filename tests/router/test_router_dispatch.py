@@ -209,3 +209,19 @@ def test_alertmanager_resends_follow_the_wall_clock_when_event_time_stalls():
     again = d.process([alert()], T0, wall + 300 * S)
     assert [n.receiver for n in again] == ["am"]  # the webhook waits for repeat_interval in event time
     assert again[0].at == T0  # the notification still says which event time it judged
+
+
+def test_a_wall_clock_resend_keeps_the_event_time_flush_for_new_alerts():
+    # The re-send that keeps an alert alive in Alertmanager follows the wall clock; it must not
+    # push back the group's event-time flush, at which an alert that joined meanwhile goes out.
+    cfg = load_router_config({"receivers": [{"name": "am", "kind": "alertmanager", "url": "http://127.0.0.1:9"}],
+                              "routes": {"receiver": "am", "group_by": ["slo"]},
+                              "group_wait": "0s", "group_interval": "5m"})
+    d = Dispatcher(cfg)
+    wall = T0 + timedelta(hours=6)
+    assert len(d.process([alert(region="eu")], T0, wall)) == 1  # next event-time flush: T0 + 5m
+    resent = d.process([], T0 + 60 * S, wall + 300 * S)  # a group_interval of wall time later
+    assert [len(n.firing) for n in resent] == [1]
+    d.ingest([alert(region="us")], T0 + 120 * S)  # joins the same group (group_by slo)
+    due = d.process([], T0 + 300 * S, wall + 400 * S)
+    assert [sorted(a.labels["region"] for a in n.firing) for n in due] == [["eu", "us"]]

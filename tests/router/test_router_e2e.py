@@ -57,14 +57,16 @@ def test_slo_page_is_routed_to_pagerduty_and_logged(tmp_path):
 def test_served_slo_page_is_active_in_real_alertmanager_in_both_clock_modes(tmp_path, alertmanager, clock, behind):
     """`asrwatch serve` judges a burning SLO at the wall clock or, in watermark mode, at the newest
     ingested event minute five hours back (a replay); Alertmanager must show the page as active and
-    route it on to its own webhook receiver either way, with absolute runbook links."""
+    route it on to its own webhook receiver either way, with absolute runbook links; and once the
+    outage ends, the page must resolve there and Alertmanager must notify the resolution."""
     am_url, hook = alertmanager
     config = {
         "slos": [{"name": "final-latency", "sli": "latency", "threshold_ms": 2000, "objective": 0.99,
                   "window": "30d", "group_by": ["region"]}],
         "evaluator_interval_s": 1, "evaluator_clock": clock, "external_url": "https://asrwatch.example.com",
         "receivers": [{"name": "am", "kind": "alertmanager", "url": am_url}],
-        "routes": {"receiver": "am"}, "group_wait": "0s",
+        # A short group_interval so the resolution's flush comes within the test, not 5 minutes on.
+        "routes": {"receiver": "am"}, "group_wait": "0s", "group_interval": "2s",
     }
     with running_collector(tmp_path, config) as live:
         end = datetime.now(timezone.utc) - behind
@@ -88,3 +90,27 @@ def test_served_slo_page_is_active_in_real_alertmanager_in_both_clock_modes(tmp_
         told = wait_for(lambda: [r["json"] for r in hook.requests if r["json"]["status"] == "firing"],
                         what="Alertmanager's webhook notified")[0]
         assert any(a["labels"].get("slo") == "final-latency" for a in told["alerts"])
+
+        # The outage ends: fast sessions in the last minutes bring the bad share of the 5m window
+        # under the 14.4x tier's 14.4% and of the 30m window under the 6x tier's 6%, so no page
+        # tier holds (the 1h and 6h windows still burn: only a ticket may remain).
+        healthy = [{"session_id": f"ok{i}", "ts": (end - timedelta(seconds=1 + i % 150)).isoformat(),
+                    "model_version": "v1", "region": "eu", "status": "ok", "final_latency_ms": 300.0}
+                   for i in range(6000)]
+        with live.client("ingest") as c:
+            assert c.post("/api/v1/sessions", json=healthy).json()["accepted"] == 6000
+
+        def resolved_pages():
+            # The ticket of the same SLO may still fire in the same Alertmanager group, whose
+            # notification then says "firing" and lists the page among its alerts as resolved.
+            return [a for r in hook.requests for a in r["json"]["alerts"]
+                    if a["labels"].get("severity") == "page" and a["status"] == "resolved"]
+        try:
+            done = wait_for(resolved_pages, timeout_s=60, what="Alertmanager's webhook notified the resolution")[0]
+        except AssertionError:
+            raise AssertionError(live.log()) from None
+        assert done["labels"]["slo"] == "final-latency" and done["labels"]["region"] == "eu"
+        assert done["annotations"]["summary"].startswith("RESOLVED at ")
+        event_end = datetime.fromisoformat(done["annotations"]["event_ends_at"].replace("Z", "+00:00"))
+        assert abs(event_end - end) < timedelta(hours=1)  # event time again in watermark mode
+        assert pages() == []  # no longer active in Alertmanager

@@ -10,7 +10,6 @@ from asrwatch.settings import Settings
 from slo.alert import Alert
 from slo.router.config import load_router_config
 from slo.router.dispatcher import Notification
-from slo.router.links import absolute_link
 from slo.router.payloads import alertmanager_v2, pagerduty_v2, slack, ticket_fields, webhook_v4
 from slo.router.service import AlertRouter
 
@@ -26,16 +25,6 @@ def burn(summary="availability burning 14.4x", runbook="/runbooks/slo-burn-avail
 
 def note(*alerts, resolved=(), at=T0):
     return Notification("r", "k", {"alertname": "SLOErrorBudgetBurn"}, tuple(alerts), tuple(resolved), at)
-
-
-@pytest.mark.parametrize("link", ["/runbooks/x", "runbooks/AlertRouterDeliveryFailing.md", "https://rb.example/y",
-                                  "HTTP://Upper.example/z"])
-@pytest.mark.parametrize("external", [None, EXT])
-def test_links_follow_the_settings_rule(link, external):
-    # One rule for "absolute on external_url": the router's pure helper must agree with Settings'.
-    settings = Settings(database_url="sqlite://", external_url=external)
-    assert absolute_link(link, settings.external_url) == settings.absolute_link(link)
-    assert absolute_link("", settings.external_url) == ""  # no runbook stays no link, not the site root
 
 
 def test_every_external_payload_links_absolutely_on_external_url():
@@ -98,15 +87,27 @@ def test_alertmanager_times_are_wall_clock_and_event_times_are_annotations():
     assert firing["startsAt"] == "2026-11-21T10:05:00Z"  # its 10 minutes of event-time age, on the wall clock
     assert firing["endsAt"] == "2026-11-21T10:35:00Z"  # wall now + 4 group intervals: active there
     assert firing["annotations"]["event_starts_at"] == "2026-11-21T04:15:00Z"
-    first_sent = {burn().fingerprint: wall - timedelta(minutes=1)}
+    first_sent = {burn().fingerprint: wall - timedelta(minutes=5)}
     done = burn().resolve(at)
     resolved = alertmanager_v2(note(resolved=(done,), at=at), wall_now=wall, wall_starts=first_sent)[0]
-    assert resolved["startsAt"] == "2026-11-21T10:14:00Z"  # as first sent: one episode in Alertmanager
-    assert resolved["endsAt"] == "2026-11-21T10:15:00Z"  # wall now: resolved when Alertmanager reads it
+    assert resolved["startsAt"] == "2026-11-21T10:10:00Z"  # as first sent: one episode in Alertmanager
+    # A minute before wall now: past on Alertmanager's clock even if it lags ours by up to a minute.
+    assert resolved["endsAt"] == "2026-11-21T10:14:00Z"
     assert resolved["annotations"]["event_ends_at"] == "2026-11-21T04:25:00Z"
     assert resolved["annotations"]["summary"].startswith("RESOLVED at 2026-11-21 04:25 UTC")
     ahead = alertmanager_v2(note(burn(), at=wall + timedelta(hours=1)), wall_now=wall)[0]
     assert ahead["startsAt"] <= ahead["endsAt"]  # event time ahead of the wall: still a valid interval
+
+
+def test_alertmanager_resolution_ends_a_margin_before_now_but_never_before_it_started():
+    wall = T0 + timedelta(hours=1)  # 05:15
+    done = burn().resolve(T0 + timedelta(minutes=30))
+    for first_sent, ends in [(wall - timedelta(minutes=20), "2026-11-21T05:14:00Z"),  # a minute before now
+                             # types.go Validate refuses endsAt before startsAt: a younger episode ends as it starts
+                             (wall - timedelta(seconds=10), "2026-11-21T05:14:50Z")]:
+        body = alertmanager_v2(note(resolved=(done,), at=wall), wall_now=wall,
+                               wall_starts={burn().fingerprint: first_sent})[0]
+        assert (body["startsAt"], body["endsAt"]) == (first_sent.isoformat().replace("+00:00", "Z"), ends)
 
 
 def _settings(**extra):
@@ -126,12 +127,18 @@ def test_startup_warns_once_naming_receivers_that_would_get_relative_links(tmp_p
     assert len(warnings) == 1 and "chat, am" in warnings[0] and "`external_url`" in warnings[0]
     assert "queue" not in warnings[0]  # a stored ticket is read in the console, next to the runbooks
     router.close()
-    for fine in (_settings(external_url=EXT), _settings(runbook_base_url="https://rb.example/runbooks")):
-        caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="asrwatch.router"):
-            router = AlertRouter.from_settings(engine, fine)
-        assert [r for r in caplog.records if r.name == "asrwatch.router"] == []
-        router.close()
+    # An absolute runbook_base_url is not enough: drift findings, the router's own alert and an
+    # SLO's relative runbook_url still link /runbooks/... (issue #16 changed this: it warned no more).
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="asrwatch.router"):
+        router = AlertRouter.from_settings(engine, _settings(runbook_base_url="https://rb.example/runbooks"))
+    assert ["chat, am" in r.getMessage() for r in caplog.records if r.name == "asrwatch.router"] == [True]
+    router.close()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="asrwatch.router"):
+        router = AlertRouter.from_settings(engine, _settings(external_url=EXT))
+    assert [r for r in caplog.records if r.name == "asrwatch.router"] == []
+    router.close()
     router = AlertRouter.from_settings(engine, _settings(external_url=EXT + "/"))
     assert router.external_url == EXT  # taken from the settings, normalized there
     router.close()

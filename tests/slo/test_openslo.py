@@ -226,6 +226,32 @@ def test_sloths_v1alpha_shape():
     assert (queue.name, queue.sli, queue.threshold_ms) == ("sloth-slo-asr-1", "queue_latency", 250.0)
 
 
+def test_sloths_v1alpha_rolling_months_and_exact_units():
+    month = import_openslo(SLOTH_V1ALPHA.replace("count: 30\n      unit: Day", "count: 1\n      unit: Month"))
+    assert month[0].window == timedelta(days=30)
+    weeks = import_openslo(SLOTH_V1ALPHA.replace("count: 30\n      unit: Day", "count: 4\n      unit: Week"))
+    assert weeks[0].window == timedelta(weeks=4)
+
+
+@pytest.mark.parametrize("window, field, reason", [
+    # v1alpha's calendar-aligned window, as v1's (OpenSLO/oslo pkg/manifest/v1alpha: isRolling false
+    # means calendar-aligned): without `calendar` it was once read as rolling, silently.
+    ("count: 30\n      unit: Day\n      isRolling: false", "spec.timeWindows[0]",
+     "calendar-aligned windows are not supported"),
+    ("count: 1\n      unit: Month\n      calendar: {startTime: '2020-01-21 12:30:00', timeZone: UTC}",
+     "spec.timeWindows[0]", "calendar-aligned windows are not supported"),
+    ("count: 30\n      unit: Day\n      isRolling: 'yes'", "spec.timeWindows[0].isRolling", "must be true or false"),
+    ("count: 30\n      unit: day", "spec.timeWindows[0].unit", "got 'day'"),
+    ("count: 0\n      unit: Day", "spec.timeWindows[0].count", "positive integer"),
+])
+def test_v1alpha_windows_are_rejected_like_v1s(window, field, reason):
+    text = SLOTH_V1ALPHA.replace("count: 30\n      unit: Day", window)
+    with pytest.raises(OpenSLOError) as err:
+        import_openslo(text, "sloth.yaml")
+    message = str(err.value)
+    assert "sloth.yaml: document 1 (SLO 'sloth-slo-asr'): " + field + ": " in message and reason in message
+
+
 def test_bad_events_with_status_not_ok():
     text = MULTI_DOC.replace("    good:\n", "    bad:\n").replace('status="ok"', 'status!="ok"')
     (spec,) = import_openslo(text)

@@ -60,3 +60,8 @@ def test_the_cases_cover_sloth_names():
     assert "alert: SpeechAvailabilityBurn" in text and "severity: ticket" not in text  # ticket alert disabled
     assert "sloth_objective: '99.9'" in text and "sloth_id: speech-api-availability" in text
     assert "runbook_url: https://asrwatch.example.com/runbooks/slo-burn-availability" in text
+    # The spec names its service: its alert carries Sloth's alert labels; the design example's don't.
+    assert "      sloth_service: speech-api\n      sloth_slo: availability\n      sloth_severity: page\n" in text
+    assert "sloth_severity" not in (GOLDEN / "design_example.rules.yaml").read_text()
+    # A child counts from 0 only when its created time lies inside the window.
+    assert 'asrwatch_sessions_created{tenant=~"acme\\\\-bank|medicorp"} > (time() - 300)' in text

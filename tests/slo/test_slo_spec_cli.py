@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from asrwatch.cli import app
 from prerequisites import need_program
 from slo.openslo import import_openslo
-from slo.spec import SLOSpecError, latency_thresholds, max_wer_thresholds, parse_duration, parse_slos
+from slo.spec import SLOSpecError, metrics_needs, parse_duration, parse_slos
 
 DESIGN_SLOS = [
     {"name": "final-latency", "sli": "latency", "threshold_ms": 2000, "objective": 0.99, "window": "30d",
@@ -70,11 +70,11 @@ def test_durations():
 
 
 def test_thresholds_for_the_metrics_histograms():
-    class S:
-        slos = DESIGN_SLOS + [{"name": "fp", "sli": "first_partial_latency", "threshold_ms": 300, "objective": 0.9},
-                              {"name": "broken", "sli": "latency", "objective": 7}]
-    assert latency_thresholds(S()) == {"latency": [2000.0], "first_partial_latency": [300.0], "queue_latency": []}
-    assert max_wer_thresholds(S()) == [0.15]
+    # Parsed specs only: the collector refuses to start on a bad one (`collector.app`).
+    needs = metrics_needs(parse_slos(DESIGN_SLOS + [
+        {"name": "fp", "sli": "first_partial_latency", "threshold_ms": 300, "objective": 0.9}]))
+    assert needs.latency_thresholds == {"latency": [2000.0], "first_partial_latency": [300.0], "queue_latency": []}
+    assert needs.max_wers == [0.15]
 
 
 OPENSLO = """

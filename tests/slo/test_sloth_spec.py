@@ -1,6 +1,7 @@
 """Sloth users' spec forms (issue #16): objective in percent, labels and annotations, alert names
-per tier, a disabled tier; the in-process engine's alerts carry them as the exported rules do;
-every SLO of the bundled demo config exports."""
+per tier, a disabled tier, Sloth's alert labels for a spec that names its service; the in-process
+engine's alerts carry them as the exported rules do; every SLO of the bundled demo config exports;
+`asrwatch slo rules` warns about groups on a dimension /metrics folds."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from asrwatch.cli import app
 from slo.evaluation import evaluate_slo
 from slo.prometheus_rules import rules_for
 from slo.series import SLISeries
-from slo.spec import SLOSpecError, metric_dimensions, parse_slos
+from slo.spec import SLOSpecError, metrics_needs, parse_slos
 
 sys.path.insert(0, str(Path(__file__).parent))
 from prerequisites import need_program  # noqa: E402
@@ -109,12 +110,57 @@ def test_every_demo_slo_exports_and_passes_promtool(tmp_path):
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def test_metric_dimensions_are_what_the_slos_use():
-    class Settings:
-        slos = [{"name": "a", "sli": "availability", "objective": 0.99, "filters": {"tenant": ["x", "y"]},
-                 "group_by": ["model_version", "pool"]},
-                {"name": "b", "sli": "availability", "objective": 0.99, "filters": {"channel": "web"}}]
+def test_metrics_needs_are_what_the_slos_use():
+    needs = metrics_needs(parse_slos([
+        {"name": "a", "sli": "availability", "objective": 0.99, "filters": {"tenant": ["x", "y"]},
+         "group_by": ["model_version", "pool"]},
+        {"name": "b", "sli": "availability", "objective": 0.99, "filters": {"channel": "web"}},
+        {"name": "c", "sli": "latency", "threshold_ms": 1500, "objective": 0.99},
+        {"name": "d", "sli": "queue_latency", "threshold_ms": 300, "objective": 0.99},
+        {"name": "e", "sli": "quality", "max_wer": 0.12, "objective": 0.9}]))
+    assert needs.dimensions == ["tenant", "pool"]  # model_version and channel are labels anyway
+    assert needs.pinned == {"tenant": {"x", "y"}, "channel": {"web"}}
+    assert needs.latency_thresholds == {"latency": [1500.0], "first_partial_latency": [], "queue_latency": [300.0]}
+    assert needs.max_wers == [0.12]
 
-    dims, pinned = metric_dimensions(Settings())
-    assert dims == ["tenant", "pool"]  # model_version and channel are labels anyway
-    assert pinned == {"tenant": {"x", "y"}, "channel": {"web"}}
+
+SLOTH_LABELS = {"sloth_id": "speech-api-avail", "sloth_service": "speech-api", "sloth_slo": "avail"}
+
+
+@pytest.mark.parametrize("bad, burning, severity", [(50, 60, "page"), (5, 1440, "ticket")])
+def test_a_spec_naming_its_service_alerts_with_sloths_labels_in_both_engines(bad, burning, severity):
+    # Sloth's alerts inherit sloth_id/sloth_service/sloth_slo from its recordings and add
+    # sloth_severity page|ticket (slok/sloth internal/prometheus/alert_rules.go,
+    # defaultSLOAlertGenerator; the severity strings from its plugin tests, "page" and "ticket").
+    spec = parse_slos([{**SPEC, "service": "speech-api"}])[0]
+    statuses = evaluate_slo(spec, _burning_series(bad, burning), AT, min_events=10)
+    (alert,) = [a for s in statuses for a in s.alerts]
+    assert {k: v for k, v in alert.labels.items() if k.startswith("sloth_")} == {**SLOTH_LABELS,
+                                                                                "sloth_severity": severity}
+    rule = next(r for g in rules_for(spec, min_events=10) for r in g["rules"]
+                if "alert" in r and r["labels"]["severity"] == severity)
+    assert {**rule["labels"], "alertname": rule["alert"], "region": "eu"} == alert.labels
+
+
+def test_a_spec_without_service_keeps_its_alert_labels():
+    spec = parse_slos([SPEC])[0]
+    assert not spec.sloth_style
+    assert not any(k.startswith("sloth_") for sev in ("page", "ticket") for k in spec.alert_labels(sev))
+    # The recordings carry the identity either way (for Sloth's dashboards).
+    assert rules_for(spec, min_events=10)[0]["rules"][0]["labels"]["sloth_id"] == "asrwatch-avail"
+    # A spec setting Sloth's alert labels itself is still refused: they are asrwatch's to set.
+    with pytest.raises(SLOSpecError, match="'sloth_severity' is set by asrwatch"):
+        parse_slos([{**SPEC, "service": "x", "alerting": {"labels": {"sloth_severity": "critical"}}}])
+
+
+def test_rules_warn_about_groups_on_a_folded_dimension(tmp_path):
+    config = tmp_path / "asrwatch.yaml"
+    config.write_text(yaml.safe_dump({"metrics_label_values_max": 50, "slos": [
+        {"name": "per-tenant", "sli": "availability", "objective": 99, "group_by": ["region", "tenant"]},
+        {"name": "per-region", "sli": "availability", "objective": 99, "group_by": ["region", "model_version"]}]}))
+    result = CliRunner().invoke(app, ["slo", "rules", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "'per-tenant' groups by tenant" in warnings[0]
+    assert "at most 50 values" in warnings[0] and "__other__" in warnings[0]
+    assert yaml.safe_load(result.stdout)["groups"]  # the rules are still written
