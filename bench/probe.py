@@ -1,68 +1,90 @@
-"""Probe throughput: RTFx (audio seconds / compute seconds) of the Whisper backend over a
-batch-size sweep, full 30 s windows vs windows trimmed to the batch, measured side by side
-in one run, with tokens/s, peak GPU memory and WER (so speed never hides a quality loss).
+"""Probe throughput per slice: RTFx of Whisper through the whole probe run (`run_probe`:
+augmentation, batching, transcription, WER and SNR), batched vs one utterance at a time,
+measured side by side in alternating rounds of one process.
 
-    python bench/probe.py                      # CPU here: small sweep on 24 clips
-    python bench/probe.py --device cuda --limit 150 --batch-sizes 1,16,64,128,256
+RTFx is the Open ASR Leaderboard's (huggingface/open_asr_leaderboard,
+transformers/run_eval.py): each utterance's time is its batch's time divided by the batch
+size, warm-up batches are left out, RTFx = sum of audio seconds / sum of those times, here
+per slice (clean, noise_*, far_field, telephony) and over the run. `wall` is what a user
+waits for one `run_probe` call (warm-up, augmentation and scoring included). WER rides
+along so that speed never hides a quality loss.
 
-Clips are sorted longest first, as the probe batches them (pad-aware batching).
+    python bench/probe.py                                    # CPU: 16 clips x 6 slices, batch 1 vs 8
+    python bench/probe.py --device cuda --limit 150 --batch-sizes 1,64,256
+    python bench/probe.py --contexts full,trim               # also the 30 s window vs the trimmed one
+
+The first batch size is the baseline of every ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
+import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def measure(backend, audios, references, batch_size: int, repeat: int) -> dict:
-    from collector.wer import word_errors
-    from inference_probe.timing import StageTimer, peak_memory_mb, reset_peak_memory
+def spread(values: list[float]) -> dict:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
-    audio_s = sum(len(a) for a in audios) / 16_000
-    best = None
-    for _ in range(repeat):
-        reset_peak_memory(backend.device)
-        compute = tokens = errors = words = 0
-        stage_s: dict[str, float] = {}
-        for start in range(0, len(audios), batch_size):
-            timer = StageTimer(backend.device)
-            results = backend.transcribe_batch(audios[start:start + batch_size], timer)
-            compute += timer.total_s()
-            for st in timer.stages:
-                stage_s[st.name] = stage_s.get(st.name, 0.0) + st.duration_ns / 1e9
-            for res, ref in zip(results, references[start:start + batch_size]):
-                tokens += len(res.token_probs)
-                e = word_errors(ref, res.text)
-                errors, words = errors + e.errors, words + e.ref_words
-        row = {"batch": batch_size, "context": backend.settings.encoder_context, "audio_s": round(audio_s, 1),
-               "compute_s": round(compute, 3), "rtfx": round(audio_s / compute, 1),
-               "tokens_per_s": round(tokens / compute, 1), "peak_mem_mb": peak_memory_mb(backend.device),
-               "wer": round(errors / words, 4), **{f"{k}_s": round(v, 3) for k, v in stage_s.items()}}
-        if best is None or row["compute_s"] < best["compute_s"]:
-            best = row
-    return best
+
+def one_run(backend, *, limit, slices, batch_size, warmup_batches) -> dict:
+    from inference_probe.run import run_probe
+
+    started = time.perf_counter()
+    run = run_probe(None, backend=backend, limit=limit, slices=slices, batch_size=batch_size,
+                    warmup_batches=warmup_batches, show_progress=False, spool_dir=None)
+    wall = time.perf_counter() - started
+    t = run.totals
+    return {"wall_s": wall, "rtfx": t["rtfx"], "audio_s": t["audio_seconds"], "compute_s": t["compute_seconds"],
+            "tokens_per_s": t["tokens_per_second"], "peak_mem_mb": t["gpu_mem_peak_mb"],
+            "slices": {s.slice: {"rtfx": s.rtfx, "wer": s.wer, "audio_s": s.audio_seconds,
+                                 "transcription_s": s.transcription_seconds} for s in run.summaries},
+            "wer": sum(s.errors for s in run.summaries) / max(1, sum(s.ref_words for s in run.summaries))}
+
+
+def summarize_runs(runs: list[dict], baseline: list[dict]) -> dict:
+    """Medians and spreads over rounds; ratios round by round against the baseline's run
+    of the same round (both sides saw the same machine load)."""
+    row = {"rounds": len(runs), "audio_s": runs[0]["audio_s"], "wer": runs[0]["wer"],
+           "rtfx_spread": spread([r["rtfx"] for r in runs]), "wall_s_spread": spread([r["wall_s"] for r in runs]),
+           "ratio_spread": spread([r["rtfx"] / b["rtfx"] for r, b in zip(runs, baseline)]),
+           "tokens_per_s": statistics.median(r["tokens_per_s"] for r in runs),
+           "peak_mem_mb": max((r["peak_mem_mb"] or 0.0) for r in runs) or None, "slices": {}}
+    row["rtfx"] = row["rtfx_spread"]["median"]
+    for name in runs[0]["slices"]:
+        values = [r["slices"][name]["rtfx"] for r in runs]
+        ratios = [v / b["slices"][name]["rtfx"] for v, b in zip(values, baseline)]
+        row["slices"][name] = {"rtfx": statistics.median(values), "rtfx_spread": spread(values),
+                               "ratio": statistics.median(ratios), "wer": runs[0]["slices"][name]["wer"]}
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Whisper probe throughput sweep")
+    parser = argparse.ArgumentParser(description="Whisper probe RTFx per slice, batched vs one at a time")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--limit", type=int, default=None, help="utterances (default 24 on CPU, all on GPU)")
-    parser.add_argument("--batch-sizes", default=None, help="comma list (default 1,4,8,16 CPU; 1,8,32,64,128,256 GPU)")
-    parser.add_argument("--contexts", default="full,trim")
-    parser.add_argument("--repeat", type=int, default=None, help="runs per point, best kept (default 1 CPU, 3 GPU)")
+    parser.add_argument("--limit", type=int, default=None, help="golden clips (default 16 on CPU, all on GPU)")
+    parser.add_argument("--slices", default="all")
+    parser.add_argument("--batch-sizes", default=None, help="comma list, the first is the baseline "
+                                                            "(default 1,8 on CPU; 1,64,256 on GPU)")
+    parser.add_argument("--contexts", default="trim", help="whisper encoder windows: trim, full or both")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per point")
+    parser.add_argument("--warmup-batches", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args(argv)
 
     import torch
+    from tqdm import tqdm
 
-    from inference_probe.audio_io import read_audio
+    from inference_probe.augment import parse_slices
     from inference_probe.backends.whisper_backend import WhisperBackend
-    from inference_probe.manifest import load_manifest
     from inference_probe.model_store import load_weights
     from inference_probe.timing import resolve_device
     from inference_probe.whisper_decode import DecodingSettings
@@ -71,41 +93,52 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     gpu = device.startswith("cuda")
-    limit = args.limit or (None if gpu else 24)
-    sizes = [int(s) for s in (args.batch_sizes or ("1,8,32,64,128,256" if gpu else "1,4,8,16")).split(",")]
-    repeat = args.repeat or (3 if gpu else 1)
-    utterances = sorted(load_manifest(limit=limit), key=lambda u: -u.duration)
-    audios = [read_audio(u.audio_path)[0] for u in utterances]
-    references = [u.text for u in utterances]
+    limit = args.limit or (None if gpu else 16)
+    sizes = [int(s) for s in (args.batch_sizes or ("1,64,256" if gpu else "1,8")).split(",")]
+    slices = parse_slices(args.slices)
+    contexts = args.contexts.split(",")
     weights = load_weights()
-    print(f"device {device}{' (' + torch.cuda.get_device_name(device) + ')' if gpu else ''}, "
-          f"torch {torch.__version__}, threads {torch.get_num_threads()}, {len(audios)} clips, "
-          f"{sum(len(a) for a in audios) / 16_000:.1f} s audio, model {weights.model_version}")
+    backends = {c: WhisperBackend(weights, device=device, settings=DecodingSettings(encoder_context=c))
+                for c in contexts}
+    card = f" ({torch.cuda.get_device_name(device)})" if gpu else ""
+    print(f"device {device}{card}, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}, clips {limit or 'all'} x slices {','.join(slices)}, "
+          f"model {weights.model_version}, rounds {args.rounds}, load {os.getloadavg()[0]:.2f}", flush=True)
+    points = [(c, b) for c in contexts for b in sizes]
+    runs: dict[tuple[str, int], list[dict]] = {p: [] for p in points}
+    loads = []
+    with tqdm(total=args.rounds * len(points), desc="probe bench", unit="run", file=sys.stderr) as bar:
+        for round_no in range(args.rounds):
+            # Alternate the order every round so neither side always runs first.
+            for context, size in (points if round_no % 2 == 0 else points[::-1]):
+                runs[(context, size)].append(one_run(backends[context], limit=limit, slices=slices,
+                                                     batch_size=size, warmup_batches=args.warmup_batches))
+                loads.append(os.getloadavg()[0])
+                bar.update()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = []
-    for context in args.contexts.split(","):
-        backend = WhisperBackend(weights, device=device, settings=DecodingSettings(encoder_context=context))
-        backend.transcribe_batch(audios[: min(4, len(audios))], __import__("inference_probe.timing").timing.StageTimer(device))  # warm-up
-        for size in sizes:
-            row = measure(backend, audios, references, size, repeat)
-            row["device"] = "cuda" if gpu else "cpu"
-            rows.append(row)
-            mem = f"{row['peak_mem_mb']:.0f}" if row["peak_mem_mb"] is not None else "-"
-            print(f"context {context:<4} batch {size:>4}: RTFx {row['rtfx']:>8.1f}  tokens/s {row['tokens_per_s']:>8.1f}  "
-                  f"compute {row['compute_s']:>7.3f} s  peak {mem:>6} MiB  WER {100 * row['wer']:.1f}%  "
-                  f"(features {row.get('features_s', 0):.3f} s, encoder {row.get('inference_s', 0):.3f} s, "
-                  f"decode {row.get('decode_s', 0):.3f} s)")
-        backend.close()
-    by = {(r["context"], r["batch"]): r for r in rows}
-    print("\nside by side (same run):")
-    for size in sizes:
-        full, trim = by.get(("full", size)), by.get(("trim", size))
-        if full and trim:
-            print(f"  batch {size:>4}: trim/full RTFx = {trim['rtfx'] / full['rtfx']:.2f}x  "
-                  f"(WER full {100 * full['wer']:.1f}% vs trim {100 * trim['wer']:.1f}%)")
-    for context in args.contexts.split(","):
-        first, best = by.get((context, sizes[0])), max((r for r in rows if r["context"] == context), key=lambda r: r["rtfx"])
-        if first:
-            print(f"  {context}: best batch {best['batch']} RTFx {best['rtfx']} = {best['rtfx'] / first['rtfx']:.1f}x batch {sizes[0]}")
+    for context, size in points:
+        row = summarize_runs(runs[(context, size)], runs[(context, sizes[0])])
+        row.update(device="cuda" if gpu else "cpu", context=context, batch=size, baseline_batch=sizes[0],
+                   peak_rss_mb=round(rss_mb), load_1m=spread(loads),
+                   gpu=torch.cuda.get_device_name(device) if gpu else None)
+        rows.append(row)
+
+    load = spread(loads)
+    print(f"\nRTFx (median of {args.rounds} rounds; min-max) per slice; ratio = RTFx / batch {sizes[0]}'s, "
+          f"round by round; load average {load['min']:.2f} / {load['median']:.2f} / {load['max']:.2f} "
+          f"(min/median/max); peak RSS {rss_mb:.0f} MB")
+    for row in rows:
+        r, w, q = row["rtfx_spread"], row["wall_s_spread"], row["ratio_spread"]
+        mem = f", GPU peak {row['peak_mem_mb']:.0f} MiB" if row["peak_mem_mb"] else ""
+        print(f"\n{row['context']} window, batch {row['batch']}: all slices RTFx {r['median']:.1f} "
+              f"({r['min']:.1f}-{r['max']:.1f}), ratio {q['median']:.2f}x ({q['min']:.2f}-{q['max']:.2f}), "
+              f"wall {w['median']:.1f} s ({w['min']:.1f}-{w['max']:.1f}) for {row['audio_s']:.0f} s of audio, "
+              f"WER {100 * row['wer']:.1f}%, {row['tokens_per_s']:.0f} tokens/s{mem}")
+        for name, s in row["slices"].items():
+            sp = s["rtfx_spread"]
+            print(f"  {name:<11} RTFx {s['rtfx']:>8.1f} ({sp['min']:.1f}-{sp['max']:.1f})  ratio {s['ratio']:.2f}x  "
+                  f"WER {100 * s['wer']:.1f}%")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0

@@ -38,6 +38,7 @@ def probe(
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="http backend: base URL of the ASR service"),
     endpoint_token: Optional[str] = typer.Option(None, "--endpoint-token", envvar="ASRWATCH_ENDPOINT_TOKEN", help="http backend: bearer token for the ASR service"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="default 8 on CPU, 64 on CUDA"),
+    warmup_batches: Optional[int] = typer.Option(None, "--warmup-batches", min=0, help="untimed batches before the timed ones (default 1; 0 for --backend http)"),
     seed: int = typer.Option(0, "--seed", help="augmentation seed"),
     encoder_context: EncoderContext = typer.Option(EncoderContext.trim, "--encoder-context", help="whisper: trim padding to the batch (windows of at least 10 s), or the full 30 s window"),
     spool_dir: Optional[Path] = typer.Option(None, "--spool-dir", help="where results wait while the collector is down (default ~/.cache/asrwatch/spool/probe)"),
@@ -47,7 +48,7 @@ def probe(
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="write the run summary here"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
-    """Run the reference probe on labeled audio and report WER, confidence, SNR and latency per slice."""
+    """Run the reference probe on labeled audio and report WER, confidence, SNR, latency and RTFx per slice."""
     from inference_probe.audio_io import AudioError
     from inference_probe.augment import parse_slices
     from inference_probe.errors import ProbeError
@@ -63,7 +64,7 @@ def probe(
         result = run_probe(
             collector_url=None if dry_run else collector, token=token, manifest=manifest, slices=slice_names,
             limit=limit, backend=backend.value, model=model, endpoint=endpoint, device=device,
-            batch_size=batch_size, seed=seed, spool_dir=None if no_spool else (spool_dir or "default"),
+            batch_size=batch_size, warmup_batches=warmup_batches, seed=seed, spool_dir=None if no_spool else (spool_dir or "default"),
             region=region, encoder_context=encoder_context.value, show_progress=not quiet,
             summary_path=summary_json, endpoint_token=endpoint_token)
     except (ManifestError, AudioError, ProbeError, ValueError, FileNotFoundError) as exc:

@@ -23,10 +23,17 @@ from inference_probe.records import sample_record, session_id_for, session_recor
 from inference_probe.repro import package_versions, torch_runtime
 from inference_probe.spans import PendingSession
 from inference_probe.summary import SliceSummary, format_table, summarize
-from inference_probe.timing import StageRecord, StageTimer, peak_memory_mb, reset_peak_memory
-from inference_probe.wada_snr import wada_snr
+from inference_probe.snr_estimate import estimate_snr
+from inference_probe.timing import (
+    StageRecord, StageTimer, batch_clock, peak_memory_mb, reset_peak_memory, rtfx, split_evenly,
+)
 
 DEFAULT_BATCH = {"cpu": 8, "cuda": 64, "remote": 1}
+# Warm-up batches run before the timed ones and are not reported (as the Open ASR
+# Leaderboard's --warmup_steps): the first batches pay for lazy allocations, kernel
+# selection and caches. Never for an http endpoint: its warm state is not ours, and a
+# request to a paid API is not free.
+DEFAULT_WARMUP_BATCHES = {"whisper": 1, "ctc": 1, "http": 0}
 
 
 @dataclass
@@ -46,7 +53,7 @@ class ProbeRun:
         """The run summary; transcripts stay out of it (they live in the collector)."""
         return {"run_id": self.run_id, "model_version": self.model_version, "totals": self.totals,
                 "repro": self.repro, "posting": self.posting,
-                "slices": [dict(asdict(s), wer=s.wer) for s in self.summaries],
+                "slices": [dict(asdict(s), wer=s.wer, rtfx=s.rtfx) for s in self.summaries],
                 "utterances": [{k: v for k, v in r.items() if k not in ("reference", "hypothesis")}
                                for r in self.rows]}
 
@@ -56,13 +63,21 @@ class _Batch:
     items: list[tuple[int, str]]
     sliced: list[SliceAudio]
     results: list[Transcription]
-    stages: list[StageRecord]
-    seconds: float
+    stages: list[StageRecord]  # preprocess (augmentation), then the backend's own stages
+    transcription_s: float  # the batch's clock, audio arrays to text; augmentation is outside it
     peak_mb: float | None
 
     @property
-    def share_s(self) -> float:
-        return self.seconds / len(self.items)
+    def shares_s(self) -> list[float]:
+        return split_evenly(self.transcription_s, len(self.items))
+
+    @property
+    def preprocess_s(self) -> float:
+        return sum(s.duration_ns for s in self.stages if s.name == "preprocess") / 1e9
+
+    @property
+    def end_ns(self) -> int:
+        return max(s.start_ns + s.duration_ns for s in self.stages)
 
 
 def default_spool_dir() -> Path:
@@ -104,8 +119,33 @@ def _run_batch(backend, items, audios, utterances, seed) -> _Batch:
         sliced = [make_slice(audios[i], s, utterances[i].utt_id, seed,
                              [a for j, a in enumerate(audios) if j != i] if s.startswith("noise") else None)
                   for i, s in items]
-    results = backend.transcribe_batch([x.audio for x in sliced], timer)
-    return _Batch(items, sliced, results, list(timer.stages), timer.total_s(), peak_memory_mb(backend.device))
+    # The augmented arrays are the probe's dataset: like the leaderboard's data loading they
+    # stay outside the clock, which starts at the arrays and stops at the decoded text.
+    with batch_clock(backend.device) as clock:
+        results = backend.transcribe_batch([x.audio for x in sliced], timer)
+    return _Batch(items, sliced, results, list(timer.stages), clock.seconds, peak_memory_mb(backend.device))
+
+
+def plan_batches(utterance_lengths: list[int], slice_names: list[str], batch_size: int) -> list[list[tuple[int, str]]]:
+    """(utterance index, slice) batches: one slice per batch, longest utterances first.
+
+    A batch's time is split evenly over its samples, so only batches of one slice give
+    each slice its own RTFx (noisy audio decodes longer); longest first keeps the
+    padding in each batch small (pad-aware batching)."""
+    batches = []
+    for name in slice_names:
+        order = sorted(range(len(utterance_lengths)), key=lambda i: (-utterance_lengths[i], i))
+        batches += [[(i, name) for i in order[start:start + batch_size]]
+                    for start in range(0, len(order), batch_size)]
+    return batches
+
+
+def _warm_up(backend, batches, audios, utterances, seed) -> float:
+    """Run `batches` once, untimed and unreported; returns the seconds they took."""
+    started = time.perf_counter()
+    for items in batches:
+        _run_batch(backend, items, audios, utterances, seed)
+    return time.perf_counter() - started
 
 
 def run_probe(
@@ -126,6 +166,7 @@ def run_probe(
     region: str | None = None,
     encoder_context: str | None = None,
     at: datetime | None = None,
+    warmup_batches: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     show_progress: bool = True,
     post_retries: int = 4,
@@ -136,7 +177,8 @@ def run_probe(
     """Run the probe (posting to `collector_url` unless None). `backend` is a name
     (whisper|ctc|http) or an already loaded backend;
     `at` sets the event time of the first session (default: now); `progress(done, total)`
-    is called after each batch for callers that draw their own progress."""
+    is called after each batch for callers that draw their own progress; `warmup_batches`
+    (default: DEFAULT_WARMUP_BATCHES by backend) are run first and left out of every figure."""
     from tqdm import tqdm
 
     slice_names = slices if isinstance(slices, list) else parse_slices(slices)
@@ -147,6 +189,8 @@ def run_probe(
     spool = default_spool_dir() if spool_dir == "default" else (Path(spool_dir) if spool_dir else None)
     if batch_size is not None and batch_size < 1:
         raise ProbeError(f"--batch-size must be >= 1, got {batch_size}")
+    if warmup_batches is not None and warmup_batches < 0:
+        raise ProbeError(f"--warmup-batches must be >= 0, got {warmup_batches}")
 
     poster = None
     if collector_url:
@@ -168,46 +212,52 @@ def run_probe(
                   "weights_sha256": backend.weights_sha256, "augmentation_seed": seed, "decoding": repro["decoding"],
                   "packages": repro["packages"], "backend": backend.kind, "device": device_name}
 
-        # Longest first so each batch pads to similar lengths (pad-aware batching).
-        order = sorted(((i, s) for i in range(len(utterances)) for s in slice_names),
-                       key=lambda item: (-len(audios[item[0]]), item[0], slice_names.index(item[1])))
+        batches = plan_batches([len(a) for a in audios], slice_names, batch_size)
+        total = sum(len(b) for b in batches)
+        if warmup_batches is None:
+            warmup_batches = DEFAULT_WARMUP_BATCHES.get(backend.kind, 0)
+        warmup_s = _warm_up(backend, batches[:warmup_batches], audios, utterances, seed)
         run_wall0 = time.time_ns()
         base = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
         shift_ns = int(base.timestamp() * 1e9) - run_wall0  # event time = run clock moved to `at`
-        compute_s = audio_s = 0.0
+        compute_s = audio_s = preprocess_s = 0.0
         n_tokens = 0
         peak_mb: float | None = None
         cold_stages = list(load_timer.stages)  # the run's first session paid the model load
-        with tqdm(total=len(order), desc=f"probe {backend.model_version}", unit="utt",
+        with tqdm(total=total, desc=f"probe {backend.model_version}", unit="utt",
                   disable=not show_progress) as bar:
-            for start in range(0, len(order), batch_size):
-                batch = _run_batch(backend, order[start:start + batch_size], audios, utterances, seed)
-                compute_s += batch.seconds
+            for items in batches:
+                batch = _run_batch(backend, items, audios, utterances, seed)
+                compute_s += batch.transcription_s
+                preprocess_s += batch.preprocess_s
                 if batch.peak_mb is not None:
                     peak_mb = max(peak_mb or 0.0, batch.peak_mb)
                 start_ns = batch.stages[0].start_ns
                 ts = datetime.fromtimestamp((start_ns + shift_ns) / 1e9, tz=timezone.utc)
-                for (i, slice_name), sl, res in zip(batch.items, batch.sliced, batch.results):
+                for (i, slice_name), sl, res, share_s in zip(batch.items, batch.sliced, batch.results, batch.shares_s):
                     utt = utterances[i]
                     seconds = len(sl.audio) / SAMPLE_RATE
                     audio_s += seconds
                     n_tokens += len(res.token_probs)
-                    snr_est = wada_snr(sl.audio)
+                    snr = estimate_snr(sl.audio, SAMPLE_RATE)
                     session_id = session_id_for(run_id, utt.utt_id, slice_name)
                     trace_id = poster.new_trace_id() if poster else None
                     attrs = dict(common, utt_id=utt.utt_id, slice=slice_name, mixing_snr_db=sl.mixing_snr_db,
-                                 snr_est_method="wada", token_probs=res.token_probs, tokens=res.tokens,
+                                 snr_est_method=snr.method, snr_band_hz=[round(f) for f in snr.band_hz],
+                                 token_probs=res.token_probs, tokens=res.tokens,
                                  no_speech_prob=res.no_speech_prob, eot_prob=res.eot_prob,
                                  n_tokens=len(res.token_probs), truncated=res.truncated,
-                                 rtf=round(batch.share_s / seconds, 6), batch_size=len(batch.items),
-                                 compute_share_s=round(batch.share_s, 6), gpu_mem_peak_mb=batch.peak_mb,
-                                 source_sample_rate=loaded[i][1], error=res.error, **sl.params)
+                                 rtf=round(share_s / seconds, 6), batch_size=len(batch.items),
+                                 compute_share_s=round(share_s, 6),
+                                 batch_transcription_s=round(batch.transcription_s, 6),
+                                 gpu_mem_peak_mb=batch.peak_mb, source_sample_rate=loaded[i][1], error=res.error,
+                                 **sl.params)
                     record = session_record(
                         session_id=session_id, ts=ts, model_version=backend.model_version, channel=slice_name,
-                        audio_seconds=seconds, final_latency_ms=batch.seconds * 1000, status=res.status,
-                        confidence=res.confidence, snr_db=snr_est, hypothesis=res.text,
+                        audio_seconds=seconds, final_latency_ms=share_s * 1000, status=res.status,
+                        confidence=res.confidence, snr_db=snr.db, hypothesis=res.text,
                         trace_id=f"{trace_id:032x}" if trace_id else None,
-                        gpu_seconds=batch.share_s if device_name.startswith("cuda") else None, region=region,
+                        gpu_seconds=share_s if device_name.startswith("cuda") else None, region=region,
                         attributes={k: v for k, v in attrs.items() if v is not None})
                     sessions.append(record)
                     if res.status == "ok":
@@ -216,19 +266,20 @@ def run_probe(
                         stages, cold_stages = cold_stages + batch.stages, []
                         poster.add_spans(PendingSession(
                             trace_id, dict(span_attributes(record), **{"asr.cold_start": len(stages) > len(batch.stages)}),
-                            stages[0].start_ns + shift_ns, start_ns + shift_ns + int(batch.seconds * 1e9),
+                            stages[0].start_ns + shift_ns, batch.end_ns + shift_ns,
                             [StageRecord(s.name, s.start_ns + shift_ns, s.duration_ns) for s in stages]))
                     errors = word_errors(utt.text, res.text, "whisper_en")
                     rows.append({"utt_id": utt.utt_id, "slice": slice_name, "session_id": session_id,
                                  "reference": utt.text, "hypothesis": res.text, "status": res.status,
                                  "errors": errors.errors, "ref_words": errors.ref_words,
                                  "confidence": res.confidence, "no_speech_prob": res.no_speech_prob,
-                                 "snr_est_db": snr_est, "mixing_snr_db": sl.mixing_snr_db,
-                                 "latency_ms": batch.seconds * 1000, "audio_seconds": seconds,
+                                 "snr_est_db": snr.db, "snr_est_method": snr.method,
+                                 "mixing_snr_db": sl.mixing_snr_db,
+                                 "latency_ms": share_s * 1000, "audio_seconds": seconds,
                                  "n_tokens": len(res.token_probs)})
                 bar.update(len(batch.items))
                 if progress:
-                    progress(len(rows), len(order))
+                    progress(len(rows), total)
     except BaseException:
         if poster:
             poster.close()
@@ -239,8 +290,13 @@ def run_probe(
 
     posting = poster.finish(sessions, samples) if poster else {"collector": None}
     repro["model_version"] = backend.model_version  # an http endpoint names its version in its replies
+    run_rtfx = rtfx(audio_s, compute_s)
+    # compute_seconds is the leaderboard's transcription time (sum of the batches' clocks);
+    # augmentation (preprocess) and the warm-up are reported beside it, never inside it.
     totals = {"sessions": len(rows), "audio_seconds": round(audio_s, 3), "compute_seconds": round(compute_s, 4),
-              "rtfx": round(audio_s / compute_s, 2) if compute_s else None,
+              "rtfx": round(run_rtfx, 2) if run_rtfx else None,
+              "preprocess_seconds": round(preprocess_s, 4), "warmup_batches": min(warmup_batches, len(batches)),
+              "warmup_seconds": round(warmup_s, 3),
               "load_seconds": round(load_timer.total_s(), 3), "tokens": n_tokens,
               "tokens_per_second": round(n_tokens / compute_s, 1) if compute_s else None,
               "gpu_mem_peak_mb": peak_mb, "device": device_name, "batch_size": batch_size,

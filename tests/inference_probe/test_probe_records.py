@@ -48,14 +48,15 @@ def test_session_ids_stay_unique_and_short():
 
 def test_wer_per_slice_is_corpus_wer_not_a_mean():
     rows = [{"slice": "clean", "errors": 1, "ref_words": 10, "confidence": 0.9, "snr_est_db": 30.0,
-             "latency_ms": 100.0, "status": "ok"},
+             "latency_ms": 100.0, "audio_seconds": 2.0, "status": "ok"},
             {"slice": "clean", "errors": 3, "ref_words": 2, "confidence": 0.5, "snr_est_db": None,
-             "latency_ms": 300.0, "status": "ok"},
+             "latency_ms": 300.0, "audio_seconds": 4.0, "status": "ok"},
             {"slice": "noise_0db", "errors": 0, "ref_words": 0, "confidence": None, "snr_est_db": None,
-             "latency_ms": 50.0, "status": "dropped"}]
+             "latency_ms": 50.0, "audio_seconds": 1.0, "status": "dropped"}]
     clean, noisy = summarize(rows, ["clean", "noise_0db", "far_field"])
     assert clean.wer == pytest.approx(4 / 12) and clean.mean_confidence == pytest.approx(0.7)
     assert clean.mean_snr_est_db == 30.0 and clean.failed == 0
     assert noisy.wer is None and noisy.failed == 1
+    assert clean.rtfx == pytest.approx(6.0 / 0.4) and noisy.rtfx == pytest.approx(20.0)
     table = format_table([clean, noisy])
     assert "33.3%" in table and "far_field" not in table

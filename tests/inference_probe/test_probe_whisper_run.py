@@ -99,6 +99,7 @@ def test_sessions_carry_slice_model_and_token_probabilities(live_run):
         detail = details[s["session_id"]]
         assert detail["samples"][0]["source"] == "probe"
         assert detail["samples"][0]["reference"] and detail["hypothesis"] == detail["samples"][0]["hypothesis"]
+        assert attrs["snr_est_method"] == "wada" and attrs["snr_band_hz"][1] > 6000  # wideband slices
     clean_snr = [s["snr_db"] for s in sessions if s["channel"] == "clean"]
     noisy_snr = [s["snr_db"] for s in sessions if s["channel"] == "noise_0db"]
     assert min(clean_snr) > max(noisy_snr)
@@ -114,10 +115,51 @@ def test_spans_become_stages_of_each_session(live_run):
         root = next(st for st in stages if st["name"] == "asr.session")
         children = [st for st in stages if st["parent_span_id"] == root["span_id"]]
         assert {c["name"] for c in children} >= {"preprocess", "features", "inference", "decode"}
-        assert sum(c["duration_ms"] for c in children if c["name"] != "load") == pytest.approx(
-            s["final_latency_ms"], rel=0.02)
+        # The children are the batch's stages; the batch clock (audio arrays to text) covers
+        # the backend's, and each session's final latency is its even share of that clock.
+        attrs = s["attributes"]
+        backend_ms = sum(c["duration_ms"] for c in children if c["name"] not in ("load", "preprocess"))
+        assert backend_ms == pytest.approx(attrs["batch_transcription_s"] * 1000, rel=0.02)
+        assert s["final_latency_ms"] == pytest.approx(attrs["batch_transcription_s"] * 1000 / attrs["batch_size"],
+                                                      rel=1e-4)
+        root_ms = root["duration_ms"]
+        assert root_ms >= backend_ms * 0.99 and s["final_latency_ms"] < root_ms
         cold += "load" in names
     assert cold == 0  # the backend was loaded before the run: no session paid for it
+
+
+def test_each_batch_is_one_slice_and_its_sessions_share_its_time(live_run):
+    result, sessions = live_run["result"], live_run["sessions"]
+    batches: dict[tuple, list[dict]] = {}
+    for s in sessions:
+        batches.setdefault((s["ts"], s["attributes"]["batch_transcription_s"]), []).append(s)
+    for members in batches.values():
+        assert len({m["channel"] for m in members}) == 1 and len(members) == members[0]["attributes"]["batch_size"]
+        assert sum(m["final_latency_ms"] for m in members) == pytest.approx(
+            members[0]["attributes"]["batch_transcription_s"] * 1000, rel=1e-4)
+    for summary in result.summaries:
+        mine = [s for s in sessions if s["channel"] == summary.slice]
+        assert summary.rtfx == pytest.approx(sum(s["audio_seconds"] for s in mine)
+                                             / sum(s["final_latency_ms"] / 1000 for s in mine), rel=1e-3)
+    assert result.totals["warmup_batches"] == 1 and result.totals["warmup_seconds"] > 0
+
+
+def test_slice_batches_transcribe_as_the_mixed_batches_did(live_run, whisper_backend, golden):
+    """Differential: before, one batch mixed the slices (here all six clips of the run);
+    now each slice has its own batch. Transcripts must not move."""
+    from inference_probe.augment import make_slice
+
+    audios = [read_audio(u.audio_path)[0] for u in golden[:N_CLIPS]]
+    items = [(i, name) for i in range(N_CLIPS) for name in ("clean", "noise_0db")]
+    mixed = whisper_backend.transcribe_batch(
+        [make_slice(audios[i], name, golden[i].utt_id, 0,
+                    [a for j, a in enumerate(audios) if j != i] if name.startswith("noise") else None).audio
+         for i, name in items], StageTimer())
+    now = {(r["utt_id"], r["slice"]): r for r in live_run["result"].rows}
+    for (i, name), before in zip(items, mixed):
+        row = now[(golden[i].utt_id, name)]
+        assert row["hypothesis"] == before.text
+        assert row["confidence"] == pytest.approx(before.confidence, abs=1e-5)
 
 
 def test_run_records_what_makes_it_reproducible(live_run):
