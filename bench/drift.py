@@ -1,12 +1,22 @@
-"""Drift scan benchmark: 1M sessions, 50 single-dimension slices (plus their pairs).
+"""Drift benchmark: 1M sessions x 50 slices, read from storage plus scan, against Evidently.
 
-Prints time and peak memory of (a) reading both windows from SQLite through
-`drift.source`, (b) the full scan (every feature x slice, WER per slice, vocabulary,
-label-free WER), and side by side (c) Evidently's default data-drift preset on the same
-table, fleet-wide only (Evidently has no slicing; running it once per slice would cost
-50x more). Goal: scan under 10 s and 1 GB here, and faster than Evidently.
+Fills a store (SQLite, and PostgreSQL on 127.0.0.1:5432 where it answers) with synthetic
+sessions over 8 days in event-time order plus 5% labeled samples, then times the whole path
+a model owner waits for, `drift.service.scan_database` (both windows' sessions, samples and
+transcripts read from the store, then every feature x slice, WER per slice, vocabulary and
+label-free WER), with the columnar session reader and with the per-column reader it replaced,
+alternating in rounds; both must give the same report. Side by side: Evidently's default
+`DataDriftPreset` on the same 9 columns, fleet-wide only (Evidently has no slicing), on a
+table already in memory, in its own process (its time and peak memory are its own). Goal:
+read + scan under 5 s and 1 GB on either store, at least 3x faster than Evidently.
 
-    python bench/drift.py [--sessions 1000000] [--no-db] [--no-evidently]
+Evidently 0.7.x needs pandas < 3 (the newest fails to import with pandas 3); a working pair is
+evidently 0.7.23 with pandas 2.3.3 in a venv:
+
+    python -m venv /tmp/evidently-venv
+    /tmp/evidently-venv/bin/pip install "evidently==0.7.23" "pandas==2.3.3"
+    EVIDENTLY_PYTHON=/tmp/evidently-venv/bin/python python bench/drift.py [--sessions 1000000]
+        [--rounds 3] [--engines sqlite,postgresql] [--no-db] [--no-evidently]
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -124,7 +135,7 @@ def synthetic_texts(cols: dict, count: int, seed: int = 9) -> list[TextRow]:
             for k, i in enumerate(pick)]
 
 
-def bench_scan(cols: dict, config: DriftConfig) -> None:
+def bench_scan(cols: dict, config: DriftConfig) -> float:
     windows = Windows.ending_at(AT, config)
     samples = sample_table(synthetic_samples(cols, 0.05))
     texts = synthetic_texts(cols, min(config.max_hypotheses * 2, len(cols["ts"])))
@@ -141,40 +152,131 @@ def bench_scan(cols: dict, config: DriftConfig) -> None:
     return elapsed
 
 
-def bench_source(cols: dict, n: int) -> None:
-    from sqlalchemy import insert
+SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a UTC datetime on SQLite
+SESSION_FIELDS = ("session_id", "ts", "received_at", "model_version", "region", "tenant", "channel", "language",
+                  "pool", "status", "audio_seconds", "first_partial_ms", "final_latency_ms", "partial_rewrites",
+                  "confidence", "snr_db", "hypothesis", "shadow", "retries")
 
+
+def _session_rows(cols: dict, order: np.ndarray):
+    """Rows in event-time order, as a fleet's ingest stores them; text as the simulator's length."""
+    received = datetime.now(timezone.utc)
+    for i in order:
+        yield (cols["session_id"][i], datetime.fromtimestamp(cols["ts"][i], timezone.utc), received,
+               cols["model_version"][i], cols["region"][i], cols["tenant"][i], cols["channel"][i], cols["language"][i],
+               "default", cols["status"][i], float(cols["audio_seconds"][i]), float(cols["first_partial_ms"][i]),
+               float(cols["final_latency_ms"][i]), int(cols["partial_rewrites"][i]), float(cols["confidence"][i]),
+               float(cols["snr_db"][i]), " ".join(WORDS[: int(cols["hypothesis_words"][i])]), False, 0)
+
+
+def _sample_rows(cols: dict, samples: dict):
+    received = datetime.now(timezone.utc)
+    for k, sid in enumerate(samples["session_id"]):
+        yield (sid, "human", datetime.fromtimestamp(samples["ts"][k], timezone.utc), received, "reference words",
+               "reference words", 0.0, int(samples["substitutions"][k]), 0, 0, int(samples["ref_words"][k]))
+
+
+SAMPLE_FIELDS = ("session_id", "source", "ts", "received_at", "reference", "hypothesis", "wer", "substitutions",
+                 "deletions", "insertions", "ref_words")
+
+
+def fill_store(url: str, cols: dict, samples: dict) -> None:
+    """Sessions and labeled samples through the driver's bulk path (setup, not timed)."""
+    from collector.database import make_engine, migrate
+
+    engine = make_engine(url)
+    migrate(engine)
+    order = np.argsort(cols["ts"], kind="stable")
+    n = len(order)
+    bar = tqdm(total=n + len(samples["session_id"]), unit="row", desc=f"fill {engine.dialect.name}", file=sys.stderr)
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        if engine.dialect.name == "sqlite":
+            def put(table, fields, rows):
+                fix = [i for i, f in enumerate(fields) if f in ("ts", "received_at")]
+                batch = []
+                for row in rows:
+                    row = list(row)
+                    for i in fix:
+                        row[i] = row[i].strftime(SQLITE_TS)
+                    batch.append(row)
+                    if len(batch) == 50_000:
+                        cur.executemany(f"INSERT INTO {table} ({','.join(fields)}) VALUES ({','.join('?' * len(fields))})", batch)
+                        bar.update(len(batch))
+                        batch = []
+                cur.executemany(f"INSERT INTO {table} ({','.join(fields)}) VALUES ({','.join('?' * len(fields))})", batch)
+                bar.update(len(batch))
+        else:
+            def put(table, fields, rows):
+                with cur.copy(f"COPY {table} ({','.join(fields)}) FROM STDIN") as copy:
+                    for k, row in enumerate(rows, 1):
+                        copy.write_row(row)
+                        if k % 50_000 == 0:
+                            bar.update(50_000)
+                bar.update(k % 50_000)
+        put("sessions", SESSION_FIELDS, _session_rows(cols, order))
+        put("samples", SAMPLE_FIELDS, _sample_rows(cols, samples))
+        raw.commit()
+        if engine.dialect.name == "postgresql":
+            cur.execute("ANALYZE sessions")
+            cur.execute("ANALYZE samples")
+            raw.commit()
+    finally:
+        raw.close()
+        bar.close()
+    engine.dispose()
+
+
+def _stats(values: list[float]) -> dict:
+    return {"min": min(values), "median": float(np.median(values)), "max": max(values)}
+
+
+def bench_store(url: str, rounds: int) -> dict:
+    """The whole path a model owner waits for (`drift.service.scan_database`: sessions, samples,
+    transcripts, the scan) with the columnar session reader and with the per-column reader it
+    replaced, alternating in rounds so that both see the same machine."""
     from collector.database import make_engine
-    from collector.models import Base, Session
-    from drift.source import load_sessions
+    from drift.service import scan_database
+    from drift.source import load_sessions, load_sessions_per_column
 
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{tmp}/bench.db")
-        Base.metadata.create_all(engine)
-        t0 = time.perf_counter()
-        now = datetime.now(timezone.utc)
-        fields = ("session_id", "region", "channel", "model_version", "tenant", "language", "status")
-        nums = ("audio_seconds", "confidence", "snr_db", "final_latency_ms", "first_partial_ms")
-        for start in range(0, n, 50_000):
-            rows = []
-            for i in range(start, min(start + 50_000, n)):
-                row = {f: cols[f][i] for f in fields}
-                row.update({f: float(cols[f][i]) for f in nums})
-                row.update(ts=datetime.fromtimestamp(cols["ts"][i], timezone.utc), received_at=now, pool="default",
-                           partial_rewrites=int(cols["partial_rewrites"][i]),
-                           hypothesis=" ".join(["word"] * int(cols["hypothesis_words"][i])), shadow=False, retries=0)
-                rows.append(row)
-            with engine.begin() as conn:
-                conn.execute(insert(Session), rows)
-        print(f"setup: inserted {n} sessions into SQLite in {time.perf_counter() - t0:.1f} s (not part of the scan)")
-        config = DriftConfig()
-        with PeakRSS() as mem:
-            t0 = time.perf_counter()
-            loaded = load_sessions(engine, Windows.ending_at(AT, config), {})
-            elapsed = time.perf_counter() - t0
-        print(f"read both windows from SQLite: {elapsed:.2f} s, {len(loaded['session_id'])} rows, "
-              f"peak RSS +{(mem.peak - mem.start) / 2**20:.0f} MiB")
-        engine.dispose()
+    engine = make_engine(url)
+    config = DriftConfig(pairs=False)  # 50 slices
+    sides = {"asrwatch": load_sessions, "per-column reader (before)": load_sessions_per_column}
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    peaks: dict[str, float] = {}
+    reports = {}
+    scan_database(engine, config, AT)  # warm the OS page cache for both sides alike
+    for r in tqdm(range(rounds), desc=f"rounds on {engine.dialect.name}", file=sys.stderr):
+        for name, read in (sides.items() if r % 2 == 0 else reversed(list(sides.items()))):
+            with PeakRSS() as mem:
+                t0 = time.perf_counter()
+                reports[name] = scan_database(engine, config, AT, read_sessions=read)
+                times[name].append(time.perf_counter() - t0)
+            peaks[name] = max(peaks.get(name, 0), mem.peak)
+    engine.dispose()
+    a, b = reports.values()
+    assert a.to_dict() == b.to_dict(), "the two readers gave different reports"
+    ratios = [old / new for new, old in zip(*times.values())]
+    out = {"engine": make_url_name(url), "rounds": rounds, "tests_run": a.tests_run,
+           "sessions_read": a.counts["sessions_reference"] + a.counts["sessions_current"],
+           "load_average": os.getloadavg()[0]}
+    for name in sides:
+        out[name] = {**_stats(times[name]), "peak_rss_mib": peaks[name] / 2**20}
+    out["speedup"] = _stats(ratios)
+    print(f"{out['engine']}: read + scan of {out['sessions_read']:,} sessions ({a.tests_run} tests), "
+          f"{rounds} rounds, load average {out['load_average']:.1f}")
+    for name in sides:
+        f = out[name]
+        print(f"  {name:<28} min {f['min']:.2f} s  median {f['median']:.2f} s  max {f['max']:.2f} s  "
+              f"peak RSS {f['peak_rss_mib']:.0f} MiB (process)")
+    print(f"  speedup (before / asrwatch, per round): min {out['speedup']['min']:.2f}x  "
+          f"median {out['speedup']['median']:.2f}x  max {out['speedup']['max']:.2f}x")
+    return out
+
+
+def make_url_name(url: str) -> str:
+    return "PostgreSQL" if url.startswith("postgresql") else "SQLite"
 
 
 EVIDENTLY_FEATURES = {
@@ -210,7 +312,7 @@ print(json.dumps({"seconds": elapsed, "peak_mib": peak / 1024, "before_mib": bef
 """
 
 
-def bench_evidently(cols: dict, python: str) -> float | None:
+def bench_evidently(cols: dict, python: str) -> dict | None:
     import json
     import subprocess
 
@@ -232,35 +334,69 @@ def bench_evidently(cols: dict, python: str) -> float | None:
     if "skipped" in result:
         print(f"evidently: skipped: {result['skipped']}")
         return None
-    print(f"evidently DataDriftPreset (fleet only, 1 slice, 9 columns): {result['seconds']:.2f} s, "
-          f"peak RSS {result['peak_mib']:.0f} MiB (process, after loading {result['before_mib']:.0f} MiB)")
-    return result["seconds"]
+    print(f"evidently DataDriftPreset (fleet only, 1 slice, 9 columns, table in memory): {result['seconds']:.2f} s, "
+          f"peak RSS {result['peak_mib']:.0f} MiB (its own process, after loading {result['before_mib']:.0f} MiB)")
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=1_000_000)
-    parser.add_argument("--no-db", action="store_true", help="skip the SQLite read benchmark")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per store")
+    parser.add_argument("--engines", default="sqlite,postgresql", help="stores to read from (comma-separated)")
+    parser.add_argument("--no-db", action="store_true", help="only the in-memory scan (no store, no read)")
     parser.add_argument("--no-evidently", action="store_true")
-    parser.add_argument("--evidently-python", default=sys.executable,
-                        help="interpreter that has evidently installed (e.g. a venv with pandas<3)")
+    parser.add_argument("--evidently-python", default=os.environ.get("EVIDENTLY_PYTHON", sys.executable),
+                        help="interpreter that has evidently installed (evidently 0.7.23 with pandas 2.3.3)")
     parser.add_argument("--json", type=Path, help="also write the figures here (for `python -m bench`)")
     args = parser.parse_args()
-    print(f"{args.sessions} sessions, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
+    print(f"{args.sessions:,} sessions, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
           "(timings scale with other work on the machine)")
     cols = synthetic(args.sessions)
-    ours = bench_scan(cols, DriftConfig(pairs=False))
-    bench_scan(cols, DriftConfig(pairs=True))
-    theirs = None
-    if not args.no_evidently:
-        theirs = bench_evidently(cols, args.evidently_python)
-        if theirs:
-            print(f"ratio: evidently fleet-only / asrwatch 50-slice scan = {theirs / ours:.1f}x")
-    if args.json:
-        args.json.write_text(json.dumps({"sessions": args.sessions, "asrwatch_s": ours, "evidently_s": theirs,
-                                         "ratio": theirs / ours if theirs else None}))
+    scan_only = bench_scan(cols, DriftConfig(pairs=False))
+    evidently = None if args.no_evidently else bench_evidently(cols, args.evidently_python)
+    stores = []
     if not args.no_db:
-        bench_source(cols, args.sessions)
+        samples = synthetic_samples(cols, 0.05)
+        for engine in args.engines.split(","):
+            with tempfile.TemporaryDirectory() as tmp:
+                url = f"sqlite:///{tmp}/bench.db" if engine == "sqlite" else _postgres_database()
+                if url is None:
+                    continue
+                try:
+                    fill_store(url, cols, samples)
+                    stores.append(bench_store(url, args.rounds))
+                finally:
+                    if engine != "sqlite":
+                        _drop_postgres_database(url)
+    ours = stores[0]["asrwatch"]["median"] if stores else scan_only
+    if evidently:
+        print(f"ratio: Evidently fleet-only (in memory) / asrwatch 50-slice read + scan ({'from ' + stores[0]['engine'] if stores else 'in memory'}) "
+              f"= {evidently['seconds'] / ours:.1f}x")
+        for store in stores[1:]:
+            print(f"ratio on {store['engine']}: {evidently['seconds'] / store['asrwatch']['median']:.1f}x")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "sessions": args.sessions, "asrwatch_s": ours, "scan_only_s": scan_only,
+            "evidently_s": evidently["seconds"] if evidently else None,
+            "evidently_peak_mib": evidently["peak_mib"] if evidently else None,
+            "ratio": evidently["seconds"] / ours if evidently else None, "stores": stores,
+            "load_average": os.getloadavg()[0]}))
+
+
+def _postgres_database() -> str | None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    try:
+        from postgres import create_database
+        return create_database("asrwatch_bench_drift")
+    except BaseException as exc:  # the test helper skips (raises) when no server answers
+        print(f"PostgreSQL: skipped ({type(exc).__name__}: {str(exc)[:200]})")
+        return None
+
+
+def _drop_postgres_database(url: str) -> None:
+    from postgres import drop_database
+    drop_database(url)
 
 
 if __name__ == "__main__":

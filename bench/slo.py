@@ -1,283 +1,274 @@
-"""SLO engine benchmark: 50 SLOs x 20 groups over 30 days of per-minute rollups, against a
-naive scan of the raw sessions for the same answer, side by side in one run.
+"""SLO evaluation from the database at fleet scale, against one raw SQL aggregation per SLO over
+the stored sessions computing the same burn rates, side by side in one run.
 
-    python bench/slo.py [--rate 1.5] [--repeat 3]
+    python bench/slo.py [--slos 50] [--groups 200] [--sessions 300000] [--days 30]
+                        [--thresholds 10] [--rounds 3] [--db PATH] [--json OUT]
 
-Prints the time to build the per-minute series (rollups -> good/total + prefix sums), the
-time to evaluate every SLO and group as of `at` (burn rates for 5m..3d, budget, exhaustion,
-which Workbook alerts fire), the same plus each firing alert's starts_at (a replay of its
-run, which the naive scan does not attempt), the naive scan's time over raw sessions, and
-the ratios, in wall and CPU time (CPU time because other jobs share this 2-core machine).
-Both must give the same numbers and the same firing alerts; the run exits 1 otherwise.
+Fills a SQLite store as the collector does (sessions and minute rollups through its ingest
+functions, hourly rollups by `collector.compaction`), with latency SLOs grouped by
+model_version x region x channel. `--thresholds` distinct latency thresholds are shared out among
+the SLOs (with several objectives and 30d/28d/7d windows), as a fleet's SLOs share SLIs.
+
+- asrwatch: `slo.snapshot.slo_statuses(engine, settings, at, cache)`, the production path (read
+  rollups, build the series, burn rates, budget, alert tiers with starts_at), cold (the first call
+  of a fresh process, empty cache) and warm (the next calls, as the evaluator every 15 s).
+- baseline: per SLO one SQL aggregation over `sessions` (per group, for every report window, the
+  SLO window and the tiers' windows: events and bad events), then the same burn rates, budget
+  and alert tiers in Python (no starts_at: it does less than asrwatch).
+
+Each side runs in its own process per round (rounds alternate which goes first), so each reports
+its own peak RSS. Prints min/median/max per side, the ratios, the load average, and whether the
+two agree on every events count, burn rate, budget and firing severity (exit 1 if not).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
+import statistics
+import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from collector import histogram  # noqa: E402
 from slo.alerting import policy  # noqa: E402
 from slo.burn_rate import REPORT_WINDOWS  # noqa: E402
-from slo.evaluation import evaluate_slo, series_span  # noqa: E402
-from slo.series import SLISeries  # noqa: E402
-from slo.spec import SLOSpec, parse_slos  # noqa: E402
+from slo.spec import parse_slos  # noqa: E402
 
 AT = datetime(2026, 11, 1, 9, 30, 20, tzinfo=timezone.utc)
-REGIONS = ["eu-west", "us-east", "us-west", "ap-south"]
-MODELS = ["v1", "v2", "v3", "v4", "v5"]
-MIN_EVENTS = 20
+CHANNELS = ["web", "mobile", "telephony", "far_field"]
+REGIONS = ["eu-west", "us-east", "us-west", "ap-south", "sa-east"]
+DIMS = ["model_version", "region", "channel"]
+MIN_EVENTS = 10
+WINDOWS, OBJECTIVES = ["30d", "30d", "28d", "7d"], [0.99, 0.995, 0.95]
 
 
-def make_specs() -> list[SLOSpec]:
-    kinds = (
-        [{"sli": "availability", "objective": o} for o in (0.99, 0.995, 0.999)]
-        + [{"sli": "latency", "threshold_ms": t, "objective": 0.99} for t in (800, 1000, 1500, 2000, 3000)]
-        + [{"sli": "first_partial_latency", "threshold_ms": t, "objective": 0.95} for t in (200, 300, 500)]
-        + [{"sli": "queue_latency", "threshold_ms": t, "objective": 0.99} for t in (50, 100, 250)]
-        + [{"sli": "decode_errors", "objective": o} for o in (0.99, 0.995)]
-        + [{"sli": "quality", "max_wer": w, "objective": 0.9} for w in (0.1, 0.15, 0.2)]
-    )
-    windows = ["30d", "30d", "28d", "7d"]
-    return parse_slos([
-        {"name": f"slo-{i:02d}", "window": windows[i % len(windows)], "group_by": ["region", "model_version"],
-         **kinds[i % len(kinds)]}
-        for i in range(50)
-    ])
+def slo_configs(n: int, thresholds: int) -> list[dict]:
+    values = [500 + 250 * k for k in range(thresholds)]
+    return [{"name": f"latency-{i:03d}", "sli": "latency", "threshold_ms": values[i % thresholds],
+             "objective": OBJECTIVES[i % len(OBJECTIVES)], "window": WINDOWS[i % len(WINDOWS)], "group_by": DIMS}
+            for i in range(n)]
 
 
-class RawSessions:
-    """Columnar raw sessions (what a scan of the sessions table would read)."""
-
-    def __init__(self, rate: float, minutes: int, start: datetime, seed: int = 11):
-        rng = np.random.default_rng(seed)
-        groups = len(REGIONS) * len(MODELS)
-        per = rng.poisson(rate, (groups, minutes))
-        n = int(per.sum())
-        self.group = np.repeat(np.tile(np.arange(groups), 1), per.sum(axis=1)).astype(np.int64)
-        minute = np.concatenate([np.repeat(np.arange(minutes), per[g]) for g in range(groups)])
-        self.ts = minute * 60 + rng.integers(0, 60, n)  # seconds since start
-        self.start = start
-        # Incidents in the last hours so that pages and tickets fire.
-        age_min = minutes - minute
-        hot = np.zeros(n, dtype=bool)
-        hot |= (self.group % 7 == 0) & (age_min <= 45)  # fast burn
-        hot |= (self.group % 5 == 1) & (age_min <= 26 * 60)  # slow burn
-        p_bad = np.where(hot, np.where(self.group % 7 == 0, 0.4, 0.04), 0.002)
-        failed = rng.random(n) < p_bad
-        self.status = np.where(failed, np.where(rng.random(n) < 0.5, 2, 3), 0)  # 0 ok, 2 decode_error, 3 timeout
-        self.empty = (self.status == 0) & (rng.random(n) < 0.001)
-        slow = np.where(hot, 3.0, 1.0)
-        self.latency = np.round(rng.lognormal(6.2, 0.45, n) * slow)
-        self.first_partial = np.round(rng.lognormal(5.0, 0.5, n) * slow)
-        self.queue = np.round(rng.lognormal(2.5, 0.9, n) * slow)
-        self.labeled = rng.random(n) < 0.2
-        self.ref_words = rng.integers(1, 30, n)
-        self.errors = rng.binomial(self.ref_words, np.where(hot, 0.3, 0.05))
-
-    def good(self, spec: SLOSpec) -> tuple[np.ndarray, np.ndarray]:
-        """Per session: (judged by this SLI, good)."""
-        every = np.ones(len(self.ts), dtype=bool)
-        if spec.sli == "availability":
-            return every, self.status == 0
-        if spec.sli == "decode_errors":
-            return every, ~((self.status == 2) | self.empty)
-        if spec.sli == "quality":
-            return self.labeled, self.errors / self.ref_words <= spec.max_wer
-        values = {"latency": self.latency, "first_partial_latency": self.first_partial,
-                  "queue_latency": self.queue}[spec.sli]
-        return every, values <= spec.threshold_ms
+def slices(groups: int) -> list[tuple[str, str, str]]:
+    models = [f"m{k:02d}" for k in range(max(1, groups // (len(REGIONS) * len(CHANNELS))))]
+    return [(m, r, c) for m in models for r in REGIONS for c in CHANNELS]
 
 
-class Rollups:
-    """Per-minute x group rollups as the collector keeps them: counters, sparse histograms
-    (bucket code -> count) and WER pairs, in columnar form."""
+def fill(db: Path, sessions: int, days: int, groups: int) -> None:
+    """Sessions as the collector stores them, with incidents: fast burns in the last hour, slow
+    burns over a day, and a few slices slow for weeks (their tickets began long ago)."""
+    from collector.compaction import compact
+    from collector.database import make_engine, migrate
+    from collector.ingest import store_sessions
+    from collector.schemas import SessionIn
 
-    def __init__(self, raw: RawSessions, minutes: int):
-        groups = len(REGIONS) * len(MODELS)
-        self.shape = (groups, minutes)
-        cell = raw.group * minutes + raw.ts // 60
-        count = lambda mask: np.bincount(cell[mask], minlength=groups * minutes).reshape(self.shape)  # noqa: E731
-        self.sessions = count(np.ones(len(cell), dtype=bool))
-        self.status_ok = count(raw.status == 0)
-        self.decode = count(raw.status == 2)
-        self.empty = count(raw.empty)
-        self.hists = {name: self._hist(cell, values) for name, values in (
-            ("latency", raw.latency), ("first_partial_latency", raw.first_partial), ("queue_latency", raw.queue))}
-        pair = raw.errors * 1000 + raw.ref_words
-        keys, inverse = np.unique(pair[raw.labeled], return_inverse=True)
-        self.wer_pairs = self._coo(cell[raw.labeled], inverse, keys)
+    engine = make_engine(f"sqlite:///{db}")
+    migrate(engine)
+    rng = np.random.default_rng(7)
+    keys = slices(groups)
+    end = AT.replace(second=0, microsecond=0)
+    age_s = rng.uniform(0, days * 86400, sessions)
+    group = rng.integers(0, len(keys), sessions)
+    age_min = age_s / 60
+    slow = np.ones(sessions)
+    slow[(group % 37 == 0) & (age_min < 50)] = 4.0
+    slow[(group % 23 == 1) & (age_min < 26 * 60)] = 1.8
+    slow[group % 97 == 5] = 1.6
+    latency = np.rint(rng.lognormal(6.5, 0.45, sessions) * slow)
+    with tqdm(total=sessions, unit="session", desc="fill store", file=sys.stderr) as bar:
+        for lo in range(0, sessions, 20_000):
+            batch = []
+            for i in range(lo, min(lo + 20_000, sessions)):
+                m, r, c = keys[group[i]]
+                batch.append(SessionIn.model_validate({
+                    "session_id": f"s{i}", "ts": (end - timedelta(seconds=float(age_s[i]))).isoformat(),
+                    "model_version": m, "region": r, "channel": c, "status": "ok",
+                    "final_latency_ms": float(latency[i])}))
+            store_sessions(engine, batch, AT)
+            bar.update(len(batch))
+    with tqdm(total=days * 24, unit="hour", desc="compact rollups", file=sys.stderr) as bar:
+        compact(engine, AT, progress=lambda through, target: bar.update(1))
+    engine.dispose()
 
-    def _hist(self, cell: np.ndarray, values: np.ndarray):
-        uniq, inverse = np.unique(values, return_inverse=True)
-        codes = np.array([histogram.bucket_code(float(v)) for v in uniq])
-        return self._coo(cell, inverse, codes)
 
-    @staticmethod
-    def _coo(cell: np.ndarray, inverse: np.ndarray, labels: np.ndarray):
-        packed = cell.astype(np.int64) * len(labels) + inverse
-        uniq, counts = np.unique(packed, return_counts=True)
-        return uniq // len(labels), labels[uniq % len(labels)], counts
+def settings_for(configs: list[dict]) -> SimpleNamespace:
+    return SimpleNamespace(slos=configs, slo_min_events=MIN_EVENTS, runbook_base="/runbooks", slo_min_bad_events=0)
 
-    def series(self, spec: SLOSpec, start: datetime) -> SLISeries:
-        """good/total per group and minute for one SLO (the columnar twin of sli_source)."""
-        if spec.sli == "availability":
-            good, total = self.status_ok, self.sessions
-        elif spec.sli == "decode_errors":
-            total = self.sessions
-            good = total - np.minimum(total, self.decode + self.empty)
+
+def asrwatch_side(db: Path, configs: list[dict], warm_calls: int) -> dict:
+    from collector.database import make_engine
+    from slo.series_cache import SeriesCache
+    from slo.snapshot import slo_statuses
+
+    engine = make_engine(f"sqlite:///{db}")
+    settings, cache = settings_for(configs), SeriesCache()
+    t0 = time.perf_counter()
+    statuses = slo_statuses(engine, settings, AT, cache)
+    cold = time.perf_counter() - t0
+    warm = []
+    for _ in range(warm_calls):
+        t0 = time.perf_counter()
+        statuses = slo_statuses(engine, settings, AT, cache)
+        warm.append(time.perf_counter() - t0)
+    answer = {f"{s.spec.name}|{'|'.join(g.labels[d] for d in DIMS)}":
+              [g.events, g.burn_rates, g.error_budget_remaining, [a.severity for a in g.alerts]]
+              for s in statuses for g in s.groups}
+    return {"cold_s": cold, "warm_s": warm, "answer": answer}
+
+
+def baseline_side(db: Path, configs: list[dict]) -> dict:
+    """One aggregation per SLO over the raw sessions, then the same arithmetic in Python."""
+    from sqlalchemy import and_, case, func, select
+
+    from collector.database import make_engine, read_connection
+    from collector.models import Session
+
+    engine = make_engine(f"sqlite:///{db}")
+    end = AT.replace(second=0, microsecond=0)
+    t0 = time.perf_counter()
+    answer = {}
+    with read_connection(engine) as conn:
+        for spec in parse_slos(configs):
+            tiers = policy(spec.window)
+            windows = sorted({*REPORT_WINDOWS.values(), spec.window_minutes,
+                              *(t.long_minutes for t in tiers), *(t.short_minutes for t in tiers)})
+            ts, latency = Session.ts, Session.final_latency_ms
+            columns = []
+            for w in windows:
+                inside = ts >= end - timedelta(minutes=w)
+                columns += [func.sum(case((inside, 1), else_=0)),
+                            func.sum(case((and_(inside, latency > spec.threshold_ms), 1), else_=0))]
+            dims = [getattr(Session, d) for d in DIMS]
+            query = select(*dims, *columns).where(ts >= end - timedelta(minutes=windows[-1]), ts < end,
+                                                  latency.is_not(None)).group_by(*dims)
+            for row in conn.execute(query):
+                counts = {w: (row[3 + 2 * k], row[4 + 2 * k]) for k, w in enumerate(windows)}
+                answer[f"{spec.name}|{'|'.join(row[:3])}"] = judge(spec, tiers, counts)
+    return {"time_s": time.perf_counter() - t0, "answer": answer}
+
+
+def judge(spec, tiers, counts: dict[int, tuple[int, int]]) -> list:
+    """Burn rates, budget and which severity fires, from (events, bad) per window."""
+    budget = 1.0 - spec.objective
+
+    def ratio(w):
+        total, bad = counts[w]
+        return None if not total else bad / total
+
+    burns = {name: (None if ratio(w) is None else ratio(w) / budget) for name, w in REPORT_WINDOWS.items()}
+    r = ratio(spec.window_minutes)
+    remaining = 1.0 if r is None else 1.0 - r / budget
+    page = ticket = low = False
+    for t in tiers:
+        rl, rs = ratio(t.long_minutes), ratio(t.short_minutes)
+        limit = t.threshold(spec.objective)
+        if rl is None or rs is None or not (rl > limit and rs > limit):
+            continue
+        if counts[t.long_minutes][0] >= t.min_events(spec.objective, MIN_EVENTS):
+            page |= t.severity == "page"
+            ticket |= t.severity == "ticket"
         else:
-            if spec.sli == "quality":
-                cell, key, counts = self.wer_pairs
-                errors, ref = key // 1000, key % 1000
-                wer = np.where(ref == 0, np.where(errors == 0, 0.0, 1.0), errors / np.maximum(ref, 1))
-                ok = wer <= spec.max_wer
-            else:
-                cell, code, counts = self.hists[spec.sli]
-                limit = histogram.bucket_code(spec.threshold_ms)
-                if histogram.upper_edge(limit) > spec.threshold_ms * (1 + 1e-12):
-                    limit -= 1
-                ok = code <= limit
-            size = self.shape[0] * self.shape[1]
-            total = np.bincount(cell, counts, minlength=size).reshape(self.shape).astype(np.int64)
-            good = np.bincount(cell[ok], counts[ok], minlength=size).reshape(self.shape).astype(np.int64)
-        groups = tuple((r, m) for r in REGIONS for m in MODELS)
-        span = int(series_span(spec) / timedelta(minutes=1))
-        return SLISeries(start + timedelta(minutes=self.shape[1] - span), spec.group_by, groups,
-                         good[:, -span:], total[:, -span:])
+            low |= t.severity == "page"
+    alerts = ["page"] if page else (["ticket"] if ticket or low else [])
+    return [counts[spec.window_minutes][0], burns, remaining, alerts]
 
 
-def naive(raw: RawSessions, specs: list[SLOSpec], minutes: int) -> dict:
-    """Scan the raw sessions once per SLO and window: counts, burn rates, budget, alerts."""
-    out = {}
-    end_s = minutes * 60
-    groups = len(REGIONS) * len(MODELS)
-    for spec in specs:
-        judged, good = raw.good(spec)
-        needed = {**{k: v for k, v in REPORT_WINDOWS.items()}, "window": spec.window_minutes}
-        for t in policy(spec.window):
-            needed[f"L{t.long_minutes}"] = t.long_minutes
-            needed[f"S{t.short_minutes}"] = t.short_minutes
-        counts = {}
-        for name, w in needed.items():
-            mask = judged & (raw.ts >= end_s - w * 60) & (raw.ts < end_s)
-            tot = np.bincount(raw.group[mask], minlength=groups)
-            bad = np.bincount(raw.group[mask & ~good], minlength=groups)
-            counts[name] = (bad, tot)
-        for g in range(groups):
-            def ratio(name):
-                bad, tot = counts[name]
-                return None if tot[g] == 0 else bad[g] / tot[g]
-            burns = {k: (None if ratio(k) is None else ratio(k) / (1 - spec.objective)) for k in REPORT_WINDOWS}
-            r = ratio("window")
-            budget = 1.0 if r is None else 1 - r / (1 - spec.objective)
-            page = ticket = low = False
-            for t in policy(spec.window):
-                rl, rs = ratio(f"L{t.long_minutes}"), ratio(f"S{t.short_minutes}")
-                limit = t.factor * (1 - spec.objective)
-                if rl is None or rs is None or not (rl > limit and rs > limit):
-                    continue
-                if counts[f"L{t.long_minutes}"][1][g] >= MIN_EVENTS:
-                    page |= t.severity == "page"
-                    ticket |= t.severity == "ticket"
-                else:
-                    low |= t.severity == "page"
-            alerts = ["page"] if page else (["ticket"] if ticket or low else [])
-            out[(spec.name, g)] = (int(counts["window"][1][g]), burns, budget, alerts)
-    return out
+def same(a: dict, b: dict) -> list[str]:
+    """Keys where the two answers differ (events, burn rates and budget to 1e-9, severities)."""
+    wrong = sorted(a.keys() ^ b.keys())
+    for key in a.keys() & b.keys():
+        (e1, b1, r1, s1), (e2, b2, r2, s2) = a[key], b[key]
+        burns_ok = all((b1[w] is None) == (b2[w] is None) and (b1[w] is None or np.isclose(b1[w], b2[w], rtol=1e-9))
+                       for w in REPORT_WINDOWS)
+        if e1 != e2 or s1 != s2 or not burns_ok or not np.isclose(r1, r2, rtol=1e-9):
+            wrong.append(key)
+    return wrong
 
 
-def engine(series: dict[str, SLISeries], specs: list[SLOSpec], with_starts: bool = True) -> dict:
-    out = {}
-    for spec in specs:
-        statuses = evaluate_slo(spec, series[spec.name], AT, min_events=MIN_EVENTS, with_starts=with_starts)
-        for g, status in enumerate(statuses):
-            out[(spec.name, g)] = (status.events, status.burn_rates, status.error_budget_remaining,
-                                   [a.severity for a in status.alerts])
-    return out
+def child(args: argparse.Namespace) -> None:
+    configs = slo_configs(args.slos, args.thresholds)
+    out = (asrwatch_side(args.db, configs, args.warm) if args.side == "asrwatch" else baseline_side(args.db, configs))
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    args.out.write_text(json.dumps(out))
 
 
-def same(a: dict, b: dict) -> bool:
-    if a.keys() != b.keys():
-        return False
-    for key in a:
-        ev1, burns1, budget1, alerts1 = a[key]
-        ev2, burns2, budget2, alerts2 = b[key]
-        if ev1 != ev2 or alerts1 != alerts2 or not np.isclose(budget1, budget2, rtol=1e-9):
-            return False
-        for w in burns1:
-            if (burns1[w] is None) != (burns2[w] is None):
-                return False
-            if burns1[w] is not None and not np.isclose(burns1[w], burns2[w], rtol=1e-9):
-                return False
-    return True
+def run_side(args: argparse.Namespace, side: str, out: Path) -> dict:
+    cmd = [sys.executable, __file__, "--side", side, "--db", str(args.db), "--out", str(out), "--slos",
+           str(args.slos), "--thresholds", str(args.thresholds), "--warm", str(args.warm)]
+    subprocess.run(cmd, check=True)
+    return json.loads(out.read_text())
 
 
-def best_of(repeat: int, fn):
-    """(best wall seconds, best CPU seconds of this process, result). CPU time is shown too
-    because other jobs on a shared 2-core machine inflate wall time."""
-    walls, cpus, result = [], [], None
-    for _ in range(repeat):
-        w0, c0 = time.perf_counter(), time.process_time()
-        result = fn()
-        walls.append(time.perf_counter() - w0)
-        cpus.append(time.process_time() - c0)
-    return min(walls), min(cpus), result
+def spread(values: list[float]) -> dict:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=1.5, help="sessions per minute per group")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--slos", type=int, default=50)
+    parser.add_argument("--groups", type=int, default=200, help="model_version x region x channel slices")
+    parser.add_argument("--sessions", type=int, default=300_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--thresholds", type=int, default=10, help="distinct latency thresholds among the SLOs")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warm", type=int, default=3, help="warm calls per asrwatch round")
+    parser.add_argument("--db", type=Path, help="the store (reused when it exists)")
     parser.add_argument("--json", type=Path, help="also write the figures here (for `python -m bench`)")
+    parser.add_argument("--side", choices=["asrwatch", "baseline"], help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    specs = make_specs()
-    minutes = max(int(series_span(s) / timedelta(minutes=1)) for s in specs)  # 30d + 3d of history
-    start = AT.replace(second=0, microsecond=0) - timedelta(minutes=minutes)
-    with tqdm(total=2, desc="generating sessions and rollups", file=sys.stderr) as bar:
-        raw = RawSessions(args.rate, minutes, start)
-        bar.update()
-        rollups = Rollups(raw, minutes)
-        bar.update()
-    print(f"{len(specs)} SLOs x {len(REGIONS) * len(MODELS)} groups, {minutes} minutes "
-          f"({minutes / 1440:.0f} days) of rollups, {len(raw.ts):,} raw sessions")
-
-    b_wall, b_cpu, series = best_of(args.repeat, lambda: {s.name: rollups.series(s, start) for s in specs})
-    e_wall, e_cpu, fast = best_of(args.repeat, lambda: engine(series, specs, with_starts=False))
-    s_wall, s_cpu, full = best_of(args.repeat, lambda: engine(series, specs, with_starts=True))
-    n_wall, n_cpu, slow = best_of(max(1, args.repeat // 2), lambda: naive(raw, specs, minutes))
-    firing = sum(len(v[3]) for v in fast.values())
-    agree = same(fast, slow) and same(full, slow)
-    print(f"same answer (events, burn rates, budgets, alerts): {'yes' if agree else 'NO'}; {firing} alerts firing")
-    print(f"{'':62s}{'wall ms':>10s}{'cpu ms':>10s}")
-    rows = [
-        ("build series from rollups (good/total + prefix sums)", b_wall, b_cpu),
-        ("evaluate 50 SLOs x 20 groups as of at (same work as scan)", e_wall, e_cpu),
-        ("  ... plus starts_at of every firing alert (run replay)", s_wall, s_cpu),
-        ("naive scan of raw sessions (no starts_at)", n_wall, n_cpu),
-    ]
-    for label, wall, cpu in rows:
-        print(f"{label:62s}{wall * 1e3:10.1f}{cpu * 1e3:10.1f}")
-    print(f"ratio naive / evaluate:                 {n_wall / e_wall:7.1f}x wall {n_cpu / e_cpu:7.1f}x cpu"
-          "   (goal >= 50x, evaluate < 250 ms)")
-    print(f"ratio naive / evaluate with starts_at:  {n_wall / s_wall:7.1f}x wall {n_cpu / s_cpu:7.1f}x cpu")
-    print(f"ratio naive / (build + evaluate):       {n_wall / (b_wall + e_wall):7.1f}x wall "
-          f"{n_cpu / (b_cpu + e_cpu):7.1f}x cpu")
+    if args.side:
+        return child(args)
+    args.thresholds = min(args.thresholds, args.slos)
+    args.db = args.db or Path(f"/tmp/asrwatch-bench-slo-{args.groups}g-{args.sessions}s-{args.days}d.db")
+    if not args.db.exists():
+        fill(args.db, args.sessions, args.days, args.groups)
+    work = args.db.with_suffix(".out")
+    work.mkdir(exist_ok=True)
+    ours: list[dict] = []
+    theirs: list[dict] = []
+    for r in tqdm(range(args.rounds), desc="rounds (asrwatch and baseline alternate)", file=sys.stderr):
+        for side in (["asrwatch", "baseline"] if r % 2 == 0 else ["baseline", "asrwatch"]):
+            result = run_side(args, side, work / f"{side}.json")
+            (ours if side == "asrwatch" else theirs).append(result)
+    load = os.getloadavg()
+    wrong = same(ours[-1]["answer"], theirs[-1]["answer"])
+    cold, base = spread([o["cold_s"] for o in ours]), spread([t["time_s"] for t in theirs])
+    warm = spread([w for o in ours for w in o["warm_s"]])
+    rss, base_rss = max(o["peak_rss_mb"] for o in ours), max(t["peak_rss_mb"] for t in theirs)
+    firing = sum(len(v[3]) for v in ours[-1]["answer"].values())
+    groups = len(ours[-1]["answer"])
+    print(f"{args.slos} latency SLOs ({args.thresholds} thresholds) x {args.groups} slices, {args.sessions:,} sessions "
+          f"over {args.days} days; {groups:,} SLO x group statuses, {firing} alerts firing; "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"same answer (events, burn rates, budgets, severities): {'yes' if not wrong else f'NO ({len(wrong)})'}")
+    print(f"{'':44s}{'min s':>9s}{'median s':>10s}{'max s':>9s}{'peak RSS':>11s}")
+    for label, s, mb in (("asrwatch slo_statuses, cold (first call)", cold, rss),
+                         ("asrwatch slo_statuses, warm (next calls)", warm, rss),
+                         ("baseline: one SQL aggregation per SLO", base, base_rss)):
+        print(f"{label:44s}{s['min']:9.2f}{s['median']:10.2f}{s['max']:9.2f}{mb:8.0f} MB")
+    ratio_cold, ratio_warm = base["median"] / cold["median"], base["median"] / warm["median"]
+    print(f"ratio baseline / asrwatch (medians): cold {ratio_cold:.1f}x, warm {ratio_warm:.1f}x   "
+          f"(goal >= 10x, peak RSS < 1 GB at 50 SLOs x 200 groups, < 1.5 GB at 200 x 200)")
     if args.json:
         args.json.write_text(json.dumps({
-            "evaluate_ms": e_wall * 1e3, "evaluate_cpu_ms": e_cpu * 1e3, "with_starts_ms": s_wall * 1e3,
-            "naive_ms": n_wall * 1e3, "naive_cpu_ms": n_cpu * 1e3, "ratio": n_wall / e_wall,
-            "ratio_cpu": n_cpu / e_cpu, "same_answer": agree}))
-    if not agree:
+            "slos": args.slos, "groups": args.groups, "sessions": args.sessions, "days": args.days,
+            "thresholds": args.thresholds, "cold_s": cold, "warm_s": warm, "baseline_s": base,
+            "ratio_cold": ratio_cold, "ratio_warm": ratio_warm, "peak_rss_mb": rss, "baseline_rss_mb": base_rss,
+            "firing": firing, "same_answer": not wrong, "load": load}))
+    if wrong:
+        print("differ:", wrong[:10], file=sys.stderr)
         sys.exit(1)
 
 

@@ -14,12 +14,13 @@ from drift.source import load_pins, load_samples, load_sessions, load_texts
 
 
 def scan_database(engine: Engine, config: DriftConfig, at: datetime,
-                  progress: Callable[[str], None] | None = None) -> ScanReport:
+                  progress: Callable[[str], None] | None = None, read_sessions: Callable = load_sessions) -> ScanReport:
+    """`read_sessions`: the session reader (the bench and the differential test pass the old one)."""
     windows = Windows.ending_at(at, config)
     pins = load_pins(engine)
     step = progress or (lambda _: None)
     step("reading sessions")
-    sessions = session_table(load_sessions(engine, windows, pins))
+    sessions = session_table(read_sessions(engine, windows, pins))
     step("reading samples")
     raw_samples = load_samples(engine, windows, config, pins)
     levels = {name: enc.levels for name, enc in sessions.categorical.items()}

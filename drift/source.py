@@ -21,6 +21,7 @@ from drift.config import DriftConfig, Windows
 from drift.features import SLICE_DIMENSIONS, Encoded, encode
 from drift.models import DriftBaseline
 from drift.scan import TextRow
+from drift.session_columns import AmbiguousKey, read_columns
 from drift.vocabulary import LABELED_HYPOTHESIS, REFERENCE, TRAFFIC
 
 PARTITION = 100_000
@@ -53,6 +54,13 @@ def _word_count(column):
         (func.length(trimmed) == 0, 0),
         else_=func.length(trimmed) - func.length(func.replace(trimmed, " ", "")) + 1,
     )
+
+
+def _word_count_lean(column):
+    """`_word_count` with one trim fewer: trim removes only spaces, so the trimmed text without
+    spaces is the text without spaces. (NULL stays NULL: length(NULL) is NULL.)"""
+    trimmed = func.length(func.trim(column))
+    return case((trimmed == 0, 0), else_=trimmed - func.length(func.replace(column, " ", "")) + 1)
 
 
 def _windows_filter(ts, version, windows: Windows, pins: Pins):
@@ -92,6 +100,18 @@ def load_pins(engine: Engine) -> Pins:
 
 def load_sessions(engine: Engine, windows: Windows, pins: Pins) -> dict:
     """Columns for `drift.features.session_table` (categorical columns already encoded)."""
+    s = Session.__table__.c
+    current, keep = _windows_filter(s.ts, s.model_version, windows, pins)
+    numbers = {name: s[name] for name in _NUMBERS} | {"hypothesis_words": _word_count_lean(s.hypothesis)}
+    try:
+        return read_columns(engine, Session.__table__, keep, current, _STRINGS, numbers, _raw_partitions)
+    except AmbiguousKey:
+        return load_sessions_per_column(engine, windows, pins)
+
+
+def load_sessions_per_column(engine: Engine, windows: Windows, pins: Pins) -> dict:
+    """The same columns as `load_sessions`, one driver column at a time: the reference that
+    `load_sessions` must equal, and its fallback when a label contains its key separator."""
     s = Session.__table__.c
     current, keep = _windows_filter(s.ts, s.model_version, windows, pins)
     query = select(

@@ -23,6 +23,7 @@ import numpy as np
 from slo.series import SLISeries
 
 BASE_WINDOW = timedelta(days=30)
+MAX_REPLAY_CHUNK = 1440  # minutes of evaluation ends replayed at once by `firing_since`
 # (severity, long window, short window, burn factor) for a 30-day SLO, in minutes.
 BASE_TIERS = (
     ("page", 60, 5, 14.4),
@@ -102,6 +103,10 @@ def conditions(
                 cache[minutes] = series.window_counts(ends, minutes, rows)
         return cache[minutes]
 
+    # Longest window first: a series that builds a per-minute block for a replay (`TieredSeries`)
+    # then builds it once and the shorter windows reuse it.
+    for minutes in sorted({w for t in tiers for w in (t.long_minutes, t.short_minutes)}, reverse=True):
+        counts(minutes)
     fired, low, tier_counts = [], [], []
     for tier in tiers:
         threshold = tier.threshold(objective)
@@ -175,5 +180,8 @@ def firing_since(
             else:
                 begin[i] = ends[0]
         covered += size
-        chunk *= 2
+        # Growing chunks (most alerts started recently) up to a day: a replay older than the
+        # series' per-minute tail reads its minutes for the open groups only, chunk by chunk,
+        # so its memory stays open groups x (a day + the longest window), however long it fired.
+        chunk = min(chunk * 2, MAX_REPLAY_CHUNK)
     return begin

@@ -155,6 +155,39 @@ class Counts:
                       self.total[keep])
 
 
+@dataclass(frozen=True)
+class CountsSet:
+    """The counts of several SLIs read in one pass (say one per latency threshold): the same
+    rows, one `good` column each. The cache keeps these per hour; `part(k)` is one SLI's Counts."""
+
+    origin: datetime
+    groups: tuple[tuple[str, ...], ...]
+    group: np.ndarray
+    minute: np.ndarray
+    goods: tuple[np.ndarray, ...]
+    total: np.ndarray
+
+    @classmethod
+    def of(cls, parts: list[Counts]) -> CountsSet:
+        """From Counts of the same rows (as `_read_counts` makes them)."""
+        first = parts[0]
+        return cls(first.origin, first.groups, first.group, first.minute, tuple(p.good for p in parts), first.total)
+
+    @property
+    def rows(self) -> int:
+        # Memory in Counts rows (four columns each), for the cache's budget.
+        return int(self.minute.size) * (3 + len(self.goods)) // 4
+
+    def part(self, k: int) -> Counts:
+        return Counts(self.origin, self.groups, self.group, self.minute, self.goods[k], self.total)
+
+    def between(self, since: datetime, until: datetime) -> CountsSet:
+        shift = int((since - self.origin) // MINUTE)
+        keep = (self.minute >= shift) & (self.minute < shift + int((until - since) // MINUTE))
+        return CountsSet(since, self.groups, self.group[keep], self.minute[keep] - shift,
+                         tuple(g[keep] for g in self.goods), self.total[keep])
+
+
 def _offset(minute: datetime | str, origin: datetime) -> int:
     if isinstance(minute, str):  # SQLite's stored text (UTC)
         minute = datetime.fromisoformat(minute).replace(tzinfo=timezone.utc)

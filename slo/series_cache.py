@@ -23,10 +23,11 @@ from sqlalchemy.engine import Connection
 
 from collector.models import RollupHour
 from collector.rollups import HOUR, compacted_through, hour_of
-from slo.series import Counts
+from slo.series import Counts, CountsSet
 from slo.spec import SLOSpec
 
 Ranges = list[tuple[datetime, datetime]]
+Read = Callable[[Ranges, datetime], CountsSet]
 
 
 def spec_key(spec: SLOSpec) -> tuple:
@@ -38,7 +39,7 @@ def spec_key(spec: SLOSpec) -> tuple:
 class SeriesCache:
     def __init__(self, max_rows: int = 5_000_000) -> None:
         self.max_rows = max_rows
-        self._hours: OrderedDict[tuple, tuple[int, Counts]] = OrderedDict()
+        self._hours: OrderedDict[tuple, tuple[int, CountsSet]] = OrderedDict()
         self._rows = 0
         self._lock = threading.Lock()
 
@@ -46,6 +47,21 @@ class SeriesCache:
                read: Callable[[Ranges, datetime], Counts]) -> list[Counts]:
         """The counts of [start, end) in pieces: kept hours, plus one `read(ranges, origin)` of
         the minute ranges that must be read (stale or new hours, and the uncompacted tail)."""
+        one = lambda ranges, origin: CountsSet.of([read(ranges, origin)])  # noqa: E731
+        return [p.part(0) for p in self.set_pieces(conn, "minutes", (spec_key(spec),), start, end, one, one)]
+
+    def set_pieces(self, conn: Connection, kind: str, keys: tuple, start: datetime, end: datetime,
+                   read_kept: Read, read_recent: Read) -> list[CountsSet]:
+        """The counts of several SLIs read together (`keys`: their spec keys), in pieces: kept
+        hours, one `read_kept` of the compacted hours that changed and `read_recent` of the rest.
+        kind "minutes": both read minute rows (one read). kind "hours": `read_kept` reads hourly
+        rows (stamped at the hour's first minute), `read_recent` the minutes of the hours not
+        compacted yet. Hourly rows equal their minutes' sums (`collector.compaction`) and late
+        data bumps the same revision, so a kept hour is as valid as a kept hour of minutes."""
+        return self._pieces(conn, (kind, keys), start, end, read_kept, read_recent)
+
+    def _pieces(self, conn: Connection, key: tuple, start: datetime, end: datetime,
+                read_kept: Read, read_recent: Read) -> list[CountsSet]:
         through = compacted_through(conn)
         first = hour_of(start)
         cached_end = min(through, end) if through is not None else first
@@ -54,7 +70,6 @@ class SeriesCache:
             query = select(RollupHour.hour, RollupHour.revision).where(RollupHour.hour >= first,
                                                                        RollupHour.hour < cached_end)
             revisions = {hour: revision for hour, revision in conn.execute(query)}
-        key = spec_key(spec)
         pieces, stale = [], []
         with self._lock:
             hour = first
@@ -68,18 +83,21 @@ class SeriesCache:
                     pieces.append(kept[1])  # type: ignore[index]
                 hour += HOUR
         ranges = _ranges(stale)
-        if cached_end < end:
-            ranges.append((max(cached_end, start), end))
-        if not ranges:
-            return pieces
-        fresh = read(ranges, first)
-        pieces.append(fresh)
-        with self._lock:
-            for hour in stale:
-                self._keep((key, hour), revisions[hour], fresh.between(hour, hour + HOUR))
+        recent = (max(cached_end, start), end) if cached_end < end else None
+        if read_kept is read_recent:  # one read of both (minute rows)
+            ranges += [recent] if recent else []
+            recent = None
+        if ranges:
+            fresh = read_kept(ranges, first)
+            pieces.append(fresh)
+            with self._lock:
+                for hour in stale:
+                    self._keep((key, hour), revisions[hour], fresh.between(hour, hour + HOUR))
+        if recent:
+            pieces.append(read_recent([recent], first))
         return pieces
 
-    def _keep(self, key: tuple, revision: int, counts: Counts) -> None:
+    def _keep(self, key: tuple, revision: int, counts: CountsSet) -> None:
         old = self._hours.pop(key, None)
         if old is not None:
             self._rows -= old[1].rows

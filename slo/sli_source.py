@@ -15,20 +15,25 @@ What each SLI counts (per rollup row):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import String, and_, case, func, or_, select, type_coerce
 from sqlalchemy.engine import Connection, Engine
 
 from collector.database import read_connection
 from collector import histogram, histogram_sql
-from collector.models import Rollup
+from collector.models import HourlyRollup, Rollup
+from collector.rollups import hour_of
+from slo.alerting import longest_window
 from slo.evaluation import series_span
-from slo.series import Counts, SLISeries, floor_minute, series_of
-from slo.series_cache import SeriesCache
+from slo.series import Counts, CountsSet, SLISeries, floor_minute, series_of
+from slo.series_cache import SeriesCache, spec_key
 from slo.spec import SLOSpec
+from slo.tiered_series import TieredSeries, ceil_hour, tiered_series
 
 _HIST_FOR = {"latency": "latency_hist", "first_partial_latency": "first_partial_hist",
              "queue_latency": "queue_hist"}
@@ -93,14 +98,17 @@ def series_of_counts(
     return series_of([Counts.of(counted, start)], tuple(spec.group_by), start, end)
 
 
-def _counts_query(spec: SLOSpec, dialect: str):
-    """Good and total events per minute and group, added up by the database. Quality sums
-    per (errors:ref_words) pair instead; `_read_counts` judges each pair against max_wer."""
-    table = Rollup.__table__
-    keys = [table.c.minute] + [table.c[d] for d in spec.group_by]
+def _counts_query(spec: SLOSpec, dialect: str, table=None, time_column: str = "minute",
+                  thresholds: Sequence[float] | None = None):
+    """Good and total events per minute (per hour from `rollups_hourly`) and group, added up by
+    the database. Quality sums per (errors:ref_words) pair instead; `_read_counts` judges each
+    pair against max_wer. A latency SLI gets one good column per threshold (default: the spec's),
+    so SLOs differing only in their thresholds share one pass over the histograms."""
+    table = Rollup.__table__ if table is None else table
+    keys = [table.c[time_column]] + [table.c[d] for d in spec.group_by]
     if dialect == "sqlite":
         # The stored text, parsed once per distinct minute by `Counts.of_columns` rather than per row.
-        keys[0] = type_coerce(table.c.minute, String)
+        keys[0] = type_coerce(table.c[time_column], String)
     if spec.sli == "availability":
         return select(*keys, func.sum(table.c.status_ok), func.sum(table.c.sessions)).group_by(*keys)
     if spec.sli == "decode_errors":
@@ -114,9 +122,9 @@ def _counts_query(spec: SLOSpec, dialect: str):
     if spec.sli == "quality":
         query = select(*keys, entries.c.key, func.sum(n)).group_by(*keys, entries.c.key)
         return histogram_sql.joined(query, table, entries).where(table.c.wer_utterances > 0)
-    limit = histogram.limit_code(float(spec.threshold_ms))  # type: ignore[arg-type]
-    good = func.sum(case((histogram_sql.bucket(entries) <= limit, n), else_=0))
-    return histogram_sql.joined(select(*keys, good, func.sum(n)), table, entries).group_by(*keys)
+    limits = [histogram.limit_code(float(t)) for t in (thresholds or [spec.threshold_ms])]  # type: ignore[arg-type]
+    goods = [func.sum(case((histogram_sql.bucket(entries) <= limit, n), else_=0)) for limit in limits]
+    return histogram_sql.joined(select(*keys, *goods, func.sum(n)), table, entries).group_by(*keys)
 
 
 def load_series(engine: Engine, spec: SLOSpec, at: datetime, cache: SeriesCache | None = None) -> SLISeries:
@@ -130,21 +138,92 @@ def load_series(engine: Engine, spec: SLOSpec, at: datetime, cache: SeriesCache 
     return series_of(pieces, tuple(spec.group_by), start, end)
 
 
-def _read_counts(conn: Connection, spec: SLOSpec, ranges: list[tuple[datetime, datetime]], origin: datetime) -> Counts:
-    """Good and total per minute and group over the minute ranges [since, until)."""
-    table = Rollup.__table__
-    query = _counts_query(spec, conn.dialect.name).where(
-        or_(*[and_(table.c.minute >= since, table.c.minute < until) for since, until in ranges]))
+def _read_counts(conn: Connection, spec: SLOSpec, ranges: list[tuple[datetime, datetime]], origin: datetime,
+                 hourly: bool = False) -> Counts:
+    """Good and total per minute and group over the minute ranges [since, until); with `hourly`,
+    per hour from `rollups_hourly` over ranges of whole compacted hours."""
+    return _read_set(conn, [spec], ranges, origin, hourly).part(0)
+
+
+def _read_set(conn: Connection, specs: Sequence[SLOSpec], ranges: list[tuple[datetime, datetime]],
+              origin: datetime, hourly: bool = False) -> CountsSet:
+    """`_read_counts` of SLOs that differ only in threshold_ms or max_wer, in one query: the
+    same rows, one good column per SLO (`family_key`)."""
+    spec = specs[0]
+    table, time_column = (HourlyRollup.__table__, "hour") if hourly else (Rollup.__table__, "minute")
+    time = table.c[time_column]
+    thresholds = [s.threshold_ms for s in specs] if spec.sli in _HIST_FOR else None
+    query = _counts_query(spec, conn.dialect.name, table, time_column, thresholds).where(
+        or_(*[and_(time >= since, time < until) for since, until in ranges]))
     for dim, values in spec.filter_values().items():
         query = query.where(table.c[dim].in_(values))
     rows = conn.execute(query).all()
     width = len(spec.group_by)
     keys = [tuple(r[1:1 + width]) for r in rows]
     if spec.sli != "quality":
-        return Counts.of_columns(origin, [r[0] for r in rows], keys, [r[-2] or 0 for r in rows],
-                                 [r[-1] or 0 for r in rows])
+        goods = [[r[1 + width + k] or 0 for r in rows] for k in range(len(thresholds or [None]))]
+        first = Counts.of_columns(origin, [r[0] for r in rows], keys, goods[0], [r[-1] or 0 for r in rows])
+        return CountsSet.of([first] + [replace(first, good=np.asarray(g, dtype=np.int64)) for g in goods[1:]])
     pairs: dict[tuple, dict[str, int]] = {}
     for r, key in zip(rows, keys):
         pairs.setdefault((r[0], key), {})[r[-2]] = int(r[-1])
-    judged = [(m, key, *wer_good(p, float(spec.max_wer))) for (m, key), p in pairs.items()]  # type: ignore[arg-type]
-    return Counts.of(judged, origin)
+    parts = []
+    for s in specs:  # judged per max_wer; the same rows (those with labeled utterances) for each
+        judged = [(m, key, *wer_good(p, float(s.max_wer))) for (m, key), p in pairs.items()]  # type: ignore[arg-type]
+        parts.append(Counts.of(judged, origin))
+    return CountsSet.of(parts)
+
+
+def family_key(spec: SLOSpec) -> tuple:
+    """SLOs read in one pass: the same SLI, filters and groups (thresholds may differ)."""
+    sli, _, _, filters, group_by = spec_key(spec)
+    return (sli, filters, group_by)
+
+def tail_minutes(spec: SLOSpec) -> int:
+    """Minutes kept per minute before `at`: the longest alert window plus a day of starts_at
+    search (most alerts began within it; older starts read their minutes on demand)."""
+    return longest_window(spec.window) + STARTS_AT_MINUTES
+
+
+STARTS_AT_MINUTES = 1440
+
+
+def tiered_family(engine: Engine, specs: Sequence[SLOSpec], at: datetime, cache: SeriesCache
+                  ) -> Iterator[tuple[list[SLOSpec], TieredSeries]]:
+    """For SLOs of one `family_key`: each set of SLOs with the same counts (`spec_key`) and one
+    series for them, spanning the longest `series_span` among them. The rollups are read once for
+    the family, through the cache: hourly rows for whole hours, minutes for the tail and the
+    edges (see `slo.tiered_series`). One series at a time, so memory holds one; `restricted`
+    gives each SLO its groups."""
+    shared: dict[tuple, list[SLOSpec]] = {}
+    for spec in specs:
+        shared.setdefault(spec_key(spec), []).append(spec)
+    heads = [same[0] for same in shared.values()]
+    keys = tuple(shared)
+    end = floor_minute(at)
+    start = end - max(series_span(s) for s in specs)
+    tail_start = max(hour_of(end - timedelta(minutes=max(tail_minutes(s) for s in specs))), start)
+    hour_start = ceil_hour(start)
+    hour_end = max(hour_start, hour_of(tail_start))
+
+    def read(conn: Connection, hourly: bool = False):
+        return lambda ranges, origin: _read_set(conn, heads, ranges, origin, hourly)
+
+    def minutes(conn: Connection, since: datetime, until: datetime) -> list[CountsSet]:
+        return cache.set_pieces(conn, "minutes", keys, since, until, read(conn), read(conn))
+
+    with read_connection(engine) as conn:
+        hourly = []
+        if hour_start < hour_end:
+            hourly = cache.set_pieces(conn, "hours", keys, hour_start, hour_end, read(conn, True), read(conn))
+        tail = minutes(conn, tail_start, end)
+        lead_end = min(hour_start, tail_start)
+        lead = minutes(conn, start, lead_end) if start < lead_end else []
+    for k, same in enumerate(shared.values()):
+        def source(since: datetime, until: datetime, k: int = k) -> list[Counts]:
+            # Minutes of older hours, on demand (a window's first hour, a long starts_at search).
+            with read_connection(engine) as conn:
+                return [p.part(k) for p in minutes(conn, since, until)]
+
+        yield same, tiered_series(tuple(same[0].group_by), start, end, tail_start, [p.part(k) for p in hourly],
+                                  [p.part(k) for p in tail], [p.part(k) for p in lead], source)
