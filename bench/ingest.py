@@ -1,18 +1,25 @@
-"""Ingest throughput: POST /api/v1/sessions in batches of 1000 vs a raw SQLite executemany.
+"""Ingest throughput: POST /api/v1/sessions vs a raw insert of the same rows.
 
-Both sides store the same rows into the same schema on the same disk in the same run, with
-the same durability (WAL, synchronous=NORMAL), in alternating rounds. Prints sessions/s for
-each, their ratio (goal >= 0.25; the median of the rounds') and the collector's peak RSS
-(goal < 300 MB). The collector side includes everything a sender waits for: HTTP, auth,
+SQLite (default): the baseline is a raw SQLite executemany. Both sides store the same rows into
+the same schema on the same disk in the same run, with the same durability (WAL,
+synchronous=NORMAL), in alternating rounds. PostgreSQL (`--postgres ADMIN_URL`): two fresh
+databases on that server, migrated alike; the baseline is a raw COPY of the same rows into
+`sessions`, a COPY and a commit per batch, as the collector commits per batch. Prints sessions/s
+for each (PostgreSQL goal: >= 3,000/s with one replica), their ratio (goal >= 0.25 on SQLite;
+the median of the rounds') and the collector's peak RSS (goal < 300 MB). The collector side includes everything a sender waits for: HTTP, auth,
 validation, redaction, the rollup fold and the metrics.
 
     python bench/ingest.py [--rounds 7] [--batches 20] [--batch-size 1000] [--senders 1] [--per-minute 1000]
+    python bench/ingest.py --batch-size 100 --batches 200          # small batches
+    python bench/ingest.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
+import os
 import random
 import sqlite3
 import statistics
@@ -80,6 +87,55 @@ class RawInserter:
         return len(rows) / (time.perf_counter() - start)
 
 
+class RawCopier:
+    """psycopg COPY into the collector's own `sessions` table (same schema, same indexes), one
+    COPY and one commit per batch: the most a Python program can store on this server."""
+
+    def __init__(self, database_url: str) -> None:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        engine = make_engine(database_url)
+        migrate(engine)  # the same table definition the collector uses
+        engine.dispose()
+        url = make_url(database_url)
+        self.conn = psycopg.connect(host=url.host, port=url.port or 5432, user=url.username,
+                                    password=url.password, dbname=url.database)
+
+    def rate(self, rows: list[dict], batch_size: int) -> float:
+        cols = list(rows[0]) + ["received_at"]
+        sql = f"COPY sessions ({', '.join(cols)}) FROM STDIN"
+        now = datetime.now(timezone.utc)
+        start = time.perf_counter()
+        for i in range(0, len(rows), batch_size):
+            with self.conn.cursor() as cursor, cursor.copy(sql) as copy:
+                for r in rows[i:i + batch_size]:
+                    copy.write_row([r[c] for c in cols[:-1]] + [now])
+            self.conn.commit()
+        return len(rows) / (time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def postgres_databases(admin_url: str, names: list[str]):
+    """Fresh databases on the server of `admin_url`, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    suffix = f"{os.getpid()}_{int(time.time())}"
+    created = [f"asrwatch_bench_{name}_{suffix}" for name in names]
+    with admin.connect() as conn:
+        for name in created:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield [make_url(admin_url).set(database=name).render_as_string(hide_password=False) for name in created]
+    finally:
+        with admin.connect() as conn:
+            for name in created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 class CollectorSender:
     """Sessions/s acknowledged by a real collector, `senders` clients posting side by side
     (a fleet has many; with one, each batch waits for the previous answer). Each client keeps
@@ -133,13 +189,21 @@ def main() -> dict[str, float]:
     parser.add_argument("--per-minute", type=int, default=1000,
                         help="sessions per minute of event time: at 1000 every batch starts new minute rollups; "
                              "at 5000 four batches in five add to rollup rows stored already")
+    parser.add_argument("--postgres", metavar="ADMIN_URL",
+                        help="PostgreSQL instead of SQLite: a server URL whose user may create databases; "
+                             "the baseline is then a raw COPY")
     parser.add_argument("--json", type=Path, help="also write the figures here (for `python -m bench`)")
     args = parser.parse_args()
     n = args.batches * args.batch_size
     raw_rates, api_rates = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = RawInserter(Path(tmp))
-        with running_collector(Path(tmp) / "collector") as live:
+    load = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        if args.postgres:
+            raw_url, api_url = stack.enter_context(postgres_databases(args.postgres, ["raw", "api"]))
+            raw, baseline = RawCopier(raw_url), "raw postgresql COPY"
+        else:
+            api_url, raw, baseline = None, RawInserter(Path(tmp)), "raw sqlite executemany"
+        with running_collector(Path(tmp) / "collector", database_url=api_url) as live:
             api = CollectorSender(live, args.senders)
             # Rounds alternate the two sides, so both see the same machine (a shared VM's speed
             # drifts by tens of percent within a minute); the ratio is the median of the rounds'.
@@ -147,16 +211,26 @@ def main() -> dict[str, float]:
                 rows = make_rows(n, seed=round_no, first_id=round_no * n, per_minute=args.per_minute)
                 raw_rates.append(raw.rate(rows, args.batch_size))
                 api_rates.append(api.rate(rows, args.batch_size))
+                load.append(os.getloadavg()[0])
         rss = api.peak_rss / 2**20
     ratios = [a / r for a, r in zip(api_rates, raw_rates)]
     ratio = statistics.median(ratios)
     raw_rate, api_rate = statistics.median(raw_rates), statistics.median(api_rates)
-    print(f"raw sqlite executemany : {raw_rate:10.0f} sessions/s (median of {args.rounds} rounds)")
-    print(f"POST /api/v1/sessions  : {api_rate:10.0f} sessions/s  (batches of {args.batch_size}, "
-          f"{args.senders} sender(s))")
-    print(f"ratio                  : {ratio:10.3f}  (goal >= 0.25; rounds {', '.join(f'{r:.2f}' for r in ratios)})")
+
+    def spread(values: list[float]) -> str:
+        return f"min {min(values):.0f} / median {statistics.median(values):.0f} / max {max(values):.0f}"
+
+    print(f"{baseline:23s}: {raw_rate:10.0f} sessions/s ({spread(raw_rates)}, {args.rounds} rounds)")
+    print(f"POST /api/v1/sessions  : {api_rate:10.0f} sessions/s ({spread(api_rates)}; batches of "
+          f"{args.batch_size}, {args.senders} sender(s), {'PostgreSQL' if args.postgres else 'SQLite'})")
+    goal = f"goal {api_rate:,.0f} >= 3,000/s" if args.postgres else "goal >= 0.25"
+    print(f"ratio                  : {ratio:10.3f}  ({goal}; min {min(ratios):.3f} / max {max(ratios):.3f}; "
+          f"rounds {', '.join(f'{r:.2f}' for r in ratios)})")
     print(f"collector peak RSS     : {rss:10.1f} MB (goal < 300)")
-    figures = {"raw_per_s": raw_rate, "api_per_s": api_rate, "ratio": ratio, "ratios": ratios, "peak_rss_mb": rss}
+    print(f"load average (1 min)   : {min(load):.2f} .. {max(load):.2f} over the run ({os.cpu_count()} CPUs)")
+    figures = {"raw_per_s": raw_rate, "api_per_s": api_rate, "ratio": ratio, "ratios": ratios, "peak_rss_mb": rss,
+               "raw_rates": raw_rates, "api_rates": api_rates, "load": load, "batch_size": args.batch_size,
+               "engine": "postgresql" if args.postgres else "sqlite"}
     if args.json:
         args.json.write_text(orjson.dumps(figures).decode())
     return figures

@@ -9,17 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
 from typing import Any
 
 import orjson
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from collector.database import dialect_insert, write_transaction
 from collector.models import Sample, Session, Stage
+from collector.pg_batch import insert_new_sessions
 from collector.redaction import redact
 from collector.rollups import accumulate_samples, apply_deltas, sqlite_datetime
 from collector.schemas import SampleIn, SessionIn
@@ -74,11 +73,7 @@ def _insert_new_sessions(conn: Connection, batch: SessionBatch) -> set[str]:
     """Insert the sessions whose session_id is new; return the ids inserted."""
     ids = batch.columns["session_id"]
     if conn.dialect.name != "sqlite":
-        table = Session.__table__
-        stmt = pg_insert(table).on_conflict_do_nothing(index_elements=["session_id"]).returning(table.c.session_id)
-        # Key order: replicas inserting overlapping batches then wait on each other instead of deadlocking.
-        rows = sorted(batch.rows(), key=itemgetter("session_id"))
-        return {r[0] for r in conn.execute(stmt, rows)}
+        return insert_new_sessions(conn, batch)  # one statement, in key order
     # SQLite: the transaction holds the write lock, so nothing else inserts meanwhile. Nearly
     # every batch is all new: insert it whole under a savepoint, and only when one of its ids
     # is stored already (a retried batch) roll back, look up which, and insert the rest.

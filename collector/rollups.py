@@ -3,12 +3,14 @@
 `accumulate_samples` and `by_hour` are pure: they turn rows into deltas keyed by rollup key
 (sessions are folded a batch at a time, as columns, by `collector.session_fold`).
 `apply_deltas` is the I/O: it adds the deltas to the stored rows inside the caller's
-transaction (row-locked on PostgreSQL, so concurrent replicas never lose an update), and to
-the hourly rows too where the minute's hour is already compacted (see `collector.compaction`).
+transaction, by one upsert per table (row-locked on PostgreSQL, so concurrent replicas never lose
+an update: `collector.pg_batch`), and to the hourly rows too where the minute's hour is already
+compacted (see `collector.compaction`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from operator import itemgetter
@@ -16,8 +18,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from collector.database import dialect_insert
@@ -141,13 +142,6 @@ def by_hour(rows: Iterable[Mapping[str, Any]]) -> dict[str, Delta]:
     return hours
 
 
-def _merge_hist(stored: Mapping[str, int] | None, add: Mapping[Any, int]) -> dict[str, int]:
-    out = {str(k): int(v) for k, v in (stored or {}).items()}
-    for k, v in add.items():
-        out[str(k)] = out.get(str(k), 0) + int(v)
-    return out
-
-
 def apply_deltas(conn: Connection, deltas: Mapping[str, Delta]) -> None:
     """Add deltas to stored rollups within the caller's (write) transaction; minutes of hours
     already compacted (late data) are added to the hourly rows as well, and bump the hour's
@@ -199,86 +193,35 @@ def _apply(conn: Connection, table, time_column: str, deltas: Mapping[str, Delta
     if conn.dialect.name == "sqlite":
         _apply_sqlite(conn, table.name, time_column, deltas)
     else:
-        _apply_row_locked(conn, table, time_column, deltas)
+        from collector.pg_batch import upsert_rollups  # it builds on this module
 
-
-def _added(stored: Mapping[str, Any], d: Delta) -> dict[str, Any]:
-    new: dict[str, Any] = {}
-    for c in COUNTERS:
-        new[c] = stored[c] + d[c]
-    for s in SUMS:
-        new[s] = stored[s] + d[s]
-    for h in HISTOGRAMS:
-        new[h] = _merge_hist(stored[h], d[h]) if d[h] else stored[h]
-    return new
-
-
-def _zero_row(key: str, time_column: str, d: Delta) -> dict[str, Any]:
-    row = {"rollup_key": key, time_column: d["minute"], **{dim: d[dim] for dim in ROLLUP_DIMENSIONS}}
-    row.update({c: 0 for c in COUNTERS})
-    row.update({s: 0.0 for s in SUMS})
-    row.update({h: {} for h in HISTOGRAMS})
-    return row
-
-
-def _apply_row_locked(conn: Connection, table, time_column: str, deltas: Mapping[str, Delta]) -> None:
-    """PostgreSQL: insert missing rows, lock them in key order, add, write back.
-
-    Several replicas may fold the same minute and slice at once; the row lock serializes
-    them and the fixed order means they cannot deadlock.
-    """
-    keys = sorted(deltas)
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        conn.execute(pg_insert(table).on_conflict_do_nothing(index_elements=["rollup_key"]),
-                     [_zero_row(k, time_column, deltas[k]) for k in chunk])
-        query = select(table).where(table.c.rollup_key.in_(chunk)).order_by(table.c.rollup_key).with_for_update()
-        updates = [{"k": stored["rollup_key"], **_added(stored, deltas[stored["rollup_key"]])}
-                   for stored in conn.execute(query).mappings()]
-        stmt = (update(table).where(table.c.rollup_key == bindparam("k"))
-                .values({c: bindparam(c) for c in COUNTERS + SUMS + HISTOGRAMS}))
-        conn.execute(stmt, updates)
+        upsert_rollups(conn, table, time_column, deltas)
 
 
 _VALUE_COLUMNS = COUNTERS + SUMS + HISTOGRAMS
 
 
-def _insert_sql(table: str, time_column: str) -> str:
+@functools.cache
+def _upsert_sql(table: str, time_column: str) -> str:
+    """SQLite: insert a row, or add it to the stored one. Histograms are added in their text by
+    `asrwatch_hist_add` (`collector.histogram_text`, registered on every connection by
+    `collector.database`), and only where the batch has something to add."""
     places = ", ".join("?" * (2 + len(ROLLUP_DIMENSIONS) + len(_VALUE_COLUMNS)))
+    added = [f"{c} = {c} + excluded.{c}" for c in COUNTERS + SUMS]
+    added += [f"{h} = CASE excluded.{h} WHEN '{{}}' THEN {h} ELSE asrwatch_hist_add({h}, excluded.{h}) END"
+              for h in HISTOGRAMS]
     return (f"INSERT INTO {table} (rollup_key, {time_column}, {', '.join(ROLLUP_DIMENSIONS)}, "
-            f"{', '.join(_VALUE_COLUMNS)}) VALUES ({places})")
-
-
-def _update_sql(table: str) -> str:
-    return f"UPDATE {table} SET {', '.join(c + ' = ?' for c in _VALUE_COLUMNS)} WHERE rollup_key = ?"
+            f"{', '.join(_VALUE_COLUMNS)}) VALUES ({places}) "
+            f"ON CONFLICT (rollup_key) DO UPDATE SET {', '.join(added)}")
 
 
 def _apply_sqlite(conn: Connection, table: str, time_column: str, deltas: Mapping[str, Delta]) -> None:
-    """SQLite: the caller holds the database write lock (BEGIN IMMEDIATE), so read, add and
-    write back without row locks, through the DBAPI directly: this is the ingest hot path.
-    Deltas that can render their own rows (`SessionDeltas`: `sqlite_insert_row`,
-    `sqlite_update_row`) do, from their columns; others go through their Delta dicts."""
-    keys = sorted(deltas)
-    stored: dict[str, tuple] = {}
-    for start in range(0, len(keys), 900):
-        chunk = keys[start:start + 900]
-        sql = (f"SELECT rollup_key, {', '.join(_VALUE_COLUMNS)} FROM {table} "
-               f"WHERE rollup_key IN ({', '.join('?' * len(chunk))})")
-        stored.update((row[0], row[1:]) for row in conn.exec_driver_sql(sql, tuple(chunk)).fetchall())
+    """SQLite: the caller holds the database write lock (BEGIN IMMEDIATE), so one upsert per row,
+    in key order, adds each delta to its stored row or inserts it: nothing is read back into
+    Python. Deltas that can render their own rows (`SessionDeltas.sqlite_insert_row`) do, from
+    their columns; others go through their Delta dicts."""
     insert_row = getattr(deltas, "sqlite_insert_row", None) or (lambda key: sqlite_insert_row(key, deltas[key]))
-    update_row = getattr(deltas, "sqlite_update_row", None) or (
-        lambda key, old: sqlite_update_row(key, deltas[key], old))
-    inserts, updates = [], []
-    for key in keys:
-        old = stored.get(key)
-        if old is None:
-            inserts.append(insert_row(key))
-        else:
-            updates.append(update_row(key, old))
-    if inserts:
-        conn.exec_driver_sql(_insert_sql(table, time_column), inserts)
-    if updates:
-        conn.exec_driver_sql(_update_sql(table), updates)
+    conn.exec_driver_sql(_upsert_sql(table, time_column), [insert_row(key) for key in sorted(deltas)])
 
 
 def sqlite_insert_row(key: str, d: Delta) -> tuple:
@@ -286,13 +229,10 @@ def sqlite_insert_row(key: str, d: Delta) -> tuple:
     return (key, sqlite_datetime(d["minute"])) + _DIMS_OF(d) + _sqlite_values(d)
 
 
-def sqlite_update_row(key: str, d: Delta, stored: tuple) -> tuple:
-    """A stored row's values (`_VALUE_COLUMNS` order, histograms as JSON text) with the delta
-    added, then its key: as the SQLite update takes them."""
-    values = dict(zip(_VALUE_COLUMNS, stored))
-    for h in HISTOGRAMS:
-        values[h] = orjson.loads(values[h])
-    return _sqlite_values(_added(values, d)) + (key,)
+def delta_row(key: str, d: Delta) -> tuple:
+    """A delta as the PostgreSQL upsert takes it (`collector.pg_batch`): key, time (a datetime),
+    slice, counters, sums, then the histograms as JSON text."""
+    return (key, d["minute"]) + _DIMS_OF(d) + _sqlite_values(d)
 
 
 _SCALAR_VALUES = itemgetter(*COUNTERS, *SUMS)

@@ -1,0 +1,23 @@
+"""Adding a batch's histogram to a stored one in their JSON text, as SQLite stores rollups.
+
+SQLite's rollup upsert (`collector.rollups`) calls this, as the SQL function `asrwatch_hist_add`,
+for each histogram a batch adds to a stored row: the row is added to inside SQLite, in the same
+statement that inserts it when it is new, instead of being read back into Python, added to and
+written back with a second statement. The sum is the text the row-by-row write gave: stored codes
+first, in their order, then new ones in the batch's order, in orjson's compact form.
+(Adding in the text itself, without parsing, measured only 0.3 us faster a call: not worth it.)
+"""
+
+from __future__ import annotations
+
+import orjson
+
+
+def add_histogram_text(stored: str, added: str) -> str:
+    """`stored` plus `added`, both `{"code":count,...}` JSON text; counts are integers."""
+    if added == "{}":
+        return stored
+    total = {str(code): int(count) for code, count in (orjson.loads(stored) or {}).items()}
+    for code, count in orjson.loads(added).items():
+        total[code] = total.get(code, 0) + int(count)
+    return orjson.dumps(total).decode()
