@@ -65,6 +65,9 @@ def occupied_band(audio: np.ndarray, rate: int) -> tuple[float, float]:
     return float(low), float(high)
 
 
+MIN_BAND_HZ = 200.0  # narrower than any telephony band: the "band" of a tone or hum
+
+
 def frame_powers(audio: np.ndarray, rate: int, frame_s: float = FRAME_S) -> np.ndarray:
     """Mean power per frame, leaving out frames of digital silence (muted, idle or padding)."""
     frame = max(1, int(frame_s * rate))
@@ -92,6 +95,10 @@ def band_energy_snr(audio: np.ndarray, rate: int, band: tuple[float, float]) -> 
     if x.size < MIN_SAMPLES:
         return None
     low, high = max(band[0], DC_BLOCK_HZ), min(band[1], 0.99 * rate / 2)
+    if high - low < MIN_BAND_HZ:
+        # A tone or a hum, not speech in a channel: no band-pass to design (butter needs low < high)
+        # and no noise floor to read inside it. No estimate beats a made-up one.
+        return None
     # Zero-phase, so the idle segments around speech stay silent instead of ringing.
     sos = butter(4, [low, high], btype="bandpass", fs=rate, output="sos")
     return snr_from_frame_powers(frame_powers(sosfiltfilt(sos, x), rate))
