@@ -14,11 +14,15 @@ warm: the second load finds the database pages in the OS cache) and the ratio to
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import numpy as np
 
 import orjson
 from tqdm import tqdm
@@ -119,11 +123,65 @@ def time_pages(url: str, token: str, at: datetime) -> dict[str, dict]:
     return out
 
 
+def _wait_for_stored_pass(url: str, end: datetime, timeout_s: float = 1800) -> datetime:
+    """Until the drift loop's start-up pass at the data's end is in the store (a 1M-session
+    scan: tens of seconds); not a wall-clock pass of an earlier collector on this file."""
+    from drift.config import DriftConfig
+    from drift.stored_reports import stored_at
+
+    engine = make_engine(url)
+    deadline = time.monotonic() + timeout_s
+    try:
+        with tqdm(desc="drift start-up pass", unit="s", file=sys.stderr) as bar:
+            while (at := stored_at(engine, DriftConfig())) is None or at > end + timedelta(hours=1):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the drift loop stored no pass")
+                time.sleep(1)
+                bar.update(1)
+    finally:
+        engine.dispose()
+    return at
+
+
+def time_model_owner_after_restart(workdir: Path, url: str, end: datetime, rounds: int) -> dict:
+    """The model owner's live page, first load right after a collector start, alternating:
+    answered from the drift loop's stored pass (asrwatch), and as before stored passes, a
+    scan on request (`drift.interval_s: 0` reproduces it: no loop, so a live request scans).
+    The watermark clock puts "now" at the data's end, as a live fleet's wall clock would be."""
+    base = {"slos": SLOS, "evaluator_interval_s": 86400, "evaluator_clock": "watermark"}
+    sides = {"stored pass (asrwatch)": base, "scan on request (before)": {**base, "drift": {"interval_s": 0}}}
+    with running_collector(workdir, config=base, database_url=url):  # its start-up pass, stored
+        stored = _wait_for_stored_pass(url, end)
+    view = replace(make_view("24h", end, {}, datetime.now(timezone.utc)), live=True)
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    answered_at: dict[str, str] = {}
+    for r in tqdm(range(rounds), desc="model owner after restart", file=sys.stderr):
+        for name, config in (sides.items() if r % 2 == 0 else reversed(list(sides.items()))):
+            with running_collector(workdir, config=config, database_url=url) as live:
+                api = ConsoleAPI(live.url, live.tokens["read"], fetch=_fetch_600)
+                t0 = time.perf_counter()
+                page = PAGES["model_owner"](api, view)
+                times[name].append(time.perf_counter() - t0)
+                drift = page.sections["drift"]
+                if not drift.ok:
+                    raise RuntimeError(f"{name}: the drift section failed: {drift.error}")
+                answered_at[name] = drift.data["at"]
+    return {"stored_pass_at": stored.isoformat(), "answered_at": answered_at, "rounds": rounds,
+            "load_average": os.getloadavg()[0],
+            **{name: {"min": min(v), "median": float(np.median(v)), "max": max(v)} for name, v in times.items()}}
+
+
+def _fetch_600(method, full_url, tok, params, body):
+    return http_fetch(method, full_url, tok, params, body, timeout_s=600)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=1_000_000)
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--db", type=Path, default=None, help="reuse (or create) this SQLite file")
+    parser.add_argument("--restart-rounds", type=int, default=2,
+                        help="alternating rounds of the model owner's first load after a restart (0: skip)")
     parser.add_argument("--json", type=Path, help="also write the figures here (for `python -m bench`)")
     args = parser.parse_args()
 
@@ -141,8 +199,18 @@ def main() -> None:
     print(f"{'page':<12} {'cold s':>8} {'warm s':>8} {'warm/goal':>10}  slowest call (warm)")
     for name, r in results.items():
         print(f"{name:<12} {r['cold']:8.2f} {r['warm']:8.2f} {r['warm'] / GOAL_S:10.2f}  {r['slowest']}")
+    restart = None
+    if args.restart_rounds > 0:
+        restart = time_model_owner_after_restart(workdir, url, end, args.restart_rounds)
+        print(f"\nmodel owner, live, first load after a collector start ({args.restart_rounds} alternating rounds, "
+              f"load average {restart['load_average']:.1f}; drift pass stored at {restart['stored_pass_at']})")
+        for name in ("stored pass (asrwatch)", "scan on request (before)"):
+            r = restart[name]
+            print(f"  {name:<26} min {r['min']:.2f} s  median {r['median']:.2f} s  max {r['max']:.2f} s  "
+                  f"(answer at {restart['answered_at'][name]})")
     if args.json:
-        args.json.write_text(orjson.dumps({"sessions": args.sessions, "pages": results}).decode())
+        args.json.write_text(orjson.dumps({"sessions": args.sessions, "pages": results,
+                                           "model_owner_after_restart": restart}).decode())
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ Fills a store (SQLite, and PostgreSQL on 127.0.0.1:5432 where it answers) with s
 sessions over 8 days in event-time order plus 5% labeled samples, then times the whole path
 a model owner waits for, `drift.service.scan_database` (both windows' sessions, samples and
 transcripts read from the store, then every feature x slice, WER per slice, vocabulary and
-label-free WER), with the columnar session reader and with the per-column reader it replaced,
-alternating in rounds; both must give the same report. Side by side: Evidently's default
+label-free WER), as it is and with the samples/transcript readers and vocabulary code of
+e1fce33 (tests/drift/drift_reference.py), alternating in rounds; both must give the same report. Side by side: Evidently's default
 `DataDriftPreset` on the same 9 columns, fleet-wide only (Evidently has no slicing), on a
 table already in memory, in its own process (its time and peak memory are its own). Goal:
 read + scan under 5 s and 1 GB on either store, at least 3x faster than Evidently.
@@ -22,6 +22,7 @@ evidently 0.7.23 with pandas 2.3.3 in a venv:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -232,44 +233,85 @@ def _stats(values: list[float]) -> dict:
     return {"min": min(values), "median": float(np.median(values)), "max": max(values)}
 
 
+@contextlib.contextmanager
+def _paths_before():
+    """The samples and transcript readers and the vocabulary code of e1fce33 (kept as the
+    differential tests' reference, tests/drift/drift_reference.py), swapped in for one scan."""
+    from drift import service, vocabulary
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "drift"))
+    import drift_reference as old
+
+    swaps = [(service, "load_samples", old.load_samples), (service, "load_texts", old.load_texts),
+             (vocabulary, "build_corpus", old.build_corpus), (vocabulary, "vocabulary_drift", old.vocabulary_drift)]
+    saved = [(module, name, getattr(module, name)) for module, name, _ in swaps]
+    for module, name, value in swaps:
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for module, name, value in saved:
+            setattr(module, name, value)
+
+
+STEPS = ("reading sessions", "reading samples", "reading transcripts", "vocabulary", "label-free WER")
+
+
+def _timed_scan(engine, config: DriftConfig, steps: dict[str, float]):
+    """scan_database, with each step's seconds added to `steps` (the rest as "feature tests")."""
+    from drift.service import scan_database
+
+    marks: list[tuple[str, float]] = []
+    report = scan_database(engine, config, AT, progress=lambda name: marks.append((name, time.perf_counter())))
+    marks.append(("end", time.perf_counter()))
+    for (name, t0), (_, t1) in zip(marks, marks[1:]):
+        key = name if name in STEPS else "feature tests"
+        steps[key] = steps.get(key, 0.0) + t1 - t0
+    return report
+
+
 def bench_store(url: str, rounds: int) -> dict:
     """The whole path a model owner waits for (`drift.service.scan_database`: sessions, samples,
-    transcripts, the scan) with the columnar session reader and with the per-column reader it
-    replaced, alternating in rounds so that both see the same machine."""
+    transcripts, the scan) as it is and with the samples/transcript readers and vocabulary code
+    it replaced, alternating in rounds so that both see the same machine."""
     from collector.database import make_engine
-    from drift.service import scan_database
-    from drift.source import load_sessions, load_sessions_per_column
 
     engine = make_engine(url)
     config = DriftConfig(pairs=False)  # 50 slices
-    sides = {"asrwatch": load_sessions, "per-column reader (before)": load_sessions_per_column}
+    sides = {"asrwatch": contextlib.nullcontext, "before (e1fce33)": _paths_before}
     times: dict[str, list[float]] = {name: [] for name in sides}
+    steps: dict[str, dict[str, list[float]]] = {name: {} for name in sides}
     peaks: dict[str, float] = {}
     reports = {}
-    scan_database(engine, config, AT)  # warm the OS page cache for both sides alike
+    _timed_scan(engine, config, {})  # warm the OS page cache for both sides alike
     for r in tqdm(range(rounds), desc=f"rounds on {engine.dialect.name}", file=sys.stderr):
-        for name, read in (sides.items() if r % 2 == 0 else reversed(list(sides.items()))):
-            with PeakRSS() as mem:
+        for name, paths in (sides.items() if r % 2 == 0 else reversed(list(sides.items()))):
+            step_times: dict[str, float] = {}
+            with paths(), PeakRSS() as mem:
                 t0 = time.perf_counter()
-                reports[name] = scan_database(engine, config, AT, read_sessions=read)
+                reports[name] = _timed_scan(engine, config, step_times)
                 times[name].append(time.perf_counter() - t0)
             peaks[name] = max(peaks.get(name, 0), mem.peak)
+            for step, seconds in step_times.items():
+                steps[name].setdefault(step, []).append(seconds)
     engine.dispose()
     a, b = reports.values()
-    assert a.to_dict() == b.to_dict(), "the two readers gave different reports"
+    assert json.dumps(a.to_dict()) == json.dumps(b.to_dict()), "the two paths gave different reports"
     ratios = [old / new for new, old in zip(*times.values())]
     out = {"engine": make_url_name(url), "rounds": rounds, "tests_run": a.tests_run,
-           "sessions_read": a.counts["sessions_reference"] + a.counts["sessions_current"],
+           "sessions_read": a.counts["sessions_reference"] + a.counts["sessions_current"], "texts": a.counts["texts"],
            "load_average": os.getloadavg()[0]}
     for name in sides:
-        out[name] = {**_stats(times[name]), "peak_rss_mib": peaks[name] / 2**20}
+        out[name] = {**_stats(times[name]), "peak_rss_mib": peaks[name] / 2**20,
+                     "steps_median_s": {step: float(np.median(v)) for step, v in steps[name].items()}}
     out["speedup"] = _stats(ratios)
-    print(f"{out['engine']}: read + scan of {out['sessions_read']:,} sessions ({a.tests_run} tests), "
-          f"{rounds} rounds, load average {out['load_average']:.1f}")
+    print(f"{out['engine']}: read + scan of {out['sessions_read']:,} sessions ({a.tests_run} tests, "
+          f"{out['texts']:,} transcripts), {rounds} rounds, load average {out['load_average']:.1f}")
     for name in sides:
         f = out[name]
-        print(f"  {name:<28} min {f['min']:.2f} s  median {f['median']:.2f} s  max {f['max']:.2f} s  "
+        print(f"  {name:<18} min {f['min']:.2f} s  median {f['median']:.2f} s  max {f['max']:.2f} s  "
               f"peak RSS {f['peak_rss_mib']:.0f} MiB (process)")
+        print("    median per step: " + ", ".join(f"{k} {v:.2f} s" for k, v in f["steps_median_s"].items()))
     print(f"  speedup (before / asrwatch, per round): min {out['speedup']['min']:.2f}x  "
           f"median {out['speedup']['median']:.2f}x  max {out['speedup']['max']:.2f}x")
     return out

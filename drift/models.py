@@ -45,3 +45,15 @@ class DriftFindingState(Base):
     evidence: Mapped[dict[str, Any] | None]
 
     __table_args__ = (Index("ix_drift_findings_status", "status"),)
+
+
+class DriftReportRecord(Base):
+    """The drift loop's last pass per drift config (migration 0007): a restarted collector, or
+    a replica that does not lead, answers a live request from it instead of scanning again."""
+
+    __tablename__ = "drift_reports"
+
+    config_key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the config
+    at: Mapped[datetime]
+    report: Mapped[str] = mapped_column(Text)  # ScanReport.to_dict() as JSON text (NaN kept)
+    written_at: Mapped[datetime]

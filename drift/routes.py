@@ -3,13 +3,14 @@
 Without `at` ("now", by the collector's evaluation clock), the answer is the drift loop's last
 pass if it is at most one interval old, else a scan ending at now rounded down to `LIVE_STEP`: a
 live console page asks every 15 s, and a scan of a million sessions takes seconds, while drift
-windows span hours. The answer's `at` says which scan it is.
+windows span hours. The loop's passes are kept in the store (`drift.stored_reports`), so a
+restarted collector, or a replica that does not run the loop, answers from the last one too.
+The answer's `at` says which scan it is. With `at`, the answer is always a scan as of `at`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -23,7 +24,9 @@ from collector.timeparams import parse_time
 from drift.config import DriftConfig
 from drift.findings import SEVERITY_RANK
 from drift.report_cache import ReportCache
+from drift.scan import ScanReport
 from drift.service import scan_database
+from drift.stored_reports import latest_report, save_report, stored_at
 
 router = APIRouter(responses=API_ERRORS)
 LIVE_STEP = timedelta(minutes=5)
@@ -44,28 +47,40 @@ async def drift(
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     reports: ReportCache = request.app.state.drift_reports
-    report = None
+    out = None
     if at is None:
         # The collector's "now", as the drift loop takes it (event time when replaying).
         now = await run_in_threadpool(evaluation_time, engine, settings.evaluator_clock)
         if config.interval_s > 0:
-            report = reports.latest(config, since=now - timedelta(seconds=config.interval_s))
+            since = now - timedelta(seconds=config.interval_s)
+            # A pass ending after now is not this clock's (the wall clock's, before a replay's data came).
+            report = reports.latest(config, since=since)
+            if report is not None and report.at <= now:
+                out = report.to_dict()
+            else:  # this replica has not scanned since it started: the loop's last pass, from the store
+                stored = await run_in_threadpool(latest_report, engine, config, since, now)
+                out = stored.report if stored is not None else None
         when = datetime.fromtimestamp(now.timestamp() // LIVE_STEP.total_seconds() * LIVE_STEP.total_seconds(),
                                       timezone.utc)
     else:
         when = parse_time(at, "at", datetime.now(timezone.utc))
-    if report is None:
-        report = await run_in_threadpool(reports.report, engine, config, when, scan_database)
-    out = report.to_dict()
+    if out is None:
+        out = (await run_in_threadpool(reports.report, engine, config, when, _scan(request.app))).to_dict()
     out["findings"] = [f for f in out["findings"] if SEVERITY_RANK[f["severity"]] >= SEVERITY_RANK[severity]]
     return out
 
 
+def _scan(app: Any):
+    """The scan function (`app.state.drift_scan`: tests swap in one that counts or refuses)."""
+    return getattr(app.state, "drift_scan", scan_database)
+
+
 def setup(app: Any) -> None:
-    """Called by `collector.app.create_app`: scan and route every `drift.interval_s` (first
-    pass one interval after start, so a fresh server does not scan an empty store)."""
+    """Called by `collector.app.create_app`: scan and route every `drift.interval_s`, the first
+    pass at start unless the store holds one fresher than an interval."""
     config = DriftConfig.from_settings(app.state.settings)  # a bad drift config fails startup
     app.state.drift_reports = ReportCache()
+    app.state.drift_scan = scan_database
     if config.interval_s > 0:
         app.state.background.append(drift_loop)
 
@@ -79,16 +94,43 @@ async def drift_loop(app: Any) -> None:
     log = logging.getLogger("asrwatch.drift")
     settings = app.state.settings
     config = DriftConfig.from_settings(settings)
-    while True:
-        await asyncio.sleep(config.interval_s)
+    engine = app.state.engine
+
+    def scan_and_keep(e, c, at) -> ScanReport:
+        # Runs inside scan_and_route, so on PostgreSQL only the replica that leads writes the pass.
+        report = app.state.drift_reports.report(e, c, at, _scan(app))
         try:
-            at = await asyncio.to_thread(evaluation_time, app.state.engine, settings.evaluator_clock)
+            save_report(e, c, report, datetime.now(timezone.utc))
+        except Exception:  # the pass still routes its tickets; pages scan until a pass is stored
+            log.exception("storing the drift pass failed")
+        return report
+
+    try:
+        wait = await asyncio.to_thread(_first_wait, engine, config, settings.evaluator_clock)
+    except Exception:
+        log.exception("reading the last stored drift pass failed")
+        wait = 0.0
+    while True:
+        await asyncio.sleep(wait)
+        wait = config.interval_s
+        try:
+            at = await asyncio.to_thread(evaluation_time, engine, settings.evaluator_clock)
             router = getattr(app.state, "alert_router", None)
-            outcome = await asyncio.to_thread(scan_and_route, app.state.engine, config, at,
-                                              router.process if router else None,
-                                              partial(app.state.drift_reports.report, scan=scan_database))
+            outcome = await asyncio.to_thread(scan_and_route, engine, config, at,
+                                              router.process if router else None, scan_and_keep)
             if outcome is not None:
                 log.info("drift pass at %s: %d opened, %d resolved", at.isoformat(), len(outcome.opened),
                          len(outcome.resolved))
         except Exception:
             log.exception("drift pass failed")
+
+
+def _first_wait(engine: Engine, config: DriftConfig, clock: str) -> float:
+    """Seconds until the first pass: none when the store has no pass younger than an interval
+    (so the first live page need not scan), else what is left of that pass's interval (a
+    restart does not scan, and route, the same data again)."""
+    last = stored_at(engine, config)
+    now = evaluation_time(engine, clock)
+    if last is None or last > now:  # none, or not this clock's (see `drift`): not fresh
+        return 0.0
+    return max(config.interval_s - (now - last).total_seconds(), 0.0)

@@ -10,7 +10,8 @@ from sqlalchemy.engine import Engine
 from drift.config import DriftConfig, Windows
 from drift.features import sample_table, session_table
 from drift.scan import ScanReport, run_scan
-from drift.source import load_pins, load_samples, load_sessions, load_texts
+from drift.source import load_pins, load_samples, load_sessions
+from drift.transcripts import load_texts
 
 
 def scan_database(engine: Engine, config: DriftConfig, at: datetime,
