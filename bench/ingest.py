@@ -4,10 +4,14 @@ SQLite (default): the baseline is a raw SQLite executemany. Both sides store the
 the same schema on the same disk in the same run, with the same durability (WAL,
 synchronous=NORMAL), in alternating rounds. PostgreSQL (`--postgres ADMIN_URL`): two fresh
 databases on that server, migrated alike; the baseline is a raw COPY of the same rows into
-`sessions`, a COPY and a commit per batch, as the collector commits per batch. Prints sessions/s
-for each (PostgreSQL goal: >= 3,000/s with one replica), their ratio (goal >= 0.25 on SQLite;
-the median of the rounds') and the collector's peak RSS (goal < 300 MB). The collector side includes everything a sender waits for: HTTP, auth,
-validation, redaction, the rollup fold and the metrics.
+`sessions`, a COPY and a commit per batch, as the collector commits per batch (the issue asks for
+"its ratio to a raw COPY of the same rows"). Either baseline stores the sessions only: no dedupe,
+no rollups, so it does less work than the collector, which also folds every batch into its
+minute rollups (an upsert of a few hundred rows a batch) in the same transaction; the ratio is a
+bound on overhead, not a like-for-like race. Prints sessions/s for each (PostgreSQL goal:
+>= 3,000/s with one replica), their ratio (goal >= 0.25 on SQLite; the median of the rounds')
+and the collector's peak RSS (goal < 300 MB). The collector side includes everything a sender
+waits for: HTTP, auth, validation, redaction, the rollup fold and write, and the metrics.
 
     python bench/ingest.py [--rounds 7] [--batches 20] [--batch-size 1000] [--senders 1] [--per-minute 1000]
     python bench/ingest.py --batch-size 100 --batches 200          # small batches
@@ -220,9 +224,11 @@ def main() -> dict[str, float]:
     def spread(values: list[float]) -> str:
         return f"min {min(values):.0f} / median {statistics.median(values):.0f} / max {max(values):.0f}"
 
-    print(f"{baseline:23s}: {raw_rate:10.0f} sessions/s ({spread(raw_rates)}, {args.rounds} rounds)")
+    print(f"{baseline:23s}: {raw_rate:10.0f} sessions/s ({spread(raw_rates)}, {args.rounds} rounds; "
+          "sessions only, no rollups)")
     print(f"POST /api/v1/sessions  : {api_rate:10.0f} sessions/s ({spread(api_rates)}; batches of "
-          f"{args.batch_size}, {args.senders} sender(s), {'PostgreSQL' if args.postgres else 'SQLite'})")
+          f"{args.batch_size}, {args.senders} sender(s), {'PostgreSQL' if args.postgres else 'SQLite'}; "
+          "sessions and their rollups)")
     goal = f"goal {api_rate:,.0f} >= 3,000/s" if args.postgres else "goal >= 0.25"
     print(f"ratio                  : {ratio:10.3f}  ({goal}; min {min(ratios):.3f} / max {max(ratios):.3f}; "
           f"rounds {', '.join(f'{r:.2f}' for r in ratios)})")
@@ -230,7 +236,8 @@ def main() -> dict[str, float]:
     print(f"load average (1 min)   : {min(load):.2f} .. {max(load):.2f} over the run ({os.cpu_count()} CPUs)")
     figures = {"raw_per_s": raw_rate, "api_per_s": api_rate, "ratio": ratio, "ratios": ratios, "peak_rss_mb": rss,
                "raw_rates": raw_rates, "api_rates": api_rates, "load": load, "batch_size": args.batch_size,
-               "engine": "postgresql" if args.postgres else "sqlite"}
+               "engine": "postgresql" if args.postgres else "sqlite", "baseline": baseline,
+               "baseline_writes_rollups": False}
     if args.json:
         args.json.write_text(orjson.dumps(figures).decode())
     return figures

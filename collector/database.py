@@ -19,7 +19,6 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.sql.dml import Insert
 
 from collector.histogram_text import add_histogram_text
-from collector.wal_checkpoint import BACKSTOP_PAGES, start_checkpointer
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_ID = 0x61737277  # "asrw": serializes concurrent replicas running migrations
@@ -67,9 +66,6 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
-    # Ingesting collectors checkpoint in the background (collector.wal_checkpoint); a commit
-    # checkpoints itself only past this backstop.
-    cur.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
     cur.close()
     # The rollup upsert adds histograms in SQL (collector.rollups._upsert_sql).
     dbapi_conn.create_function("asrwatch_hist_add", 2, add_histogram_text, deterministic=True)
@@ -107,17 +103,13 @@ def ingest_turn(engine: Engine) -> AbstractContextManager:
     one at a time anyway, and Python runs one thread at a time: two batches side by side only
     trade the interpreter lock back and forth (the insert hands it over for every row), and
     two concurrent senders got less through than one. PostgreSQL overlaps batches usefully:
-    each waits on the network while another computes. The first ingest into a SQLite file
-    starts its background WAL checkpoints (`collector.wal_checkpoint`)."""
+    each waits on the network while another computes."""
     if engine.dialect.name != "sqlite":
         return nullcontext()
     with _INGEST_TURNS_GUARD:
         lock = _INGEST_TURNS.get(engine)
         if lock is None:
             lock = _INGEST_TURNS[engine] = threading.Lock()
-            path = sqlite_file(engine.url.render_as_string(hide_password=False))
-            if path is not None:  # an ingesting collector: its commits leave checkpoints to a thread
-                start_checkpointer(engine, path)
         return lock
 
 

@@ -11,7 +11,7 @@ compacted (see `collector.compaction`).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 from typing import Any
@@ -218,21 +218,22 @@ def _upsert_sql(table: str, time_column: str) -> str:
 def _apply_sqlite(conn: Connection, table: str, time_column: str, deltas: Mapping[str, Delta]) -> None:
     """SQLite: the caller holds the database write lock (BEGIN IMMEDIATE), so one upsert per row,
     in key order, adds each delta to its stored row or inserts it: nothing is read back into
-    Python. Deltas that can render their own rows (`SessionDeltas.sqlite_insert_row`) do, from
-    their columns; others go through their Delta dicts."""
-    insert_row = getattr(deltas, "sqlite_insert_row", None) or (lambda key: sqlite_insert_row(key, deltas[key]))
-    conn.exec_driver_sql(_upsert_sql(table, time_column), [insert_row(key) for key in sorted(deltas)])
+    Python."""
+    render = row_of(deltas)
+    conn.exec_driver_sql(_upsert_sql(table, time_column), [render(key) for key in sorted(deltas)])
 
 
-def sqlite_insert_row(key: str, d: Delta) -> tuple:
-    """A new rollup row as the SQLite insert takes it: key, time, slice, then the values."""
+def row_of(deltas: Mapping[str, Delta]) -> Callable[[str], tuple]:
+    """How to render a delta as both engines' upserts take it (`upsert_row`): deltas that can
+    render their own rows from their columns (`SessionDeltas.upsert_row`) do; others go through
+    their Delta dicts."""
+    return getattr(deltas, "upsert_row", None) or (lambda key: upsert_row(key, deltas[key]))
+
+
+def upsert_row(key: str, d: Delta) -> tuple:
+    """A delta as the rollup upserts take it: key, time (UTC text, `sqlite_datetime`), slice,
+    counters, sums, then the histograms as compact JSON text."""
     return (key, sqlite_datetime(d["minute"])) + _DIMS_OF(d) + _sqlite_values(d)
-
-
-def delta_row(key: str, d: Delta) -> tuple:
-    """A delta as the PostgreSQL upsert takes it (`collector.pg_batch`): key, time (a datetime),
-    slice, counters, sums, then the histograms as JSON text."""
-    return (key, d["minute"]) + _DIMS_OF(d) + _sqlite_values(d)
 
 
 _SCALAR_VALUES = itemgetter(*COUNTERS, *SUMS)
@@ -252,7 +253,11 @@ def sqlite_datetime(value: datetime) -> str:
     """The text form SQLAlchemy's SQLite DateTime stores (UTC, `YYYY-MM-DD HH:MM:SS.ffffff`), so
     both paths compare alike. Called for every rollup row written: exact integer arithmetic from
     the epoch with the minute's text cached, about twice as fast as astimezone + isoformat.
-    (A batch's event times are rendered together by `SessionBatch.ts_texts`.)"""
+    (A batch's event times are rendered together by `SessionBatch.ts_texts`.) PostgreSQL takes
+    the same text as `timestamp ... AT TIME ZONE 'UTC'`, whatever the connection's TimeZone.
+    A naive datetime is refused, as `UTCDateTime` refuses it: its zone would be a guess."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: asrwatch stores timezone-aware UTC only")
     delta = value - EPOCH
     minute, second = divmod(delta.days * 86400 + delta.seconds, 60)
     prefix = _MINUTE_TEXT.get(minute)

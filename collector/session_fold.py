@@ -3,8 +3,8 @@
 A batch of 1000 sessions touches a few hundred minute x slice rollups, most of them new. The
 fold adds each counter up for every slice at once (`bincount`), and each histogram too (`unique`
 over slice and bucket). The result reads as the usual `{rollup_key: Delta}` mapping, each Delta
-made only when asked for (for late data). Rows are rendered straight from the columns, as each
-engine's upsert takes them (`sqlite_insert_row`, `row`): no dict per row and histogram in between.
+made only when asked for (for late data). Rows are rendered straight from the columns, as both
+engines' upserts take them (`upsert_row`): no dict per row and histogram in between.
 """
 
 from __future__ import annotations
@@ -83,19 +83,14 @@ class SessionDeltas(Mapping[str, Delta]):
     def minute(self, key: str) -> datetime:
         return self._minutes[self._index[key]]
 
-    def sqlite_insert_row(self, key: str) -> tuple:
-        """`rollups.sqlite_insert_row` of `self[key]`, from the columns."""
+    def upsert_row(self, key: str) -> tuple:
+        """`rollups.upsert_row` of `self[key]`, from the columns."""
         i = self._index[key]
         minute = self._minutes[i]
         text = self._minute_texts.get(minute)
         if text is None:
             text = self._minute_texts[minute] = sqlite_datetime(minute)
         return (key, text, *self._dims[i], *self._counters[i], *self._totals[i], *self._texts[i])
-
-    def row(self, key: str) -> tuple:
-        """`rollups.delta_row` of `self[key]`, from the columns (the PostgreSQL upsert's row)."""
-        i = self._index[key]
-        return (key, self._minutes[i], *self._dims[i], *self._counters[i], *self._totals[i], *self._texts[i])
 
 
 def fold_sessions(batch: SessionBatch) -> SessionDeltas:

@@ -4,15 +4,20 @@ SQLAlchemy Core, as ingest did before it wrote set-based (PostgreSQL) or upserte
 Same transaction shape and the same compaction protocol as `collector.ingest.store_sessions`:
 dedupe, insert the new sessions, fold them, add the deltas to the minute rows, and to the hourly
 rows (with a revision bump) where the minute's hour is compacted already. Only the writing differs.
+Histograms are stored in the text each engine's row-by-row ingest wrote: orjson's compact form on
+SQLite (its raw inserts and updates), `json.dumps`' on PostgreSQL (SQLAlchemy's JSON type), with
+stored codes first, in their order, then new ones in the batch's.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+import orjson
+from sqlalchemy import JSON, Text, cast, select, type_coerce, update
 from sqlalchemy.engine import Connection, Engine
 
 from collector.database import dialect_insert, write_transaction
@@ -60,13 +65,20 @@ def _add(conn: Connection, table, time_column: str, deltas: Mapping[str, Delta])
         if stored is None:
             row = {"rollup_key": key, time_column: d["minute"], **{dim: d[dim] for dim in ROLLUP_DIMENSIONS}}
             row.update({c: d[c] for c in COUNTERS + SUMS})
-            row.update({h: {str(k): int(v) for k, v in d[h].items()} for h in HISTOGRAMS})
-            conn.execute(table.insert(), row)
+            row.update({h: _text(conn, {str(k): int(v) for k, v in d[h].items()}) for h in HISTOGRAMS})
+            conn.execute(table.insert().values(row))
             continue
         values: dict[str, Any] = {c: stored[c] + d[c] for c in COUNTERS + SUMS}
         for h in HISTOGRAMS:
             merged = {str(k): int(v) for k, v in (stored[h] or {}).items()}
             for k, v in d[h].items():
                 merged[str(k)] = merged.get(str(k), 0) + int(v)
-            values[h] = merged
+            values[h] = _text(conn, merged)
         conn.execute(update(table).where(table.c.rollup_key == key).values(values))
+
+
+def _text(conn: Connection, histogram: dict[str, int]):
+    """The histogram's JSON text as this engine's row-by-row ingest wrote it, stored verbatim."""
+    if conn.dialect.name == "sqlite":
+        return type_coerce(orjson.dumps(histogram).decode(), Text)
+    return cast(type_coerce(json.dumps(histogram), Text), JSON)  # text as it is, to PostgreSQL's json

@@ -18,7 +18,7 @@ from collector.database import make_engine, migrate, read_connection
 from collector.ingest import store_sessions
 from collector.metrics import LABELS, CollectorMetrics
 from collector.models import Session
-from collector.rollups import delta_row, sqlite_insert_row
+from collector.rollups import upsert_row
 from collector.routes.ingest import _records
 from collector.schemas import SessionIn
 from collector.session_batch import SessionBatch
@@ -85,8 +85,7 @@ def test_rows_render_from_the_columns_as_from_their_deltas():
     deltas = fold_sessions(_batch(random.Random(3), 400))
     assert len(deltas) > 10
     for key in deltas:
-        assert deltas.sqlite_insert_row(key) == sqlite_insert_row(key, deltas[key])
-        assert deltas.row(key) == delta_row(key, deltas[key])
+        assert deltas.upsert_row(key) == upsert_row(key, deltas[key])
         assert deltas.minute(key) == deltas[key]["minute"]
 
 

@@ -9,7 +9,7 @@ import random
 import orjson
 import pytest
 
-from collector.histogram_text import add_histogram_text
+from collector.histogram_text import add_histogram_text, spaced
 
 
 def _parsed_and_added(stored: str, added: str) -> str:
@@ -46,3 +46,12 @@ def test_known_sums(stored, added, expected):
 def test_other_writers_text_is_parsed(stored):
     """Text other writers leave: json.dumps' spaces (SQLAlchemy's JSON type), float counts, null."""
     assert add_histogram_text(stored, '{"7":1,"8":1}') == _parsed_and_added(stored, '{"7":1,"8":1}')
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_spaced_is_json_dumps(seed):
+    """PostgreSQL's new rollup rows hold json.dumps' text, made from the fold's compact text."""
+    rng = random.Random(seed)
+    keys = [str(rng.randrange(-100, 14_000)) for _ in range(30)] + [f"{e}:{w}" for e in range(12) for w in (9, 10)]
+    histogram = _histogram(rng, keys)
+    assert spaced(orjson.dumps(histogram).decode()) == json.dumps(histogram)
