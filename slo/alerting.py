@@ -181,7 +181,8 @@ def firing_since(
                 begin[i] = ends[0]
         covered += size
         # Growing chunks (most alerts started recently) up to a day: a replay older than the
-        # series' per-minute tail reads its minutes for the open groups only, chunk by chunk,
-        # so its memory stays open groups x (a day + the longest window), however long it fired.
+        # series' per-minute tail reads its minutes for the open groups only, chunk by chunk
+        # (`TieredSeries` keeps the overlap with the previous chunk, so each minute is read about
+        # once), so its memory stays open groups x (a day + the longest window), however long it fired.
         chunk = min(chunk * 2, MAX_REPLAY_CHUNK)
     return begin

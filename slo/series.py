@@ -9,6 +9,7 @@ same number.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -104,11 +105,6 @@ class SLISeries:
         return dict(zip(self.group_by, self.groups[g]))
 
 
-def empty_series(start: datetime, minutes: int, group_by: tuple[str, ...] = ()) -> SLISeries:
-    zeros = np.zeros((0, minutes), dtype=np.int64)
-    return SLISeries(floor_minute(start), tuple(group_by), (), zeros, zeros.copy())
-
-
 @dataclass(frozen=True)
 class Counts:
     """(minute, group, good, total) rows as arrays: `minute[i]` is minutes since `origin` and
@@ -169,7 +165,7 @@ class CountsSet:
 
     @classmethod
     def of(cls, parts: list[Counts]) -> CountsSet:
-        """From Counts of the same rows (as `_read_counts` makes them)."""
+        """From Counts of the same rows (as `slo.sli_source._read_set` makes them)."""
         first = parts[0]
         return cls(first.origin, first.groups, first.group, first.minute, tuple(p.good for p in parts), first.total)
 
@@ -194,25 +190,18 @@ def _offset(minute: datetime | str, origin: datetime) -> int:
     return int((floor_minute(minute) - origin) // MINUTE)
 
 
-def series_of(pieces: list[Counts], group_by: tuple[str, ...], start: datetime, end: datetime) -> SLISeries:
-    """Pure: the pieces added up per group and minute over [start, end). Rows outside it or
-    without events are dropped, and so is a group left with none; groups sorted by key."""
-    start, end = floor_minute(start), floor_minute(end)
-    minutes = int((end - start) // MINUTE)
-    kept = []
-    for piece in pieces:
-        m = piece.minute + int((piece.origin - start) // MINUTE)
-        inside = (m >= 0) & (m < minutes) & (piece.total > 0)
-        kept.append((piece, m[inside], piece.group[inside], inside))
-    order = sorted({piece.groups[g] for piece, _, groups, _ in kept for g in np.unique(groups).tolist()})
-    position = {key: i for i, key in enumerate(order)}
-    good = np.zeros((len(order), minutes), dtype=np.int64)
-    total = np.zeros((len(order), minutes), dtype=np.int64)
-    for piece, cols, groups, inside in kept:
-        if not cols.size:
-            continue
-        remap = np.array([position.get(key, -1) for key in piece.groups], dtype=np.int64)
-        rows = remap[groups]
-        np.add.at(good, (rows, cols), piece.good[inside])
-        np.add.at(total, (rows, cols), piece.total[inside])
-    return SLISeries(start, tuple(group_by), tuple(order), good, total)
+def rows_of(groups: Sequence[tuple[str, ...]], position: Mapping[tuple, int]) -> np.ndarray:
+    """Each group key's row in `position`, -1 where it has none (its rows are dropped)."""
+    return np.array([position.get(key, -1) for key in groups], dtype=np.int64)
+
+
+def binned(row: np.ndarray, col: np.ndarray, good: np.ndarray, total: np.ndarray, rows: int, cols: int
+           ) -> np.ndarray:
+    """Pure: (2, rows, cols) int64 good and total added up at (row[i], col[i]), every index in range.
+    bincount adds in float64: exact for sums below 2**53, then back to integers."""
+    out = np.zeros((2, rows, cols), dtype=np.int64)
+    if row.size:
+        flat = row * cols + col
+        for k, weights in enumerate((good, total)):
+            out[k] = np.rint(np.bincount(flat, weights, minlength=rows * cols)).astype(np.int64).reshape(rows, cols)
+    return out

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from collector.models import RollupHour
 from collector.rollups import HOUR, compacted_through, hour_of
-from slo.series import Counts, CountsSet
+from slo.series import CountsSet
 from slo.spec import SLOSpec
 
 Ranges = list[tuple[datetime, datetime]]
@@ -42,13 +42,6 @@ class SeriesCache:
         self._hours: OrderedDict[tuple, tuple[int, CountsSet]] = OrderedDict()
         self._rows = 0
         self._lock = threading.Lock()
-
-    def pieces(self, conn: Connection, spec: SLOSpec, start: datetime, end: datetime,
-               read: Callable[[Ranges, datetime], Counts]) -> list[Counts]:
-        """The counts of [start, end) in pieces: kept hours, plus one `read(ranges, origin)` of
-        the minute ranges that must be read (stale or new hours, and the uncompacted tail)."""
-        one = lambda ranges, origin: CountsSet.of([read(ranges, origin)])  # noqa: E731
-        return [p.part(0) for p in self.set_pieces(conn, "minutes", (spec_key(spec),), start, end, one, one)]
 
     def set_pieces(self, conn: Connection, kind: str, keys: tuple, start: datetime, end: datetime,
                    read_kept: Read, read_recent: Read) -> list[CountsSet]:

@@ -1,4 +1,5 @@
-"""The SLO engine's only SQL: rollup rows -> per-minute good/total series per group.
+"""The SLO engine's only SQL: rollup rows -> good/total counts per group, per minute (per hour
+from the hourly rollups), read for a family of SLOs in one snapshot of the database.
 
 What each SLI counts (per rollup row):
 - availability: total = sessions, good = status_ok.
@@ -15,7 +16,8 @@ What each SLI counts (per rollup row):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,23 +32,13 @@ from collector.models import HourlyRollup, Rollup
 from collector.rollups import hour_of
 from slo.alerting import longest_window
 from slo.evaluation import series_span
-from slo.series import Counts, CountsSet, SLISeries, floor_minute, series_of
+from slo.series import Counts, CountsSet, floor_minute
 from slo.series_cache import SeriesCache, spec_key
 from slo.spec import SLOSpec
 from slo.tiered_series import TieredSeries, ceil_hour, tiered_series
 
 _HIST_FOR = {"latency": "latency_hist", "first_partial_latency": "first_partial_hist",
              "queue_latency": "queue_hist"}
-
-
-def _columns(spec: SLOSpec) -> tuple[str, ...]:
-    if spec.sli == "availability":
-        return ("sessions", "status_ok")
-    if spec.sli == "decode_errors":
-        return ("sessions", "status_decode_error", "empty_hypotheses")
-    if spec.sli == "quality":
-        return ("wer_pairs",)
-    return (_HIST_FOR[spec.sli],)
 
 
 def wer_good(pairs: Mapping[str, Any], max_wer: float) -> tuple[int, int]:
@@ -63,45 +55,10 @@ def wer_good(pairs: Mapping[str, Any], max_wer: float) -> tuple[int, int]:
     return good, total
 
 
-def row_counts(spec: SLOSpec, row: Mapping[str, Any]) -> tuple[int, int]:
-    """(good, total) events of one rollup row for this SLO's SLI."""
-    if spec.sli == "availability":
-        return int(row["status_ok"] or 0), int(row["sessions"] or 0)
-    if spec.sli == "decode_errors":
-        total = int(row["sessions"] or 0)
-        bad = min(total, int(row["status_decode_error"] or 0) + int(row["empty_hypotheses"] or 0))
-        return total - bad, total
-    if spec.sli == "quality":
-        return wer_good(row["wer_pairs"] or {}, float(spec.max_wer))  # type: ignore[arg-type]
-    hist = row[_HIST_FOR[spec.sli]] or {}
-    return histogram.count_at_or_below(hist, float(spec.threshold_ms)), histogram.total(hist)  # type: ignore[arg-type]
-
-
-def build_series(
-    spec: SLOSpec, rows: Iterable[Mapping[str, Any]], start: datetime, end: datetime
-) -> SLISeries:
-    """Pure: rollup rows (mappings with `minute`, the group dimensions and the SLI's columns)
-    -> SLISeries over the minutes [start, end). Rows outside the range or filters are ignored."""
-    wanted = spec.filter_values()
-    counted = (
-        (row["minute"], tuple(str(row[d]) for d in spec.group_by), *row_counts(spec, row))
-        for row in rows
-        if all(str(row[k]) in v for k, v in wanted.items())
-    )
-    return series_of_counts(spec, counted, start, end)
-
-
-def series_of_counts(
-    spec: SLOSpec, counted: Iterable[tuple[datetime, tuple[str, ...], int, int]], start: datetime, end: datetime
-) -> SLISeries:
-    """Pure: (minute, group key, good, total) tuples -> SLISeries over the minutes [start, end)."""
-    return series_of([Counts.of(counted, start)], tuple(spec.group_by), start, end)
-
-
 def _counts_query(spec: SLOSpec, dialect: str, table=None, time_column: str = "minute",
                   thresholds: Sequence[float] | None = None):
     """Good and total events per minute (per hour from `rollups_hourly`) and group, added up by
-    the database. Quality sums per (errors:ref_words) pair instead; `_read_counts` judges each
+    the database. Quality sums per (errors:ref_words) pair instead; `_read_set` judges each
     pair against max_wer. A latency SLI gets one good column per threshold (default: the spec's),
     so SLOs differing only in their thresholds share one pass over the histograms."""
     table = Rollup.__table__ if table is None else table
@@ -127,28 +84,12 @@ def _counts_query(spec: SLOSpec, dialect: str, table=None, time_column: str = "m
     return histogram_sql.joined(select(*keys, *goods, func.sum(n)), table, entries).group_by(*keys)
 
 
-def load_series(engine: Engine, spec: SLOSpec, at: datetime, cache: SeriesCache | None = None) -> SLISeries:
-    """Rollups for the spec's filters over [floor(at) - series_span, floor(at)); with a cache, only
-    the hours that changed since it last read them (see `slo.series_cache`)."""
-    end = floor_minute(at)
-    start = end - series_span(spec)
-    with read_connection(engine) as conn:
-        read = lambda ranges, origin: _read_counts(conn, spec, ranges, origin)  # noqa: E731
-        pieces = cache.pieces(conn, spec, start, end, read) if cache is not None else [read([(start, end)], start)]
-    return series_of(pieces, tuple(spec.group_by), start, end)
-
-
-def _read_counts(conn: Connection, spec: SLOSpec, ranges: list[tuple[datetime, datetime]], origin: datetime,
-                 hourly: bool = False) -> Counts:
-    """Good and total per minute and group over the minute ranges [since, until); with `hourly`,
-    per hour from `rollups_hourly` over ranges of whole compacted hours."""
-    return _read_set(conn, [spec], ranges, origin, hourly).part(0)
-
-
 def _read_set(conn: Connection, specs: Sequence[SLOSpec], ranges: list[tuple[datetime, datetime]],
               origin: datetime, hourly: bool = False) -> CountsSet:
-    """`_read_counts` of SLOs that differ only in threshold_ms or max_wer, in one query: the
-    same rows, one good column per SLO (`family_key`)."""
+    """Good and total per minute and group over the minute ranges [since, until) (with `hourly`,
+    per hour from `rollups_hourly` over ranges of whole compacted hours), for SLOs that differ
+    only in threshold_ms or max_wer, in one query: the same rows, one good column per SLO
+    (`family_key`)."""
     spec = specs[0]
     table, time_column = (HourlyRollup.__table__, "hour") if hourly else (Rollup.__table__, "minute")
     time = table.c[time_column]
@@ -188,13 +129,30 @@ def tail_minutes(spec: SLOSpec) -> int:
 STARTS_AT_MINUTES = 1440
 
 
-def tiered_family(engine: Engine, specs: Sequence[SLOSpec], at: datetime, cache: SeriesCache
+@contextmanager
+def snapshot_connection(engine: Engine) -> Iterator[Connection]:
+    """One read-only transaction whose reads all see the same snapshot: an SLO status reads its
+    hourly counts, its tail and, later and on demand, the minutes of a window's first hour or of
+    a long starts_at replay; read apart, late data committed in between would count in some of
+    them and not in others. SQLite (WAL) keeps one read transaction's snapshot from its first
+    read to its end; PostgreSQL does under REPEATABLE READ (READ COMMITTED, the default, takes a
+    new snapshot per statement)."""
+    with read_connection(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn.begin():
+            yield conn
+
+
+def tiered_family(conn: Connection, specs: Sequence[SLOSpec], at: datetime, cache: SeriesCache
                   ) -> Iterator[tuple[list[SLOSpec], TieredSeries]]:
     """For SLOs of one `family_key`: each set of SLOs with the same counts (`spec_key`) and one
     series for them, spanning the longest `series_span` among them. The rollups are read once for
     the family, through the cache: hourly rows for whole hours, minutes for the tail and the
     edges (see `slo.tiered_series`). One series at a time, so memory holds one; `restricted`
-    gives each SLO its groups."""
+    gives each SLO its groups. Every read, the on-demand minutes of the series included, goes
+    through `conn` (a `snapshot_connection`, open while the series are used), so they all see
+    one snapshot."""
     shared: dict[tuple, list[SLOSpec]] = {}
     for spec in specs:
         shared.setdefault(spec_key(spec), []).append(spec)
@@ -206,24 +164,25 @@ def tiered_family(engine: Engine, specs: Sequence[SLOSpec], at: datetime, cache:
     hour_start = ceil_hour(start)
     hour_end = max(hour_start, hour_of(tail_start))
 
-    def read(conn: Connection, hourly: bool = False):
-        return lambda ranges, origin: _read_set(conn, heads, ranges, origin, hourly)
+    def read_minutes(ranges: list[tuple[datetime, datetime]], origin: datetime) -> CountsSet:
+        return _read_set(conn, heads, ranges, origin)
 
-    def minutes(conn: Connection, since: datetime, until: datetime) -> list[CountsSet]:
-        return cache.set_pieces(conn, "minutes", keys, since, until, read(conn), read(conn))
+    def read_hours(ranges: list[tuple[datetime, datetime]], origin: datetime) -> CountsSet:
+        return _read_set(conn, heads, ranges, origin, hourly=True)
 
-    with read_connection(engine) as conn:
-        hourly = []
-        if hour_start < hour_end:
-            hourly = cache.set_pieces(conn, "hours", keys, hour_start, hour_end, read(conn, True), read(conn))
-        tail = minutes(conn, tail_start, end)
-        lead_end = min(hour_start, tail_start)
-        lead = minutes(conn, start, lead_end) if start < lead_end else []
+    def minutes(since: datetime, until: datetime) -> list[CountsSet]:
+        # One function for both: the cache then reads stale hours and new minutes in one query.
+        return cache.set_pieces(conn, "minutes", keys, since, until, read_minutes, read_minutes)
+
+    hourly = cache.set_pieces(conn, "hours", keys, hour_start, hour_end, read_hours, read_minutes) \
+        if hour_start < hour_end else []
+    tail = minutes(tail_start, end)
+    lead_end = min(hour_start, tail_start)
+    lead = minutes(start, lead_end) if start < lead_end else []
     for k, same in enumerate(shared.values()):
         def source(since: datetime, until: datetime, k: int = k) -> list[Counts]:
             # Minutes of older hours, on demand (a window's first hour, a long starts_at search).
-            with read_connection(engine) as conn:
-                return [p.part(k) for p in minutes(conn, since, until)]
+            return [p.part(k) for p in minutes(since, until)]
 
         yield same, tiered_series(tuple(same[0].group_by), start, end, tail_start, [p.part(k) for p in hourly],
                                   [p.part(k) for p in tail], [p.part(k) for p in lead], source)

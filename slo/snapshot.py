@@ -12,7 +12,7 @@ from slo.alert import Alert
 from slo.evaluation import DEFAULT_RUNBOOK_BASE, GroupStatus, evaluate_slo, series_span
 from slo.series import floor_minute
 from slo.series_cache import SeriesCache
-from slo.sli_source import family_key, tiered_family
+from slo.sli_source import family_key, snapshot_connection, tiered_family
 from slo.spec import SLOSpec, format_duration, min_events_for, slos_from_settings
 
 if TYPE_CHECKING:
@@ -49,7 +49,9 @@ def slo_statuses(engine: Engine, settings: Any, at: datetime, cache: SeriesCache
     """Per SLO, in config order. SLOs of one family (same SLI, filters and groups) are read in one
     pass, and SLOs that count the same events share one two-resolution series
     (`slo.sli_source.tiered_family`); one series is alive at a time, so memory follows the groups
-    and the tiers' windows, not the number of SLOs. Without a cache a fresh one serves this call."""
+    and the tiers' windows, not the number of SLOs. Every SLO is read in one snapshot (minutes read
+    on demand for a starts_at replay included), so all statuses count the same events. Without a
+    cache a fresh one serves this call."""
     specs = slos_from_settings(settings)
     cache = SeriesCache() if cache is None else cache
     families: dict[tuple, list[SLOSpec]] = {}
@@ -58,12 +60,13 @@ def slo_statuses(engine: Engine, settings: Any, at: datetime, cache: SeriesCache
     base, min_bad = runbook_base(settings), float(getattr(settings, "slo_min_bad_events", 0) or 0)
     end = floor_minute(at)
     groups: dict[str, list[GroupStatus]] = {}
-    for family in families.values():
-        for same, series in tiered_family(engine, family, at, cache):
-            for spec in same:
-                mine = series.restricted(end - series_span(spec))  # the groups a series of its own would hold
-                groups[spec.name] = evaluate_slo(spec, mine, at, min_events=min_events_for(spec, settings),
-                                                 runbook_base=base, min_bad_events=min_bad)
+    with snapshot_connection(engine) as conn:
+        for family in families.values():
+            for same, series in tiered_family(conn, family, at, cache):
+                for spec in same:
+                    mine = series.restricted(end - series_span(spec))  # the groups a series of its own would hold
+                    groups[spec.name] = evaluate_slo(spec, mine, at, min_events=min_events_for(spec, settings),
+                                                     runbook_base=base, min_bad_events=min_bad)
     return [SLOStatus(spec, groups[spec.name]) for spec in specs]
 
 

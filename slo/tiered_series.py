@@ -9,7 +9,8 @@ minute. This series answers every question `SLISeries` answers (`evaluate_slo`, 
 
 - the tail [tail_start, end) keeps its non-empty minutes (row, minute, good, total), sorted by
   minute: a window's sums are one slice and bincount, and the starts_at replay of an alert that
-  began recently builds per-minute prefix sums for the firing groups only;
+  began recently builds per-minute prefix sums for the firing groups only (one block kept:
+  a replay's next, older chunk reads only what it does not overlap);
 - whole hours before it come from hourly counts (the SLO window and long report windows);
 - a window's partial first hour, and minute-by-minute replays older than the tail (an alert
   that has fired for days), ask `minutes(since, until)` for the pieces of those minutes: the
@@ -28,7 +29,7 @@ from datetime import datetime
 import numpy as np
 
 from collector.rollups import HOUR, hour_of
-from slo.series import MINUTE, Counts, floor_minute
+from slo.series import MINUTE, Counts, binned, floor_minute, rows_of
 
 MinuteSource = Callable[[datetime, datetime], Sequence[Counts]]
 
@@ -62,25 +63,26 @@ def _by_groups(pieces: Sequence[Counts], origin: datetime):
                np.concatenate([p.good for p in parts]), np.concatenate([p.total for p in parts]))
 
 
+def _selected(pieces: Sequence[Counts], position: dict[tuple, int], origin: datetime, lo: int, hi: int
+              ) -> tuple[np.ndarray, ...]:
+    """Pure: (row, minutes since origin, good, total) of the pieces' rows with events in the minutes
+    [origin + lo, origin + hi) whose group has a row in `position`."""
+    parts = []
+    for groups, group, m, g, t in _by_groups(pieces, origin):
+        row = rows_of(groups, position)[group]
+        keep = (m >= lo) & (m < hi) & (row >= 0) & (t > 0)
+        parts.append((row[keep], m[keep], g[keep], t[keep]))
+    if not parts:
+        return tuple(np.zeros(0, dtype=np.int64) for _ in range(4))
+    return tuple(np.concatenate(column).astype(np.int64, copy=False) for column in zip(*parts))
+
+
 def dense_counts(pieces: Sequence[Counts], position: dict[tuple, int], rows: int, origin: datetime,
                  bins: int, width: int = 1) -> np.ndarray:
     """Pure: (2, rows, bins) good/total of the pieces' rows in [origin, origin + bins x width
     minutes), bin = minutes since origin // width. Groups missing from `position` are dropped."""
-    flat, good, total = [], [], []
-    for groups, group, m, g, t in _by_groups(pieces, origin):
-        remap = np.array([position.get(key, -1) for key in groups], dtype=np.int64)
-        row = remap[group]
-        keep = (m >= 0) & (m < bins * width) & (row >= 0)
-        flat.append(row[keep] * bins + m[keep] // width)
-        good.append(g[keep])
-        total.append(t[keep])
-    out = np.zeros((2, rows, bins), dtype=np.int64)
-    index = np.concatenate(flat) if flat else np.zeros(0, dtype=np.int64)
-    if index.size:
-        # bincount adds in float64: exact for counts below 2**53, then back to integers.
-        for k, weights in enumerate((np.concatenate(good), np.concatenate(total))):
-            out[k] = np.rint(np.bincount(index, weights, minlength=rows * bins)).astype(np.int64).reshape(rows, bins)
-    return out
+    row, m, good, total = _selected(pieces, position, origin, 0, bins * width)
+    return binned(row, m // width, good, total, rows, bins)
 
 
 def groups_in(pieces: Sequence[Counts], since: datetime, until: datetime) -> set[tuple]:
@@ -189,19 +191,12 @@ class TieredSeries:
         position, n = self._positions(rows)
         row, minute, good, total = self._tail
         i, j = np.searchsorted(minute, [s, u], side="left")
-        r, m = row[i:j], minute[i:j] - s
+        r, m, g, t = row[i:j], minute[i:j] - s, good[i:j], total[i:j]
         if position is not None:
             r = position[r]
             keep = r >= 0
-            r, m, g, t = r[keep], m[keep], good[i:j][keep], total[i:j][keep]
-        else:
-            g, t = good[i:j], total[i:j]
-        flat = r * bins + (m if bins > 1 else 0)
-        out = np.zeros((2, n, bins), dtype=np.int64)
-        if flat.size:
-            for k, weights in enumerate((g, t)):  # float64 sums: exact below 2**53
-                out[k] = np.rint(np.bincount(flat, weights, minlength=n * bins)).astype(np.int64).reshape(n, bins)
-        return out
+            r, m, g, t = r[keep], m[keep], g[keep], t[keep]
+        return binned(r, m if bins > 1 else np.zeros_like(m), g, t, n, bins)
 
     def _sum(self, s: int, e: int, rows: np.ndarray | None = None) -> np.ndarray:
         """(2, G) events in the minutes [s, e) (clipped indices)."""
@@ -238,24 +233,43 @@ class TieredSeries:
             return np.zeros((2, n), dtype=np.int64)
         return self._minute_block(s, u, pick).sum(axis=2)
 
+    def _counts_between(self, s: int, u: int, rows: np.ndarray | None) -> np.ndarray:
+        """(2, R, u - s) per-minute counts of the minutes [s, u): the source before the tail."""
+        pick = slice(None) if rows is None else rows
+        t0, parts = self._t0, []
+        if s < min(u, t0):
+            parts.append(self._minute_block(s, min(u, t0), pick))
+        if u > max(s, t0):
+            parts.append(self._tail_block(max(s, t0), u, rows, u - max(s, t0)))
+        if not parts:
+            return np.zeros((2, self._positions(rows)[1], 0), dtype=np.int64)
+        return np.concatenate(parts, axis=2) if len(parts) > 1 else parts[0]
+
     def _cum_between(self, lo: int, hi: int, rows: np.ndarray | None) -> tuple[np.ndarray, int]:
         """Per-minute prefix sums over the indices [lo, hi] for the rows (only they are built:
         a starts_at replay asks for its firing groups), and the index of their first column.
-        The last block is kept: the tiers of one replay ask for nested spans of the same rows."""
-        key = None if rows is None else np.asarray(rows).tobytes()
+        The last block is kept, for the same rows only: the tiers of one chunk of a replay ask
+        for nested spans (longest first), and the next, older chunk overlaps it by the longest
+        window. A request it does not hold gets a block of exactly [lo, hi], taking the overlap
+        from the kept block and only the rest from the source, so a replay of weeks reads each
+        minute about once and its block stays a chunk plus the longest window."""
+        key = None
+        if rows is not None:
+            rows = np.asarray(rows, dtype=np.int64)  # int64 bytes: equal keys are equal rows
+            key = rows.tobytes()
+        counts = None
         if self._memo is not None and self._memo[0] == key:
             _, a, b, cum = self._memo
             if a <= lo and hi <= b:
                 return cum, a
-            lo, hi = min(lo, a), max(hi, b)
-        pick = slice(None) if rows is None else rows
-        t0 = self._t0
-        parts = []
-        if lo < t0:
-            parts.append(self._minute_block(lo, min(hi, t0), pick))
-        if hi > t0:
-            parts.append(self._tail_block(max(lo, t0), hi, rows, hi - max(lo, t0)))
-        cum = _prefix(np.concatenate(parts, axis=2) if len(parts) > 1 else parts[0])
+            inner_lo, inner_hi = max(lo, a), min(hi, b)
+            if inner_lo < inner_hi:  # overlap: its counts from the kept prefix sums, no read
+                kept = np.diff(cum[:, :, inner_lo - a:inner_hi - a + 1], axis=2)
+                counts = np.concatenate([self._counts_between(lo, inner_lo, rows), kept,
+                                         self._counts_between(inner_hi, hi, rows)], axis=2)
+        if counts is None:
+            counts = self._counts_between(lo, hi, rows)
+        cum = _prefix(counts)
         self._memo = (key, lo, hi, cum)
         return cum, lo
 
@@ -265,7 +279,8 @@ def tiered_series(group_by: tuple[str, ...], start: datetime, end: datetime, tai
                   minutes: MinuteSource) -> TieredSeries:
     """Pure: a TieredSeries over [start, end) from pieces of counts: `hourly` for the whole hours
     before the tail, `tail` for [tail_start, end), `lead` for the partial hour at the start.
-    Groups are those with events anywhere in [start, end), sorted by key, as in `series_of`."""
+    Groups are those with events anywhere in [start, end), sorted by key, as in the dense series
+    (tests/slo_dense_reference.py `series_of`)."""
     start, end, tail_start = floor_minute(start), floor_minute(end), floor_minute(tail_start)
     hour_start = ceil_hour(start)
     hour_end = max(hour_start, hour_of(tail_start))
@@ -283,16 +298,7 @@ def sparse_tail(pieces: Sequence[Counts], position: dict[tuple, int], start: dat
                 until: datetime) -> tuple[np.ndarray, ...]:
     """Pure: (row, minute index since `start`, good, total) of the pieces' non-empty rows in
     [since, until), sorted by minute: the tail's minutes cost their events, not groups x minutes."""
-    rows, minutes, good, total = [], [], [], []
-    lo, hi = _minutes_between(start, since), _minutes_between(start, until)
-    for groups, group, m, g, t in _by_groups(pieces, start):
-        remap = np.array([position.get(key, -1) for key in groups], dtype=np.int64)
-        row = remap[group]
-        keep = (m >= lo) & (m < hi) & (row >= 0) & (t > 0)
-        rows.append(row[keep]), minutes.append(m[keep]), good.append(g[keep]), total.append(t[keep])
-    if not rows:
-        return tuple(np.zeros(0, dtype=np.int64) for _ in range(4))
-    m = np.concatenate(minutes)
+    row, m, good, total = _selected(pieces, position, start, _minutes_between(start, since),
+                                    _minutes_between(start, until))
     order = np.argsort(m, kind="stable")
-    return (np.concatenate(rows)[order], m[order], np.concatenate(good)[order].astype(np.int64),
-            np.concatenate(total)[order].astype(np.int64))
+    return row[order], m[order], good[order], total[order]

@@ -23,8 +23,8 @@ from collector.rollup_window import whole_hours
 from collector.rollups import compacted_through
 from collector.schemas import SampleIn, SessionIn
 from slo.series_cache import SeriesCache
-from slo.sli_source import load_series
 from slo.spec import parse_slo
+from slo_dense_reference import cache_pieces, load_series, read_counts
 
 T0 = datetime(2026, 5, 4, 8, 0, tzinfo=timezone.utc)
 AT = T0 + timedelta(hours=6, minutes=20)
@@ -181,23 +181,22 @@ def test_series_cache_answers_what_a_full_read_does(database_url):
     same(AT + timedelta(minutes=3))  # a later evaluation: kept hours plus the new minutes
     read_ranges: list = []
     spec = specs[0]
-    from slo import sli_source
 
     def recording(conn):
         def read(ranges, origin):
             read_ranges.append(ranges)
-            return sli_source._read_counts(conn, spec, ranges, origin)
+            return read_counts(conn, spec, ranges, origin)
         return read
 
     with read_connection(engine) as conn:
-        cache.pieces(conn, spec, AT - timedelta(days=1), AT, recording(conn))
+        cache_pieces(cache, conn, spec, AT - timedelta(days=1), AT, recording(conn))
     assert read_ranges == [[(T0 + timedelta(hours=6), AT)]]  # only the minutes not compacted
 
     before = load_series(engine, spec, AT, cache)
     _store(engine, *_sessions(rng, "late", 300, T0 + timedelta(hours=2), 1))  # late: bumps 10:00's revision
     read_ranges.clear()
     with read_connection(engine) as conn:
-        cache.pieces(conn, spec, AT - timedelta(days=1), AT, recording(conn))
+        cache_pieces(cache, conn, spec, AT - timedelta(days=1), AT, recording(conn))
     assert read_ranges == [[(T0 + timedelta(hours=2), T0 + timedelta(hours=3)), (T0 + timedelta(hours=6), AT)]]
     same(AT)
     assert load_series(engine, spec, AT, cache).total.sum() > before.total.sum()

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from slo.series import Counts, series_of
+from slo.series import Counts
+from slo_dense_reference import series_of
 
 START = datetime(2026, 6, 1, 10, 0, tzinfo=timezone.utc)
 M = timedelta(minutes=1)

@@ -14,8 +14,8 @@ from collector.ingest import score_and_store_samples, store_sessions
 from collector.models import Rollup
 from collector.schemas import SampleIn, SessionIn
 from slo.evaluation import series_span
-from slo.sli_source import build_series, load_series
 from slo.spec import parse_slo
+from slo_dense_reference import build_series, load_series
 
 AT = datetime(2026, 3, 2, 6, 30, tzinfo=timezone.utc)
 WORDS = "turn on the kitchen lights and set a timer for ten minutes please".split()

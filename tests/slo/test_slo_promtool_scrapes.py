@@ -51,8 +51,8 @@ from slo.alerting import conditions, policy
 from slo.evaluation import evaluate_slo
 from slo.prometheus_rules import export_rules, to_yaml
 from slo.series import MINUTE
-from slo.sli_source import load_series
 from slo.spec import render_annotation, slos_from_settings
+from slo_dense_reference import load_series
 
 sys.path.insert(0, str(Path(__file__).parent))
 from prerequisites import need_program  # noqa: E402

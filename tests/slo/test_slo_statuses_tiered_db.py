@@ -17,11 +17,12 @@ from collector.compaction import compact
 from collector.database import make_engine, migrate
 from collector.ingest import score_and_store_samples, store_sessions
 from collector.schemas import SampleIn, SessionIn
+from slo import sli_source
 from slo.evaluation import evaluate_slo
 from slo.series_cache import SeriesCache
-from slo.sli_source import load_series
 from slo.snapshot import runbook_base, slo_statuses
 from slo.spec import min_events_for, slos_from_settings
+from slo_dense_reference import load_series
 
 AT = datetime(2026, 10, 31, 15, 47, 30, tzinfo=timezone.utc)
 DAYS = 33
@@ -110,7 +111,7 @@ def engine(database_url):
     engine.dispose()
 
 
-def test_statuses_equal_the_dense_path(engine):
+def test_statuses_equal_the_dense_path(engine, monkeypatch):
     rng = random.Random(5)
     cache = SeriesCache()
     compact(engine, AT - timedelta(days=6))  # the hourly span's last days are not compacted yet
@@ -129,8 +130,49 @@ def test_statuses_equal_the_dense_path(engine):
 
     # Late data for compacted hours (bumps their revisions) and a later evaluation, warm.
     _fill(engine, rng, "late", AT - timedelta(days=29, hours=3), AT - timedelta(days=25), 300)
+    _fill(engine, rng, "late-tail", AT - timedelta(days=2, hours=2), AT - timedelta(days=2), 40)  # in the tail
     later = AT + timedelta(minutes=7)
     expected_later = _reference(engine, later)
     assert expected_later != expected
+    reads, plain_read = [], sli_source._read_set
+    monkeypatch.setattr(sli_source, "_read_set", lambda conn, specs, ranges, origin, hourly=False: (
+        reads.append((hourly, list(ranges))) or plain_read(conn, specs, ranges, origin, hourly)))
     assert _tiered(engine, later, cache) == expected_later
+    # The stale hours and the minutes not compacted yet come in one query per read of minutes.
+    assert any(not hourly and len(ranges) > 1 and ranges[-1][1] == later.replace(second=0, microsecond=0)
+               for hourly, ranges in reads), reads
+    monkeypatch.setattr(sli_source, "_read_set", plain_read)
     assert _tiered(engine, later, cache) == expected_later  # all from the cache now
+
+
+def test_minutes_read_on_demand_come_from_the_snapshot_the_statuses_read(engine, monkeypatch):
+    """Late data committed after the hourly and tail reads, just before the first minutes read
+    on demand (a window's first hour or the chronic ticket's replay, weeks back): every read of
+    the call sees the snapshot, so the statuses are the dense path's as of before the write."""
+    compact(engine, AT)
+    expected = _reference(engine, AT)
+    rng, written = random.Random(9), []
+    # A burst of good sessions in the chronic slice 15 days ago: its 3-day ratio drops under the
+    # ticket's threshold for three days, so the ticket would seem to start 12 days ago, not weeks.
+    burst = [_session(f"burst{k}", AT - timedelta(days=15) + timedelta(seconds=k / 20), rng, region="eu",
+                      model="v9", channel="web", status="ok") for k in range(600)]
+    plain = sli_source.tiered_series
+
+    def late_write_before_the_first_minute_read(*args):
+        *rest, minutes = args
+
+        def source(since, until):
+            if not written:
+                store_sessions(engine, burst, AT)  # its own connection: commits now
+                written.append(since)
+            return minutes(since, until)
+
+        return plain(*rest, source)
+
+    monkeypatch.setattr(sli_source, "tiered_series", late_write_before_the_first_minute_read)
+    assert _tiered(engine, AT, None) == expected
+    assert written, "minutes were read on demand after the write"
+    after = _reference(engine, AT)
+    assert after != expected  # the burst changes the answer of a read that would see it
+    monkeypatch.setattr(sli_source, "tiered_series", plain)
+    assert _tiered(engine, AT, None) == after

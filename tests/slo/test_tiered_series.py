@@ -10,11 +10,13 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
+from slo.alerting import MAX_REPLAY_CHUNK, policy
 from slo.evaluation import evaluate_slo, series_span
-from slo.series import MINUTE, Counts, series_of
+from slo.series import MINUTE, Counts
 from slo.spec import parse_slo
-from slo.tiered_series import ceil_hour, tiered_series
+from slo.tiered_series import TieredSeries, ceil_hour, tiered_series
 from collector.rollups import HOUR, hour_of
+from slo_dense_reference import series_of
 
 AT = datetime(2026, 9, 30, 17, 41, 25, tzinfo=timezone.utc)
 
@@ -132,3 +134,42 @@ def test_restricted_keeps_the_groups_a_shorter_series_would_hold():
     e = restricted.index_of(AT)
     np.testing.assert_array_equal(np.stack(restricted.window_counts(e, 1440 * 7)),
                                   np.stack(short.window_counts(short.index_of(AT), 1440 * 7)))
+
+
+def test_a_replay_of_weeks_reads_each_minute_about_once(monkeypatch):
+    """The chronic group's alert began weeks before the tail, so `firing_since` replays it a chunk
+    (up to a day) at a time back through the minute source. Each chunk's block overlaps the last
+    by the longest window: only the rest is read, so the minutes read stay about the span
+    replayed (not chunks x span) and a block stays a chunk plus the longest window."""
+    spec = parse_slo({"name": "lat", "sli": "latency", "threshold_ms": 900, "objective": 0.99, "window": "30d",
+                      "group_by": ["region", "model_version"]})
+    dense, tiered, reads = _both(spec, np.random.default_rng(21), groups=25)
+    blocks, build = [], TieredSeries._cum_between
+
+    def recording(self, lo, hi, rows):
+        cum, first = build(self, lo, hi, rows)
+        blocks.append(cum.shape[2] - 1)
+        return cum, first
+
+    monkeypatch.setattr(TieredSeries, "_cum_between", recording)
+    got = [s.to_dict() for s in evaluate_slo(spec, tiered, AT, min_events=3)]
+    assert got == [s.to_dict() for s in evaluate_slo(spec, dense, AT, min_events=3)]
+    tail_start = tiered.start + tiered._t0 * MINUTE
+    assert any(datetime.fromisoformat(a["starts_at"]) < tail_start - timedelta(days=20)
+               for s in got for a in s["alerts"]), "an alert replayed for weeks before the tail"
+    read = sum((until - since) // MINUTE for since, until in reads)
+    assert 0.5 * tiered._t0 < read <= tiered._t0 + 1440  # the minutes before the tail, about once each
+    longest = max(t.long_minutes for t in policy(spec.window))
+    assert blocks and max(blocks) <= MAX_REPLAY_CHUNK + longest
+
+
+def test_replay_blocks_are_kept_per_rows_whatever_their_dtype():
+    """int32 [1, 0] and int64 [1] have the same bytes: the kept block must not answer for both."""
+    spec = parse_slo({"name": "a", "sli": "availability", "objective": 0.99, "window": "7d",
+                      "group_by": ["region", "model_version"]})
+    dense, tiered, _ = _both(spec, np.random.default_rng(5))
+    ends = np.arange(dense.index_of(AT) - 90, dense.index_of(AT))
+    for rows in (np.array([1, 0], dtype=np.int32), np.array([1], dtype=np.int64), np.array([0, 1], dtype=np.int64),
+                 np.array([1, 0], dtype=np.int64)):
+        np.testing.assert_array_equal(np.stack(tiered.window_counts(ends, 60, rows)),
+                                      np.stack(dense.window_counts(ends, 60, rows)), err_msg=str(rows))
