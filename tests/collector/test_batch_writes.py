@@ -73,13 +73,6 @@ def two_engines(request, tmp_path):
             drop_database(url)
 
 
-@pytest.fixture
-def pg_url():
-    url = create_database()
-    yield url
-    drop_database(url)
-
-
 def _record(rng: random.Random, session_id: str, hours_back: int) -> dict:
     ts = AT - timedelta(hours=hours_back) + timedelta(seconds=rng.uniform(0, 240))
     if rng.random() < 0.3:  # another offset: stored as the same instant
@@ -176,11 +169,11 @@ def test_an_upsert_adds_every_value_column_and_keeps_the_stored_order(two_engine
 
 
 @pytest.mark.postgres
-def test_times_are_utc_whatever_the_sessions_time_zone(pg_url):
+def test_times_are_utc_whatever_the_sessions_time_zone(postgres_url):
     """Times go to PostgreSQL as UTC text read `AT TIME ZONE 'UTC'`: a session in New York time
     stores the same instants as one in UTC, a non-UTC offset is converted, a naive time refused."""
-    engine = _in_time_zone(make_engine(pg_url), NEW_YORK)
-    utc = make_engine(pg_url)
+    engine = _in_time_zone(make_engine(postgres_url), NEW_YORK)
+    utc = make_engine(postgres_url)
     try:
         migrate(engine)
         ts = datetime(2026, 6, 1, 17, 31, 5, 250_000, tzinfo=timezone(timedelta(hours=5, minutes=30)))  # 12:01:05.25Z
@@ -211,9 +204,9 @@ def test_times_are_utc_whatever_the_sessions_time_zone(pg_url):
 @pytest.mark.postgres
 @pytest.mark.parametrize("field, value", [("final_latency_ms", math.nan), ("audio_seconds", math.inf),
                                           ("snr_db", -math.inf)])
-def test_nonfinite_values_are_refused_by_name(pg_url, field, value):
+def test_nonfinite_values_are_refused_by_name(postgres_url, field, value):
     """orjson writes NaN and infinities as null: they are refused before the statement, named."""
-    engine = make_engine(pg_url)
+    engine = make_engine(postgres_url)
     try:
         migrate(engine)
         good = SessionIn.model_validate({"session_id": "ok-1", "ts": AT.isoformat(), "model_version": "m",
@@ -235,11 +228,11 @@ def test_nonfinite_values_are_refused_by_name(pg_url, field, value):
 
 
 @pytest.mark.postgres
-def test_two_replicas_writing_overlapping_batches_during_compaction_match_a_recount(pg_url):
+def test_two_replicas_writing_overlapping_batches_during_compaction_match_a_recount(postgres_url):
     """Two engines (as two replicas) ingest batches of the same minutes and slices, some session
     ids sent to both, at the same time, while a third compacts hours: every rollup, minute and
     hourly, must equal a recount of the stored sessions, and nothing may deadlock."""
-    engines = [make_engine(pg_url) for _ in range(3)]
+    engines = [make_engine(postgres_url) for _ in range(3)]
     migrate(engines[0])
     shared = [f"shared-{i}" for i in range(200)]
     plans = []
