@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from fastapi import HTTPException
+from sqlalchemy.engine import Engine
+
+from collector.clock import evaluation_time
 
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -30,6 +33,15 @@ def parse_time(value: str | None, name: str, default: datetime) -> datetime:
     if parsed is None or not EARLIEST <= parsed < LATEST:
         raise HTTPException(422, f"{name}: must be between {EARLIEST.year} and {LATEST.year}, got {value!r}")
     return parsed
+
+
+def at_or_collector_now(value: str | None, name: str, engine: Engine, clock_mode: str) -> datetime:
+    """`at` as given, else the collector's clock (the watermark in watermark mode), as the
+    evaluators judge "now": a live view or a peer's gate must agree with the alerts and verdicts
+    they act on, during a replay too."""
+    if value is not None:
+        return parse_time(value, name, datetime.now(timezone.utc))
+    return evaluation_time(engine, clock_mode)
 
 
 def window(since: str | None, until: str | None, default_span: timedelta = timedelta(hours=24)) -> tuple[datetime, datetime]:

@@ -49,14 +49,6 @@ class Transitions:
     leader: bool = True
 
 
-def _from_state(row: SLOAlertState) -> Alert:
-    return Alert(
-        name=row.name, severity=row.severity, labels=dict(row.labels), summary=row.summary,  # type: ignore[arg-type]
-        runbook_url=row.runbook_url, starts_at=row.starts_at, ends_at=row.resolved_at,
-        annotations=dict(row.annotations or {}),
-    )
-
-
 def record_transitions(engine: Engine, alerts: list[Alert], at: datetime) -> Transitions:
     """Diff the alerts firing at `at` against the open episodes, in one write transaction."""
     out = Transitions()
@@ -83,7 +75,7 @@ def record_transitions(engine: Engine, alerts: list[Alert], at: datetime) -> Tra
                     else:
                         row.resolved_at = at
                         row.last_evaluated_at = at
-                        out.resolved.append(_from_state(row))
+                        out.resolved.append(row.to_alert())
                 for fp, alert in current.items():
                     if fp in open_rows:
                         continue

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from collector.models import Base
+from slo.alert import Alert
 
 
 class SLOAlertState(Base):
@@ -35,3 +36,9 @@ class SLOAlertState(Base):
         Index("ux_slo_alert_state_episode", "fingerprint", "starts_at", unique=True),
         Index("ix_slo_alert_state_open", "resolved_at", "fingerprint"),
     )
+
+    def to_alert(self) -> Alert:
+        """The episode as an Alert, as it was last recorded (`ends_at` = its resolution, if any)."""
+        return Alert(name=self.name, severity=self.severity, labels=dict(self.labels),  # type: ignore[arg-type]
+                     summary=self.summary, runbook_url=self.runbook_url, starts_at=self.starts_at,
+                     ends_at=self.resolved_at, annotations=dict(self.annotations or {}))

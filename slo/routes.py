@@ -8,7 +8,7 @@ so asking about a past alert later never rewrites its `starts_at` nor drops its 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -18,27 +18,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 
 from asrwatch.settings import Settings
-from collector.clock import evaluation_time
 from collector.dependencies import get_engine, get_settings, require_read
 from collector.schemas import API_ERRORS
-from collector.timeparams import parse_time
+from collector.timeparams import at_or_collector_now
+from slo.alert_history import Episode, alerts_as_of, routed_to
 from slo.models import SLOAlertState
 from slo.series_cache import SeriesCache
-from slo.alert import Alert
-from slo.alert_history import Episode, alerts_as_of, routed_to
 from slo.snapshot import firing_alerts, place_alerts, slo_statuses
 from slo.spec import SLOSpecError
 
 router = APIRouter(dependencies=[Depends(require_read)], tags=["slo"], responses=API_ERRORS)
 RESOLVED_LOOKBACK = timedelta(hours=24)
-
-
-def _at(value: str | None, engine: Engine, settings: Settings) -> datetime:
-    """`at`, or the collector's clock (the watermark in watermark mode), as the evaluator and the
-    demo judge "now": a live view must agree with the pages the evaluator sends."""
-    if value is not None:
-        return parse_time(value, "at", datetime.now(timezone.utc))
-    return evaluation_time(engine, settings.evaluator_clock)
 
 
 def _series_cache(request: Request) -> SeriesCache | None:
@@ -58,14 +48,9 @@ def _episodes(engine: Engine, at: datetime) -> list[Episode]:
         rows = db.scalars(select(SLOAlertState).where(
             SLOAlertState.starts_at <= at,
             or_(SLOAlertState.resolved_at.is_(None), SLOAlertState.resolved_at > at))).all()
-        return [Episode(alert=_recorded(row), starts_at=row.starts_at, resolved_at=row.resolved_at,
+        return [Episode(alert=row.to_alert(), starts_at=row.starts_at, resolved_at=row.resolved_at,
                         last_evaluated_at=row.last_evaluated_at, routed_to=tuple(row.routed_to or ()))
                 for row in rows]
-
-
-def _recorded(row: SLOAlertState) -> Alert:
-    return Alert(name=row.name, severity=row.severity, labels=dict(row.labels), summary=row.summary,  # type: ignore[arg-type]
-                 runbook_url=row.runbook_url, starts_at=row.starts_at, annotations=dict(row.annotations or {}))
 
 
 def _judged(engine: Engine, settings: Settings, at: datetime, cache: SeriesCache | None):
@@ -79,7 +64,7 @@ def _judged(engine: Engine, settings: Settings, at: datetime, cache: SeriesCache
 @router.get("/api/v1/slos")
 async def get_slos(request: Request, at: str | None = None, engine: Engine = Depends(get_engine),
                    settings: Settings = Depends(get_settings)) -> dict[str, Any]:
-    when = await run_in_threadpool(_at, at, engine, settings)
+    when = await run_in_threadpool(at_or_collector_now, at, "at", engine, settings.evaluator_clock)
     statuses, _, _ = await run_in_threadpool(_judged, engine, settings, when, _series_cache(request))
     return {"at": when.isoformat(), "slos": [s.to_dict() for s in statuses]}
 
@@ -96,14 +81,7 @@ def _alerts(engine: Engine, settings: Settings, at: datetime, state: str, cache:
             for row in db.scalars(select(SLOAlertState).where(
                     SLOAlertState.resolved_at <= at, SLOAlertState.resolved_at > at - RESOLVED_LOOKBACK)
                     .order_by(SLOAlertState.resolved_at)):
-                out.append({
-                    "fingerprint": row.fingerprint, "name": row.name, "severity": row.severity,
-                    "labels": dict(row.labels), "starts_at": row.starts_at.isoformat(),
-                    "ends_at": row.resolved_at.isoformat() if row.resolved_at else None,
-                    "summary": row.summary, "runbook_url": row.runbook_url,
-                    "annotations": dict(row.annotations or {}), "evidence": {},
-                    "state": "resolved", "routed_to": list(row.routed_to or []),
-                })
+                out.append({**row.to_alert().to_dict(), "state": "resolved", "routed_to": list(row.routed_to or [])})
     return out
 
 
@@ -115,7 +93,7 @@ async def get_alerts(
     engine: Engine = Depends(get_engine),
     settings: Settings = Depends(get_settings),
 ) -> dict[str, Any]:
-    when = await run_in_threadpool(_at, at, engine, settings)
+    when = await run_in_threadpool(at_or_collector_now, at, "at", engine, settings.evaluator_clock)
     alerts = await run_in_threadpool(_alerts, engine, settings, when, state, _series_cache(request))
     return {"at": when.isoformat(), "state": state, "alerts": alerts}
 

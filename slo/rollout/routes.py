@@ -22,7 +22,7 @@ from asrwatch.settings import Settings
 from collector.clock import evaluation_time
 from collector.dependencies import get_engine, get_settings, require_admin, require_read
 from collector.schemas import API_ERRORS, error_responses
-from collector.timeparams import parse_time
+from collector.timeparams import at_or_collector_now
 from slo.rollout import actuators as actuators_mod
 from slo.rollout import flagger, service
 from slo.rollout.judge import Verdict
@@ -35,14 +35,6 @@ LEADER_NAME = "asrwatch-rollout-evaluator"
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _judged_at(value: str | None, field: str, engine: Engine, settings: Settings) -> datetime:
-    """`at` as given, else the collector's clock (the watermark in watermark mode), as the rollout
-    loop judges: a gate asked during a replay must see the replay's data, not the wall clock's."""
-    if value is not None:
-        return parse_time(value, field, _now())
-    return evaluation_time(engine, settings.evaluator_clock)
 
 
 @router.post("/api/v1/rollouts", responses={
@@ -84,7 +76,7 @@ def verdict(name: str, at: str | None = None, engine: Engine = Depends(get_engin
     """Always 200 with the JSON, also for a name not registered (then `pause`): Argo Rollouts'
     `web` provider records any non-2xx as an Error, which aborts a rollout; `$.decision` of
     `pause` matches neither condition of our AnalysisTemplate, so Argo records Inconclusive."""
-    when = _judged_at(at, "at", engine, settings)
+    when = at_or_collector_now(at, "at", engine, settings.evaluator_clock)
     found = service.verdict_for(engine, name, when, price_per_gpu_hour=settings.price_per_gpu_hour)
     return (found or _unregistered(name, when)).to_dict()
 
@@ -97,7 +89,7 @@ def _flagger_call(payload: dict[str, Any] | None, name: str, engine: Engine,
     metadata = (payload or {}).get("metadata") or {}
     if not isinstance(metadata, dict):
         raise HTTPException(422, "metadata: must be a mapping of strings")
-    at = _judged_at(metadata.get("at"), "metadata.at", engine, settings)
+    at = at_or_collector_now(metadata.get("at"), "metadata.at", engine, settings.evaluator_clock)
     caller = {k: (payload or {}).get(k) for k in ("name", "namespace", "phase", "checksum")}
     return str(metadata.get("rollout") or name), at, caller
 
@@ -149,7 +141,7 @@ def evaluate_now(name: str, request: Request, at: str | None = None, dry_run: bo
                  engine: Engine = Depends(get_engine), settings: Settings = Depends(get_settings),
                  who: str = Depends(require_admin)) -> dict[str, Any]:
     """Judge at `at` (default: the collector's clock) and act if the verdict is rollback, as the leader."""
-    when = _judged_at(at, "at", engine, settings)
+    when = at_or_collector_now(at, "at", engine, settings.evaluator_clock)
     lock = _leader(request.app)
     if not lock.acquire():  # the lease runs on the wall clock, whatever time is judged
         raise HTTPException(409, "another replica holds the rollout leader lock; it acts on rollouts")
