@@ -15,10 +15,9 @@ never count a failure.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal
 
 HookType = Literal["confirm-rollout", "confirm-traffic-increase", "confirm-promotion", "rollback", "rollout"]
-HOOK_TYPES: tuple[str, ...] = get_args(HookType)
 
 PASS = 200  # Flagger's "call succeeded" is 200..202
 HOLD = 412  # any status above 202 is a failed call; 412: the verdict is not what this hook needs

@@ -57,12 +57,13 @@ def _common(dicts: list[dict[str, str]]) -> dict[str, str]:
 
 
 def webhook_v4(note: Notification, *, external_url: str | None = "") -> dict[str, Any]:
+    annotations = [_annotations(a, external_url) for a in note.alerts]
     alerts = []
-    for a in note.alerts:
+    for a, notes in zip(note.alerts, annotations):
         alerts.append({
             "status": "resolved" if a.resolved else "firing",
             "labels": dict(a.labels),
-            "annotations": _annotations(a, external_url),
+            "annotations": notes,
             "startsAt": rfc3339(a.starts_at),
             "endsAt": rfc3339(a.ends_at) if a.ends_at else _ZERO_TIME,
             "generatorURL": absolute_link(a.runbook_url, external_url),
@@ -76,7 +77,7 @@ def webhook_v4(note: Notification, *, external_url: str | None = "") -> dict[str
         "receiver": note.receiver,
         "groupLabels": dict(note.group_labels),
         "commonLabels": _common([dict(a.labels) for a in note.alerts]),
-        "commonAnnotations": _common([_annotations(a, external_url) for a in note.alerts]),
+        "commonAnnotations": _common(annotations),
         "externalURL": external_url or "",
         "alerts": alerts,
     }
