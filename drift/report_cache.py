@@ -47,11 +47,13 @@ class ReportCache:
         self._scanning: dict[Hashable, threading.Lock] = {}
         self._latest: dict[str, ScanReport] = {}
 
-    def latest(self, config: DriftConfig, since: datetime) -> ScanReport | None:
-        """The newest report scanned with this config, if it ends at or after `since`."""
+    def latest(self, config: DriftConfig, since: datetime, until: datetime | None = None) -> ScanReport | None:
+        """The newest report scanned with this config, if it ends in [since, until]."""
         with self._lock:
             report = self._latest.get(repr(config))
-        return report if report is not None and report.at >= since else None
+        if report is None or report.at < since or (until is not None and report.at > until):
+            return None
+        return report
 
     def report(self, engine: Engine, config: DriftConfig, at: datetime,
                scan: Callable[[Engine, DriftConfig, datetime], ScanReport]) -> ScanReport:

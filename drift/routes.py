@@ -54,8 +54,8 @@ async def drift(
         if config.interval_s > 0:
             since = now - timedelta(seconds=config.interval_s)
             # A pass ending after now is not this clock's (the wall clock's, before a replay's data came).
-            report = reports.latest(config, since=since)
-            if report is not None and report.at <= now:
+            report = reports.latest(config, since=since, until=now)
+            if report is not None:
                 out = report.to_dict()
             else:  # this replica has not scanned since it started: the loop's last pass, from the store
                 stored = await run_in_threadpool(latest_report, engine, config, since, now)

@@ -18,9 +18,8 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session as OrmSession
 
-from collector.database import read_connection
+from collector.database import dialect_insert, read_connection, write_transaction
 from drift.config import DriftConfig
 from drift.models import DriftReportRecord
 from drift.scan import ScanReport
@@ -41,12 +40,13 @@ def save_report(engine: Engine, config: DriftConfig, report: ScanReport, written
     """Keep `report` as the config's last pass. The last written wins, not the latest `at`: the
     evaluation clock can step back (the wall clock, then a replay's watermark once data arrives)."""
     body = json.dumps(report.to_dict())
-    with OrmSession(engine) as s, s.begin():
-        row = s.get(DriftReportRecord, config_key(config))
-        if row is None:
-            s.add(DriftReportRecord(config_key=config_key(config), at=report.at, report=body, written_at=written_at))
-        else:
-            row.at, row.report, row.written_at = report.at, body, written_at
+    row = {"config_key": config_key(config), "at": report.at, "report": body, "written_at": written_at}
+    table = DriftReportRecord.__table__
+    # One upsert under the write lock taken up front: an ingest committing in between cannot make
+    # SQLite refuse the write, and two replicas during a leader change cannot both insert the key.
+    with write_transaction(engine) as conn:
+        conn.execute(dialect_insert(conn, table).values(row).on_conflict_do_update(
+            index_elements=["config_key"], set_={k: row[k] for k in ("at", "report", "written_at")}))
 
 
 def stored_at(engine: Engine, config: DriftConfig) -> datetime | None:

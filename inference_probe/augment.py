@@ -50,8 +50,12 @@ def active_speech_power(audio: np.ndarray, frame: int = 320, floor_db: float = 4
     if n == 0:
         return float(np.mean(audio.astype(np.float64) ** 2))
     energies = np.mean(audio[: n * frame].astype(np.float64).reshape(n, frame) ** 2, axis=1)
-    active = energies[energies >= energies.max() * 10 ** (-floor_db / 10)]
-    return float(active.mean())
+    return active_mean(energies, floor_db)
+
+
+def active_mean(energies: np.ndarray, floor_db: float = 40.0) -> float:
+    """Mean of the frame energies within `floor_db` of the loudest (speech, not its pauses)."""
+    return float(energies[energies >= energies.max() * 10 ** (-floor_db / 10)].mean())
 
 
 def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:

@@ -132,9 +132,9 @@ def plan_batches(utterance_lengths: list[int], slice_names: list[str], batch_siz
     A batch's time is split evenly over its samples, so only batches of one slice give
     each slice its own RTFx (noisy audio decodes longer); longest first keeps the
     padding in each batch small (pad-aware batching)."""
+    order = sorted(range(len(utterance_lengths)), key=lambda i: (-utterance_lengths[i], i))
     batches = []
     for name in slice_names:
-        order = sorted(range(len(utterance_lengths)), key=lambda i: (-utterance_lengths[i], i))
         batches += [[(i, name) for i in order[start:start + batch_size]]
                     for start in range(0, len(order), batch_size)]
     return batches

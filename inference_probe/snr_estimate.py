@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inference_probe.augment import active_mean
 from inference_probe.wada_snr import DIGITAL_SILENCE, MIN_SAMPLES, SNR_GRID_DB, wada_snr
 
 # Where 99.99% of the long-term power lies below `BAND_EDGE_FRACTION`'s edge. Wideband
@@ -81,7 +82,7 @@ def snr_from_frame_powers(powers: np.ndarray) -> float | None:
     if powers.size < MIN_FRAMES:
         return None
     noise = float(np.percentile(powers, NOISE_PERCENTILE))
-    active = float(powers[powers >= powers.max() * 10 ** (-ACTIVE_FLOOR_DB / 10)].mean())
+    active = active_mean(powers, ACTIVE_FLOOR_DB)
     lo, hi = float(SNR_GRID_DB[0]), float(SNR_GRID_DB[-1])
     if noise <= 0.0:
         return hi
