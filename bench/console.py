@@ -22,14 +22,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import numpy as np
-
 import orjson
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+from spread import spread  # noqa: E402  (bench/spread.py)
 
 from collector.compaction import compact  # noqa: E402
 from collector.database import make_engine, migrate  # noqa: E402
@@ -168,7 +167,7 @@ def time_model_owner_after_restart(workdir: Path, url: str, end: datetime, round
                 answered_at[name] = drift.data["at"]
     return {"stored_pass_at": stored.isoformat(), "answered_at": answered_at, "rounds": rounds,
             "load_average": os.getloadavg()[0],
-            **{name: {"min": min(v), "median": float(np.median(v)), "max": max(v)} for name, v in times.items()}}
+            **{name: spread(v) for name, v in times.items()}}
 
 
 def _fetch_600(method, full_url, tok, params, body):

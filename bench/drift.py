@@ -37,6 +37,7 @@ import psutil
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from spread import spread  # noqa: E402  (bench/spread.py)
 
 from drift.config import DriftConfig, Windows  # noqa: E402
 from drift.features import sample_table, session_table  # noqa: E402
@@ -229,10 +230,6 @@ def fill_store(url: str, cols: dict, samples: dict) -> None:
     engine.dispose()
 
 
-def _stats(values: list[float]) -> dict:
-    return {"min": min(values), "median": float(np.median(values)), "max": max(values)}
-
-
 @contextlib.contextmanager
 def _paths_before():
     """The samples and transcript readers and the vocabulary code of e1fce33 (kept as the
@@ -302,9 +299,9 @@ def bench_store(url: str, rounds: int) -> dict:
            "sessions_read": a.counts["sessions_reference"] + a.counts["sessions_current"], "texts": a.counts["texts"],
            "load_average": os.getloadavg()[0]}
     for name in sides:
-        out[name] = {**_stats(times[name]), "peak_rss_mib": peaks[name] / 2**20,
+        out[name] = {**spread(times[name]), "peak_rss_mib": peaks[name] / 2**20,
                      "steps_median_s": {step: float(np.median(v)) for step, v in steps[name].items()}}
-    out["speedup"] = _stats(ratios)
+    out["speedup"] = spread(ratios)
     print(f"{out['engine']}: read + scan of {out['sessions_read']:,} sessions ({a.tests_run} tests, "
           f"{out['texts']:,} transcripts), {rounds} rounds, load average {out['load_average']:.1f}")
     for name in sides:

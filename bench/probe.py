@@ -28,10 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def spread(values: list[float]) -> dict:
-    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+from spread import spread  # noqa: E402  (bench/spread.py)
 
 
 def one_run(backend, *, limit, slices, batch_size, warmup_batches) -> dict:

@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from spread import spread  # noqa: E402  (bench/spread.py)
 
 from slo.alerting import policy  # noqa: E402
 from slo.burn_rate import REPORT_WINDOWS  # noqa: E402
@@ -208,10 +208,6 @@ def run_side(args: argparse.Namespace, side: str, out: Path) -> dict:
            str(args.slos), "--thresholds", str(args.thresholds), "--warm", str(args.warm)]
     subprocess.run(cmd, check=True)
     return json.loads(out.read_text())
-
-
-def spread(values: list[float]) -> dict:
-    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
 def main() -> None:

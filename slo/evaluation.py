@@ -99,7 +99,8 @@ def evaluate_slo(
     # longest alert window, so every replayed condition sees complete data).
     lookback = max(0, min(end, spec.window_minutes))
     for severity, firing in (("page", page), ("ticket", ticket)):
-        rows = np.flatnonzero(firing)
+        # A tier the spec disables raises no alert: no starts_at to replay for it either.
+        rows = np.flatnonzero(firing) if spec.alert_enabled(severity) else np.empty(0, dtype=np.int64)
         if rows.size and with_starts:
             began = firing_since(series, end, rows, severity, tiers, objective, min_events, lookback,
                                  min_bad_events=min_bad_events)
@@ -131,7 +132,7 @@ def evaluate_slo(
             time_to_exhaustion_s=tte.total_seconds() if tte is not None else None,
         )
         for severity in ("page", "ticket"):
-            if g in starts[severity] and spec.alert_enabled(severity):
+            if g in starts[severity]:
                 began = series.start + starts[severity][g] * MINUTE
                 status.alerts.append(
                     _alert(spec, series, g, end, severity, tiers, cond, status, began, url, min_events,

@@ -51,10 +51,7 @@ class SeriesCache:
         rows (stamped at the hour's first minute), `read_recent` the minutes of the hours not
         compacted yet. Hourly rows equal their minutes' sums (`collector.compaction`) and late
         data bumps the same revision, so a kept hour is as valid as a kept hour of minutes."""
-        return self._pieces(conn, (kind, keys), start, end, read_kept, read_recent)
-
-    def _pieces(self, conn: Connection, key: tuple, start: datetime, end: datetime,
-                read_kept: Read, read_recent: Read) -> list[CountsSet]:
+        key = (kind, keys)
         through = compacted_through(conn)
         first = hour_of(start)
         cached_end = min(through, end) if through is not None else first
@@ -77,7 +74,7 @@ class SeriesCache:
                 hour += HOUR
         ranges = _ranges(stale)
         recent = (max(cached_end, start), end) if cached_end < end else None
-        if read_kept is read_recent:  # one read of both (minute rows)
+        if kind == "minutes":  # one read of both (minute rows)
             ranges += [recent] if recent else []
             recent = None
         if ranges:

@@ -167,8 +167,7 @@ class TieredSeries:
         out.__dict__.update(self.__dict__)
         out.groups = tuple(self.groups[i] for i in keep.tolist())
         out._hour_cum, out._memo = self._hour_cum[:, keep], None
-        position = np.full(len(self.groups), -1, dtype=np.int64)
-        position[keep] = np.arange(keep.size)
+        position = self._positions(keep)[0]
         row, minute, good, total_ = self._tail
         new = position[row]
         inside = new >= 0
