@@ -121,23 +121,15 @@ class RawCopier:
 
 @contextlib.contextmanager
 def postgres_databases(admin_url: str, names: list[str]):
-    """Fresh databases on the server of `admin_url`, dropped afterwards."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    """Fresh databases on the server of `admin_url` (tests/postgres.py), dropped afterwards."""
+    from postgres import create_database, drop_database
 
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    suffix = f"{os.getpid()}_{int(time.time())}"
-    created = [f"asrwatch_bench_{name}_{suffix}" for name in names]
-    with admin.connect() as conn:
-        for name in created:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    urls = [create_database(f"asrwatch_bench_{name}", admin_url) for name in names]
     try:
-        yield [make_url(admin_url).set(database=name).render_as_string(hide_password=False) for name in created]
+        yield urls
     finally:
-        with admin.connect() as conn:
-            for name in created:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        for url in urls:
+            drop_database(url, admin_url)
 
 
 class CollectorSender:

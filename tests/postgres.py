@@ -17,25 +17,25 @@ from prerequisites import missing
 ADMIN_URL = os.environ.get("ASRWATCH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
-def _unreachable(reason: str) -> None:
-    missing(f"PostgreSQL unreachable at {make_url(ADMIN_URL).render_as_string(hide_password=True)}: {reason}")
+def _unreachable(admin_url: str, reason: str) -> None:
+    missing(f"PostgreSQL unreachable at {make_url(admin_url).render_as_string(hide_password=True)}: {reason}")
 
 
-def create_database(prefix: str = "asrwatch_t") -> str:
+def create_database(prefix: str = "asrwatch_t", admin_url: str = ADMIN_URL) -> str:
     name = f"{prefix}_{secrets.token_hex(6)}"
     try:
-        engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+        engine = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
         with engine.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         engine.dispose()
     except Exception as exc:  # any failure to reach the server
-        _unreachable(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        _unreachable(admin_url, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
-def drop_database(url: str) -> None:
+def drop_database(url: str, admin_url: str = ADMIN_URL) -> None:
     name = make_url(url).database
-    engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
