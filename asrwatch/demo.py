@@ -81,7 +81,7 @@ def _fresh_data_dir(data_dir: Path) -> Path:
 def _start_collector(settings, port: int):
     import uvicorn
 
-    from collector.app import create_app
+    from asrwatch.server import create_app
 
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                            log_level="warning", access_log=False))

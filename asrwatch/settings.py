@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     # (Alertmanager, PagerDuty, Slack, webhooks, exported rules) are made absolute on it.
     external_url: str | None = None
     evaluator_enabled: bool = True
-    # How often closed hours' minute rollups are compacted into hourly rows (`collector.compaction`).
+    # How often closed hours' minute rollups are compacted into hourly rows (`collector.store.compaction`).
     compaction_interval_s: float = Field(60.0, gt=0)
     slo_min_events: int = 10  # below this many events in a tier's long window, no page (low traffic)
     # With > 0, a tier also needs enough events that crossing its threshold takes this many bad

@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 from spread import spread  # noqa: E402  (bench/spread.py)
 
-from collector.compaction import compact  # noqa: E402
-from collector.database import make_engine, migrate  # noqa: E402
-from collector.ingest import score_and_store_samples, store_sessions  # noqa: E402
-from collector.schemas import SampleIn, SessionIn  # noqa: E402
+from collector.store.compaction import compact  # noqa: E402
+from collector.store.database import make_engine, migrate  # noqa: E402
+from collector.store.ingest import score_and_store_samples, store_sessions  # noqa: E402
+from collector.store.schemas import SampleIn, SessionIn  # noqa: E402
 from dashboards.api import ConsoleAPI, http_fetch  # noqa: E402
 from dashboards.loaders import PAGES  # noqa: E402
 from dashboards.timerange import FILTER_DIMENSIONS, make_view  # noqa: E402

@@ -184,7 +184,7 @@ SAMPLE_FIELDS = ("session_id", "source", "ts", "received_at", "reference", "hypo
 
 def fill_store(url: str, cols: dict, samples: dict) -> None:
     """Sessions and labeled samples through the driver's bulk path (setup, not timed)."""
-    from collector.database import make_engine, migrate
+    from collector.store.database import make_engine, migrate
 
     engine = make_engine(url)
     migrate(engine)
@@ -271,7 +271,7 @@ def bench_store(url: str, rounds: int) -> dict:
     """The whole path a model owner waits for (`drift.service.scan_database`: sessions, samples,
     transcripts, the scan) as it is and with the samples/transcript readers and vocabulary code
     it replaced, alternating in rounds so that both see the same machine."""
-    from collector.database import make_engine
+    from collector.store.database import make_engine
 
     engine = make_engine(url)
     config = DriftConfig(pairs=False)  # 50 slices

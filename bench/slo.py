@@ -5,7 +5,7 @@ the stored sessions computing the same burn rates, side by side in one run.
                         [--thresholds 10] [--rounds 3] [--db PATH] [--json OUT]
 
 Fills a SQLite store as the collector does (sessions and minute rollups through its ingest
-functions, hourly rollups by `collector.compaction`), with latency SLOs grouped by
+functions, hourly rollups by `collector.store.compaction`), with latency SLOs grouped by
 model_version x region x channel. `--thresholds` distinct latency thresholds are shared out among
 the SLOs (with several objectives and 30d/28d/7d windows), as a fleet's SLOs share SLIs.
 
@@ -68,10 +68,10 @@ def slices(groups: int) -> list[tuple[str, str, str]]:
 def fill(db: Path, sessions: int, days: int, groups: int) -> None:
     """Sessions as the collector stores them, with incidents: fast burns in the last hour, slow
     burns over a day, and a few slices slow for weeks (their tickets began long ago)."""
-    from collector.compaction import compact
-    from collector.database import make_engine, migrate
-    from collector.ingest import store_sessions
-    from collector.schemas import SessionIn
+    from collector.store.compaction import compact
+    from collector.store.database import make_engine, migrate
+    from collector.store.ingest import store_sessions
+    from collector.store.schemas import SessionIn
 
     engine = make_engine(f"sqlite:///{db}")
     migrate(engine)
@@ -107,7 +107,7 @@ def settings_for(configs: list[dict]) -> SimpleNamespace:
 
 
 def asrwatch_side(db: Path, configs: list[dict], warm_calls: int) -> dict:
-    from collector.database import make_engine
+    from collector.store.database import make_engine
     from slo.series_cache import SeriesCache
     from slo.snapshot import slo_statuses
 
@@ -131,8 +131,8 @@ def baseline_side(db: Path, configs: list[dict]) -> dict:
     """One aggregation per SLO over the raw sessions, then the same arithmetic in Python."""
     from sqlalchemy import and_, case, func, select
 
-    from collector.database import make_engine, read_connection
-    from collector.models import Session
+    from collector.store.database import make_engine, read_connection
+    from collector.store.models import Session
 
     engine = make_engine(f"sqlite:///{db}")
     end = AT.replace(second=0, microsecond=0)

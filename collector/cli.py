@@ -22,7 +22,7 @@ def check_bind(settings: Settings, host: str) -> None:
 def serve(settings: Settings, host: str, port: int, log_level: str = "info") -> None:
     import uvicorn
 
-    from collector.app import create_app
+    from asrwatch.server import create_app
 
     check_bind(settings, host)
     try:

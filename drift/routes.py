@@ -17,10 +17,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 
-from collector.clock import evaluation_time
-from collector.dependencies import get_engine, get_settings, require_read
-from collector.schemas import API_ERRORS
-from collector.timeparams import parse_time
+from collector.store.clock import evaluation_time
+from collector.api.dependencies import get_engine, get_settings, require_read
+from collector.store.schemas import API_ERRORS
+from collector.api.timeparams import parse_time
 from drift.config import DriftConfig
 from drift.findings import SEVERITY_RANK
 from drift.report_cache import ReportCache
@@ -76,7 +76,7 @@ def _scan(app: Any):
 
 
 def setup(app: Any) -> None:
-    """Called by `collector.app.create_app`: scan and route every `drift.interval_s`, the first
+    """Called by `asrwatch.server.create_app`: scan and route every `drift.interval_s`, the first
     pass at start unless the store holds one fresher than an interval."""
     config = DriftConfig.from_settings(app.state.settings)  # a bad drift config fails startup
     app.state.drift_reports = ReportCache()

@@ -13,8 +13,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from collector.database import read_connection
-from collector.models import Session
+from collector.store.database import read_connection
+from collector.store.models import Session
 from drift.config import DriftConfig, Windows
 from drift.features import SLICE_DIMENSIONS
 from drift.scan import TextRow

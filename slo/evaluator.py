@@ -25,10 +25,10 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 
-from collector.clock import evaluation_time
+from collector.store.clock import evaluation_time
 from slo.alert import Alert
 from slo.models import SLOAlertState
-from slo.rollout.leader import LeaderLock
+from collector.store.leader import LeaderLock
 from slo.series_cache import SeriesCache
 from slo.snapshot import firing_alerts, slo_statuses
 

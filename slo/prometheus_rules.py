@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.utils import floatToGoString
 
-from collector.metrics import DEFAULT_LABEL_VALUES_MAX, OTHER
+from collector.api.metrics import DEFAULT_LABEL_VALUES_MAX, OTHER
 from slo.alerting import policy
 from slo.burn_rate import REPORT_WINDOWS
 from slo.evaluation import DEFAULT_RUNBOOK_BASE, runbook_url
@@ -145,7 +145,7 @@ def bad_and_total(spec: SLOSpec, window: timedelta) -> tuple[str, str]:
 
 
 def check_exportable(spec: SLOSpec) -> None:
-    # /metrics labels every dimension a configured SLO uses (collector.metrics), so every
+    # /metrics labels every dimension a configured SLO uses (collector.api.metrics), so every
     # slice dimension can be selected on; anything else has no label to select.
     for dim in list(spec.filters) + list(spec.group_by):
         if dim not in DIMENSIONS:

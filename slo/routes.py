@@ -1,6 +1,6 @@
 """`GET /api/v1/slos?at=` and `GET /api/v1/alerts?state=firing&at=`: thin wrappers over the engine.
 
-Without `at` both judge at the collector's clock (`collector.clock`), as the evaluator does.
+Without `at` both judge at the collector's clock (`collector.store.clock`), as the evaluator does.
 The SLI and burn figures are pure functions of the rollups and `at`; which alerts fire, and since
 when, comes from the evaluator's recorded episodes wherever it judged `at` (`slo.alert_history`),
 so asking about a past alert later never rewrites its `starts_at` nor drops its episode.
@@ -18,9 +18,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 
 from asrwatch.settings import Settings
-from collector.dependencies import get_engine, get_settings, require_read
-from collector.schemas import API_ERRORS
-from collector.timeparams import at_or_collector_now
+from collector.api.dependencies import get_engine, get_settings, require_read
+from collector.store.schemas import API_ERRORS
+from collector.api.timeparams import at_or_collector_now
 from slo.alert_history import Episode, alerts_as_of, routed_to
 from slo.models import SLOAlertState
 from slo.series_cache import SeriesCache
@@ -99,7 +99,7 @@ async def get_alerts(
 
 
 def setup(app: Any) -> None:
-    """Called by `collector.app.create_app`, which has parsed the SLO specs already (a bad spec
+    """Called by `asrwatch.server.create_app`, which has parsed the SLO specs already (a bad spec
     stops the server with the SLO and field named): start the evaluator with the app."""
     from slo.evaluator import evaluator_loop
 

@@ -21,8 +21,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from collector.models import RollupHour
-from collector.rollups import HOUR, compacted_through, hour_of
+from collector.store.models import RollupHour
+from collector.store.rollups import HOUR, compacted_through, hour_of
 from slo.series import CountsSet
 from slo.spec import SLOSpec
 
@@ -49,7 +49,7 @@ class SeriesCache:
         hours, one `read_kept` of the compacted hours that changed and `read_recent` of the rest.
         kind "minutes": both read minute rows (one read). kind "hours": `read_kept` reads hourly
         rows (stamped at the hour's first minute), `read_recent` the minutes of the hours not
-        compacted yet. Hourly rows equal their minutes' sums (`collector.compaction`) and late
+        compacted yet. Hourly rows equal their minutes' sums (`collector.store.compaction`) and late
         data bumps the same revision, so a kept hour is as valid as a kept hour of minutes."""
         key = (kind, keys)
         through = compacted_through(conn)

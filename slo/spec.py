@@ -23,7 +23,7 @@ SLI_KINDS: tuple[str, ...] = SLIKind.__args__  # type: ignore[attr-defined]
 LATENCY_KINDS = ("latency", "first_partial_latency", "queue_latency")
 # Dimensions a filter or group_by may use: the rollup's slice columns.
 DIMENSIONS = ("model_version", "region", "channel", "tenant", "language", "pool")
-# Dimensions /metrics always labels in full (collector.metrics.LABELS); the others become labels
+# Dimensions /metrics always labels in full (collector.api.metrics.LABELS); the others become labels
 # only when an SLO uses them, and fold into `__other__` past metrics_label_values_max values.
 ALWAYS_LABELLED = ("model_version", "region", "channel")
 DEFAULT_MIN_EVENTS = 10

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from collector.histogram import bucket_code
-from collector.models import ROLLUP_DIMENSIONS, HourlyRollup, Rollup, Sample, Session
-from collector.rollups import (
+from collector.measures.histogram import bucket_code
+from collector.store.models import ROLLUP_DIMENSIONS, HourlyRollup, Rollup, Sample, Session
+from collector.store.rollups import (
     COUNTERS,
     HISTOGRAMS,
     SUMS,
@@ -58,8 +58,8 @@ def hourly_rollups(conn: Connection) -> tuple[dict[str, dict[str, Any]], dict[st
 def recomputed_rollups(conn: Connection) -> dict[str, dict[str, Any]]:
     """Every rollup as it must be, counted afresh from the stored sessions and samples.
 
-    Written out plainly, row by row, rather than through the ingest fold (`collector.session_fold`,
-    `collector.rollups.accumulate_samples`), so that a slip there shows up; only the bucket
+    Written out plainly, row by row, rather than through the ingest fold (`collector.store.session_fold`,
+    `collector.store.rollups.accumulate_samples`), so that a slip there shows up; only the bucket
     definitions are shared."""
     sessions = {r["session_id"]: dict(r) for r in conn.execute(select(Session.__table__)).mappings()}
     out: dict[str, dict[str, Any]] = {}

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy.engine import Connection, Engine
 
-from collector import histogram
-from collector.database import read_connection
+from collector.measures import histogram
+from collector.store.database import read_connection
 from slo.evaluation import series_span
 from slo.series import MINUTE, Counts, CountsSet, SLISeries, floor_minute
 from slo.series_cache import SeriesCache, spec_key

@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from collector.database import read_connection
-from collector.models import Rollup, Session
+from collector.store.database import read_connection
+from collector.store.models import Rollup, Session
 from slo.rollout import stats
 from slo.rollout.judge import ArmStats, SliceData
 

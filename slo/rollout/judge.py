@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from collector.json_safe import finite_or_null
+from collector.measures.json_safe import finite_or_null
 from slo.rollout import stats
 
 Decision = Literal["continue", "pause", "rollback"]

@@ -1,4 +1,4 @@
-"""Rollout tables (migration 0004_rollouts): rollouts, actions taken, the leader lease."""
+"""Rollout tables (migration 0004_rollouts): rollouts and actions taken."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from collector.models import Base
+from collector.store.models import Base, LeaderLease  # noqa: F401  (the lease lives with the store's lock)
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
 
@@ -52,13 +52,3 @@ class RolloutAction(Base):
     detail: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (Index("ux_rollout_actions_once", "rollout", "action", "actuator", unique=True),)
-
-
-class LeaderLease(Base):
-    """SQLite's leader lease (PostgreSQL uses an advisory lock instead)."""
-
-    __tablename__ = "leader_lease"
-
-    name: Mapped[str] = mapped_column(String(128), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(256))
-    expires_at: Mapped[datetime]

@@ -19,14 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
 from asrwatch.settings import Settings
-from collector.clock import evaluation_time
-from collector.dependencies import get_engine, get_settings, require_admin, require_read
-from collector.schemas import API_ERRORS, error_responses
-from collector.timeparams import at_or_collector_now
+from collector.store.clock import evaluation_time
+from collector.api.dependencies import get_engine, get_settings, require_admin, require_read
+from collector.store.schemas import API_ERRORS, error_responses
+from collector.api.timeparams import at_or_collector_now
 from slo.rollout import actuators as actuators_mod
 from slo.rollout import flagger, service
 from slo.rollout.judge import Verdict
-from slo.rollout.leader import LeaderLock
+from collector.store.leader import LeaderLock
 
 log = logging.getLogger("asrwatch.rollout")
 router = APIRouter(tags=["rollouts"], responses=API_ERRORS)

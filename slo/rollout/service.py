@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 
-from collector.models import AuditEntry
+from collector.store.models import AuditEntry
 from slo.rollout import outbox
 from slo.rollout.actuators import Actuator, RolloutTarget
 from slo.rollout.data import load_slices, validate_slice_by
@@ -80,7 +80,7 @@ class RolloutSpec(BaseModel):
             outside = set(selector) - set(self.slice_by)
             if outside:
                 raise ValueError(f"protected_slices[{i}]: {sorted(outside)} not in slice_by {self.slice_by}")
-        from collector.timeparams import EARLIEST, LATEST
+        from collector.store.clock import EARLIEST, LATEST
         from slo.router.config import seconds
 
         try:

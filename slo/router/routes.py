@@ -14,13 +14,13 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
-from collector.dependencies import get_engine, require_admin, require_read
-from collector.schemas import API_ERRORS, error_responses
-from collector.timeparams import parse_time
+from collector.api.dependencies import get_engine, require_admin, require_read
+from collector.store.schemas import API_ERRORS, error_responses
+from collector.api.timeparams import parse_time
 from slo.router import matchers as m
 from slo.router import store
 from slo.router.service import AlertRouter
-from slo.rollout.leader import LeaderLock
+from collector.store.leader import LeaderLock
 
 log = logging.getLogger("asrwatch.router")
 router = APIRouter(tags=["alert router"], responses=API_ERRORS)
@@ -118,7 +118,7 @@ def _audit(engine: Engine, at: datetime, actor: str, action: str, target: str, r
            evidence: dict[str, Any] | None) -> None:
     from sqlalchemy.orm import Session as OrmSession
 
-    from collector.models import AuditEntry
+    from collector.store.models import AuditEntry
 
     with OrmSession(engine) as s, s.begin():
         s.add(AuditEntry(at=at, actor=actor, action=action, target=target, reason=reason, evidence=evidence))

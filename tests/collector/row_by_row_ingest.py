@@ -1,7 +1,7 @@
 """The reference for the batch writers: sessions and rollups stored one row at a time, through
 SQLAlchemy Core, as ingest did before it wrote set-based (PostgreSQL) or upserted (SQLite).
 
-Same transaction shape and the same compaction protocol as `collector.ingest.store_sessions`:
+Same transaction shape and the same compaction protocol as `collector.store.ingest.store_sessions`:
 dedupe, insert the new sessions, fold them, add the deltas to the minute rows, and to the hourly
 rows (with a revision bump) where the minute's hour is compacted already. Only the writing differs.
 Histograms are stored in the text each engine's row-by-row ingest wrote: orjson's compact form on
@@ -20,11 +20,11 @@ import orjson
 from sqlalchemy import JSON, Text, cast, select, type_coerce, update
 from sqlalchemy.engine import Connection, Engine
 
-from collector.database import dialect_insert, write_transaction
-from collector.models import ROLLUP_DIMENSIONS, HourlyRollup, Rollup, Session
-from collector.rollups import COUNTERS, HISTOGRAMS, SUMS, Delta, bump_revisions, by_hour, compacted_through
-from collector.session_batch import SessionBatch
-from collector.session_fold import fold_sessions
+from collector.store.database import dialect_insert, write_transaction
+from collector.store.models import ROLLUP_DIMENSIONS, HourlyRollup, Rollup, Session
+from collector.store.rollups import COUNTERS, HISTOGRAMS, SUMS, Delta, bump_revisions, by_hour, compacted_through
+from collector.store.session_batch import SessionBatch
+from collector.store.session_fold import fold_sessions
 
 
 def store_sessions_row_by_row(engine: Engine, records: Sequence[Mapping[str, Any]],

@@ -1,4 +1,4 @@
-"""Ingest works a batch as columns (`collector.session_batch`, `collector.session_fold`, the
+"""Ingest works a batch as columns (`collector.store.session_batch`, `collector.store.session_fold`, the
 batch metrics). Each is checked here against a plain row-by-row count: stored rollups against a
 recount of the stored sessions (SQLite and PostgreSQL), new rows as rendered from the columns
 against the generic rendering of their delta, and the Prometheus series against observing each
@@ -14,15 +14,15 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from collector.database import make_engine, migrate, read_connection
-from collector.ingest import store_sessions
-from collector.metrics import LABELS, CollectorMetrics
-from collector.models import Session
-from collector.rollups import upsert_row
-from collector.routes.ingest import _records
-from collector.schemas import SessionIn
-from collector.session_batch import SessionBatch
-from collector.session_fold import fold_sessions
+from collector.store.database import make_engine, migrate, read_connection
+from collector.store.ingest import store_sessions
+from collector.api.metrics import LABELS, CollectorMetrics
+from collector.store.models import Session
+from collector.store.rollups import upsert_row
+from collector.api.routes.ingest import _records
+from collector.store.schemas import SessionIn
+from collector.store.session_batch import SessionBatch
+from collector.store.session_fold import fold_sessions
 from rollup_compare import recomputed_rollups, rollup_differences, stored_rollups
 
 AT = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)

@@ -20,15 +20,15 @@ import pytest
 from sqlalchemy import Text, cast, event, select, text
 from sqlalchemy.engine import Engine
 
-from collector.compaction import compact
-from collector.database import make_engine, migrate, read_connection, write_transaction
-from collector.ingest import store_sessions
-from collector.models import HourlyRollup, Rollup, RollupHour, Session
-from collector.pg_batch import insert_new_sessions
-from collector.rollups import COUNTERS, HISTOGRAMS, SUMS, apply_deltas, empty_delta, rollup_key
-from collector.schemas import SessionIn
-from collector.session_batch import SessionBatch
-from collector.session_fold import fold_sessions
+from collector.store.compaction import compact
+from collector.store.database import make_engine, migrate, read_connection, write_transaction
+from collector.store.ingest import store_sessions
+from collector.store.models import HourlyRollup, Rollup, RollupHour, Session
+from collector.store.pg_batch import insert_new_sessions
+from collector.store.rollups import COUNTERS, HISTOGRAMS, SUMS, apply_deltas, empty_delta, rollup_key
+from collector.store.schemas import SessionIn
+from collector.store.session_batch import SessionBatch
+from collector.store.session_fold import fold_sessions
 from postgres import create_database, drop_database
 from rollup_compare import hourly_rollups, recomputed_rollups, rollup_differences, stored_rollups
 
@@ -97,7 +97,7 @@ def _record(rng: random.Random, session_id: str, hours_back: int) -> dict:
 
 
 def _rows(engine, table, key: str) -> dict:
-    """Stored rows; histograms as their stored text (attributes parsed: see `collector.pg_batch`)."""
+    """Stored rows; histograms as their stored text (attributes parsed: see `collector.store.pg_batch`)."""
     columns = [cast(c, Text).label(c.name) if c.name in HISTOGRAMS else c for c in table.columns]
     with read_connection(engine) as conn:
         return {row[key]: dict(row) for row in conn.execute(select(*columns)).mappings()}

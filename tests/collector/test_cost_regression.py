@@ -1,7 +1,7 @@
 from datetime import datetime, timezone
 
-from collector import cost
-from collector.cost_regression import cost_alerts
+from collector.measures import cost
+from slo.cost_regression import cost_alerts
 
 AT = datetime(2026, 11, 21, 12, tzinfo=timezone.utc)
 

@@ -6,7 +6,7 @@ import time
 import httpx
 from sqlalchemy import create_engine, func, select, text
 
-from collector.models import Rollup, Session
+from collector.store.models import Rollup, Session
 from live_collector import running_collector
 
 

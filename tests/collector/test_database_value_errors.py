@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from asrwatch.settings import Settings
-from collector.app import create_app
+from asrwatch.server import create_app
 
 
 @pytest.mark.postgres

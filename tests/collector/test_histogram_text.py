@@ -9,7 +9,7 @@ import random
 import orjson
 import pytest
 
-from collector.histogram_text import add_histogram_text, spaced
+from collector.store.histogram_text import add_histogram_text, spaced
 
 
 def _parsed_and_added(stored: str, added: str) -> str:

@@ -2,7 +2,7 @@
 
 import orjson
 
-from collector.wer import normalizer
+from collector.measures.wer import normalizer
 from edit_distance import levenshtein
 
 DAY = ("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z")

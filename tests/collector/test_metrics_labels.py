@@ -15,10 +15,10 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from asrwatch.settings import Settings
-from collector.app import create_app
-from collector.metrics import OTHER, CollectorMetrics
-from collector.schemas import SessionIn
-from collector.session_batch import SessionBatch
+from asrwatch.server import create_app
+from collector.api.metrics import OTHER, CollectorMetrics
+from collector.store.schemas import SessionIn
+from collector.store.session_batch import SessionBatch
 
 sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/prerequisites.py
 from prerequisites import need_program  # noqa: E402

@@ -1,6 +1,6 @@
 import pytest
 
-from collector.redaction import redact
+from collector.measures.redaction import redact
 
 
 @pytest.mark.parametrize("text, leaked, placeholder", [

@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from asrwatch.cli import app as cli_app
 from asrwatch.settings import hash_token, load_settings
-from collector import audit
-from collector import auth as auth_mod
-from collector.rate_limit import Bucket, Limit, RateLimiter, retry_after, take
-from collector.redaction import redact
+from collector.store import audit
+from collector.api import auth as auth_mod
+from collector.api.rate_limit import Bucket, Limit, RateLimiter, retry_after, take
+from collector.measures.redaction import redact
 from live_collector import running_collector
 
 # ---------------------------------------------------------------------------------------------

@@ -6,10 +6,10 @@ import pytest
 import yaml
 
 from asrwatch.settings import hash_token, load_settings
-from collector.database import make_engine, migrate
-from collector.ingest import score_and_store_samples, store_sessions
-from collector.retention import apply_retention
-from collector.schemas import SampleIn, SessionIn
+from collector.store.database import make_engine, migrate
+from collector.store.ingest import score_and_store_samples, store_sessions
+from collector.store.retention import apply_retention
+from collector.store.schemas import SampleIn, SessionIn
 
 
 def test_env_overrides_the_config_file(tmp_path, monkeypatch):
@@ -58,7 +58,7 @@ def test_retention_deletes_text_but_keeps_scores(tmp_path):
 def test_watermark_clock_follows_ingested_event_time(tmp_path):
     from datetime import timedelta
 
-    from collector.clock import evaluation_time
+    from collector.store.clock import evaluation_time
 
     engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
     migrate(engine)

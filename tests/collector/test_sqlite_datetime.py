@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.rollups import sqlite_datetime
-from collector.session_batch import SessionBatch
+from collector.store.rollups import sqlite_datetime
+from collector.store.session_batch import SessionBatch
 
 moments = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(8998, 12, 31),
                        timezones=st.builds(lambda m: timezone(timedelta(minutes=m)), st.integers(-1439, 1439)))

@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector import wer
+from collector.measures import wer
 from edit_distance import levenshtein
 
 WORDS = ["a", "b", "c", "d", "e"]

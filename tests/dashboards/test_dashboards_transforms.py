@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.wer import word_errors
+from collector.measures.wer import word_errors
 from dashboards import api as console_api
 from dashboards import transforms as tf
 from dashboards.loaders import EmptyWindow, firing_from_slos, load_oncall

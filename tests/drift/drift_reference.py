@@ -12,8 +12,8 @@ from scipy import stats
 from sqlalchemy import case, select
 from sqlalchemy.engine import Engine
 
-from collector.database import read_connection
-from collector.models import Sample, Session
+from collector.store.database import read_connection
+from collector.store.models import Sample, Session
 from drift.config import DriftConfig, Windows
 from drift.features import SLICE_DIMENSIONS
 from drift.scan import TextRow

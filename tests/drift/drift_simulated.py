@@ -1,7 +1,7 @@
 """Simulated fleets stored through the collector's own ingest path, for the drift scenario tests.
 
 The simulator (`simulator.generate`) draws sessions and labeled samples deterministically;
-`collector.ingest` validates, redacts, scores (WER) and stores them in a fresh SQLite
+`collector.store.ingest` validates, redacts, scores (WER) and stores them in a fresh SQLite
 database, exactly as `POST /api/v1/sessions` and `/samples` would, minus HTTP.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from collector.database import make_engine, migrate
-from collector.ingest import score_and_store_samples, store_sessions
-from collector.schemas import SampleIn, SessionIn
+from collector.store.database import make_engine, migrate
+from collector.store.ingest import score_and_store_samples, store_sessions
+from collector.store.schemas import SampleIn, SessionIn
 from simulator.fleet import FleetConfig
 from simulator.generate import generate
 from simulator.scenarios import ScenarioSet, activate

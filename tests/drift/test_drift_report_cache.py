@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 
-from collector.database import make_engine, migrate
-from collector.ingest import store_sessions
-from collector.schemas import SessionIn
+from collector.store.database import make_engine, migrate
+from collector.store.ingest import store_sessions
+from collector.store.schemas import SessionIn
 from drift.config import DriftConfig
 from drift.report_cache import ReportCache
 from drift.service import scan_database

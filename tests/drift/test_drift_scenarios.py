@@ -47,7 +47,7 @@ def test_drift_api_and_cli_report_the_same_tickets(tmp_path):
 
     from asrwatch.cli import app
     from asrwatch.settings import load_settings
-    from collector.app import create_app
+    from asrwatch.server import create_app
 
     engine, _, _ = simulate(tmp_path, ["client-audio-degradation"], hours=3, onset_hours=2, rate=12,
                             label_fraction=0.3)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from sqlalchemy import insert
 
-from collector.database import make_engine, migrate
-from collector.models import Sample, Session
+from collector.store.database import make_engine, migrate
+from collector.store.models import Sample, Session
 from drift import source
 from drift.config import DriftConfig, Windows
 from drift.models import DriftBaseline

@@ -11,9 +11,9 @@ import pytest
 import sys
 from pathlib import Path
 
-from collector.database import make_engine, migrate
-from collector.ingest import store_sessions
-from collector.schemas import SessionIn
+from collector.store.database import make_engine, migrate
+from collector.store.ingest import store_sessions
+from collector.store.schemas import SessionIn
 from drift.config import DriftConfig, Windows
 from drift.features import sample_table, session_table
 from drift.models import DriftBaseline

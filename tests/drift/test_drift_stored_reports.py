@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from asrwatch.settings import load_settings
-from collector.app import create_app
-from collector.database import make_engine, migrate
-from collector.ingest import store_sessions
-from collector.schemas import SessionIn
+from asrwatch.server import create_app
+from collector.store.database import make_engine, migrate
+from collector.store.ingest import store_sessions
+from collector.store.schemas import SessionIn
 from drift.config import DriftConfig
 from drift.models import DriftReportRecord
 from drift.routes import _first_wait

@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 
 from collector.client import CollectorClient, CollectorError
-from collector.models import Rollup, Sample, Session
+from collector.store.models import Rollup, Sample, Session
 from inference_probe.posting import ProbePoster
 from inference_probe.records import sample_record, session_record, session_id_for
 from live_collector import running_collector

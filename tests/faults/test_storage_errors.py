@@ -26,10 +26,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from collector.client import CollectorClient
-from collector.database import DISK_FULL, READ_ONLY, make_engine, migrate, storage_problem
-from collector.ingest import store_sessions
-from collector.models import Rollup, Session
-from collector.schemas import SessionIn
+from collector.store.database import DISK_FULL, READ_ONLY, make_engine, migrate, storage_problem
+from collector.store.ingest import store_sessions
+from collector.store.models import Rollup, Session
+from collector.store.schemas import SessionIn
 from live_collector import running_collector
 from postgres import ADMIN_URL
 from prerequisites import missing

@@ -22,8 +22,8 @@ from prerequisites import need_module
 schemathesis = need_module("schemathesis")
 
 from asrwatch.settings import Settings  # noqa: E402
-from collector.app import create_app  # noqa: E402
-from collector.database import migrate  # noqa: E402
+from asrwatch.server import create_app  # noqa: E402
+from collector.store.database import migrate  # noqa: E402
 from schemathesis.checks import (  # noqa: E402
     content_type_conformance,
     not_a_server_error,

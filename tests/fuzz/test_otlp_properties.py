@@ -1,4 +1,4 @@
-"""Hypothesis properties of OTLP/HTTP trace decoding (collector/otlp.py).
+"""Hypothesis properties of OTLP/HTTP trace decoding (collector/api/otlp.py).
 
 Arbitrary JSON, bytes and encodings never fail with anything but OTLPDecodeError (the route's
 400), and a generated valid ExportTraceServiceRequest, sent as OTLP/JSON or protobuf, maps to
@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from pydantic import ValidationError
 
-from collector import otlp
-from collector.schemas import MAX_MEASURE, MAX_PARTIAL_REWRITES, SessionIn
+from collector.api import otlp
+from collector.store.schemas import MAX_MEASURE, MAX_PARTIAL_REWRITES, SessionIn
 
 PROFILE = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                    suppress_health_check=[HealthCheck.too_slow])

@@ -18,13 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from collector.body import parse_records
-from collector.database import make_engine, migrate
-from collector.ingest import store_sessions
-from collector.queries import get_session
-from collector.redaction import redact
-from collector.routes.ingest import _records, _validate
-from collector.schemas import MAX_MEASURE, MAX_PARTIAL_REWRITES, SESSION_DEFAULTS, SessionFields, SessionIn
+from collector.api.body import parse_records
+from collector.store.database import make_engine, migrate
+from collector.store.ingest import store_sessions
+from collector.store.queries import get_session
+from collector.measures.redaction import redact
+from collector.api.routes.ingest import _records, _validate
+from collector.store.schemas import MAX_MEASURE, MAX_PARTIAL_REWRITES, SESSION_DEFAULTS, SessionFields, SessionIn
 from postgres import create_database, drop_database
 
 PROFILE = settings(max_examples=60, deadline=None, derandomize=True, database=None,

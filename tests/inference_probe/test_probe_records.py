@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from collector.schemas import SampleIn, SessionIn
+from collector.store.schemas import SampleIn, SessionIn
 from inference_probe.records import sample_record, session_id_for, session_record, span_attributes
 from inference_probe.summary import format_table, summarize
 

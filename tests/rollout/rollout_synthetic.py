@@ -83,7 +83,7 @@ def insert(engine, utts: list[Utterance], start, *, privacy_error_every: int = 0
 
     from sqlalchemy import insert as sql_insert
 
-    from collector.models import Rollup, Session
+    from collector.store.models import Rollup, Session
 
     sessions, rollups = [], {}
     for i, u in enumerate(utts):

@@ -14,9 +14,9 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from asrwatch.settings import Settings
-from collector.app import create_app
-from collector.clock import evaluation_time
-from collector.database import migrate
+from asrwatch.server import create_app
+from collector.store.clock import evaluation_time
+from collector.store.database import migrate
 from slo.rollout import service
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -23,8 +23,8 @@ import yaml
 from fastapi.testclient import TestClient
 
 from asrwatch.settings import Settings
-from collector.app import create_app
-from collector.database import migrate
+from asrwatch.server import create_app
+from collector.store.database import migrate
 from slo.rollout import service
 
 sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file

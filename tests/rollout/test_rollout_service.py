@@ -7,11 +7,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
-from collector.database import make_engine, migrate
-from collector.models import AuditEntry
+from collector.store.database import make_engine, migrate
+from collector.store.models import AuditEntry
 from slo.rollout import service
 from slo.rollout.actuators import TrafficRouterFile, Webhook
-from slo.rollout.leader import LeaderLock
+from collector.store.leader import LeaderLock
 
 sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file
 sys.path.insert(0, str(Path(__file__).parent.parent / "router"))

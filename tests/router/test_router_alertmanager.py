@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from collector.database import make_engine, migrate
+from collector.store.database import make_engine, migrate
 from prerequisites import missing
 from slo.alert import Alert
 from slo.router import payloads

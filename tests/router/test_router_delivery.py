@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from collector.database import make_engine, migrate
+from collector.store.database import make_engine, migrate
 from slo.alert import Alert
 from slo.router import store
 from slo.router.config import load_router_config

@@ -118,7 +118,7 @@ def _settings(**extra):
 
 
 def test_startup_warns_once_naming_receivers_that_would_get_relative_links(tmp_path, caplog):
-    from collector.database import make_engine
+    from collector.store.database import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path}/r.db")
     with caplog.at_level(logging.WARNING, logger="asrwatch.router"):

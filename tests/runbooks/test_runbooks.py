@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from collector import runbooks
+from collector.api import runbooks
 from live_collector import running_collector
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,7 +42,7 @@ def source_files() -> list[Path]:
 
 def emitted_urls() -> set[str]:
     """Every runbook URL the alert producers can put on an alert, from the producers themselves."""
-    from collector.cost_regression import cost_alerts
+    from slo.cost_regression import cost_alerts
     from drift.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
     from drift.findings import ALERTNAMES, Finding
     from slo.evaluation import runbook_url
@@ -78,7 +78,7 @@ def emitted_urls() -> set[str]:
 
 
 def alert_names() -> set[str]:
-    from collector.cost_regression import ALERT_NAME as COST
+    from slo.cost_regression import ALERT_NAME as COST
     from drift.findings import ALERTNAMES
     from slo.evaluation import ALERT_NAME as SLO
     from slo.router.dispatcher import DELIVERY_ALERT

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from collector.database import make_engine
+from collector.store.database import make_engine
 from slo.models import SLOAlertState
 
 sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from collector.database import make_engine
-from collector.models import Sample, Session
-from collector.rollups import compacted_through
+from collector.store.database import make_engine
+from collector.store.models import Sample, Session
+from collector.store.rollups import compacted_through
 
 sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file
 from replicas import replicas  # noqa: E402

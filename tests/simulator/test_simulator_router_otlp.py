@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from collector.otlp import decode_request, flatten, is_session_root, session_record
-from collector.schemas import SessionIn
+from collector.api.otlp import decode_request, flatten, is_session_root, session_record
+from collector.store.schemas import SessionIn
 from simulator.fleet import FleetConfig
 from simulator.generate import generate
 from simulator.post import STAGE_ORDER, build_trace_request

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from collector.wer import normalizer, word_errors
+from collector.measures.wer import normalizer, word_errors
 from simulator.transcripts import (
     DOMAIN_TERMS,
     GENERAL_VOCABULARY,

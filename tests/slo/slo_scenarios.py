@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from collector import histogram
+from collector.measures import histogram
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # promtool's time zero
 GOOD_MS, BAD_MS = 450.0, 3100.0

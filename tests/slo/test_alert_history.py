@@ -16,10 +16,10 @@ from fastapi.testclient import TestClient
 from postgres import create_database, drop_database
 
 from asrwatch.settings import Settings
-from collector.app import create_app
-from collector.clock import evaluation_time
-from collector.database import make_engine, migrate
-from collector.ingest import store_sessions
+from asrwatch.server import create_app
+from collector.store.clock import evaluation_time
+from collector.store.database import make_engine, migrate
+from collector.store.ingest import store_sessions
 from slo.alert import Alert
 from slo.alert_history import Episode, alerts_as_of
 from slo.evaluator import evaluate_once

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from asrwatch.cli import app
 from asrwatch.settings import load_settings
-from collector.app import create_app
+from asrwatch.server import create_app
 from prerequisites import need_program
 from slo.openslo import import_openslo
 from slo.spec import SLOSpecError, parse_slos, slos_from_settings

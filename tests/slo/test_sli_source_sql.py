@@ -9,10 +9,10 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 from sqlalchemy import select
 
-from collector.database import make_engine, migrate, read_connection
-from collector.ingest import score_and_store_samples, store_sessions
-from collector.models import Rollup
-from collector.schemas import SampleIn, SessionIn
+from collector.store.database import make_engine, migrate, read_connection
+from collector.store.ingest import score_and_store_samples, store_sessions
+from collector.store.models import Rollup
+from collector.store.schemas import SampleIn, SessionIn
 from slo.evaluation import series_span
 from slo.spec import parse_slo
 from slo_dense_reference import build_series, load_series

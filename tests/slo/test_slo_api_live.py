@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session as OrmSession
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from live_collector import running_collector  # noqa: E402
 
-from collector.database import make_engine  # noqa: E402
+from collector.store.database import make_engine  # noqa: E402
 from slo.models import SLOAlertState  # noqa: E402
 
 CONFIG = {

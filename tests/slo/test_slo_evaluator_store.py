@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
 from asrwatch.settings import Settings
-from collector.database import make_engine, migrate
-from collector.ingest import store_sessions
-from collector.schemas import SessionIn
+from collector.store.database import make_engine, migrate
+from collector.store.ingest import store_sessions
+from collector.store.schemas import SessionIn
 from slo.alert import Alert
 from slo.evaluator import evaluate_once, record_routing, record_transitions
 from slo.models import SLOAlertState

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from collector import histogram
+from collector.measures import histogram
 from slo.evaluation import evaluate_slo, series_span
 from slo.spec import parse_slo
 from slo_dense_reference import build_series

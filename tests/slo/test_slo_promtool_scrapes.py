@@ -46,7 +46,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from asrwatch.settings import Settings
-from collector.app import create_app
+from asrwatch.server import create_app
 from slo.alerting import conditions, policy
 from slo.evaluation import evaluate_slo
 from slo.prometheus_rules import export_rules, to_yaml
@@ -288,7 +288,7 @@ def test_promtool_fires_with_the_engine_on_real_scrapes(tmp_path, scraped):
 
 
 def load_series_at(settings, spec, at):
-    from collector.database import make_engine
+    from collector.store.database import make_engine
 
     return load_series(make_engine(settings.database_url), spec, at)
 

@@ -70,7 +70,7 @@ def test_durations():
 
 
 def test_thresholds_for_the_metrics_histograms():
-    # Parsed specs only: the collector refuses to start on a bad one (`collector.app`).
+    # Parsed specs only: the collector refuses to start on a bad one (`asrwatch.server`).
     needs = metrics_needs(parse_slos(DESIGN_SLOS + [
         {"name": "fp", "sli": "first_partial_latency", "threshold_ms": 300, "objective": 0.9}]))
     assert needs.latency_thresholds == {"latency": [2000.0], "first_partial_latency": [300.0], "queue_latency": []}

@@ -13,10 +13,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from collector.compaction import compact
-from collector.database import make_engine, migrate
-from collector.ingest import score_and_store_samples, store_sessions
-from collector.schemas import SampleIn, SessionIn
+from collector.store.compaction import compact
+from collector.store.database import make_engine, migrate
+from collector.store.ingest import score_and_store_samples, store_sessions
+from collector.store.schemas import SampleIn, SessionIn
 from slo import sli_source
 from slo.evaluation import evaluate_slo
 from slo.series_cache import SeriesCache

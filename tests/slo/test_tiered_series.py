@@ -15,7 +15,7 @@ from slo.evaluation import evaluate_slo, series_span
 from slo.series import MINUTE, Counts
 from slo.spec import parse_slo
 from slo.tiered_series import TieredSeries, ceil_hour, tiered_series
-from collector.rollups import HOUR, hour_of
+from collector.store.rollups import HOUR, hour_of
 from slo_dense_reference import series_of
 
 AT = datetime(2026, 9, 30, 17, 41, 25, tzinfo=timezone.utc)

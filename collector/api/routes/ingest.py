@@ -1,0 +1,188 @@
+"""Ingest: sessions (JSON array or NDJSON), labeled samples, OTLP/HTTP traces."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import TypeAdapter, ValidationError
+
+from collector.api import otlp
+from collector.api.body import parse_records, read_body
+from collector.store.database import ingest_turn, write_transaction
+from collector.api.dependencies import require_ingest
+from collector.store.ingest import score_and_store_samples, store_sessions, store_stages
+from collector.store.schemas import (
+    API_ERRORS,
+    ErrorOut,
+    IngestResult,
+    Rejected,
+    SampleIn,
+    SampleResult,
+    SampleScore,
+    SessionFields,
+    SessionIn,
+    describe_error,
+    error_responses,
+)
+
+router = APIRouter()
+
+
+def _array_body(model: type) -> dict[str, Any]:
+    # Inlined: the body is read by hand (JSON or NDJSON), so FastAPI never adds the model to
+    # components and a $ref to it would dangle.
+    schema = {"type": "array", "items": model.model_json_schema()}
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": schema},
+        "application/x-ndjson": {"schema": {"type": "string"}},
+    }}}
+
+
+def _ingest_errors(result: type, what: str) -> dict[int | str, dict[str, Any]]:
+    # 422 carries the per-record result when records were parsed but none was valid, and a
+    # plain detail when there was nothing to parse (an empty body).
+    return {**API_ERRORS, **error_responses(400, 413, 507),
+            422: {"model": result | ErrorOut, "description": f"no valid {what}: each is named in `rejected`"}}
+
+
+# A clean batch is validated in one call. Sessions go into plain dicts (`SessionFields`), not a
+# model instance each: a sender posts thousands a second.
+_BATCH_ADAPTERS = {SessionIn: TypeAdapter(list[SessionFields]), SampleIn: TypeAdapter(list[SampleIn])}
+
+
+def _validate(items: list[tuple[int, Any]], model: type) -> tuple[list[tuple[int, Any]], list[Rejected]]:
+    # Fast path: one validation call for a clean batch; on any error fall back to one call per
+    # record so that each rejection names its index and field.
+    try:
+        if not any(isinstance(item, Exception) for _, item in items):
+            records = _BATCH_ADAPTERS[model].validate_python([item for _, item in items])
+            return [(index, record) for (index, _), record in zip(items, records)], []
+    except ValidationError:
+        pass
+    valid, rejected = [], []
+    for index, item in items:
+        if isinstance(item, Exception):
+            rejected.append(Rejected(index=index, error=str(item)))
+            continue
+        if not isinstance(item, dict):
+            rejected.append(Rejected(index=index, error=f"record: expected an object, got {type(item).__name__}"))
+            continue
+        try:
+            valid.append((index, model.model_validate(item)))
+        except ValidationError as exc:
+            rejected.append(Rejected(index=index, error=describe_error(exc)))
+    return valid, rejected
+
+
+def _records(body: bytes, content_type: str, model: type) -> tuple[list[tuple[int, Any]], list[Rejected]]:
+    # Fastest path: a clean JSON array validates straight from the bytes, with no Python
+    # objects in between; anything else is parsed first so each rejection names its record.
+    if "ndjson" not in content_type and body.lstrip()[:1] == b"[":
+        try:
+            records = _BATCH_ADAPTERS[model].validate_json(body)
+            if records:  # an empty array goes on to parse_records, which names the problem
+                return list(enumerate(records)), []
+        except ValidationError:
+            pass
+    return _validate(parse_records(body, content_type), model)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@router.post("/api/v1/sessions", response_model=IngestResult, dependencies=[Depends(require_ingest)],
+             openapi_extra=_array_body(SessionIn), tags=["ingest"],
+             responses=_ingest_errors(IngestResult, "record"))
+async def post_sessions(request: Request, response: Response) -> IngestResult:
+    body = await read_body(request)
+    engine, content_type = request.app.state.engine, request.headers.get("content-type", "")
+
+    def validate_and_store():  # off the event loop: a batch takes milliseconds of CPU
+        with ingest_turn(engine):
+            valid, rejected = _records(body, content_type, SessionIn)
+            if not valid:
+                return None, rejected
+            return store_sessions(engine, [r for _, r in valid], _now()), rejected
+
+    stored, rejected = await run_in_threadpool(validate_and_store)
+    metrics = request.app.state.metrics
+    metrics.inc("asrwatch_rejected_records", ("session",), len(rejected))
+    if stored is None:
+        response.status_code = 422
+        return IngestResult(accepted=0, duplicates=0, rejected=rejected)
+    metrics.observe_sessions(stored.accepted)
+    metrics.inc("asrwatch_duplicate_sessions", (), stored.duplicates)
+    return IngestResult(accepted=len(stored.accepted), duplicates=stored.duplicates, rejected=rejected)
+
+
+@router.post("/api/v1/samples", response_model=SampleResult, dependencies=[Depends(require_ingest)],
+             openapi_extra=_array_body(SampleIn), tags=["ingest"],
+             responses=_ingest_errors(SampleResult, "sample"))
+async def post_samples(request: Request, response: Response) -> SampleResult:
+    body = await read_body(request)
+    valid, rejected = _records(body, request.headers.get("content-type", ""), SampleIn)
+    settings = request.app.state.settings
+    engine = request.app.state.engine
+
+    def score_and_store():
+        with ingest_turn(engine):
+            return score_and_store_samples(engine, valid, settings.normalizer, _now())
+
+    scored, refused = await run_in_threadpool(score_and_store)
+    rejected += [Rejected(index=i, error=e) for i, e in refused]
+    rejected.sort(key=lambda r: r.index)
+    request.app.state.metrics.observe_samples(
+        (item.session_row, item.errors) for _, item in scored if not item.duplicate)
+    request.app.state.metrics.inc("asrwatch_rejected_records", ("sample",), len(rejected))
+    results = [
+        SampleScore(session_id=item.session_row["session_id"], wer=item.errors.wer,
+                    substitutions=item.errors.substitutions, deletions=item.errors.deletions,
+                    insertions=item.errors.insertions, ref_words=item.errors.ref_words, duplicate=item.duplicate)
+        for _, item in sorted(scored, key=lambda pair: pair[0])
+    ]
+    if not results:
+        response.status_code = 422
+    return SampleResult(results=results, rejected=rejected)
+
+
+@router.post("/v1/traces", dependencies=[Depends(require_ingest)], tags=["ingest"],
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+                 "application/json": {"schema": {"type": "object"}}}}},
+             responses={200: {"description": "OTLP ExportTraceServiceResponse, in the request's encoding", "content": {
+                 "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+                 "application/json": {"schema": {"type": "object"}}}},
+                 **error_responses(400, 401, 403, 413, 503)})
+async def post_traces(request: Request) -> Response:
+    content_type = request.headers.get("content-type", "application/x-protobuf")
+    body = await read_body(request)
+    try:
+        body = otlp.decompress(body, request.headers.get("content-encoding"))
+        spans = otlp.flatten(otlp.decode_request(body, content_type))
+    except otlp.OTLPDecodeError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    records, errors = [], []
+    for span in spans:
+        if not otlp.is_session_root(span):
+            continue
+        try:
+            records.append(SessionIn.model_validate(otlp.session_record(span)))
+        except ValidationError as exc:
+            errors.append(f"span {span.span_id}: {describe_error(exc)} (as asr.* attributes)")
+    engine = request.app.state.engine
+
+    def store() -> Any:
+        with ingest_turn(engine):
+            with write_transaction(engine) as conn:
+                store_stages(conn, [otlp.stage_row(s) for s in spans])
+            return store_sessions(engine, records, _now()) if records else None
+
+    stored = await run_in_threadpool(store)
+    if stored is not None:
+        request.app.state.metrics.observe_sessions(stored.accepted)
+    payload, media_type = otlp.encode_response(len(errors), "; ".join(errors)[:2000], content_type)
+    return Response(payload, media_type=media_type)

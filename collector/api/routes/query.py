@@ -1,0 +1,144 @@
+"""Read API: sessions, corpus WER, cost."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from collector.store import audit as access_audit
+from collector.store import queries
+from collector.api.auth import caller
+from collector.store.clock import evaluation_time, watermark
+from collector.api.dependencies import require_read
+from collector.store.schemas import API_ERRORS, error_responses
+from collector.api.timeparams import window
+
+router = APIRouter(dependencies=[Depends(require_read)], tags=["query"], responses=API_ERRORS)
+
+
+def _filters(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
+    return {k: v for k, v in request.query_params.items() if k in allowed}
+
+
+def _group_by(value: str | None) -> list[str]:
+    return [d.strip() for d in (value or "").split(",") if d.strip()]
+
+
+@router.get("/api/v1/sessions")
+async def list_sessions(
+    request: Request,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = Query(100, ge=1, le=5000),
+    model_version: str | None = None, region: str | None = None, channel: str | None = None,
+    tenant: str | None = None, language: str | None = None, pool: str | None = None, status: str | None = None,
+) -> list[dict[str, Any]]:
+    start, end = window(since, until)
+    filters = _filters(request, queries.SESSION_FILTERS)
+    found = await run_in_threadpool(queries.list_sessions, request.app.state.engine, start, end, filters, limit)
+    await _audit_transcripts(request, "GET /api/v1/sessions", found)
+    return found
+
+
+@router.get("/api/v1/sessions/{session_id}", responses=error_responses(404))
+async def get_session(request: Request, session_id: str) -> dict[str, Any]:
+    found = await run_in_threadpool(queries.get_session, request.app.state.engine, session_id)
+    if found is None:
+        raise HTTPException(404, f"session_id: no session {session_id!r}")
+    await _audit_transcripts(request, "GET /api/v1/sessions/{session_id}", [found])
+    return found
+
+
+async def _audit_transcripts(request: Request, endpoint: str, rows: list[dict[str, Any]]) -> None:
+    # Written before the response goes out: if the audit row cannot be stored, no text is sent.
+    identity, token = caller(request)
+    entry = access_audit.transcript_read_entry(datetime.now(timezone.utc), identity, token, endpoint,
+                                               access_audit.sessions_with_text(rows))
+    await run_in_threadpool(access_audit.record, request.app.state.engine, entry)
+
+
+def _grouped(fn, request: Request, group_by: str | None, since: str | None, until: str | None, *args):
+    start, end = window(since, until)
+    try:
+        return fn(request.app.state.engine, _group_by(group_by), start, end,
+                  _filters(request, queries.ROLLUP_DIMENSIONS), *args)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+@router.get("/api/v1/wer")
+async def wer(
+    request: Request, group_by: str | None = None, since: str | None = None, until: str | None = None,
+    model_version: str | None = None, region: str | None = None, channel: str | None = None,
+    tenant: str | None = None, language: str | None = None, pool: str | None = None,
+) -> list[dict[str, Any]]:
+    """Corpus WER (S+D+I)/N per group with a 95% bootstrap interval over utterances."""
+    return await run_in_threadpool(_grouped, queries.wer_by_group, request, group_by, since, until)
+
+
+@router.get("/api/v1/latency")
+async def latency(
+    request: Request, group_by: str | None = None, since: str | None = None, until: str | None = None,
+    model_version: str | None = None, region: str | None = None, channel: str | None = None,
+    tenant: str | None = None, language: str | None = None, pool: str | None = None,
+) -> list[dict[str, Any]]:
+    """p50/p95/p99 of final, first-partial and queue latency per group (within 1%)."""
+    return await run_in_threadpool(_grouped, queries.latency_by_group, request, group_by, since, until)
+
+
+@router.get("/api/v1/status")
+async def status(
+    request: Request, group_by: str | None = None, since: str | None = None, until: str | None = None,
+    model_version: str | None = None, region: str | None = None, channel: str | None = None,
+    tenant: str | None = None, language: str | None = None, pool: str | None = None,
+) -> list[dict[str, Any]]:
+    """Outcome counts per group: ok, partial, decode_error, dropped, timeout, empty transcripts."""
+    return await run_in_threadpool(_grouped, queries.status_by_group, request, group_by, since, until)
+
+
+@router.get("/api/v1/samples")
+async def samples(
+    request: Request, since: str | None = None, until: str | None = None,
+    min_wer: float | None = Query(None, ge=0), order: Literal["recent", "wer"] = "recent",
+    limit: int = Query(100, ge=1, le=5000),
+    model_version: str | None = None, region: str | None = None, channel: str | None = None,
+    tenant: str | None = None, language: str | None = None, pool: str | None = None,
+) -> list[dict[str, Any]]:
+    """Labeled samples (scores, never transcript text) with their session's slice, SNR, confidence."""
+    start, end = window(since, until)
+    filters = _filters(request, queries.ROLLUP_DIMENSIONS)
+    return await run_in_threadpool(queries.list_samples, request.app.state.engine, start, end, filters, limit,
+                                   min_wer, order)
+
+
+@router.get("/api/v1/cost")
+async def cost(
+    request: Request, group_by: str | None = None, since: str | None = None, until: str | None = None,
+    model_version: str | None = None, region: str | None = None, channel: str | None = None,
+    tenant: str | None = None, language: str | None = None, pool: str | None = None,
+) -> list[dict[str, Any]]:
+    """GPU cost, cost per successful turn and per audio minute, and the drivers that moved."""
+    price = request.app.state.settings.price_per_gpu_hour
+    return await run_in_threadpool(_grouped, queries.cost_by_group, request, group_by, since, until, price)
+
+
+@router.get("/api/v1/audit")
+async def audit(
+    request: Request, since: str | None = None, until: str | None = None, action: str | None = None,
+    limit: int = Query(200, ge=1, le=5000),
+) -> list[dict[str, Any]]:
+    """The audit log (rollbacks, silences, rollout registrations...), newest first."""
+    start, end = window(since, until, default_span=timedelta(days=30))
+    return await run_in_threadpool(queries.audit_log, request.app.state.engine, start, end, limit, action)
+
+
+@router.get("/api/v1/clock")
+async def clock(request: Request) -> dict[str, Any]:
+    """The event time the evaluators judge as "now", next to the wall clock and the watermark."""
+    engine, mode = request.app.state.engine, request.app.state.settings.evaluator_clock
+    mark = await run_in_threadpool(watermark, engine)
+    at = await run_in_threadpool(evaluation_time, engine, mode)
+    return {"mode": mode, "evaluation_time": at, "watermark": mark, "wall": datetime.now(timezone.utc)}

@@ -1,0 +1,49 @@
+"""Audit rows for transcript access: who read which sessions' text, and when — never the text.
+
+Admin actions (rollbacks, silences, rollout registration) write their own rows where they
+act; this module covers reads. A response that carries transcript text (a session's
+hypothesis, a sample's reference or hypothesis) is recorded as one `transcript.read` row per
+request, naming the caller, its token fingerprint, the endpoint and the session ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session as OrmSession
+
+from collector.store.models import AuditEntry
+
+TRANSCRIPT_READ = "transcript.read"
+
+
+def _has_text(row: Mapping[str, Any]) -> bool:
+    if row.get("hypothesis"):
+        return True
+    return any(s.get("reference") or s.get("hypothesis") for s in row.get("samples") or ())
+
+
+def sessions_with_text(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Ids of the sessions whose text a response carries, in response order."""
+    return [str(row["session_id"]) for row in rows if _has_text(row)]
+
+
+def transcript_read_entry(at: datetime, identity: str, token_id: str | None, endpoint: str,
+                          session_ids: list[str]) -> AuditEntry | None:
+    """The audit row for a response, or None when it carries no transcript text."""
+    if not session_ids:
+        return None
+    target = session_ids[0] if len(session_ids) == 1 else f"{len(session_ids)} sessions"
+    return AuditEntry(at=at, actor=f"api:{identity}", action=TRANSCRIPT_READ, target=target[:256],
+                      reason=f"transcript text returned by {endpoint}",
+                      evidence={"token": token_id, "endpoint": endpoint, "session_ids": session_ids})
+
+
+def record(engine: Engine, entry: AuditEntry | None) -> None:
+    if entry is None:
+        return
+    with OrmSession(engine) as s, s.begin():
+        s.add(entry)

@@ -1,0 +1,34 @@
+"""Adding a batch's histogram to a stored one in their JSON text, as SQLite stores rollups.
+
+SQLite's rollup upsert (`collector.store.rollups`) calls this, as the SQL function `asrwatch_hist_add`,
+for each histogram a batch adds to a stored row: the row is added to inside SQLite, in the same
+statement that inserts it when it is new, instead of being read back into Python, added to and
+written back with a second statement. The sum is the text the row-by-row write gave: stored codes
+first, in their order, then new ones in the batch's order, in orjson's compact form.
+(Adding in the text itself, without parsing, measured only 0.3 us faster a call: not worth it.)
+
+PostgreSQL rollup rows have always held the text SQLAlchemy's JSON type writes (`json.dumps`:
+`{"3": 1, "9": 2}`); `spaced` turns the fold's compact text into that form, so a new row written
+by the batch upsert (`collector.store.pg_batch`) holds the same text as before.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+
+def add_histogram_text(stored: str, added: str) -> str:
+    """`stored` plus `added`, both `{"code":count,...}` JSON text; counts are integers."""
+    if added == "{}":
+        return stored
+    total = {str(code): int(count) for code, count in (orjson.loads(stored) or {}).items()}
+    for code, count in orjson.loads(added).items():
+        total[code] = total.get(code, 0) + int(count)
+    return orjson.dumps(total).decode()
+
+
+def spaced(compact: str) -> str:
+    """`json.dumps` of a histogram, from its compact `{"code":count,...}` text. Exact because a
+    key never holds a quote (codes are integers, WER pairs `errors:words`) and counts are
+    integers: `":` ends a key only, `,"` starts one only."""
+    return compact.replace('":', '": ').replace(',"', ', "')

@@ -1,0 +1,170 @@
+"""Storing sessions and samples: dedupe, redact, score, fold into rollups, commit.
+
+A record counts as accepted only once its transaction has committed, so an acknowledged
+record survives a crash of the collector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from collector.store.database import dialect_insert, write_transaction
+from collector.store.models import Sample, Session, Stage
+from collector.store.pg_batch import insert_new_sessions
+from collector.measures.redaction import redact
+from collector.store.rollups import accumulate_samples, apply_deltas, sqlite_datetime
+from collector.store.schemas import SampleIn, SessionIn
+from collector.store.session_batch import COLUMNS, SessionBatch
+from collector.store.session_fold import fold_sessions
+from collector.measures.wer import WordErrors, word_errors
+
+
+@dataclass
+class StoredSessions:
+    accepted: SessionBatch = field(default_factory=SessionBatch.empty)
+    duplicates: int = 0
+
+
+@dataclass
+class ScoredSample:
+    session_row: dict[str, Any]
+    errors: WordErrors
+    source: str
+    duplicate: bool = False
+
+
+def store_sessions(engine: Engine, records: Sequence[SessionIn | Mapping[str, Any]],
+                   received_at: datetime) -> StoredSessions:
+    """Store validated sessions: models, or the plain dicts ingest validates clean batches into
+    (`SessionFields`, which leave out the fields that keep their default)."""
+    result = StoredSessions()
+    unique: dict[str, Mapping[str, Any]] = {}
+    for record in records:
+        fields = record.__dict__ if isinstance(record, SessionIn) else record
+        if fields["session_id"] in unique:
+            result.duplicates += 1
+        else:
+            unique[fields["session_id"]] = fields
+    if not unique:
+        return result
+    batch = SessionBatch.of(list(unique.values()), received_at)
+    with write_transaction(engine) as conn:
+        inserted = _insert_new_sessions(conn, batch)
+        fresh = batch if len(inserted) == len(batch) else batch.select(
+            [sid in inserted for sid in batch.columns["session_id"]])
+        apply_deltas(conn, fold_sessions(fresh))
+    result.accepted = fresh
+    result.duplicates += len(batch) - len(fresh)
+    return result
+
+
+_SQLITE_SESSION_INSERT = f"INSERT INTO sessions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+
+def _insert_new_sessions(conn: Connection, batch: SessionBatch) -> set[str]:
+    """Insert the sessions whose session_id is new; return the ids inserted."""
+    ids = batch.columns["session_id"]
+    if conn.dialect.name != "sqlite":
+        return insert_new_sessions(conn, batch)  # one statement, in key order
+    # SQLite: the transaction holds the write lock, so nothing else inserts meanwhile. Nearly
+    # every batch is all new: insert it whole under a savepoint, and only when one of its ids
+    # is stored already (a retried batch) roll back, look up which, and insert the rest.
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(_SQLITE_SESSION_INSERT, list(zip(*_sqlite_columns(batch))))
+        return set(ids)
+    except IntegrityError:
+        pass
+    existing: set[str] = set()
+    for start in range(0, len(ids), 900):
+        chunk = ids[start:start + 900]
+        sql = f"SELECT session_id FROM sessions WHERE session_id IN ({', '.join('?' * len(chunk))})"
+        existing.update(r[0] for r in conn.exec_driver_sql(sql, tuple(chunk)))
+    new = batch.select([sid not in existing for sid in ids])
+    if len(new):
+        conn.exec_driver_sql(_SQLITE_SESSION_INSERT, list(zip(*_sqlite_columns(new))))
+    return set(new.columns["session_id"])
+
+
+def _sqlite_columns(batch: SessionBatch) -> list[list[Any]]:
+    columns = dict(batch.columns)
+    columns["ts"] = batch.ts_texts()
+    columns["received_at"] = [sqlite_datetime(columns["received_at"][0])] * len(batch)  # one per batch
+    columns["attributes"] = [None if a is None else orjson.dumps(a).decode() for a in columns["attributes"]]
+    return [columns[name] for name in COLUMNS]
+
+
+def store_stages(conn: Connection, stages: Sequence[dict[str, Any]]) -> None:
+    if stages:
+        table = Stage.__table__
+        conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(index_elements=["trace_id", "span_id"]), list(stages))
+
+
+def score_and_store_samples(
+    engine: Engine, samples: Sequence[tuple[int, SampleIn]], normalizer_name: str, received_at: datetime
+) -> tuple[list[tuple[int, ScoredSample]], list[tuple[int, str]]]:
+    """Score samples against their sessions and store the new ones.
+
+    Returns (scored, rejected) where each is paired with the index of the sample in the request.
+    """
+    scored: list[tuple[int, ScoredSample]] = []
+    rejected: list[tuple[int, str]] = []
+    if not samples:
+        return scored, rejected
+    ids = sorted({s.session_id for _, s in samples})
+    sessions_table = Session.__table__
+    samples_table = Sample.__table__
+    with write_transaction(engine) as conn:
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start:start + 1000]
+            query = select(sessions_table).where(sessions_table.c.session_id.in_(chunk))
+            found.update({r["session_id"]: dict(r) for r in conn.execute(query).mappings()})
+        pending: dict[tuple[str, str], tuple[int, ScoredSample, dict[str, Any]]] = {}
+        for index, sample in samples:
+            session = found.get(sample.session_id)
+            if session is None:
+                rejected.append((index, "session_id: unknown session; post the session before its sample"))
+                continue
+            hypothesis = sample.hypothesis if sample.hypothesis is not None else session["hypothesis"]
+            if hypothesis is None:
+                rejected.append((index, "hypothesis: required when the session carries no hypothesis"))
+                continue
+            reference, hypothesis = redact(sample.reference), redact(hypothesis)
+            errors = word_errors(reference or "", hypothesis or "", normalizer_name)
+            item = ScoredSample(session, errors, sample.source)
+            key = (sample.session_id, sample.source)
+            if key in pending:
+                item.duplicate = True
+                scored.append((index, item))
+                continue
+            row = {
+                "session_id": sample.session_id, "source": sample.source, "ts": session["ts"],
+                "received_at": received_at, "reference": reference, "hypothesis": hypothesis,
+                "wer": errors.wer, "substitutions": errors.substitutions, "deletions": errors.deletions,
+                "insertions": errors.insertions, "ref_words": errors.ref_words,
+            }
+            pending[key] = (index, item, row)
+            scored.append((index, item))
+        if pending:
+            stmt = (
+                dialect_insert(conn, samples_table)
+                .on_conflict_do_nothing(index_elements=["session_id", "source"])
+                .returning(samples_table.c.session_id, samples_table.c.source)
+            )
+            order = sorted(pending) if conn.dialect.name == "postgresql" else pending  # as for sessions
+            inserted = {tuple(r) for r in conn.execute(stmt, [pending[key][2] for key in order])}
+            for key, (_, item, _) in pending.items():
+                item.duplicate = key not in inserted
+            fresh = [(item.session_row, item.errors) for key, (_, item, _) in pending.items() if key in inserted]
+            apply_deltas(conn, accumulate_samples(fresh))
+    return scored, rejected
+

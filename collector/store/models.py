@@ -1,0 +1,246 @@
+"""SQLAlchemy 2.0 typed models. Schema changes go through Alembic (`collector/store/migrations`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on SQLite (which drops tzinfo) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: asrwatch stores timezone-aware UTC only")
+        value = value.astimezone(timezone.utc)
+        # SQLite compares the stored text, so keep one format without offset there.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Session(Base):
+    """One ASR session as the server (or probe) reported it."""
+
+    __tablename__ = "sessions"
+
+    session_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    ts: Mapped[datetime]
+    received_at: Mapped[datetime]
+    model_version: Mapped[str] = mapped_column(String(128))
+    region: Mapped[str] = mapped_column(String(64))
+    tenant: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(64))
+    pool: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    audio_seconds: Mapped[float | None] = mapped_column(Float)
+    first_partial_ms: Mapped[float | None] = mapped_column(Float)
+    final_latency_ms: Mapped[float | None] = mapped_column(Float)
+    queue_ms: Mapped[float | None] = mapped_column(Float)
+    partial_rewrites: Mapped[int | None] = mapped_column(Integer)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    snr_db: Mapped[float | None] = mapped_column(Float)
+    gpu_seconds: Mapped[float | None] = mapped_column(Float)
+    turn_success: Mapped[bool | None]
+    shadow: Mapped[bool] = mapped_column(default=False)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    hypothesis: Mapped[str | None] = mapped_column(Text)
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    attributes: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (
+        Index("ix_sessions_ts", "ts"),
+        Index("ix_sessions_model_version_ts", "model_version", "ts"),
+        Index("ix_sessions_trace_id", "trace_id"),
+    )
+
+
+class Stage(Base):
+    """A child span of a session's trace (ingest, preprocess, features, inference, decode...)."""
+
+    __tablename__ = "stages"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    trace_id: Mapped[str] = mapped_column(String(32))
+    span_id: Mapped[str] = mapped_column(String(16))
+    parent_span_id: Mapped[str | None] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(128))
+    start: Mapped[datetime]
+    duration_ms: Mapped[float] = mapped_column(Float)
+    attributes: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (
+        Index("ux_stages_trace_span", "trace_id", "span_id", unique=True),
+    )
+
+
+class Sample(Base):
+    """A labeled transcript scored against its session's hypothesis."""
+
+    __tablename__ = "samples"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(16))
+    ts: Mapped[datetime]
+    received_at: Mapped[datetime]
+    reference: Mapped[str | None] = mapped_column(Text)
+    hypothesis: Mapped[str | None] = mapped_column(Text)
+    wer: Mapped[float] = mapped_column(Float)
+    substitutions: Mapped[int] = mapped_column(Integer)
+    deletions: Mapped[int] = mapped_column(Integer)
+    insertions: Mapped[int] = mapped_column(Integer)
+    ref_words: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ux_samples_session_source", "session_id", "source", unique=True),
+        Index("ix_samples_ts", "ts"),
+    )
+
+
+class RollupValues:
+    """The slice and the aggregates a rollup row holds, per minute (`Rollup`) or per compacted
+    hour (`HourlyRollup`).
+
+    Histograms are sparse JSON maps `{bucket_code: count}` (see `collector.measures.histogram`);
+    `wer_pairs` maps `"errors:ref_words"` to the number of labeled utterances with that pair,
+    which is enough for exact corpus WER, per-utterance thresholds and bootstrap intervals.
+    """
+
+    rollup_key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(128))
+    region: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(64))
+    tenant: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(64))
+    pool: Mapped[str] = mapped_column(String(64))
+
+    sessions: Mapped[int] = mapped_column(Integer, default=0)
+    status_ok: Mapped[int] = mapped_column(Integer, default=0)
+    status_partial: Mapped[int] = mapped_column(Integer, default=0)
+    status_decode_error: Mapped[int] = mapped_column(Integer, default=0)
+    status_dropped: Mapped[int] = mapped_column(Integer, default=0)
+    status_timeout: Mapped[int] = mapped_column(Integer, default=0)
+    successful_turns: Mapped[int] = mapped_column(Integer, default=0)
+    shadow_sessions: Mapped[int] = mapped_column(Integer, default=0)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    empty_hypotheses: Mapped[int] = mapped_column(Integer, default=0)
+    partial_rewrites: Mapped[int] = mapped_column(Integer, default=0)
+    audio_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    gpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    confidence_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    confidence_count: Mapped[int] = mapped_column(Integer, default=0)
+    snr_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    snr_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    latency_hist: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    first_partial_hist: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    queue_hist: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    confidence_hist: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    snr_hist: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    wer_utterances: Mapped[int] = mapped_column(Integer, default=0)
+    wer_substitutions: Mapped[int] = mapped_column(Integer, default=0)
+    wer_deletions: Mapped[int] = mapped_column(Integer, default=0)
+    wer_insertions: Mapped[int] = mapped_column(Integer, default=0)
+    wer_words: Mapped[int] = mapped_column(Integer, default=0)
+    wer_pairs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Rollup(RollupValues, Base):
+    """Per event-time minute x slice aggregates, maintained at ingest."""
+
+    __tablename__ = "rollups"
+
+    minute: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_rollups_minute", "minute"),
+        Index("ix_rollups_model_version_minute", "model_version", "minute"),
+    )
+
+
+class HourlyRollup(RollupValues, Base):
+    """Per event-time hour x slice: the sum of the hour's minute rollups, written by the compactor
+    once the hour is behind `RollupCompaction.through` and kept exact by ingest after that (late
+    data adds to both). Long windows read these for their whole hours and minutes only at the
+    edges: a day is about 24 rows per slice instead of 1440."""
+
+    __tablename__ = "rollups_hourly"
+
+    hour: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_rollups_hourly_hour", "hour"),
+        Index("ix_rollups_hourly_model_version_hour", "model_version", "hour"),
+    )
+
+
+class RollupCompaction(Base):
+    """One row: every hour before `through` has its `HourlyRollup` rows (None: none yet).
+    On PostgreSQL ingest reads it FOR SHARE and the compactor moves it FOR UPDATE, so a batch
+    either lands before an hour is compacted or sees the hour as compacted and adds to it too."""
+
+    __tablename__ = "rollup_compaction"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    through: Mapped[datetime | None]
+
+
+class RollupHour(Base):
+    """A compacted hour's revision, bumped whenever late data changes it: caches of anything
+    computed from an hour's minutes (the SLO series) stay valid while the revision does."""
+
+    __tablename__ = "rollup_hours"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+
+
+class AuditEntry(Base):
+    """Who did what, why, with which evidence, and when. Append-only."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(256))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+
+SLICE_DIMENSIONS = ("model_version", "region", "channel", "tenant", "language")
+ROLLUP_DIMENSIONS = SLICE_DIMENSIONS + ("pool",)
+STATUSES = ("ok", "partial", "decode_error", "dropped", "timeout")
+
+
+class LeaderLease(Base):
+    """SQLite's leader lease (PostgreSQL uses an advisory lock instead)."""
+
+    __tablename__ = "leader_lease"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(256))
+    expires_at: Mapped[datetime]

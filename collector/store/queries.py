@@ -1,0 +1,199 @@
+"""Read-side queries. Window figures come from rollups; only session lookups touch raw rows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Text, cast, func, select
+from sqlalchemy.engine import Engine
+
+from collector.store.database import read_connection
+from collector.measures import cost as cost_math
+from collector.measures import histogram
+from collector.measures.grouping import groups_of
+from collector.measures import wer as wer_math
+from collector.store.models import ROLLUP_DIMENSIONS, AuditEntry, Sample, Session, Stage
+from collector.store.rollup_window import rollup_rows
+
+SESSION_FILTERS = ROLLUP_DIMENSIONS + ("status",)
+
+
+def _check_dims(group_by: Sequence[str]) -> None:
+    for dim in group_by:
+        if dim not in ROLLUP_DIMENSIONS:
+            raise ValueError(f"group_by: unknown dimension {dim!r} (one of {', '.join(ROLLUP_DIMENSIONS)})")
+
+
+def wer_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
+                 filters: Mapping[str, str], resamples: int = 1000) -> list[dict[str, Any]]:
+    _check_dims(group_by)
+    values = ("wer_utterances", "wer_pairs", "wer_substitutions", "wer_deletions", "wer_insertions")
+    groups: dict[tuple, dict[str, Any]] = defaultdict(lambda: {"pairs": {}, "S": 0, "D": 0, "I": 0})
+    with read_connection(engine) as conn:
+        rows = rollup_rows(conn, [*group_by, *values], since, until, filters)
+        query = select(*[rows.c[d] for d in group_by], rows.c.wer_pairs, rows.c.wer_substitutions,
+                       rows.c.wer_deletions, rows.c.wer_insertions).where(rows.c.wer_utterances > 0)
+        for row in conn.execute(query):
+            g = groups[tuple(row[: len(group_by)])]
+            for k, v in row.wer_pairs.items():
+                g["pairs"][k] = g["pairs"].get(k, 0) + int(v)
+            g["S"] += row.wer_substitutions
+            g["D"] += row.wer_deletions
+            g["I"] += row.wer_insertions
+    out = []
+    for key in sorted(groups):
+        g = groups[key]
+        errors, words, counts = wer_math.parse_pairs(g["pairs"])
+        interval = wer_math.bootstrap_interval(errors, words, counts, resamples=resamples)
+        out.append({
+            **dict(zip(group_by, key)),
+            "wer": wer_math.corpus_wer(errors, words, counts),
+            "utterances": int(counts.sum()),
+            "ref_words": int((words * counts).sum()),
+            "substitutions": g["S"], "deletions": g["D"], "insertions": g["I"],
+            "ci_low": interval[0] if interval else None,
+            "ci_high": interval[1] if interval else None,
+        })
+    return out
+
+
+LATENCY_FIELDS = {"final": "latency_hist", "first_partial": "first_partial_hist", "queue": "queue_hist"}
+
+
+def latency_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
+                     filters: Mapping[str, str], quantiles: Sequence[float] = (0.5, 0.95, 0.99)) -> list[dict[str, Any]]:
+    """p50/p95/p99 of final, first-partial and queue latency per group, from the window's rollup
+    histograms (a day is about a million histogram entries: merged by numpy from the stored text)."""
+    _check_dims(group_by)
+    with read_connection(engine) as conn:
+        rows = rollup_rows(conn, [*group_by, *LATENCY_FIELDS.values()], since, until, filters)
+        query = select(*[rows.c[d] for d in group_by], *[cast(rows.c[h], Text) for h in LATENCY_FIELDS.values()])
+        fetched = conn.execute(query).all()
+    width = len(group_by)
+    keys, owners = groups_of([tuple(row[:width]) for row in fetched])  # every group with sessions, latencies or not
+    merged = {h: histogram.merged_json_texts([row[width + i] for row in fetched], owners, len(keys))
+              for i, h in enumerate(LATENCY_FIELDS.values())}
+    groups = {key: {h: merged[h][i] for h in LATENCY_FIELDS.values()} for i, key in enumerate(keys)}
+    out = []
+    for key in sorted(groups):
+        entry: dict[str, Any] = dict(zip(group_by, key))
+        for name, h in LATENCY_FIELDS.items():
+            hist = groups[key][h]
+            entry[f"{name}_count"] = histogram.total(hist)
+            for q in quantiles:
+                entry[f"{name}_p{round(q * 100):d}_ms"] = histogram.quantile(hist, q)
+        out.append(entry)
+    return out
+
+
+_COST_SUMS = ("sessions", "successful_turns", "gpu_seconds", "audio_seconds", "retries", "shadow_sessions")
+
+
+def _cost_totals(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
+                 filters: Mapping[str, str]) -> dict[tuple, dict[str, dict[str, float]]]:
+    totals: dict[tuple, dict[str, dict[str, float]]] = defaultdict(dict)
+    with read_connection(engine) as conn:
+        rows = rollup_rows(conn, sorted({*group_by, "pool", *_COST_SUMS}), since, until, filters)
+        cols = [rows.c[d] for d in group_by]
+        query = select(*cols, rows.c.pool, *[func.sum(rows.c[c]).label(c) for c in _COST_SUMS])
+        for row in conn.execute(query.group_by(*cols, rows.c.pool)).mappings():
+            key = tuple(row[d] for d in group_by)
+            totals[key][row["pool"]] = {c: row[c] or 0 for c in _COST_SUMS}
+    return totals
+
+
+def cost_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
+                  filters: Mapping[str, str], price) -> list[dict[str, Any]]:
+    _check_dims(group_by)
+    current = _cost_totals(engine, group_by, since, until, filters)
+    previous = _cost_totals(engine, group_by, since - (until - since), since, filters)
+    out = []
+    for key in sorted(current):
+        now = cost_math.summarize(current[key], price)
+        before = cost_math.summarize(previous[key], price) if key in previous else None
+        out.append({**dict(zip(group_by, key)), **now, "top_drivers": cost_math.drivers(now, before),
+                    "previous": before})
+    return out
+
+
+_STATUS_SUMS = ("sessions", "status_ok", "status_partial", "status_decode_error", "status_dropped",
+                "status_timeout", "empty_hypotheses", "partial_rewrites", "shadow_sessions", "successful_turns")
+
+
+def status_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
+                    filters: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Outcome counts per group (decode errors, partials, timeouts, empty transcripts)."""
+    _check_dims(group_by)
+    with read_connection(engine) as conn:
+        window = rollup_rows(conn, [*group_by, *_STATUS_SUMS], since, until, filters)
+        cols = [window.c[d] for d in group_by]
+        query = select(*cols, *[func.sum(window.c[c]).label(c) for c in _STATUS_SUMS])
+        rows = conn.execute(query.group_by(*cols).order_by(*cols)).mappings().all()
+    return [{**{d: r[d] for d in group_by}, **{c.removeprefix("status_"): int(r[c] or 0) for c in _STATUS_SUMS}}
+            for r in rows if r["sessions"]]
+
+
+SAMPLE_FIELDS = ("wer", "substitutions", "deletions", "insertions", "ref_words", "source")
+
+
+def list_samples(engine: Engine, since: datetime, until: datetime, filters: Mapping[str, str], limit: int,
+                 min_wer: float | None = None, order: str = "recent") -> list[dict[str, Any]]:
+    """Labeled samples with their session's slice, SNR and confidence; no transcript text."""
+    samples, sessions = Sample.__table__, Session.__table__
+    query = (
+        select(samples.c.session_id, samples.c.ts, *[samples.c[f] for f in SAMPLE_FIELDS],
+               *[sessions.c[d] for d in ROLLUP_DIMENSIONS], sessions.c.snr_db, sessions.c.confidence,
+               sessions.c.status)
+        .join(sessions, sessions.c.session_id == samples.c.session_id)
+        .where(samples.c.ts >= since, samples.c.ts < until)
+    )
+    for dim, value in filters.items():
+        query = query.where(sessions.c[dim] == value)
+    if min_wer is not None:
+        query = query.where(samples.c.wer >= min_wer)
+    query = query.order_by(samples.c.wer.desc() if order == "wer" else samples.c.ts.desc()).limit(limit)
+    with read_connection(engine) as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def list_sessions(engine: Engine, since: datetime, until: datetime, filters: Mapping[str, str],
+                  limit: int) -> list[dict[str, Any]]:
+    table = Session.__table__
+    query = select(table).where(table.c.ts >= since, table.c.ts < until)
+    for dim, value in filters.items():
+        query = query.where(table.c[dim] == value)
+    query = query.order_by(table.c.ts.desc()).limit(limit)
+    with read_connection(engine) as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def get_session(engine: Engine, session_id: str) -> dict[str, Any] | None:
+    sessions, stages, samples = Session.__table__, Stage.__table__, Sample.__table__
+    with read_connection(engine) as conn:
+        row = conn.execute(select(sessions).where(sessions.c.session_id == session_id)).mappings().first()
+        if row is None:
+            return None
+        out = dict(row)
+        out["stages"] = []
+        if row["trace_id"]:
+            query = select(stages).where(stages.c.trace_id == row["trace_id"]).order_by(stages.c.start)
+            out["stages"] = [
+                {k: v for k, v in dict(r).items() if k != "id"} for r in conn.execute(query).mappings()
+            ]
+        query = select(samples).where(samples.c.session_id == session_id).order_by(samples.c.id)
+        out["samples"] = [{k: v for k, v in dict(r).items() if k != "id"} for r in conn.execute(query).mappings()]
+    return out
+
+
+def audit_log(engine: Engine, since: datetime, until: datetime, limit: int,
+              action: str | None = None) -> list[dict[str, Any]]:
+    table = AuditEntry.__table__
+    query = select(table).where(table.c.at >= since, table.c.at < until)
+    if action:
+        query = query.where(table.c.action == action)
+    query = query.order_by(table.c.at.desc(), table.c.id.desc()).limit(limit)
+    with read_connection(engine) as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]

@@ -1,0 +1,60 @@
+"""The rollup rows of a time window: hourly rows for its whole compacted hours, minute rows for
+the rest (the edges, and the hours not compacted yet), as one UNION ALL the caller adds up.
+
+Both kinds of row have the same slice and value columns, and an hourly row is exactly the sum of
+its hour's minute rows (`collector.store.compaction`), so any sum over the window is the same either
+way; a day reads about 24 rows per slice instead of 1440.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, union_all
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Subquery
+
+from collector.store.models import HourlyRollup, Rollup
+from collector.store.rollups import HOUR, compacted_through, hour_of
+
+MINUTE = timedelta(minutes=1)
+
+
+def whole_hours(since: datetime, until: datetime, through: datetime | None) -> tuple[datetime, datetime] | None:
+    """Pure: the compacted hours [first, end) lying wholly in the minutes of [since, until), or
+    None. A minute m is in the window when since <= m < until."""
+    if through is None:
+        return None
+    first = hour_of(since)
+    if first < since:
+        first += HOUR
+    last_minute = until.replace(second=0, microsecond=0)
+    if last_minute < until:
+        last_minute += MINUTE  # minutes before `until` are the minutes before this one
+    end = min(hour_of(last_minute), through)
+    return (first, end) if first < end else None
+
+
+def rollup_rows(conn: Connection, columns: Sequence[str], since: datetime, until: datetime,
+                filters: Mapping[str, str]) -> Subquery:
+    """A subquery with `columns` (slice and value columns) of every rollup row covering the
+    window's minutes, of the slices matching `filters`."""
+    hours = whole_hours(since, until, compacted_through(conn))
+    minutes, hourly = Rollup.__table__, HourlyRollup.__table__
+    if hours is None:
+        return _part(minutes, minutes.c.minute, since, until, columns, filters).subquery()
+    first, end = hours
+    parts = [_part(hourly, hourly.c.hour, first, end, columns, filters)]
+    if since < first:
+        parts.append(_part(minutes, minutes.c.minute, since, first, columns, filters))
+    if end < until:
+        parts.append(_part(minutes, minutes.c.minute, end, until, columns, filters))
+    return union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+
+
+def _part(table, time, since: datetime, until: datetime, columns: Sequence[str], filters: Mapping[str, str]):
+    query = select(*[table.c[c] for c in columns]).where(time >= since, time < until)
+    for dim, value in filters.items():
+        query = query.where(table.c[dim] == value)
+    return query

@@ -1,0 +1,268 @@
+"""Per-minute x slice rollups, folded at ingest so window queries never scan raw sessions.
+
+`accumulate_samples` and `by_hour` are pure: they turn rows into deltas keyed by rollup key
+(sessions are folded a batch at a time, as columns, by `collector.store.session_fold`).
+`apply_deltas` is the I/O: it adds the deltas to the stored rows inside the caller's
+transaction, by one upsert per table (row-locked on PostgreSQL, so concurrent replicas never lose
+an update: `collector.store.pg_batch`), and to the hourly rows too where the minute's hour is already
+compacted (see `collector.store.compaction`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+import orjson
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from collector.store.database import dialect_insert
+from collector.store.models import ROLLUP_DIMENSIONS, HourlyRollup, Rollup, RollupCompaction, RollupHour
+from collector.measures.wer import WordErrors, pair_key
+
+COUNTERS = (
+    "sessions", "status_ok", "status_partial", "status_decode_error", "status_dropped", "status_timeout",
+    "successful_turns", "shadow_sessions", "retries", "empty_hypotheses", "partial_rewrites",
+    "confidence_count", "snr_count", "wer_utterances", "wer_substitutions", "wer_deletions",
+    "wer_insertions", "wer_words",
+)
+SUMS = ("audio_seconds", "gpu_seconds", "confidence_sum", "snr_sum")
+HISTOGRAMS = ("latency_hist", "first_partial_hist", "queue_hist", "confidence_hist", "snr_hist", "wer_pairs")
+
+Delta = dict[str, Any]
+
+
+def minute_of(ts: datetime) -> datetime:
+    return ts.replace(second=0, microsecond=0)
+
+
+HOUR = timedelta(hours=1)
+
+
+def hour_of(ts: datetime) -> datetime:
+    return ts.replace(minute=0, second=0, microsecond=0)
+
+
+def rollup_key(minute: datetime, dims: Mapping[str, str]) -> str:
+    return key_of(int(minute.timestamp()) // 60, tuple(dims[d] for d in ROLLUP_DIMENSIONS))
+
+
+def key_of(epoch_minute: int, dims: Sequence[str]) -> str:
+    return f"{epoch_minute}|" + "|".join(dims)
+
+
+_ZERO_VALUES: dict[str, Any] = {**{c: 0 for c in COUNTERS}, **{s: 0.0 for s in SUMS}}
+
+
+def empty_delta(minute: datetime, dims: Mapping[str, str]) -> Delta:
+    delta: Delta = {"minute": minute, **dims, **_ZERO_VALUES}
+    for h in HISTOGRAMS:
+        delta[h] = {}
+    return delta
+
+
+_DIMS_OF = itemgetter(*ROLLUP_DIMENSIONS)
+
+
+def _delta_for(deltas: dict[str, Delta], row: Mapping[str, Any]) -> Delta:
+    """The delta of the row's minute and slice (rows carry all dimensions, "unknown" if unset)."""
+    ts = row["ts"]
+    dims = _DIMS_OF(row)
+    key = key_of(int(ts.timestamp()) // 60, dims)
+    delta = deltas.get(key)
+    if delta is None:
+        delta = deltas[key] = empty_delta(minute_of(ts), dict(zip(ROLLUP_DIMENSIONS, dims)))
+    return delta
+
+
+def confidence_codes(confidence: np.ndarray) -> np.ndarray:
+    """Percent buckets (`le`): 0.29 falls in 29, 0.291 in 30. Rounding first absorbs float
+    noise such as 0.29 * 100 = 28.999999999999996."""
+    return np.ceil(np.round(confidence * 100, 9)).astype(np.int64)
+
+
+def snr_codes(snr_db: np.ndarray) -> np.ndarray:
+    """Whole-dB buckets (`le`)."""
+    return np.ceil(np.round(snr_db, 9)).astype(np.int64)
+
+
+def confidence_code(confidence: float) -> int:
+    return int(confidence_codes(np.array([confidence]))[0])
+
+
+def snr_code(snr_db: float) -> int:
+    return int(snr_codes(np.array([snr_db]))[0])
+
+
+def _bump(hist: dict, code: int | str, n: int = 1) -> None:
+    hist[code] = hist.get(code, 0) + n
+
+
+def accumulate_samples(
+    scored: Iterable[tuple[Mapping[str, Any], WordErrors]], deltas: dict[str, Delta] | None = None
+) -> dict[str, Delta]:
+    """Fold scored samples into the rollup of their session's minute and slice."""
+    deltas = {} if deltas is None else deltas
+    for session_row, errs in scored:
+        d = _delta_for(deltas, session_row)
+        d["wer_utterances"] += 1
+        d["wer_substitutions"] += errs.substitutions
+        d["wer_deletions"] += errs.deletions
+        d["wer_insertions"] += errs.insertions
+        d["wer_words"] += errs.ref_words
+        _bump(d["wer_pairs"], pair_key(errs.errors, errs.ref_words))
+    return deltas
+
+
+def by_hour(rows: Iterable[Mapping[str, Any]]) -> dict[str, Delta]:
+    """Pure: minute rollups (stored rows or deltas) added up per hour and slice. Each delta's
+    `minute` is its hour's first minute; histogram keys come out as text, as stored."""
+    hours: dict[str, Delta] = {}
+    for row in rows:
+        hour = hour_of(row["minute"])
+        dims = _DIMS_OF(row)
+        key = key_of(int(hour.timestamp()) // 60, dims)
+        d = hours.get(key)
+        if d is None:
+            d = hours[key] = empty_delta(hour, dict(zip(ROLLUP_DIMENSIONS, dims)))
+        for c in COUNTERS:
+            d[c] += row[c] or 0
+        for c in SUMS:
+            d[c] += row[c] or 0.0
+        for h in HISTOGRAMS:
+            hist = d[h]
+            for k, v in (row[h] or {}).items():
+                k = str(k)
+                hist[k] = hist.get(k, 0) + int(v)
+    return hours
+
+
+def apply_deltas(conn: Connection, deltas: Mapping[str, Delta]) -> None:
+    """Add deltas to stored rollups within the caller's (write) transaction; minutes of hours
+    already compacted (late data) are added to the hourly rows as well, and bump the hour's
+    revision."""
+    if not deltas:
+        return
+    through = compacted_through(conn, share_lock=True)
+    _apply(conn, Rollup.__table__, "minute", deltas)
+    if through is None:
+        return
+    minute_of_key = getattr(deltas, "minute", None) or (lambda key: deltas[key]["minute"])
+    late = [deltas[key] for key in deltas if minute_of_key(key) < through]
+    if late:
+        apply_hourly(conn, by_hour(late))
+
+
+def apply_hourly(conn: Connection, hourly: Mapping[str, Delta]) -> None:
+    """Add `by_hour` deltas to the hourly rows and bump their hours' revisions."""
+    _apply(conn, HourlyRollup.__table__, "hour", hourly)
+    bump_revisions(conn, {d["minute"] for d in hourly.values()})
+
+
+def compacted_through(conn: Connection, *, share_lock: bool = False, update_lock: bool = False) -> datetime | None:
+    """The compaction mark: hours before it have their hourly rows. PostgreSQL: ingest holds it
+    FOR SHARE and the compactor FOR UPDATE until commit, so a batch and a compaction of the same
+    hour never miss each other (SQLite's single writer serializes them anyway)."""
+    if conn.dialect.name == "sqlite":  # read once per ingested batch: no statement to compile
+        text = conn.exec_driver_sql(_SQLITE_THROUGH).scalar()
+        return None if text is None else datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    query = select(RollupCompaction.through).where(RollupCompaction.id == 1)
+    if share_lock or update_lock:
+        query = query.with_for_update(read=share_lock and not update_lock)
+    return conn.execute(query).scalar()
+
+
+_SQLITE_THROUGH = f"SELECT through FROM {RollupCompaction.__tablename__} WHERE id = 1"
+
+
+def bump_revisions(conn: Connection, hours: Iterable[datetime]) -> None:
+    rows = [{"hour": hour, "revision": 1} for hour in sorted(hours)]
+    if not rows:
+        return
+    table = RollupHour.__table__
+    conn.execute(dialect_insert(conn, table).on_conflict_do_update(
+        index_elements=["hour"], set_={"revision": table.c.revision + 1}), rows)
+
+
+def _apply(conn: Connection, table, time_column: str, deltas: Mapping[str, Delta]) -> None:
+    if conn.dialect.name == "sqlite":
+        _apply_sqlite(conn, table.name, time_column, deltas)
+    else:
+        from collector.store.pg_batch import upsert_rollups  # it builds on this module
+
+        upsert_rollups(conn, table, time_column, deltas)
+
+
+_VALUE_COLUMNS = COUNTERS + SUMS + HISTOGRAMS
+
+
+@functools.cache
+def _upsert_sql(table: str, time_column: str) -> str:
+    """SQLite: insert a row, or add it to the stored one. Histograms are added in their text by
+    `asrwatch_hist_add` (`collector.store.histogram_text`, registered on every connection by
+    `collector.store.database`), and only where the batch has something to add."""
+    places = ", ".join("?" * (2 + len(ROLLUP_DIMENSIONS) + len(_VALUE_COLUMNS)))
+    added = [f"{c} = {c} + excluded.{c}" for c in COUNTERS + SUMS]
+    added += [f"{h} = CASE excluded.{h} WHEN '{{}}' THEN {h} ELSE asrwatch_hist_add({h}, excluded.{h}) END"
+              for h in HISTOGRAMS]
+    return (f"INSERT INTO {table} (rollup_key, {time_column}, {', '.join(ROLLUP_DIMENSIONS)}, "
+            f"{', '.join(_VALUE_COLUMNS)}) VALUES ({places}) "
+            f"ON CONFLICT (rollup_key) DO UPDATE SET {', '.join(added)}")
+
+
+def _apply_sqlite(conn: Connection, table: str, time_column: str, deltas: Mapping[str, Delta]) -> None:
+    """SQLite: the caller holds the database write lock (BEGIN IMMEDIATE), so one upsert per row,
+    in key order, adds each delta to its stored row or inserts it: nothing is read back into
+    Python."""
+    render = row_of(deltas)
+    conn.exec_driver_sql(_upsert_sql(table, time_column), [render(key) for key in sorted(deltas)])
+
+
+def row_of(deltas: Mapping[str, Delta]) -> Callable[[str], tuple]:
+    """How to render a delta as both engines' upserts take it (`upsert_row`): deltas that can
+    render their own rows from their columns (`SessionDeltas.upsert_row`) do; others go through
+    their Delta dicts."""
+    return getattr(deltas, "upsert_row", None) or (lambda key: upsert_row(key, deltas[key]))
+
+
+def upsert_row(key: str, d: Delta) -> tuple:
+    """A delta as the rollup upserts take it: key, time (UTC text, `sqlite_datetime`), slice,
+    counters, sums, then the histograms as compact JSON text."""
+    return (key, sqlite_datetime(d["minute"])) + _DIMS_OF(d) + _sqlite_values(d)
+
+
+_SCALAR_VALUES = itemgetter(*COUNTERS, *SUMS)
+_HISTOGRAM_VALUES = itemgetter(*HISTOGRAMS)
+
+
+def _sqlite_values(values: Mapping[str, Any]) -> tuple:
+    dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS
+    return _SCALAR_VALUES(values) + tuple([dumps(h, option=option).decode() for h in _HISTOGRAM_VALUES(values)])
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MINUTE_TEXT: dict[int, str] = {}
+
+
+def sqlite_datetime(value: datetime) -> str:
+    """The text form SQLAlchemy's SQLite DateTime stores (UTC, `YYYY-MM-DD HH:MM:SS.ffffff`), so
+    both paths compare alike. Called for every rollup row written: exact integer arithmetic from
+    the epoch with the minute's text cached, about twice as fast as astimezone + isoformat.
+    (A batch's event times are rendered together by `SessionBatch.ts_texts`.) PostgreSQL takes
+    the same text as `timestamp ... AT TIME ZONE 'UTC'`, whatever the connection's TimeZone.
+    A naive datetime is refused, as `UTCDateTime` refuses it: its zone would be a guess."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: asrwatch stores timezone-aware UTC only")
+    delta = value - EPOCH
+    minute, second = divmod(delta.days * 86400 + delta.seconds, 60)
+    prefix = _MINUTE_TEXT.get(minute)
+    if prefix is None:
+        if len(_MINUTE_TEXT) > 100_000:
+            _MINUTE_TEXT.clear()
+        prefix = _MINUTE_TEXT[minute] = (EPOCH + timedelta(minutes=minute)).strftime("%Y-%m-%d %H:%M:")
+    return f"{prefix}{second:02d}.{delta.microseconds:06d}"

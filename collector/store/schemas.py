@@ -1,0 +1,177 @@
+"""Pydantic v2 schemas of what the API accepts and returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+from typing_extensions import NotRequired, TypedDict
+
+from collector.store.clock import EARLIEST, LATEST
+
+MAX_TRANSCRIPT_CHARS = 20_000
+# Large enough for any real duration or latency, small enough that sums over billions of
+# sessions stay finite (a 1e308 would turn a whole group's rollup into infinity).
+MAX_MEASURE = 1e9
+MAX_PARTIAL_REWRITES = 100_000  # rollups sum these in 32-bit integer columns
+
+
+# PostgreSQL text cannot hold NUL: without this check the whole batch failed as a "database
+# unavailable" 503 that senders retried forever. Constraints, not Python validators, so that
+# pydantic checks them in its compiled core (ingest validates every field of every record).
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, StringConstraints(pattern=NO_NUL)]
+Status = Literal["ok", "partial", "decode_error", "dropped", "timeout"]
+Dimension = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
+NonNegative = Annotated[float, Field(ge=0, le=MAX_MEASURE, allow_inf_nan=False)]
+
+
+def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        orjson.dumps(value)
+    except TypeError as exc:  # integers past 64 bits, nesting past 254 levels
+        raise ValueError(f"cannot be stored as JSON: {exc}") from None
+    return value
+
+
+class SessionIn(BaseModel):
+    """One session record, as in DESIGN.md. Unknown fields are rejected so typos surface."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    session_id: Annotated[Text, StringConstraints(min_length=1, max_length=128)]
+    # Query windows take times in the same range; outside it, reaching back a window overflows.
+    ts: Annotated[AwareDatetime, Field(strict=False, ge=EARLIEST, lt=LATEST)]
+    model_version: Annotated[Text, StringConstraints(min_length=1, max_length=128)]
+    region: Dimension | None = None
+    tenant: Dimension | None = None
+    channel: Dimension | None = None
+    language: Dimension | None = None
+    pool: Dimension | None = None
+    audio_seconds: NonNegative | None = None
+    first_partial_ms: NonNegative | None = None
+    final_latency_ms: NonNegative | None = None
+    queue_ms: NonNegative | None = None
+    partial_rewrites: Annotated[int, Field(ge=0, le=MAX_PARTIAL_REWRITES)] | None = None
+    status: Status
+    confidence: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+    snr_db: Annotated[float, Field(ge=-100, le=200, allow_inf_nan=False)] | None = None
+    gpu_seconds: NonNegative | None = None
+    turn_success: bool | None = None
+    shadow: bool = False
+    retries: Annotated[int, Field(ge=0, le=1000)] = 0
+    hypothesis: Annotated[Text, StringConstraints(max_length=MAX_TRANSCRIPT_CHARS)] | None = None
+    trace_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None
+    attributes: Annotated[dict[str, Any], AfterValidator(_storable_json)] | None = None
+
+
+def _fields_as_typed_dict(model: type[BaseModel]) -> type:
+    """A TypedDict with the model's fields, types, constraints and config. Ingest validates a
+    clean batch with it, straight into plain dicts: no model instance (nor its fields-set) per
+    record. Rejections are still described by the model, which checks exactly the same."""
+    fields = {name: info.rebuild_annotation() if info.is_required() else NotRequired[info.rebuild_annotation()]
+              for name, info in model.model_fields.items()}
+    typed = TypedDict(f"{model.__name__}Fields", fields)  # type: ignore[misc]
+    typed.__pydantic_config__ = model.model_config  # type: ignore[attr-defined]
+    return typed
+
+
+SessionFields = _fields_as_typed_dict(SessionIn)
+# What the model fills in for a field left out, which the TypedDict leaves out.
+SESSION_DEFAULTS = {name: info.default for name, info in SessionIn.model_fields.items() if not info.is_required()}
+
+
+class SampleIn(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    session_id: Annotated[Text, StringConstraints(min_length=1, max_length=128)]
+    reference: Annotated[Text, StringConstraints(max_length=MAX_TRANSCRIPT_CHARS)]
+    hypothesis: Annotated[Text, StringConstraints(max_length=MAX_TRANSCRIPT_CHARS)] | None = None
+    source: Literal["human", "probe"] = "human"
+
+
+class Rejected(BaseModel):
+    index: int
+    error: str
+
+
+class IngestResult(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: list[Rejected]
+
+
+class SampleScore(BaseModel):
+    session_id: str
+    wer: float
+    substitutions: int
+    deletions: int
+    insertions: int
+    ref_words: int
+    duplicate: bool = False
+
+
+class SampleResult(BaseModel):
+    results: list[SampleScore]
+    rejected: list[Rejected]
+
+
+class ErrorOut(BaseModel):
+    """Every error body: a message that names the field, or FastAPI's list of validation
+    errors (each with `loc` naming the field)."""
+
+    detail: str | list[dict[str, Any]]
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "malformed body (not JSON, NDJSON or OTLP)",
+    401: "missing or invalid bearer token",
+    403: "the token lacks the scope",
+    404: "not found",
+    409: "conflicts with the current state",
+    413: "body over max_body_bytes",
+    422: "invalid parameter or body; the detail names the field",
+    429: "over the token's rate limit; retry after Retry-After seconds",
+    503: "database unavailable (or read-only); retry after Retry-After seconds",
+    507: "storage full; retry after Retry-After seconds once space is freed",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the error statuses a route or router returns, so clients
+    (and schemathesis) see every status and body shape the API can answer with."""
+    return {code: {"model": ErrorOut, "description": _ERROR_DESCRIPTIONS[code]} for code in codes}
+
+
+# What every token-protected API route may answer besides its own success.
+API_ERRORS = error_responses(401, 403, 422, 429, 503)
+
+
+def describe_error(error: ValidationError) -> str:
+    """'confidence: Input should be less than or equal to 1' — field first, then the reason."""
+    parts = []
+    for item in error.errors(include_url=False):
+        loc = ".".join(str(p) for p in item["loc"]) or "record"
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif item["type"] == "string_pattern_mismatch" and item.get("ctx", {}).get("pattern") == NO_NUL:
+            msg = "must not contain NUL (\\u0000) characters"
+        elif item["type"] == "missing":
+            msg = "required field is missing"
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def as_datetime(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
