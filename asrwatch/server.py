@@ -1,14 +1,17 @@
-"""The collector's FastAPI application."""
+"""The one place that builds the collector: settings in, a FastAPI app out.
+
+Every router is included by import, every part is built here in the order they depend on each
+other (the alert router before the producers that feed it), held in one typed `Services`, and
+every background job is handed to one runner (`asrwatch.jobs`). A bad config (an SLO spec, the
+router, drift, the actuators, the cost watch) fails here, at start, naming the key.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import importlib.util
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,83 +19,98 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from asrwatch import __version__
+from asrwatch.jobs import Job, JobRunner
+from asrwatch.services import Services
 from asrwatch.settings import Settings
-from collector.store.compaction import compaction_loop
-from collector.store.database import make_engine, migrate, storage_problem
+from collector.api import runbooks
 from collector.api.metrics import CollectorMetrics
 from collector.api.rate_limit import Limit, RateLimiter
-from collector.store.retention import apply_retention
 from collector.api.routes import health, ingest, query
+from collector.store.compaction import compaction_pass
+from collector.store.database import make_engine, migrate, storage_problem
+from collector.store.retention import apply_retention
+from drift import routes as drift_routes
+from drift.report_cache import ReportCache
+from drift.service import scan_database
+from slo import cost_watch
+from slo import routes as slo_routes
+from slo.evaluator import evaluator_job
+from slo.rollout import routes as rollout_routes
+from slo.router import routes as router_routes
+from slo.router.service import AlertRouter
+from slo.series_cache import SeriesCache
+from slo.spec import metrics_needs, slos_from_settings
 
 log = logging.getLogger("asrwatch.collector")
-
-# The other parts: each module's `router` is mounted and its `setup(app)` called (to start
-# its background loop), in this order — the alert router before those that feed it.
-PARTS = ("slo.routes", "slo.router.routes", "slo.rollout.routes", "drift.routes", "collector.api.runbooks",
-         "slo.cost_watch")
+RETENTION_INTERVAL_S = 3600.0
 
 
 def _metrics(settings: Settings) -> CollectorMetrics:
     """/metrics shaped for the SLOs (`slos:` and `openslo:`, parsed once here): their thresholds
     are histogram edges and their dimensions labels, so the exported rules can count them. A
-    bad spec raises, naming the SLO and field, as the SLO part's setup would."""
-    if not _module_exists("slo.spec"):
-        return CollectorMetrics(label_values_max=settings.metrics_label_values_max)
-    from slo.spec import metrics_needs, slos_from_settings
-
+    bad spec raises, naming the SLO and field."""
     needs = metrics_needs(slos_from_settings(settings))
     return CollectorMetrics(needs.latency_thresholds, needs.max_wers, dimensions=needs.dimensions,
                             label_values_max=settings.metrics_label_values_max, pinned_values=needs.pinned)
 
 
-async def _retention_loop(app: FastAPI) -> None:
-    settings = app.state.settings
-    while True:
-        try:
-            await asyncio.to_thread(apply_retention, app.state.engine, datetime.now(timezone.utc),
-                                    settings.retention_days)
-        except Exception:
-            log.exception("retention pass failed")
-        await asyncio.sleep(3600)
+def build_services(settings: Settings) -> Services:
+    engine = make_engine(settings.database_url)
+    alert_router = AlertRouter.from_settings(engine, settings)  # a bad router config fails here
+    services = Services(
+        settings=settings,
+        engine=engine,
+        metrics=_metrics(settings),
+        # Charged by the auth dependencies (collector.api.auth), which know the token and the scope.
+        rate_limiter=RateLimiter({scope: Limit(limit.rate, limit.capacity)
+                                  for scope, limit in settings.rate_limits.items()}) if settings.rate_limits else None,
+        alert_router=alert_router,
+        slo_series=SeriesCache(),
+        drift_reports=ReportCache(),
+        drift_scan=scan_database,
+        rollout_leader=rollout_routes.rollout_leader(engine, settings),
+    )
+    services.alert_hooks.append(router_routes.router_hook(engine, alert_router))
+    return services
 
 
-def _module_exists(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
+def jobs(services: Services, *, housekeeping: bool = True) -> list[Job]:
+    """The background jobs, each built (and its config checked) now. `housekeeping=False` leaves
+    out the store's own jobs (rollup compaction, retention), for callers that manage the store."""
+    settings, engine = services.settings, services.engine
+    out: list[Job | None] = []
+    if housekeeping:
+        out.append(Job("rollup compaction", settings.compaction_interval_s, lambda at: compaction_pass(engine, at)))
+        if settings.retention_days:
+            days = settings.retention_days
+            out.append(Job("retention", RETENTION_INTERVAL_S, lambda at: apply_retention(engine, at, days),
+                           clock="wall"))
+    cost = cost_watch.cost_job(services)
+    if settings.evaluator_enabled:  # the SLO evaluator and the cost watch feed the router on this replica
+        out += [evaluator_job(services), cost]
+    out += [rollout_routes.rollout_job(services), drift_routes.drift_job(services)]
+    return [job for job in out if job is not None]
 
 
 def create_app(settings: Settings, *, run_background: bool = True) -> FastAPI:
+    """`run_background=False` leaves out the store's housekeeping jobs (see `jobs`)."""
+    services = build_services(settings)
+    runner = JobRunner(services.engine, settings.evaluator_clock)
+    for job in jobs(services, housekeeping=run_background):
+        runner.add(job)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(migrate, app.state.engine)
-        tasks = []
-        if run_background and settings.retention_days:
-            tasks.append(asyncio.create_task(_retention_loop(app)))
-        if run_background:
-            tasks.append(asyncio.create_task(compaction_loop(app)))
-        for hook in app.state.background:
-            tasks.append(asyncio.create_task(hook(app)))
+        await asyncio.to_thread(migrate, services.engine)
+        runner.start()
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            app.state.engine.dispose()
+            await runner.stop()
+            services.engine.dispose()
 
     app = FastAPI(title="asrwatch collector", version=__version__, lifespan=lifespan)
-    app.state.settings = settings
-    app.state.engine = make_engine(settings.database_url)
-    app.state.metrics = _metrics(settings)
-    app.state.background = []  # coroutines started with the app, e.g. the SLO evaluator
-    # Charged by the auth dependencies (collector.api.auth), which know the token and the scope.
-    app.state.rate_limiter = RateLimiter(
-        {scope: Limit(limit.rate, limit.capacity) for scope, limit in settings.rate_limits.items()}
-    ) if settings.rate_limits else None
+    app.state.services = services  # read only through asrwatch.services.services_of
     if settings.cors_origins:
         # Closed by default: without this, browsers on other origins get no CORS headers.
         # Bearer tokens, not cookies, so no credentials mode.
@@ -110,7 +128,7 @@ def create_app(settings: Settings, *, run_background: bool = True) -> FastAPI:
             # retrying would fail the same way, so it is the caller's to fix.
             return JSONResponse({"detail": "request: a value the database cannot store or compare "
                                            "(for example a NUL character)"}, status_code=422)
-        problem = storage_problem(exc, request.app.state.engine)
+        problem = storage_problem(exc, services.engine)
         if problem is not None:  # a full disk or a read-only database: named, for the operator
             log.error("refused on %s: %s", request.url.path, problem.detail)
             return JSONResponse({"detail": problem.detail}, status_code=problem.status,
@@ -119,14 +137,7 @@ def create_app(settings: Settings, *, run_background: bool = True) -> FastAPI:
         return JSONResponse({"detail": "database unavailable; retry later"}, status_code=503,
                             headers={"Retry-After": "5"})
 
-    for router_module in (health, ingest, query):
-        app.include_router(router_module.router)
-    for name in PARTS:
-        if _module_exists(name):
-            module = importlib.import_module(name)
-            if hasattr(module, "router"):
-                app.include_router(module.router)
-            setup = getattr(module, "setup", None)
-            if setup is not None:
-                setup(app)
+    for part in (health, ingest, query, slo_routes, router_routes, rollout_routes, drift_routes, runbooks):
+        app.include_router(part.router)
     return app
+

@@ -28,6 +28,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+from live_collector import running_collector  # noqa: E402
 from spread import spread  # noqa: E402  (bench/spread.py)
 
 from collector.store.compaction import compact  # noqa: E402
@@ -37,7 +38,6 @@ from collector.store.schemas import SampleIn, SessionIn  # noqa: E402
 from dashboards.api import ConsoleAPI, http_fetch  # noqa: E402
 from dashboards.loaders import PAGES  # noqa: E402
 from dashboards.timerange import FILTER_DIMENSIONS, make_view  # noqa: E402
-from live_collector import running_collector  # noqa: E402
 from simulator.fleet import FleetConfig  # noqa: E402
 from simulator.generate import generate  # noqa: E402
 from simulator.run import scenario_set  # noqa: E402

@@ -38,8 +38,9 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from collector.store.database import make_engine, migrate  # noqa: E402
 from live_collector import running_collector  # noqa: E402
+
+from collector.store.database import make_engine, migrate  # noqa: E402
 
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 

@@ -46,9 +46,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # tests/live_collector.py starts a real collector
 
+from live_collector import LiveCollector, free_port, write_config  # noqa: E402
+
 from collector.store.database import make_engine  # noqa: E402
 from collector.store.models import Rollup, Session  # noqa: E402
-from live_collector import LiveCollector, free_port, write_config  # noqa: E402
 from simulator.generate import generate  # noqa: E402
 from simulator.run import scenario_set  # noqa: E402
 

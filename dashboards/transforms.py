@@ -11,14 +11,6 @@ from typing import Any
 
 import pandas as pd
 
-# Multi-window multi-burn-rate thresholds (DESIGN.md; Google SRE Workbook), as burn-rate factors.
-BURN_THRESHOLDS: tuple[tuple[str, str, str, float], ...] = (
-    ("page", "1h", "5m", 14.4),
-    ("page", "6h", "30m", 6.0),
-    ("ticket", "1d", "2h", 3.0),
-    ("ticket", "3d", "6h", 1.0),
-)
-BURN_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 SEVERITY_ORDER = {"page": 0, "ticket": 1, "info": 2}
 
 
@@ -153,24 +145,56 @@ def _float(value: Any) -> float | None:
 
 
 def burn_frame(slos: Mapping[str, Any]) -> pd.DataFrame:
-    """Long form: one row per SLO, group and reporting window with its burn rate."""
+    """Long form: one row per SLO, group and reporting window (the SLO's `burn_windows` from the
+    API, shortest first) with its burn rate."""
     rows = []
     for slo in slos.get("slos", []):
+        windows = slo.get("burn_windows") or []
         for g in slo.get("groups", []):
-            for window in BURN_WINDOWS:
-                rows.append({"slo": slo["name"], "group": slice_label(g.get("group")), "window": window,
-                             "burn_rate": (g.get("burn_rates") or {}).get(window)})
-    return frame(rows, ["slo", "group", "window", "burn_rate"])
+            for w in windows:
+                rows.append({"slo": slo["name"], "group": slice_label(g.get("group")), "window": w["window"],
+                             "window_s": w["window_s"], "burn_rate": (g.get("burn_rates") or {}).get(w["window"])})
+    return frame(rows, ["slo", "group", "window", "window_s", "burn_rate"])
 
 
-def threshold_frame() -> pd.DataFrame:
-    """The page/ticket burn thresholds, one row per (severity, window), for rule lines on the chart."""
+def _alert_tiers(slos: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
+    """The SLO's enabled alert tiers as the API states them: a disabled tier never fires, so no rule for it."""
+    slo = next((s for s in slos.get("slos", []) if s.get("name") == name), {})
+    return [t for t in slo.get("alert_tiers") or [] if t.get("enabled", True)]
+
+
+def threshold_frame(slos: Mapping[str, Any], name: str) -> pd.DataFrame:
+    """SLO `name`'s page/ticket burn thresholds, one row per (tier, window), for rule marks on the
+    chart. The windows are the SLO's own (scaled to its window by the engine), not the 30-day ones."""
     rows = []
-    for severity, long_w, short_w, factor in BURN_THRESHOLDS:
-        for window in (long_w, short_w):
-            rows.append({"severity": severity, "window": window, "threshold": factor,
-                         "rule": f"{severity} {long_w}&{short_w} > {factor:g}x"})
-    return frame(rows, ["severity", "window", "threshold", "rule"])
+    for t in _alert_tiers(slos, name):
+        rule = f"{t['severity']} {t['long_window']}&{t['short_window']} > {t['factor']:g}x"
+        for window, seconds in ((t["long_window"], t["long_window_s"]), (t["short_window"], t["short_window_s"])):
+            rows.append({"severity": t["severity"], "window": window, "window_s": seconds, "threshold": t["factor"],
+                         "rule": rule})
+    return frame(rows, ["severity", "window", "window_s", "threshold", "rule"])
+
+
+def window_order(*frames: pd.DataFrame) -> list[str]:
+    """The x axis of the burn chart: every window of the frames (burn windows and tier windows,
+    which differ for an SLO that is not 30 days), shortest first."""
+    seconds: dict[str, float] = {}
+    for f in frames:
+        seconds.update(zip(f["window"], f["window_s"]))
+    return sorted(seconds, key=lambda w: seconds[w])
+
+
+def thresholds_caption(slos: Mapping[str, Any], name: str) -> str:
+    """'page when 1h & 5m exceed 14.4x or 6h & 30m exceed 6x; ticket when ...' for SLO `name`."""
+    by_severity: dict[str, list[str]] = {}
+    for t in _alert_tiers(slos, name):
+        by_severity.setdefault(t["severity"], []).append(
+            f"{t['long_window']} & {t['short_window']} exceed {t['factor']:g}x")
+    if not by_severity:
+        return "No alert tiers enabled for this SLO."
+    slo = next(s for s in slos.get("slos", []) if s.get("name") == name)
+    parts = [f"{severity} when " + " or ".join(conds) for severity, conds in by_severity.items()]
+    return f"Ticks: {'; '.join(parts)} ({slo.get('window')} SLO)."
 
 
 LATENCY_COLUMNS = ["final_p50_ms", "final_p95_ms", "final_p99_ms", "first_partial_p50_ms", "first_partial_p95_ms",

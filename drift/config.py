@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from asrwatch.settings import Settings
 from drift.features import SLICE_DIMENSIONS
 
 
@@ -48,8 +50,8 @@ class DriftConfig(BaseModel):
     seed: int = 0
 
     @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> "DriftConfig":
-        extra = settings if isinstance(settings, dict) else (getattr(settings, "model_extra", None) or {})
+    def from_settings(cls, settings: Settings | Mapping[str, Any], **overrides: Any) -> "DriftConfig":
+        extra = settings if isinstance(settings, Mapping) else (settings.model_extra or {})
         data = dict(extra.get("drift") or {})
         data.update({k: v for k, v in overrides.items() if v is not None})
         try:

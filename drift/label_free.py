@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from sklearn.isotonic import IsotonicRegression, isotonic_regression
 
+from collector.measures import wer as wer_math
 from drift.statistics import STD_FLOOR, wasserstein_from_counts
 
 ECE_BINS = 10
@@ -143,7 +144,7 @@ def estimate_label_free_wer(
         estimated_wer=None,
         ci_low=None,
         ci_high=None,
-        labeled_wer=float(err.sum() / words.sum()) if words.sum() > 0 else None,
+        labeled_wer=wer_math.corpus_wer(err, words),
         ece_raw=None,
         ece_calibrated=None,
         calibrated_range=None,

@@ -10,6 +10,7 @@ The answer's `at` says which scan it is. With `at`, the answer is always a scan 
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -17,18 +18,21 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 
-from collector.store.clock import evaluation_time
+from asrwatch.jobs import Job
+from asrwatch.services import Services, services_of
+from asrwatch.settings import Settings
 from collector.api.dependencies import get_engine, get_settings, require_read
-from collector.store.schemas import API_ERRORS
 from collector.api.timeparams import parse_time
+from collector.store.clock import evaluation_time
+from collector.store.schemas import API_ERRORS
 from drift.config import DriftConfig
 from drift.findings import SEVERITY_RANK
-from drift.report_cache import ReportCache
 from drift.scan import ScanReport
-from drift.service import scan_database
+from drift.service import scan_and_route
 from drift.stored_reports import latest_report, save_report, stored_at
 
 router = APIRouter(responses=API_ERRORS)
+log = logging.getLogger("asrwatch.drift")
 LIVE_STEP = timedelta(minutes=5)
 
 
@@ -40,13 +44,14 @@ async def drift(
     current_hours: float | None = Query(None, gt=0, le=24 * 366),
     reference_days: float | None = Query(None, gt=0, le=3660),
     engine: Engine = Depends(get_engine),
-    settings: Any = Depends(get_settings),
+    settings: Settings = Depends(get_settings),
 ) -> dict[str, Any]:
     try:
         config = DriftConfig.from_settings(settings, current_hours=current_hours, reference_days=reference_days)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    reports: ReportCache = request.app.state.drift_reports
+    services = services_of(request)
+    reports = services.drift_reports
     out = None
     if at is None:
         # The collector's "now", as the drift loop takes it (event time when replaying).
@@ -65,64 +70,36 @@ async def drift(
     else:
         when = parse_time(at, "at", datetime.now(timezone.utc))
     if out is None:
-        out = (await run_in_threadpool(reports.report, engine, config, when, _scan(request.app))).to_dict()
+        out = (await run_in_threadpool(reports.report, engine, config, when, services.drift_scan)).to_dict()
     out["findings"] = [f for f in out["findings"] if SEVERITY_RANK[f["severity"]] >= SEVERITY_RANK[severity]]
     return out
 
 
-def _scan(app: Any):
-    """The scan function (`app.state.drift_scan`: tests swap in one that counts or refuses)."""
-    return getattr(app.state, "drift_scan", scan_database)
-
-
-def setup(app: Any) -> None:
-    """Called by `asrwatch.server.create_app`: scan and route every `drift.interval_s`, the first
-    pass at start unless the store holds one fresher than an interval."""
-    config = DriftConfig.from_settings(app.state.settings)  # a bad drift config fails startup
-    app.state.drift_reports = ReportCache()
-    app.state.drift_scan = scan_database
-    if config.interval_s > 0:
-        app.state.background.append(drift_loop)
-
-
-async def drift_loop(app: Any) -> None:
-    import asyncio
-    import logging
-
-    from drift.service import scan_and_route
-
-    log = logging.getLogger("asrwatch.drift")
-    settings = app.state.settings
+def drift_job(services: Services) -> Job | None:
+    """Scan and route every `drift.interval_s`, the first pass at start unless the store holds one
+    fresher than an interval; none with `interval_s: 0`."""
+    engine, settings = services.engine, services.settings
     config = DriftConfig.from_settings(settings)
-    engine = app.state.engine
+    if config.interval_s <= 0:
+        return None
 
-    def scan_and_keep(e, c, at) -> ScanReport:
+    def scan_and_keep(e: Engine, c: DriftConfig, at: datetime) -> ScanReport:
         # Runs inside scan_and_route, so on PostgreSQL only the replica that leads writes the pass.
-        report = app.state.drift_reports.report(e, c, at, _scan(app))
+        report = services.drift_reports.report(e, c, at, services.drift_scan)
         try:
             save_report(e, c, report, datetime.now(timezone.utc))
         except Exception:  # the pass still routes its tickets; pages scan until a pass is stored
             log.exception("storing the drift pass failed")
         return report
 
-    try:
-        wait = await asyncio.to_thread(_first_wait, engine, config, settings.evaluator_clock)
-    except Exception:
-        log.exception("reading the last stored drift pass failed")
-        wait = 0.0
-    while True:
-        await asyncio.sleep(wait)
-        wait = config.interval_s
-        try:
-            at = await asyncio.to_thread(evaluation_time, engine, settings.evaluator_clock)
-            router = getattr(app.state, "alert_router", None)
-            outcome = await asyncio.to_thread(scan_and_route, engine, config, at,
-                                              router.process if router else None, scan_and_keep)
-            if outcome is not None:
-                log.info("drift pass at %s: %d opened, %d resolved", at.isoformat(), len(outcome.opened),
-                         len(outcome.resolved))
-        except Exception:
-            log.exception("drift pass failed")
+    def step(at: datetime) -> None:
+        outcome = scan_and_route(engine, config, at, services.alert_router.process, scan_and_keep)
+        if outcome is not None:
+            log.info("drift pass at %s: %d opened, %d resolved", at.isoformat(), len(outcome.opened),
+                     len(outcome.resolved))
+
+    return Job("drift", config.interval_s, step,
+               first_wait_s=lambda: _first_wait(engine, config, settings.evaluator_clock))
 
 
 def _first_wait(engine: Engine, config: DriftConfig, clock: str) -> float:

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 from scipy import stats
 
+from collector.measures import wer as wer_math
+
 
 @dataclass(frozen=True)
 class WerComparison:
@@ -31,37 +33,21 @@ class WerComparison:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
-def corpus_wer(errors: np.ndarray, words: np.ndarray) -> float:
-    """(S + D + I) / N over all utterances: long utterances weigh more, as they should."""
-    total = float(np.sum(words))
-    return float(np.sum(errors)) / total if total > 0 else math.nan
-
-
 def ratio_standard_error(errors: np.ndarray, words: np.ndarray) -> float:
     """Delta-method standard error of a ratio of sums over independent utterances."""
     n = len(errors)
-    total = float(np.sum(words))
-    if n < 2 or total <= 0:
+    wer = wer_math.corpus_wer(errors, words)
+    if n < 2 or wer is None:
         return math.nan
-    residual = errors - (float(np.sum(errors)) / total) * words
+    total = float(np.sum(words))
+    residual = errors - wer * words
     return math.sqrt(n / (n - 1) * float(np.sum(residual**2))) / total
 
 
-def _bootstrap_wer(errors: np.ndarray, words: np.ndarray, rng: np.random.Generator, rounds: int) -> np.ndarray:
-    """Corpus WER of `rounds` Poisson-bootstrap resamples of the utterances.
-
-    Utterances are compressed to distinct (errors, words) pairs, and each pair's count in a
-    resample is Poisson(its count) (the Poisson bootstrap: every utterance gets a Poisson(1)
-    weight, which approximates multinomial resampling well beyond a few dozen utterances
-    and vectorizes over rounds).
-    """
-    e, w = errors.astype(np.int64), words.astype(np.int64)
-    keys, counts = np.unique(e * (int(w.max()) + 1) + w, return_counts=True)
-    pair_errors, pair_words = np.divmod(keys, int(w.max()) + 1)
-    draws = rng.poisson(counts, size=(rounds, len(counts))).astype(np.float64)
-    total_words = draws @ pair_words.astype(np.float64)
-    return np.divide(draws @ pair_errors.astype(np.float64), total_words, out=np.full(rounds, np.nan),
-                     where=total_words > 0)
+def _nan_if_none(value: float | None) -> float:
+    # WerComparison holds floats (NaN where undefined; to_dict turns it into null), while the
+    # measures module says "no reference words" with None.
+    return math.nan if value is None else value
 
 
 def compare_wer(
@@ -75,8 +61,8 @@ def compare_wer(
 ) -> WerComparison:
     if len(reference_errors) == 0 or len(current_errors) == 0:
         raise ValueError("a WER comparison needs labeled utterances in both windows")
-    ref = corpus_wer(reference_errors, reference_words)
-    cur = corpus_wer(current_errors, current_words)
+    ref = _nan_if_none(wer_math.corpus_wer(reference_errors, reference_words))
+    cur = _nan_if_none(wer_math.corpus_wer(current_errors, current_words))
     se = math.hypot(ratio_standard_error(reference_errors, reference_words), ratio_standard_error(current_errors, current_words))
     if math.isfinite(se) and se > 0:
         z = (cur - ref) / se
@@ -85,8 +71,10 @@ def compare_wer(
     p = float(stats.norm.sf(z))
     tail = (1 - confidence) / 2
     if rounds > 0:
-        boot_ref = _bootstrap_wer(reference_errors, reference_words, rng, rounds)
-        boot_cur = _bootstrap_wer(current_errors, current_words, rng, rounds)
+        ref_pairs = wer_math.utterance_pairs(reference_errors, reference_words)
+        cur_pairs = wer_math.utterance_pairs(current_errors, current_words)
+        boot_ref = wer_math.bootstrap_wers(*ref_pairs, rng, rounds)
+        boot_cur = wer_math.bootstrap_wers(*cur_pairs, rng, rounds)
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = (boot_cur - boot_ref) / boot_ref
         rel = rel[np.isfinite(rel)]
@@ -134,7 +122,7 @@ def weekly_trend(
         out.append(
             {
                 "week_start": start.astimezone(timezone.utc).isoformat(),
-                "wer": float(err[i] / wrd[i]) if wrd[i] > 0 else None,
+                "wer": wer_math.corpus_wer(err[i], wrd[i]),  # of the week's summed counts
                 "utterances": int(utt[i]),
                 "ref_words": int(wrd[i]),
             }

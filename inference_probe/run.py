@@ -21,11 +21,17 @@ from inference_probe.errors import ProbeError
 from inference_probe.manifest import audio_sha256, load_manifest, manifest_sha256
 from inference_probe.records import sample_record, session_id_for, session_record, span_attributes
 from inference_probe.repro import package_versions, torch_runtime
+from inference_probe.snr_estimate import estimate_snr
 from inference_probe.spans import PendingSession
 from inference_probe.summary import SliceSummary, format_table, summarize
-from inference_probe.snr_estimate import estimate_snr
 from inference_probe.timing import (
-    StageRecord, StageTimer, batch_clock, peak_memory_mb, reset_peak_memory, rtfx, split_evenly,
+    StageRecord,
+    StageTimer,
+    batch_clock,
+    peak_memory_mb,
+    reset_peak_memory,
+    rtfx,
+    split_evenly,
 )
 
 DEFAULT_BATCH = {"cpu": 8, "cuda": 64, "remote": 1}

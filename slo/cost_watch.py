@@ -7,16 +7,21 @@ Config (`cost:` in asrwatch.yaml): `group_by` (default: the whole fleet), `windo
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.engine import Engine
 
-from collector.store.clock import evaluation_time
-from slo.cost_regression import cost_alerts
+from asrwatch.jobs import Job
+from asrwatch.settings import Settings
 from collector.store.queries import cost_by_group
+from slo.alert import Alert
+from slo.cost_regression import cost_alerts
+
+if TYPE_CHECKING:
+    from asrwatch.services import Services
 
 log = logging.getLogger("asrwatch.cost")
 
@@ -31,7 +36,7 @@ class CostWatchConfig(BaseModel):
     min_sessions: int = Field(200, ge=1)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "CostWatchConfig":
+    def from_settings(cls, settings: Settings) -> "CostWatchConfig":
         raw = (settings.model_extra or {}).get("cost") or {}
         try:
             return cls.model_validate(raw)
@@ -39,30 +44,22 @@ class CostWatchConfig(BaseModel):
             raise ValueError(f"cost: {exc}") from exc
 
 
-def check(engine, settings, config: CostWatchConfig, at) -> list:
+def check(engine: Engine, settings: Settings, config: CostWatchConfig, at: datetime) -> list[Alert]:
     rows = cost_by_group(engine, config.group_by, at - timedelta(hours=config.window_hours), at, {},
                          settings.price_per_gpu_hour)
     return cost_alerts(rows, config.group_by, at, min_relative_increase=config.min_relative_increase,
                        min_sessions=config.min_sessions, runbook_base_url=settings.runbook_base)
 
 
-async def cost_loop(app: Any) -> None:
-    settings = app.state.settings
-    config = CostWatchConfig.from_settings(settings)
-    while True:
-        await asyncio.sleep(settings.evaluator_interval_s)
-        router = getattr(app.state, "alert_router", None)
-        if router is None:
-            continue
-        try:
-            at = await asyncio.to_thread(evaluation_time, app.state.engine, settings.evaluator_clock)
-            alerts = await asyncio.to_thread(check, app.state.engine, settings, config, at)
-            await asyncio.to_thread(router.sync, "cost", alerts, at)
-        except Exception:
-            log.exception("cost watch pass failed")
+def cost_job(services: Services) -> Job | None:
+    """Every evaluator interval (the first pass one interval after start, once data has come),
+    hand cost regressions to the alert router as tickets; none when disabled."""
+    settings = services.settings
+    config = CostWatchConfig.from_settings(settings)  # a bad config fails startup
+    if not config.enabled:
+        return None
 
+    def step(at: datetime) -> None:
+        services.alert_router.sync("cost", check(services.engine, settings, config, at), at)
 
-def setup(app: Any) -> None:
-    config = CostWatchConfig.from_settings(app.state.settings)  # a bad config fails startup
-    if config.enabled and app.state.settings.evaluator_enabled:
-        app.state.background.append(cost_loop)
+    return Job("cost watch", settings.evaluator_interval_s, step, first_wait_s=settings.evaluator_interval_s)

@@ -13,24 +13,27 @@ repeat harmless.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import Gauge
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 
-from collector.store.clock import evaluation_time
+from asrwatch.jobs import Job
+from asrwatch.settings import Settings
+from collector.store.leader import LeaderLock
 from slo.alert import Alert
 from slo.models import SLOAlertState
-from collector.store.leader import LeaderLock
 from slo.series_cache import SeriesCache
 from slo.snapshot import firing_alerts, slo_statuses
+
+if TYPE_CHECKING:
+    from asrwatch.services import Services
 
 log = logging.getLogger("asrwatch.slo.evaluator")
 _LEADER_LOCK_ID = 0x736C6F65  # "sloe": the per-pass write lock
@@ -101,7 +104,7 @@ def record_transitions(engine: Engine, alerts: list[Alert], at: datetime) -> Tra
     return out
 
 
-def evaluate_once(engine: Engine, settings: Any, at: datetime, hooks: list[AlertHook] = (),  # type: ignore[assignment]
+def evaluate_once(engine: Engine, settings: Settings, at: datetime, hooks: Sequence[AlertHook] = (),
                   cache: SeriesCache | None = None) -> Transitions:
     alerts = firing_alerts(slo_statuses(engine, settings, at, cache))
     result = record_transitions(engine, alerts, at)
@@ -125,58 +128,20 @@ def record_routing(engine: Engine, fingerprint: str, starts_at: datetime, receiv
                 db.flush()
 
 
-def add_alert_hook(app: Any, hook: AlertHook) -> None:
-    hooks = getattr(app.state, "slo_alert_hooks", None)
-    if hooks is None:
-        hooks = app.state.slo_alert_hooks = []
-    hooks.append(hook)
+def evaluator_job(services: Services) -> Job:
+    """Every `evaluator_interval_s`: judge every SLO at the collector's clock, record the
+    transitions and hand them to the hooks (the alert router first). On PostgreSQL one replica
+    leads (a session lock); on SQLite every process evaluates (one host: its write lock
+    serializes the passes), so there is no lock to take."""
+    engine, settings = services.engine, services.settings
+    gauge = Gauge("asrwatch_slo_evaluator_leader", "1 while this replica is the SLO evaluator leader, else 0",
+                  registry=services.metrics.registry)
 
+    def step(at: datetime) -> None:
+        evaluate_once(engine, settings, at, list(services.alert_hooks), services.slo_series)
 
-def _leader_gauge(app: Any) -> Gauge | None:
-    registry = getattr(getattr(app.state, "metrics", None), "registry", None)
-    if registry is None:
-        return None
-    return Gauge("asrwatch_slo_evaluator_leader", "1 while this replica is the SLO evaluator leader, else 0",
-                 registry=registry)
-
-
-async def _still_leading(lock: LeaderLock | None, was_leading: bool) -> bool:
-    """Try to (keep) lead; log the changes. SQLite: one host, every process evaluates (its
-    write lock serializes the passes), so there is no lock to take."""
-    if lock is None:
-        return True
-    try:
-        leading = await asyncio.to_thread(lock.acquire)
-    except Exception:
-        log.exception("SLO evaluator: cannot reach the database to take the leader lock")
-        leading = lock.is_leader
-    if leading != was_leading:
-        log.warning("SLO evaluator: this replica %s", "is now the leader" if leading else "is no longer the leader")
-    return leading
-
-
-async def evaluator_loop(app: Any) -> None:
-    settings = app.state.settings
-    engine = app.state.engine
-    interval = float(getattr(settings, "evaluator_interval_s", 15.0) or 15.0)
-    lock = LeaderLock(engine, LEADER_NAME) if engine.dialect.name == "postgresql" else None
-    gauge = _leader_gauge(app)
-    leading = False
-    try:
-        while True:
-            leading = await _still_leading(lock, leading)
-            if gauge is not None:
-                gauge.set(1 if leading else 0)
-            if leading:
-                try:
-                    at = await asyncio.to_thread(evaluation_time, engine, settings.evaluator_clock)
-                    await asyncio.to_thread(evaluate_once, engine, settings, at,
-                                            list(getattr(app.state, "slo_alert_hooks", [])),
-                                            getattr(app.state, "slo_series", None))
-                except Exception:
-                    log.exception("SLO evaluation pass failed")
-            await asyncio.sleep(interval)
-    finally:
-        if lock is not None:
-            # A clean shutdown hands over at once; a crash does too, when the server drops the connection.
-            await asyncio.to_thread(lock.release)
+    if engine.dialect.name != "postgresql":
+        gauge.set(1)
+    return Job("SLO evaluation", settings.evaluator_interval_s, step,
+               leader=LeaderLock(engine, LEADER_NAME) if engine.dialect.name == "postgresql" else None,
+               on_leadership=lambda leading: gauge.set(1 if leading else 0))

@@ -36,6 +36,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from asrwatch.settings import Settings
 from slo.openslo_docs import Catalog, Doc, OpenSLOError, files_under, parse_shorthand, read_documents, rolling_window
 from slo.openslo_indicator import read_indicator
 from slo.openslo_v1alpha import read_v1alpha
@@ -243,7 +244,7 @@ def _unique(name: str, taken: set[str]) -> str:
 _BY_SETTINGS: dict[int, tuple[tuple[str, ...], list[SLOSpec]]] = {}
 
 
-def openslo_for_settings(settings: Any, paths: list[str]) -> list[SLOSpec]:
+def openslo_for_settings(settings: Settings, paths: list[str]) -> list[SLOSpec]:
     key, wanted = id(settings), tuple(str(p) for p in paths)
     cached = _BY_SETTINGS.get(key)
     if cached and cached[0] == wanted:

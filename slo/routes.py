@@ -17,10 +17,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 
+from asrwatch.services import services_of
 from asrwatch.settings import Settings
 from collector.api.dependencies import get_engine, get_settings, require_read
-from collector.store.schemas import API_ERRORS
 from collector.api.timeparams import at_or_collector_now
+from collector.store.schemas import API_ERRORS
 from slo.alert_history import Episode, alerts_as_of, routed_to
 from slo.models import SLOAlertState
 from slo.series_cache import SeriesCache
@@ -29,10 +30,6 @@ from slo.spec import SLOSpecError
 
 router = APIRouter(dependencies=[Depends(require_read)], tags=["slo"], responses=API_ERRORS)
 RESOLVED_LOOKBACK = timedelta(hours=24)
-
-
-def _series_cache(request: Request) -> SeriesCache | None:
-    return getattr(request.app.state, "slo_series", None)
 
 
 def _statuses(engine: Engine, settings: Settings, at: datetime, cache: SeriesCache | None = None):
@@ -65,7 +62,7 @@ def _judged(engine: Engine, settings: Settings, at: datetime, cache: SeriesCache
 async def get_slos(request: Request, at: str | None = None, engine: Engine = Depends(get_engine),
                    settings: Settings = Depends(get_settings)) -> dict[str, Any]:
     when = await run_in_threadpool(at_or_collector_now, at, "at", engine, settings.evaluator_clock)
-    statuses, _, _ = await run_in_threadpool(_judged, engine, settings, when, _series_cache(request))
+    statuses, _, _ = await run_in_threadpool(_judged, engine, settings, when, services_of(request).slo_series)
     return {"at": when.isoformat(), "slos": [s.to_dict() for s in statuses]}
 
 
@@ -94,17 +91,5 @@ async def get_alerts(
     settings: Settings = Depends(get_settings),
 ) -> dict[str, Any]:
     when = await run_in_threadpool(at_or_collector_now, at, "at", engine, settings.evaluator_clock)
-    alerts = await run_in_threadpool(_alerts, engine, settings, when, state, _series_cache(request))
+    alerts = await run_in_threadpool(_alerts, engine, settings, when, state, services_of(request).slo_series)
     return {"at": when.isoformat(), "state": state, "alerts": alerts}
-
-
-def setup(app: Any) -> None:
-    """Called by `asrwatch.server.create_app`, which has parsed the SLO specs already (a bad spec
-    stops the server with the SLO and field named): start the evaluator with the app."""
-    from slo.evaluator import evaluator_loop
-
-    app.state.slo_series = SeriesCache()
-    if not hasattr(app.state, "slo_alert_hooks"):
-        app.state.slo_alert_hooks = []
-    if getattr(app.state.settings, "evaluator_enabled", True):
-        app.state.background.append(evaluator_loop)

@@ -7,8 +7,8 @@ What each SLI counts (per rollup row):
   latency (the histogram's count), good = at or under `threshold_ms` (exact for thresholds with
   three significant digits). Sessions without the field are not judged by that SLI.
 - quality: total = labeled utterances, good = utterance WER (errors / ref_words) at or under
-  `max_wer`; an utterance with no reference words scores 0 without errors, else 1 (as
-  `collector.measures.wer` and the asrwatch_utterance_wer histogram score it).
+  `max_wer`; an utterance with no reference words scores 0 without errors, else 1
+  (`collector.measures.wer.utterance_wer`, as the asrwatch_utterance_wer histogram scores it).
 - decode_errors: total = sessions, bad = status_decode_error + empty_hypotheses (the
   collector counts an empty hypothesis only on sessions not already a decode error), capped
   at sessions.
@@ -26,9 +26,10 @@ import numpy as np
 from sqlalchemy import String, and_, case, func, or_, select, type_coerce
 from sqlalchemy.engine import Connection, Engine
 
-from collector.store.database import read_connection
 from collector.measures import histogram
+from collector.measures import wer as wer_math
 from collector.store import histogram_sql
+from collector.store.database import read_connection
 from collector.store.models import HourlyRollup, Rollup
 from collector.store.rollups import hour_of
 from slo.alerting import longest_window
@@ -46,13 +47,9 @@ def wer_good(pairs: Mapping[str, Any], max_wer: float) -> tuple[int, int]:
     """(good, total) labeled utterances from `{"errors:ref_words": count}`."""
     good = total = 0
     for key, count in (pairs or {}).items():
-        errors, ref_words = (int(x) for x in str(key).split(":"))
         n = int(count)
         total += n
-        # As collector.measures.wer scores it: an empty reference is 0 with no errors, else 1.
-        wer = (0.0 if errors == 0 else 1.0) if ref_words == 0 else errors / ref_words
-        wer_ok = wer <= max_wer
-        good += n if wer_ok else 0
+        good += n if wer_math.utterance_wer(*wer_math.parse_pair_key(str(key))) <= max_wer else 0
     return good, total
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
 from slo.alert import Alert
+from slo.alerting import policy
+from slo.burn_rate import REPORT_WINDOWS
 from slo.evaluation import DEFAULT_RUNBOOK_BASE, GroupStatus, evaluate_slo, series_span
 from slo.series import floor_minute
 from slo.series_cache import SeriesCache
@@ -35,8 +37,31 @@ class SLOStatus:
             "max_wer": spec.max_wer,
             "filters": dict(spec.filters),
             "group_by": list(spec.group_by),
+            "alert_tiers": alert_tiers(spec),
+            "burn_windows": burn_windows(),
             "groups": [g.to_dict() for g in self.groups],
         }
+
+
+def alert_tiers(spec: SLOSpec) -> list[dict[str, Any]]:
+    """The tiers `evaluate_slo` judges this SLO by (`slo.alerting.policy`: the 30-day tiers with
+    their windows scaled to the SLO's window), so a client draws the thresholds the engine uses
+    instead of a copy of the 30-day ones. `enabled` is false for a tier the spec disables."""
+    out = []
+    for tier in policy(spec.window):
+        long_w, short_w = timedelta(minutes=tier.long_minutes), timedelta(minutes=tier.short_minutes)
+        out.append({
+            "severity": tier.severity, "enabled": spec.alert_enabled(tier.severity),
+            "long_window": format_duration(long_w), "long_window_s": int(long_w.total_seconds()),
+            "short_window": format_duration(short_w), "short_window_s": int(short_w.total_seconds()),
+            "factor": tier.factor,
+        })
+    return out
+
+
+def burn_windows() -> list[dict[str, Any]]:
+    """The windows every group's `burn_rates` reports (`slo.burn_rate.REPORT_WINDOWS`), shortest first."""
+    return [{"window": name, "window_s": minutes * 60} for name, minutes in REPORT_WINDOWS.items()]
 
 
 def runbook_base(settings: Settings | None) -> str:
@@ -45,7 +70,7 @@ def runbook_base(settings: Settings | None) -> str:
     return settings.runbook_base if settings is not None else DEFAULT_RUNBOOK_BASE
 
 
-def slo_statuses(engine: Engine, settings: Any, at: datetime, cache: SeriesCache | None = None) -> list[SLOStatus]:
+def slo_statuses(engine: Engine, settings: Settings, at: datetime, cache: SeriesCache | None = None) -> list[SLOStatus]:
     """Per SLO, in config order. SLOs of one family (same SLI, filters and groups) are read in one
     pass, and SLOs that count the same events share one two-resolution series
     (`slo.sli_source.tiered_family`); one series is alive at a time, so memory follows the groups
@@ -57,7 +82,7 @@ def slo_statuses(engine: Engine, settings: Any, at: datetime, cache: SeriesCache
     families: dict[tuple, list[SLOSpec]] = {}
     for spec in specs:
         families.setdefault(family_key(spec), []).append(spec)
-    base, min_bad = runbook_base(settings), float(getattr(settings, "slo_min_bad_events", 0) or 0)
+    base, min_bad = runbook_base(settings), float(settings.slo_min_bad_events or 0)
     end = floor_minute(at)
     groups: dict[str, list[GroupStatus]] = {}
     with snapshot_connection(engine) as conn:

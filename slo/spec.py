@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from asrwatch.settings import Settings
+
 SLIKind = Literal[
     "availability", "latency", "first_partial_latency", "queue_latency", "quality", "decode_errors"
 ]
@@ -321,10 +323,10 @@ def parse_slos(raws: list[dict[str, Any]]) -> list[SLOSpec]:
     return specs
 
 
-def slos_from_settings(settings: Any) -> list[SLOSpec]:
+def slos_from_settings(settings: Settings) -> list[SLOSpec]:
     """`slos:` and the SLOs of the OpenSLO files in `openslo:`; a name may be used once across both."""
-    specs = parse_slos(list(getattr(settings, "slos", None) or []))
-    paths = list(getattr(settings, "openslo", None) or [])
+    specs = parse_slos(list(settings.slos))
+    paths = list(settings.openslo)
     if not paths:
         return specs
     from slo.openslo import openslo_for_settings  # imports this module
@@ -338,11 +340,11 @@ def slos_from_settings(settings: Any) -> list[SLOSpec]:
     return specs + imported
 
 
-def min_events_for(spec: SLOSpec, settings: Any = None) -> int:
+def min_events_for(spec: SLOSpec, settings: Settings | None = None) -> int:
     """Low-traffic guard: the per-SLO value, else `slo_min_events` from settings, else 10."""
     if spec.min_events is not None:
         return spec.min_events
-    return int(getattr(settings, "slo_min_events", None) or DEFAULT_MIN_EVENTS) if settings else DEFAULT_MIN_EVENTS
+    return int(settings.slo_min_events or DEFAULT_MIN_EVENTS) if settings else DEFAULT_MIN_EVENTS
 
 
 # Histograms the collector's /metrics must expose with these values as `le` edges, so the

@@ -19,6 +19,7 @@ from typing import Literal
 
 from fastapi import HTTPException, Request
 
+from asrwatch.services import services_of
 from collector.api.rate_limit import retry_after
 
 Scope = Literal["ingest", "read", "admin"]
@@ -63,7 +64,7 @@ def token_scopes(token: str, auth) -> set[str]:
 
 
 def _charge(request: Request, scope: str, digest: bytes) -> None:
-    limiter = getattr(request.app.state, "rate_limiter", None)
+    limiter = services_of(request).rate_limiter
     if limiter is None:
         return
     wait = limiter.acquire(scope, digest)
@@ -77,7 +78,7 @@ def _charge(request: Request, scope: str, digest: bytes) -> None:
 
 def check_scope(request: Request, scope: Scope) -> str:
     """Return the caller's identity ("anonymous" when auth is off); raise 401/403/429."""
-    auth = request.app.state.settings.auth
+    auth = services_of(request).settings.auth
     if not auth.enabled:
         request.state.identity, request.state.token_id = "anonymous", None
         return "anonymous"

@@ -7,10 +7,12 @@ from typing import Any
 import orjson
 from fastapi import HTTPException, Request
 
+from asrwatch.services import services_of
+
 
 async def read_body(request: Request) -> bytes:
     """The raw body, or 413 once it passes `max_body_bytes` (checked while streaming too)."""
-    limit = request.app.state.settings.max_body_bytes
+    limit = services_of(request).settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"body: {declared} bytes is over the limit of {limit} bytes")

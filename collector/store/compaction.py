@@ -8,16 +8,13 @@ compacted hour is added to both by ingest (`rollups.apply_deltas`), so the two a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from collector.store.clock import evaluation_time
 from collector.store.database import write_transaction
 from collector.store.models import Rollup, RollupCompaction
 from collector.store.rollups import HOUR, apply_hourly, by_hour, compacted_through, hour_of
@@ -66,17 +63,10 @@ def _log_progress(through: datetime, target: datetime) -> None:
         log.info("compacting rollups: through %s of %s", through.isoformat(), target.isoformat())
 
 
-async def compaction_loop(app: Any) -> None:
-    """Compact what closed since the last pass, by the collector's event-time clock. Several
-    replicas may run it: the mark's row lock lets one compact an hour and the others skip it."""
-    settings, engine = app.state.settings, app.state.engine
-    interval_s = float(getattr(settings, "compaction_interval_s", 60.0))
-    while True:
-        try:
-            at = await asyncio.to_thread(evaluation_time, engine, settings.evaluator_clock)
-            hours = await asyncio.to_thread(compact, engine, at, _log_progress)
-            if hours:
-                log.info("compacted %d hour(s) of rollups before %s", hours, hour_of(at).isoformat())
-        except Exception:
-            log.exception("rollup compaction pass failed")
-        await asyncio.sleep(interval_s)
+def compaction_pass(engine: Engine, at: datetime) -> int:
+    """Compact what closed before `at` (the collector's event-time clock). Several replicas may
+    run it: the mark's row lock lets one compact an hour and the others skip it."""
+    hours = compact(engine, at, _log_progress)
+    if hours:
+        log.info("compacted %d hour(s) of rollups before %s", hours, hour_of(at).isoformat())
+    return hours

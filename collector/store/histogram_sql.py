@@ -5,8 +5,8 @@ SQL and gets one row per minute and group (and bucket), not one per slice."""
 from __future__ import annotations
 
 from sqlalchemy import Integer, cast, func, true
-from sqlalchemy.sql import ColumnElement, Select, TableValuedAlias
 from sqlalchemy.schema import Column
+from sqlalchemy.sql import ColumnElement, Select, TableValuedAlias
 
 
 def entries(dialect: str, column: Column) -> TableValuedAlias:

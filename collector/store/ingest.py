@@ -16,15 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from collector.measures.redaction import redact
+from collector.measures.wer import WordErrors, word_errors
 from collector.store.database import dialect_insert, write_transaction
 from collector.store.models import Sample, Session, Stage
 from collector.store.pg_batch import insert_new_sessions
-from collector.measures.redaction import redact
 from collector.store.rollups import accumulate_samples, apply_deltas, sqlite_datetime
 from collector.store.schemas import SampleIn, SessionIn
 from collector.store.session_batch import COLUMNS, SessionBatch
 from collector.store.session_fold import fold_sessions
-from collector.measures.wer import WordErrors, word_errors
 
 
 @dataclass

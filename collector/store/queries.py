@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import Text, cast, func, select
 from sqlalchemy.engine import Engine
 
-from collector.store.database import read_connection
 from collector.measures import cost as cost_math
 from collector.measures import histogram
-from collector.measures.grouping import groups_of
 from collector.measures import wer as wer_math
+from collector.measures.grouping import groups_of
+from collector.store.database import read_connection
 from collector.store.models import ROLLUP_DIMENSIONS, AuditEntry, Sample, Session, Stage
 from collector.store.rollup_window import rollup_rows
 
@@ -31,22 +31,21 @@ def wer_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until
                  filters: Mapping[str, str], resamples: int = 1000) -> list[dict[str, Any]]:
     _check_dims(group_by)
     values = ("wer_utterances", "wer_pairs", "wer_substitutions", "wer_deletions", "wer_insertions")
-    groups: dict[tuple, dict[str, Any]] = defaultdict(lambda: {"pairs": {}, "S": 0, "D": 0, "I": 0})
+    groups: dict[tuple, dict[str, Any]] = defaultdict(lambda: {"pairs": [], "S": 0, "D": 0, "I": 0})
     with read_connection(engine) as conn:
         rows = rollup_rows(conn, [*group_by, *values], since, until, filters)
         query = select(*[rows.c[d] for d in group_by], rows.c.wer_pairs, rows.c.wer_substitutions,
                        rows.c.wer_deletions, rows.c.wer_insertions).where(rows.c.wer_utterances > 0)
         for row in conn.execute(query):
             g = groups[tuple(row[: len(group_by)])]
-            for k, v in row.wer_pairs.items():
-                g["pairs"][k] = g["pairs"].get(k, 0) + int(v)
+            g["pairs"].append(row.wer_pairs)
             g["S"] += row.wer_substitutions
             g["D"] += row.wer_deletions
             g["I"] += row.wer_insertions
     out = []
     for key in sorted(groups):
         g = groups[key]
-        errors, words, counts = wer_math.parse_pairs(g["pairs"])
+        errors, words, counts = wer_math.parse_pairs(wer_math.merge_pairs(g["pairs"]))
         interval = wer_math.bootstrap_interval(errors, words, counts, resamples=resamples)
         out.append({
             **dict(zip(group_by, key)),

@@ -21,9 +21,9 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from collector.measures.wer import WordErrors, pair_key
 from collector.store.database import dialect_insert
 from collector.store.models import ROLLUP_DIMENSIONS, HourlyRollup, Rollup, RollupCompaction, RollupHour
-from collector.measures.wer import WordErrors, pair_key
 
 COUNTERS = (
     "sessions", "status_ok", "status_partial", "status_decode_error", "status_dropped", "status_timeout",

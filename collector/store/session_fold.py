@@ -16,6 +16,7 @@ from typing import get_args
 import numpy as np
 
 from collector.measures import histogram
+from collector.measures.grouping import groups_of, sums
 from collector.store.models import ROLLUP_DIMENSIONS
 from collector.store.rollups import (
     COUNTERS,
@@ -30,7 +31,6 @@ from collector.store.rollups import (
     sqlite_datetime,
 )
 from collector.store.schemas import Status
-from collector.measures.grouping import groups_of, sums
 from collector.store.session_batch import SessionBatch
 
 _STATUSES = get_args(Status)

@@ -39,8 +39,10 @@ if ui.available(data["slos"], "Burn rates"):
         options = list(dict.fromkeys(hottest["slo"] + " · " + hottest["group"]))
         chosen = st.selectbox("SLO and group", options, key="burn_group")
         picked = burns[(burns["slo"] + " · " + burns["group"]) == chosen]
-        rules = tf.threshold_frame()
-        order = list(tf.BURN_WINDOWS)
+        # The thresholds are this SLO's own tiers from the API (scaled to its window by the engine).
+        slo_name = picked["slo"].iloc[0]
+        rules = tf.threshold_frame(data["slos"].data, slo_name)
+        order = tf.window_order(picked, rules)
         bars = alt.Chart(picked).mark_bar(color="#2563eb").encode(
             x=alt.X("window:N", sort=order, title="window", axis=alt.Axis(labelAngle=0)),
             y=alt.Y("burn_rate:Q", title="burn rate (x budget)"),
@@ -50,8 +52,7 @@ if ui.available(data["slos"], "Burn rates"):
             color=alt.Color("severity:N", scale=alt.Scale(domain=["page", "ticket"], range=["#dc2626", "#f59e0b"])),
             tooltip=["rule"])
         st.altair_chart(bars + ticks, width="stretch")
-        st.caption("Ticks: page when 1h & 5m exceed 14.4x or 6h & 30m exceed 6x; "
-                   "ticket when 1d & 2h exceed 3x or 3d & 6h exceed 1x (30-day SLO).")
+        st.caption(tf.thresholds_caption(data["slos"].data, slo_name))
 
 st.subheader("Latency")
 if ui.available(data["latency"], "Latency") and data["latency"].data:

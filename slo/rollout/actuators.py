@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from asrwatch.settings import Settings
+
 
 @dataclass(frozen=True)
 class RolloutTarget:
@@ -145,13 +147,13 @@ class Webhook:
         return ActionResult(False, f"POST {self.name} failed: {error}")
 
 
-def from_settings(settings: Any) -> list[Actuator]:
+def from_settings(settings: Settings) -> list[Actuator]:
     """`traffic_router_file` plus `rollout_actuators: [{kind: webhook, url, headers}, {kind: traffic_file, path}]`."""
     out: list[Actuator] = []
-    path = getattr(settings, "traffic_router_file", None)
+    path = settings.traffic_router_file
     if path:
         out.append(TrafficRouterFile(path))
-    extra = getattr(settings, "model_extra", None) or {}
+    extra = settings.model_extra or {}
     for i, spec in enumerate(extra.get("rollout_actuators") or []):
         kind = spec.get("kind") if isinstance(spec, dict) else None
         if kind == "webhook" and spec.get("url"):

@@ -14,9 +14,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from collector.measures import wer as wer_math
 from collector.store.database import read_connection
 from collector.store.models import Rollup, Session
-from slo.rollout import stats
 from slo.rollout.judge import ArmStats, SliceData
 
 SLICE_DIMENSIONS = ("region", "channel", "tenant", "language", "pool")
@@ -47,7 +47,7 @@ def load_slices(
     dims = validate_slice_by(slice_by)
     versions = (baseline, canary)
     acc: dict[tuple[str, tuple[str, ...]], dict] = defaultdict(lambda: {
-        "pairs": {}, "latency": [], "sessions": 0, "failures": 0, "decode_errors": 0, "privacy": 0,
+        "pairs": [], "latency": [], "sessions": 0, "failures": 0, "decode_errors": 0, "privacy": 0,
         "turns": 0, "cost": 0.0})
 
     minute_floor = since.replace(second=0, microsecond=0)
@@ -56,7 +56,7 @@ def load_slices(
                                                  Rollup.minute < until))
         for r in rows:
             a = acc[(r.model_version, tuple(getattr(r, d) for d in dims))]
-            a["pairs"] = stats.merge_wer_pairs([a["pairs"], stats.parse_wer_pairs(r.wer_pairs or {})])
+            a["pairs"].append(r.wer_pairs or {})
             a["sessions"] += r.sessions
             a["failures"] += sum(getattr(r, s) for s in FAILURE_STATUSES)
             a["decode_errors"] += r.status_decode_error
@@ -79,8 +79,8 @@ def load_slices(
         for version in (canary, baseline):
             a = acc.get((version, key))
             arms.append(ArmStats() if a is None else ArmStats(
-                wer_pairs=a["pairs"], latency_ms=a["latency"], sessions=a["sessions"], failures=a["failures"],
-                decode_errors=a["decode_errors"], privacy_errors=a["privacy"], successful_turns=a["turns"],
-                cost_usd=a["cost"]))
+                wer_pairs=wer_math.merge_pairs(a["pairs"]), latency_ms=a["latency"], sessions=a["sessions"],
+                failures=a["failures"], decode_errors=a["decode_errors"], privacy_errors=a["privacy"],
+                successful_turns=a["turns"], cost_usd=a["cost"]))
         out.append(SliceData(dict(zip(dims, key)), arms[0], arms[1]))
     return out

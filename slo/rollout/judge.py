@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from collector.measures import wer as wer_math
 from collector.measures.json_safe import finite_or_null
 from slo.rollout import stats
 
@@ -50,7 +51,7 @@ def merge_arms(arms: Sequence[ArmStats]) -> ArmStats:
     for arm in arms:
         latency.extend(arm.latency_ms)
     return ArmStats(
-        wer_pairs=stats.merge_wer_pairs([a.wer_pairs for a in arms]),
+        wer_pairs=wer_math.merge_pairs(a.wer_pairs for a in arms),
         latency_ms=latency,
         sessions=sum(a.sessions for a in arms),
         failures=sum(a.failures for a in arms),
@@ -168,7 +169,7 @@ def _arm_summary(arm: ArmStats) -> dict[str, Any]:
         "utterances": arm.utterances,
         "sessions": arm.sessions,
         "latency_samples": len(arm.latency_ms),
-        "wer": stats.corpus_wer(arm.wer_pairs),
+        "wer": wer_math.corpus_wer(*wer_math.parse_pairs(arm.wer_pairs)),
         "failures": arm.failures,
         "decode_errors": arm.decode_errors,
         "privacy_errors": arm.privacy_errors,

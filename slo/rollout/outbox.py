@@ -24,9 +24,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 
+from collector.store.leader import PROCESS_ID, process_gone
 from collector.store.models import AuditEntry
 from slo.rollout.actuators import Actuator, RolloutTarget
-from collector.store.leader import PROCESS_ID, process_gone
 from slo.rollout.models import RolloutAction, RolloutRow
 
 log = logging.getLogger("asrwatch.rollout")

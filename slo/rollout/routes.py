@@ -7,26 +7,26 @@ runs the actuators once (see `service.act_on`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
+from asrwatch.jobs import Job
+from asrwatch.services import Services, services_of
 from asrwatch.settings import Settings
-from collector.store.clock import evaluation_time
 from collector.api.dependencies import get_engine, get_settings, require_admin, require_read
-from collector.store.schemas import API_ERRORS, error_responses
 from collector.api.timeparams import at_or_collector_now
+from collector.store.leader import LeaderLock
+from collector.store.schemas import API_ERRORS, error_responses
 from slo.rollout import actuators as actuators_mod
 from slo.rollout import flagger, service
 from slo.rollout.judge import Verdict
-from collector.store.leader import LeaderLock
 
 log = logging.getLogger("asrwatch.rollout")
 router = APIRouter(tags=["rollouts"], responses=API_ERRORS)
@@ -142,7 +142,7 @@ def evaluate_now(name: str, request: Request, at: str | None = None, dry_run: bo
                  who: str = Depends(require_admin)) -> dict[str, Any]:
     """Judge at `at` (default: the collector's clock) and act if the verdict is rollback, as the leader."""
     when = at_or_collector_now(at, "at", engine, settings.evaluator_clock)
-    lock = _leader(request.app)
+    lock = services_of(request).rollout_leader
     if not lock.acquire():  # the lease runs on the wall clock, whatever time is judged
         raise HTTPException(409, "another replica holds the rollout leader lock; it acts on rollouts")
     verdict_obj = service.verdict_for(engine, name, when, price_per_gpu_hour=settings.price_per_gpu_hour)
@@ -176,39 +176,23 @@ def rollback_now(name: str, body: ManualRollback, engine: Engine = Depends(get_e
     return {**manual.to_dict(), "actions": [a.__dict__ for a in actions]}
 
 
-def _leader(app: FastAPI) -> LeaderLock:
-    lock = getattr(app.state, "rollout_leader", None)
-    if lock is None:
-        interval = float(getattr(app.state.settings, "evaluator_interval_s", 15.0) or 15.0)
-        lock = app.state.rollout_leader = LeaderLock(app.state.engine, LEADER_NAME, lease_s=max(60.0, 4 * interval))
-    return lock
-
-
 def _dry_run(settings: Settings) -> bool:
     return bool((settings.model_extra or {}).get("rollout_dry_run", False))
 
 
-async def rollout_loop(app: FastAPI) -> None:
-    engine, settings = app.state.engine, app.state.settings
-    interval = float(getattr(settings, "evaluator_interval_s", 15.0) or 15.0)
-    acts = actuators_mod.from_settings(settings)
-    lock = _leader(app)
-    try:
-        while True:
-            try:
-                # The lease runs on the wall clock; the verdict is judged at event time.
-                now = await asyncio.to_thread(evaluation_time, engine, settings.evaluator_clock)
-                if await asyncio.to_thread(lock.acquire):
-                    await asyncio.to_thread(service.evaluate_all, engine, now, acts, actor="rollout-evaluator",
-                                            price_per_gpu_hour=settings.price_per_gpu_hour,
-                                            dry_run=_dry_run(settings))
-            except Exception:
-                log.exception("rollout evaluation pass failed")
-            await asyncio.sleep(interval)
-    finally:
-        lock.release()
+def rollout_leader(engine: Engine, settings: Settings) -> LeaderLock:
+    """One replica judges rollouts and acts on them (the loop and `evaluate_now` share the lock)."""
+    return LeaderLock(engine, LEADER_NAME, lease_s=max(60.0, 4 * settings.evaluator_interval_s))
 
 
-def setup(app: FastAPI) -> None:
-    actuators_mod.from_settings(app.state.settings)  # a bad actuator config fails startup, naming the key
-    app.state.background.append(rollout_loop)
+def rollout_job(services: Services) -> Job:
+    """Every evaluator interval, the leader judges every active rollout and acts on rollbacks.
+    The lease runs on the wall clock; the verdict is judged at event time."""
+    engine, settings = services.engine, services.settings
+    acts = actuators_mod.from_settings(settings)  # a bad actuator config fails startup, naming the key
+
+    def step(at: datetime) -> None:
+        service.evaluate_all(engine, at, acts, actor="rollout-evaluator",
+                             price_per_gpu_hour=settings.price_per_gpu_hour, dry_run=_dry_run(settings))
+
+    return Job("rollout evaluation", settings.evaluator_interval_s, step, leader=services.rollout_leader)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+from collector.measures import wer as wer_math
+
 WerPairs = Mapping[tuple[int, int], int]  # (errors, ref_words) -> utterances
 
 
@@ -27,49 +29,8 @@ class TestResult:
     baseline: float | None = None
 
 
-def parse_wer_pairs(raw: Mapping[str, int] | Mapping[tuple[int, int], int]) -> dict[tuple[int, int], int]:
-    """Accept rollup JSON (`{"errors:ref_words": n}`) or tuple keys."""
-    out: dict[tuple[int, int], int] = {}
-    for key, count in raw.items():
-        if isinstance(key, str):
-            errors_s, _, words_s = key.partition(":")
-            pair = (int(errors_s), int(words_s))
-        else:
-            pair = (int(key[0]), int(key[1]))
-        out[pair] = out.get(pair, 0) + int(count)
-    return out
-
-
-def merge_wer_pairs(parts: Sequence[WerPairs]) -> dict[tuple[int, int], int]:
-    out: dict[tuple[int, int], int] = {}
-    for part in parts:
-        for pair, count in part.items():
-            out[pair] = out.get(pair, 0) + count
-    return out
-
-
-def corpus_wer(pairs: WerPairs) -> float | None:
-    words = sum(w * n for (_, w), n in pairs.items())
-    if words == 0:
-        return None
-    return sum(e * n for (e, _), n in pairs.items()) / words
-
-
 def utterances(pairs: WerPairs) -> int:
     return sum(pairs.values())
-
-
-def _bootstrap_wer(pairs: WerPairs, iterations: int, rng: np.random.Generator) -> np.ndarray:
-    # Resampling n utterances with replacement from the distinct (errors, words) pairs is a
-    # multinomial draw over the pairs: exact, and cheap however many utterances there are.
-    keys = list(pairs)
-    counts = np.array([pairs[k] for k in keys], dtype=float)
-    errors = np.array([k[0] for k in keys], dtype=float)
-    words = np.array([k[1] for k in keys], dtype=float)
-    n = int(counts.sum())
-    draws = rng.multinomial(n, counts / counts.sum(), size=iterations)
-    total_words = draws @ words
-    return (draws @ errors) / np.maximum(total_words, 1.0)
 
 
 def wer_relative_delta(
@@ -80,22 +41,24 @@ def wer_relative_delta(
     The p-value is the bootstrap share of resamples where the canary is not worse (plus one,
     so it is never zero): a one-sided test of "canary WER > baseline WER".
     """
-    wc, wb = corpus_wer(canary), corpus_wer(baseline)
+    canary_arrays, baseline_arrays = wer_math.parse_pairs(canary), wer_math.parse_pairs(baseline)
+    wc, wb = wer_math.corpus_wer(*canary_arrays), wer_math.corpus_wer(*baseline_arrays)
     if wc is None or wb is None:
         return None
     rng = np.random.default_rng(seed)
-    bc = _bootstrap_wer(canary, iterations, rng)
-    bb = _bootstrap_wer(baseline, iterations, rng)
-    diff = bc - bb
-    rel = diff / np.maximum(bb, 1e-9)
+    bc = wer_math.bootstrap_wers(*canary_arrays, rng, iterations)
+    bb = wer_math.bootstrap_wers(*baseline_arrays, rng, iterations)
+    defined = np.isfinite(bc) & np.isfinite(bb)  # a resample of only empty references has no WER
+    diff = bc[defined] - bb[defined]
+    rel = diff / np.maximum(bb[defined], 1e-9)
     tail = (1 - confidence) / 2
-    p = (1 + int(np.sum(diff <= 0))) / (iterations + 1)
+    p = (1 + int(np.sum(diff <= 0))) / (len(diff) + 1)
     effect = (wc - wb) / wb if wb > 0 else (math.inf if wc > 0 else 0.0)
     return TestResult(
         effect=effect,
         p_value=p,
-        low=float(np.quantile(rel, tail)),
-        high=float(np.quantile(rel, 1 - tail)),
+        low=float(np.quantile(rel, tail)) if len(rel) else None,
+        high=float(np.quantile(rel, 1 - tail)) if len(rel) else None,
         canary=wc,
         baseline=wb,
     )

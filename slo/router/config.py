@@ -22,10 +22,12 @@ repeat_interval: 4h
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from asrwatch.settings import Settings
 from slo.router import matchers as m
 
 OWNER_RECEIVER = "owner"
@@ -177,9 +179,9 @@ ROUTER_KEYS = ("receivers", "routes", "owners", "inhibit_rules", "group_by", "gr
                "group_interval", "repeat_interval", "fallback_receiver")
 
 
-def load_router_config(settings: Any) -> RouterConfig:
+def load_router_config(settings: Settings | Mapping[str, Any]) -> RouterConfig:
     """Validate the router keys of the settings (or of a plain dict)."""
-    extra = settings if isinstance(settings, dict) else (getattr(settings, "model_extra", None) or {})
+    extra = settings if isinstance(settings, Mapping) else (settings.model_extra or {})
     data = {k: extra[k] for k in ROUTER_KEYS if k in extra and extra[k] is not None}
     if "receivers" not in data and "routes" not in data:
         data.update(DEFAULT_ROUTING)

@@ -1,7 +1,7 @@
 """HTTP API of the alert router: silences (admin), tickets and the notification log (read).
 
-`setup(app)` puts one `AlertRouter` on `app.state.alert_router`; the SLO evaluator (and
-drift) hand it their alert transitions: `app.state.alert_router.on_transitions(firing, resolved, at)`.
+`asrwatch.server` builds one `AlertRouter` (`Services.alert_router`); the SLO evaluator hands
+it its transitions through `router_hook`, drift and the cost watch call it directly.
 """
 
 from __future__ import annotations
@@ -10,17 +10,19 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
 from collector.api.dependencies import get_engine, require_admin, require_read
-from collector.store.schemas import API_ERRORS, error_responses
 from collector.api.timeparams import parse_time
+from collector.store.leader import LeaderLock
+from collector.store.schemas import API_ERRORS, error_responses
+from slo.alert import Alert
+from slo.evaluator import AlertHook, record_routing
 from slo.router import matchers as m
 from slo.router import store
 from slo.router.service import AlertRouter
-from collector.store.leader import LeaderLock
 
 log = logging.getLogger("asrwatch.router")
 router = APIRouter(tags=["alert router"], responses=API_ERRORS)
@@ -124,22 +126,12 @@ def _audit(engine: Engine, at: datetime, actor: str, action: str, target: str, r
         s.add(AuditEntry(at=at, actor=actor, action=action, target=target, reason=reason, evidence=evidence))
 
 
-def setup(app: FastAPI) -> None:
-    """One router per app, fed by the SLO evaluator's hook (leader only); drift may call
-    `app.state.alert_router.process(alerts, at)` directly. A bad router config fails startup
-    with a message naming the key."""
-    engine = app.state.engine
-    alert_router = AlertRouter.from_settings(engine, app.state.settings)
-    app.state.alert_router = alert_router
-    try:
-        from slo.evaluator import add_alert_hook, record_routing
-    except ImportError:  # the SLO engine is absent: routing is driven by its callers only
-        return
-
-    # Only one replica routes (its dispatcher holds the group state); the others skip.
+def router_hook(engine: Engine, alert_router: AlertRouter) -> AlertHook:
+    """The SLO evaluator's hook: hand each pass's transitions to the router and remember where
+    they went. Only one replica routes (its dispatcher holds the group state); the others skip."""
     lock = LeaderLock(engine, ROUTER_LEADER_NAME)
 
-    def hook(firing: list, resolved: list, at: datetime) -> None:
+    def hook(firing: list[Alert], resolved: list[Alert], at: datetime) -> None:
         if not lock.acquire():  # the lease runs on the wall clock, whatever event time `at` is
             return
         for delivery in alert_router.on_transitions(firing, resolved, at):
@@ -147,4 +139,4 @@ def setup(app: FastAPI) -> None:
             for alert in note.alerts:
                 record_routing(engine, alert.fingerprint, alert.starts_at, [note.receiver])
 
-    add_alert_hook(app, hook)
+    return hook

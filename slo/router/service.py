@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import httpx
 from sqlalchemy.engine import Engine
 
+from asrwatch.settings import Settings
 from slo.alert import Alert
 from slo.router import store
 from slo.router.config import RouterConfig, load_router_config, relative_link_receivers
@@ -58,13 +60,12 @@ class AlertRouter:
         self._wall_starts: dict[str, datetime] = {}
 
     @classmethod
-    def from_settings(cls, engine: Engine, settings, **kwargs) -> "AlertRouter":
+    def from_settings(cls, engine: Engine, settings: Settings | Mapping[str, Any], **kwargs: Any) -> "AlertRouter":
         """The router for `settings`: links made absolute on its `external_url`. Receivers that
         would get relative runbook links are named in one startup warning (not refused: loopback
         and demo setups send to local receivers where a relative link costs nothing)."""
         config = load_router_config(settings)  # `settings`: a Settings, or a plain dict in tests
-        external_url = (settings.get("external_url") if isinstance(settings, dict)
-                        else getattr(settings, "external_url", None)) or ""
+        external_url = (settings.get("external_url") if isinstance(settings, Mapping) else settings.external_url) or ""
         kwargs.setdefault("external_url", external_url)
         names = relative_link_receivers(config, external_url)
         if names:

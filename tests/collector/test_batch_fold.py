@@ -12,18 +12,18 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
+from rollup_compare import recomputed_rollups, rollup_differences, stored_rollups
 from sqlalchemy import func, select
 
+from collector.api.metrics import LABELS, CollectorMetrics
+from collector.api.routes.ingest import _records
 from collector.store.database import make_engine, migrate, read_connection
 from collector.store.ingest import store_sessions
-from collector.api.metrics import LABELS, CollectorMetrics
 from collector.store.models import Session
 from collector.store.rollups import upsert_row
-from collector.api.routes.ingest import _records
 from collector.store.schemas import SessionIn
 from collector.store.session_batch import SessionBatch
 from collector.store.session_fold import fold_sessions
-from rollup_compare import recomputed_rollups, rollup_differences, stored_rollups
 
 AT = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 STATUSES = ["ok", "ok", "ok", "partial", "decode_error", "dropped", "timeout"]

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from postgres import create_database, drop_database
+from rollup_compare import hourly_rollups, recomputed_rollups, rollup_differences, stored_rollups
 from sqlalchemy import Text, cast, event, select, text
 from sqlalchemy.engine import Engine
 
@@ -29,8 +31,6 @@ from collector.store.rollups import COUNTERS, HISTOGRAMS, SUMS, apply_deltas, em
 from collector.store.schemas import SessionIn
 from collector.store.session_batch import SessionBatch
 from collector.store.session_fold import fold_sessions
-from postgres import create_database, drop_database
-from rollup_compare import hourly_rollups, recomputed_rollups, rollup_differences, stored_rollups
 
 sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file
 from row_by_row_ingest import store_sessions_row_by_row  # noqa: E402

@@ -11,22 +11,21 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import orjson
 import pytest
+from rollup_compare import hourly_rollups, rollup_differences
+from slo_dense_reference import cache_pieces, load_series, read_counts
 from sqlalchemy import select, update
 
 from collector.measures import histogram
-
 from collector.store import queries
 from collector.store.compaction import compact
 from collector.store.database import make_engine, migrate, read_connection, write_transaction
 from collector.store.ingest import score_and_store_samples, store_sessions
 from collector.store.models import HourlyRollup, RollupCompaction, RollupHour
-from rollup_compare import hourly_rollups, rollup_differences
 from collector.store.rollup_window import whole_hours
 from collector.store.rollups import compacted_through
 from collector.store.schemas import SampleIn, SessionIn
 from slo.series_cache import SeriesCache
 from slo.spec import parse_slo
-from slo_dense_reference import cache_pieces, load_series, read_counts
 
 T0 = datetime(2026, 5, 4, 8, 0, tzinfo=timezone.utc)
 AT = T0 + timedelta(hours=6, minutes=20)

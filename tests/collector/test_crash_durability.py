@@ -4,10 +4,10 @@ import threading
 import time
 
 import httpx
+from live_collector import running_collector
 from sqlalchemy import create_engine, func, select, text
 
 from collector.store.models import Rollup, Session
-from live_collector import running_collector
 
 
 def test_kill_9_mid_ingest_loses_no_acknowledged_session(tmp_path, database_url):

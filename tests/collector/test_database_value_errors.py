@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from asrwatch.settings import Settings
 from asrwatch.server import create_app
+from asrwatch.settings import Settings
 
 
 @pytest.mark.postgres

@@ -1,9 +1,9 @@
 """The ingest and query API over HTTP against a live collector, on SQLite and PostgreSQL."""
 
 import orjson
+from edit_distance import levenshtein
 
 from collector.measures.wer import normalizer
-from edit_distance import levenshtein
 
 DAY = ("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z")
 

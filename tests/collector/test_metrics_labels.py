@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from asrwatch.settings import Settings
 from asrwatch.server import create_app
+from asrwatch.settings import Settings
 from collector.api.metrics import OTHER, CollectorMetrics
 from collector.store.schemas import SessionIn
 from collector.store.session_batch import SessionBatch

@@ -10,17 +10,18 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 import yaml
-from hypothesis import given, settings as hsettings
+from hypothesis import given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from live_collector import running_collector
 from typer.testing import CliRunner
 
 from asrwatch.cli import app as cli_app
 from asrwatch.settings import hash_token, load_settings
-from collector.store import audit
 from collector.api import auth as auth_mod
 from collector.api.rate_limit import Bucket, Limit, RateLimiter, retry_after, take
 from collector.measures.redaction import redact
-from live_collector import running_collector
+from collector.store import audit
 
 # ---------------------------------------------------------------------------------------------
 # Tokens: hashes in the config file, plain only from env or secret files

@@ -3,14 +3,17 @@ the numbers shown are the API's, and a page with no data, no API or a bad token 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from live_collector import free_port
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from dashboards import transforms as tf
-from live_collector import free_port
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
 PAGES = ("executive", "oncall", "debug", "model_owner", "rollouts")
@@ -81,8 +84,8 @@ def test_executive_shows_the_apis_numbers(seeded, api_get):
 
 def test_executive_trend_buckets_match_the_api(seeded, api_get):
     """The trend is the API's corpus WER per sub-window: check the last bucket's figures."""
-    from dashboards.loaders import TREND_BUCKETS, load_executive
     from dashboards.api import ConsoleAPI
+    from dashboards.loaders import TREND_BUCKETS, load_executive
     from dashboards.timerange import make_view, parse_as_of
 
     view = make_view("24h", parse_as_of(seeded.as_of), {}, datetime.now().astimezone())
@@ -118,6 +121,31 @@ def test_oncall_shows_the_apis_numbers(seeded, api_get):
     lat_table = table(at, "final_p99_ms")
     assert list(zip(lat_table["region"], lat_table["final_p99_ms"])) == [(r["region"], r["final_p99_ms"])
                                                                           for r in by_region]
+
+
+def test_oncall_burn_chart_draws_the_slos_own_thresholds(seeded, api_get):
+    """The 7-day SLO's chart: its bars are the API's burn rates and its ticks the API's alert tiers
+    for that SLO (14m & 1m above 14.4x...), not the 30-day tiers."""
+    slos = api_get("/api/v1/slos", at=seeded.as_of)
+    week = next(s for s in slos["slos"] if s["window"] == "7d")
+    at = seeded_page(seeded, "oncall")
+    at.selectbox(key="burn_group").set_value(f"{week['name']} · all").run()
+    assert not at.exception, [e.value for e in at.exception]
+    (chart,) = at.get("vega_lite_chart")
+    spec = json.loads(chart.proto.spec)
+    datasets = {d.name: convert_arrow_bytes_to_pandas_df(d.data.data) for d in chart.proto.datasets}
+    bars, ticks = (datasets[layer["data"]["name"]] for layer in spec["layer"])
+    assert list(bars["window"]) == [w["window"] for w in week["burn_windows"]]
+    assert [None if pd.isna(b) else b for b in bars["burn_rate"]] == [
+        week["groups"][0]["burn_rates"][w["window"]] for w in week["burn_windows"]]
+    assert spec["layer"][1]["encoding"]["x"]["sort"] == ["1m", "5m", "7m", "14m", "28m", "30m", "1h", "1h24m", "2h",
+                                                        "5h36m", "6h", "16h48m", "1d", "3d"]
+    expected = [(t["severity"], w, t["factor"]) for t in week["alert_tiers"]
+                for w in (t["long_window"], t["short_window"])]
+    assert list(zip(ticks["severity"], ticks["window"], ticks["threshold"])) == expected
+    assert ("page", "14m", 14.4) in expected and ("page", "1h", 14.4) not in expected
+    assert any(c.value.startswith("Ticks: page when 14m & 1m exceed 14.4x") for c in at.caption), \
+        [c.value for c in at.caption]
 
 
 def test_debug_session_waterfall_diff_and_tokens(seeded, api_get):

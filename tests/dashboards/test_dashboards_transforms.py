@@ -148,7 +148,22 @@ def test_token_frame_reads_probe_probabilities():
     assert tf.token_frame({"confidence": 0.3}).empty
 
 
-SLOS = {"slos": [{"name": "lat", "sli": "latency", "objective": 0.99, "groups": [
+# The 30-day tiers and report windows as `GET /api/v1/slos` states them (`slo.snapshot.SLOStatus.to_dict`).
+TIERS_30D = [
+    {"severity": "page", "enabled": True, "long_window": "1h", "long_window_s": 3600, "short_window": "5m",
+     "short_window_s": 300, "factor": 14.4},
+    {"severity": "page", "enabled": True, "long_window": "6h", "long_window_s": 21600, "short_window": "30m",
+     "short_window_s": 1800, "factor": 6.0},
+    {"severity": "ticket", "enabled": True, "long_window": "1d", "long_window_s": 86400, "short_window": "2h",
+     "short_window_s": 7200, "factor": 3.0},
+    {"severity": "ticket", "enabled": True, "long_window": "3d", "long_window_s": 259200, "short_window": "6h",
+     "short_window_s": 21600, "factor": 1.0},
+]
+BURN_WINDOWS = [{"window": w, "window_s": s} for w, s in
+                [("5m", 300), ("30m", 1800), ("1h", 3600), ("2h", 7200), ("6h", 21600), ("1d", 86400),
+                 ("3d", 259200)]]
+SLOS = {"slos": [{"name": "lat", "sli": "latency", "objective": 0.99, "window": "30d", "alert_tiers": TIERS_30D,
+                  "burn_windows": BURN_WINDOWS, "groups": [
     {"group": {"region": "us-east"}, "sli_value": 0.95, "error_budget_remaining": -4.0, "events": 100,
      "burn_rates": {"5m": 20.0, "1h": 15.0}, "alerts": [
          {"name": "SLOErrorBudgetBurn", "severity": "page", "labels": {"alertname": "SLOErrorBudgetBurn",
@@ -174,12 +189,48 @@ def test_alerts_carry_burn_numbers_and_absolute_runbook_links():
 
 def test_burn_frame_has_every_window_and_thresholds_match_the_policy():
     frame = tf.burn_frame(SLOS)
-    assert len(frame) == 2 * len(tf.BURN_WINDOWS)
+    assert len(frame) == 2 * len(BURN_WINDOWS)
+    assert list(frame["window"][:7]) == ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
     assert frame[(frame["group"] == "region=us-east") & (frame["window"] == "30m")]["burn_rate"].isna().all()
+    assert frame[(frame["group"] == "region=us-east") & (frame["window"] == "5m")]["burn_rate"].tolist() == [20.0]
     from slo.alerting import BASE_TIERS
 
-    ours = {(sev, factor) for sev, _, _, factor in tf.BURN_THRESHOLDS}
+    rules = tf.threshold_frame(SLOS, "lat")
+    ours = set(zip(rules["severity"], rules["threshold"]))
     assert ours == {(sev, factor) for sev, _, _, factor in BASE_TIERS}
+    assert rules[rules["severity"] == "page"]["window"].tolist() == ["1h", "5m", "6h", "30m"]
+    assert rules["rule"].iloc[0] == "page 1h&5m > 14.4x"
+    # A 30-day SLO's tier windows are all reported windows: the axis is the burn windows.
+    assert tf.window_order(frame, rules) == ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
+    assert tf.thresholds_caption(SLOS, "lat") == (
+        "Ticks: page when 1h & 5m exceed 14.4x or 6h & 30m exceed 6x; "
+        "ticket when 1d & 2h exceed 3x or 3d & 6h exceed 1x (30d SLO).")
+
+
+def test_thresholds_are_the_slos_own_tiers_and_skip_a_disabled_one():
+    """A 7-day SLO with its page tier disabled: its scaled ticket windows, no page rule, and an axis
+    that holds its tier windows between the reported ones."""
+    tiers = [
+        {**TIERS_30D[0], "enabled": False, "long_window": "14m", "long_window_s": 840, "short_window": "1m",
+         "short_window_s": 60},
+        {**TIERS_30D[1], "enabled": False, "long_window": "1h24m", "long_window_s": 5040, "short_window": "7m",
+         "short_window_s": 420},
+        {**TIERS_30D[2], "long_window": "5h36m", "long_window_s": 20160, "short_window": "28m",
+         "short_window_s": 1680},
+        {**TIERS_30D[3], "long_window": "16h48m", "long_window_s": 60480, "short_window": "1h24m",
+         "short_window_s": 5040},
+    ]
+    slos = {"slos": [{**SLOS["slos"][0], "name": "week", "window": "7d", "alert_tiers": tiers}, SLOS["slos"][0]]}
+    rules = tf.threshold_frame(slos, "week")
+    assert list(zip(rules["window"], rules["threshold"])) == [("5h36m", 3.0), ("28m", 3.0), ("16h48m", 1.0),
+                                                              ("1h24m", 1.0)]
+    assert set(rules["severity"]) == {"ticket"}
+    burns = tf.burn_frame(slos)
+    assert tf.window_order(burns[burns["slo"] == "week"], rules) == [
+        "5m", "28m", "30m", "1h", "1h24m", "2h", "5h36m", "6h", "16h48m", "1d", "3d"]
+    assert tf.thresholds_caption(slos, "week") == (
+        "Ticks: ticket when 5h36m & 28m exceed 3x or 16h48m & 1h24m exceed 1x (7d SLO).")
+    assert tf.threshold_frame(slos, "no-such-slo").empty
 
 
 def test_outcome_rates_and_monthly_run_rate():

@@ -5,14 +5,15 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 
+from live_collector import running_collector
+from polling import wait_for
+
 from collector.store.database import make_engine, migrate
 from collector.store.ingest import store_sessions
 from collector.store.schemas import SessionIn
 from drift.config import DriftConfig
 from drift.report_cache import ReportCache
 from drift.service import scan_database
-from live_collector import running_collector
-from polling import wait_for
 
 AT = datetime(2026, 5, 4, 12, 0, tzinfo=timezone.utc)
 

@@ -41,13 +41,12 @@ def incidents(tmp_path_factory):
 def test_drift_api_and_cli_report_the_same_tickets(tmp_path):
     import orjson
     import yaml
+    from fastapi.testclient import TestClient
     from typer.testing import CliRunner
 
-    from fastapi.testclient import TestClient
-
     from asrwatch.cli import app
-    from asrwatch.settings import load_settings
     from asrwatch.server import create_app
+    from asrwatch.settings import load_settings
 
     engine, _, _ = simulate(tmp_path, ["client-audio-degradation"], hours=3, onset_hours=2, rate=12,
                             label_fraction=0.3)

@@ -3,13 +3,12 @@ and the hidden-regression ranking on a table built straight from columns."""
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
-
-import sys
-from pathlib import Path
 
 from collector.store.database import make_engine, migrate
 from collector.store.ingest import store_sessions

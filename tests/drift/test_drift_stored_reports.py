@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from asrwatch.settings import load_settings
 from asrwatch.server import create_app
+from asrwatch.settings import load_settings
 from collector.store.database import make_engine, migrate
 from collector.store.ingest import store_sessions
 from collector.store.schemas import SessionIn
@@ -72,11 +72,11 @@ def test_a_restarted_collector_answers_from_the_stored_pass(database_url):
     assert first["at"] == WATERMARK.isoformat() and first["findings"]
 
     app = _app(database_url)
-    app.state.drift_scan = _refuse  # a scan anywhere in the restarted app fails the request (or logs)
+    app.state.services.drift_scan = _refuse  # a scan anywhere in the restarted app fails the request (or logs)
     with TestClient(app) as client:
         again = client.get("/api/v1/drift", headers=READ).json()
         tickets = client.get("/api/v1/drift", params={"severity": "ticket"}, headers=READ).json()
-        app.state.drift_scan = scan_database
+        app.state.services.drift_scan = scan_database
         fresh = client.get("/api/v1/drift", params={"at": WATERMARK.isoformat()}, headers=READ).json()
     assert again == first  # from the store, not scanned
     assert fresh == again  # ... and what a scan as of the same `at` answers
@@ -98,7 +98,7 @@ def test_a_stale_stored_pass_is_scanned_again(database_url):
         return scan_database(e, c, at)
 
     app = _app(database_url)
-    app.state.drift_scan = counted
+    app.state.services.drift_scan = counted
     with TestClient(app) as client:
         body = client.get("/api/v1/drift", headers=READ).json()
     # Either the request's own scan (now rounded down to 5 min) or the start-up pass (at the watermark).

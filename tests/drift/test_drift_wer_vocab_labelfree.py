@@ -7,9 +7,10 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
+from collector.measures.wer import corpus_wer
 from drift.label_free import estimate_label_free_wer, expected_calibration_error
 from drift.vocabulary import LABELED_HYPOTHESIS, REFERENCE, TRAFFIC, build_corpus, vocabulary_drift
-from drift.wer_drift import compare_wer, corpus_wer, ratio_standard_error, weekly_trend
+from drift.wer_drift import compare_wer, ratio_standard_error, weekly_trend
 
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 

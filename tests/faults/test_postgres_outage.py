@@ -19,19 +19,19 @@ from datetime import datetime, timezone
 
 import httpx
 import pytest
+from live_collector import running_collector
+from polling import wait_for
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
+from tcp_proxy import TcpProxy
 
 from collector.client import CollectorClient, CollectorError
 from collector.store.models import Rollup, Sample, Session
 from inference_probe.posting import ProbePoster
-from inference_probe.records import sample_record, session_record, session_id_for
-from live_collector import running_collector
-from polling import wait_for
+from inference_probe.records import sample_record, session_id_for, session_record
 from simulator.fleet import FleetConfig
 from simulator.generate import generate
 from simulator.run import scenario_set
-from tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.postgres
 

@@ -16,12 +16,12 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from live_collector import running_collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as OrmSession
 
 from collector.store.database import make_engine, migrate
 from collector.store.models import AuditEntry
-from live_collector import running_collector
 from slo.rollout.models import RolloutAction
 from slo.rollout.outbox import CRASH_ENV, IN_PROGRESS, PENDING
 

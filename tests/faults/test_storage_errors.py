@@ -21,6 +21,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from live_collector import running_collector
+from postgres import ADMIN_URL
+from prerequisites import missing
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -30,9 +33,6 @@ from collector.store.database import DISK_FULL, READ_ONLY, make_engine, migrate,
 from collector.store.ingest import store_sessions
 from collector.store.models import Rollup, Session
 from collector.store.schemas import SessionIn
-from live_collector import running_collector
-from postgres import ADMIN_URL
-from prerequisites import missing
 
 TS = "2026-11-01T10:00:00Z"
 TRANSCRIPT = "please transfer me to the billing department about my last invoice " * 20

@@ -15,21 +15,21 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, settings
-from starlette.testclient import TestClient
-
 from prerequisites import need_module
+from starlette.testclient import TestClient
 
 schemathesis = need_module("schemathesis")
 
-from asrwatch.settings import Settings  # noqa: E402
-from asrwatch.server import create_app  # noqa: E402
-from collector.store.database import migrate  # noqa: E402
 from schemathesis.checks import (  # noqa: E402
     content_type_conformance,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
 )
+
+from asrwatch.server import create_app  # noqa: E402
+from asrwatch.settings import Settings  # noqa: E402
+from collector.store.database import migrate  # noqa: E402
 
 TOKENS = {"ingest": "fuzz-ingest-token", "read": "fuzz-read-token", "admin": "fuzz-admin-token"}
 ADMIN = {"Authorization": f"Bearer {TOKENS['admin']}"}
@@ -109,7 +109,7 @@ def collector_schema(tmp_path_factory):
         evaluator_interval_s=3600,
     )
     app = create_app(config, run_background=False)
-    migrate(app.state.engine)
+    migrate(app.state.services.engine)
     _seed(TestClient(app), datetime.now(timezone.utc))  # no lifespan here: schemathesis starts it
     yield schemathesis.openapi.from_asgi("/openapi.json", app)
     asgi.shutdown_lifespans()  # schemathesis would keep the app (and its loops) until exit

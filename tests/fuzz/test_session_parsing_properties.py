@@ -16,16 +16,16 @@ import pytest
 from fastapi import HTTPException
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from postgres import create_database, drop_database
 from pydantic import TypeAdapter, ValidationError
 
 from collector.api.body import parse_records
+from collector.api.routes.ingest import _records, _validate
+from collector.measures.redaction import redact
 from collector.store.database import make_engine, migrate
 from collector.store.ingest import store_sessions
 from collector.store.queries import get_session
-from collector.measures.redaction import redact
-from collector.api.routes.ingest import _records, _validate
 from collector.store.schemas import MAX_MEASURE, MAX_PARTIAL_REWRITES, SESSION_DEFAULTS, SessionFields, SessionIn
-from postgres import create_database, drop_database
 
 PROFILE = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

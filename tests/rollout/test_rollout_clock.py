@@ -13,8 +13,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from asrwatch.settings import Settings
 from asrwatch.server import create_app
+from asrwatch.settings import Settings
 from collector.store.clock import evaluation_time
 from collector.store.database import migrate
 from slo.rollout import service
@@ -28,8 +28,8 @@ START = datetime(2026, 6, 1, 10, 0, tzinfo=timezone.utc)  # months before the wa
 def test_verdicts_without_at_judge_at_the_watermark(tmp_path):
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'a.db'}", evaluator_enabled=False,
                               evaluator_clock="watermark"))
-    migrate(app.state.engine)
-    engine = app.state.engine
+    migrate(app.state.services.engine)
+    engine = app.state.services.engine
     insert(engine, traffic("v1", 1500, seed=7), START)
     insert(engine, traffic("v3", 1500, wer_scale={"far_field": 2.0}, seed=9), START)
     service.register(engine, service.RolloutSpec(

@@ -1,11 +1,13 @@
 import sys
-from pathlib import Path
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
+from collector.measures import wer
 from slo.rollout import stats
 from slo.rollout.judge import ArmStats, SliceData, Thresholds, judge
+
 sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file
 from rollout_synthetic import LAUNCH_GATE_SCALE, slices, traffic  # noqa: E402
 
@@ -105,8 +107,8 @@ def test_holm_is_step_down():
 
 
 def test_wer_pairs_parse_rollup_json():
-    pairs = stats.parse_wer_pairs({"2:10": 3, "0:5": 1})
-    assert stats.corpus_wer(pairs) == pytest.approx(6 / 35)
+    pairs = wer.pair_counts({"2:10": 3, "0:5": 1})
+    assert wer.corpus_wer(*wer.parse_pairs(pairs)) == pytest.approx(6 / 35)
 
 
 def test_naive_at_rejected():

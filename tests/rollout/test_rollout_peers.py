@@ -22,8 +22,8 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from asrwatch.settings import Settings
 from asrwatch.server import create_app
+from asrwatch.settings import Settings
 from collector.store.database import migrate
 from slo.rollout import service
 
@@ -54,8 +54,8 @@ def client(request, tmp_path_factory):
     app = create_app(Settings(database_url=url, evaluator_enabled=False))
     # No lifespan (no `with`): the routes and the database are the real ones, and the rollout
     # evaluator's background pass, which would act on `bad`, does not run beside the peers.
-    migrate(app.state.engine)
-    engine = app.state.engine
+    migrate(app.state.services.engine)
+    engine = app.state.services.engine
     insert(engine, traffic("v1", 1500, seed=7), START)
     insert(engine, traffic("v2", 1500, seed=8), START)
     insert(engine, traffic("v3", 1500, wer_scale={"far_field": 2.0}, seed=9), START)

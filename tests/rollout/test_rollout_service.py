@@ -8,10 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
 from collector.store.database import make_engine, migrate
+from collector.store.leader import LeaderLock
 from collector.store.models import AuditEntry
 from slo.rollout import service
 from slo.rollout.actuators import TrafficRouterFile, Webhook
-from collector.store.leader import LeaderLock
 
 sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file
 sys.path.insert(0, str(Path(__file__).parent.parent / "router"))

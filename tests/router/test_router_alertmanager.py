@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prerequisites import missing
 
 from collector.store.database import make_engine, migrate
-from prerequisites import missing
 from slo.alert import Alert
 from slo.router import payloads
 from slo.router.config import load_router_config

@@ -1,6 +1,6 @@
 import sys
-from pathlib import Path
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,6 +11,7 @@ from slo.router import store
 from slo.router.config import load_router_config
 from slo.router.payloads import pagerduty_dedup_key
 from slo.router.service import AlertRouter
+
 sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file
 from router_receivers import Receiver  # noqa: E402
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from live_collector import running_collector
 
 from collector.api import runbooks
-from live_collector import running_collector
 
 REPO = Path(__file__).resolve().parents[2]
 RUNBOOK_DIR = REPO / "runbooks"
@@ -42,9 +42,9 @@ def source_files() -> list[Path]:
 
 def emitted_urls() -> set[str]:
     """Every runbook URL the alert producers can put on an alert, from the producers themselves."""
-    from slo.cost_regression import cost_alerts
     from drift.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
     from drift.findings import ALERTNAMES, Finding
+    from slo.cost_regression import cost_alerts
     from slo.evaluation import runbook_url
     from slo.spec import LATENCY_KINDS, SLI_KINDS, SLOSpec
 
@@ -78,8 +78,8 @@ def emitted_urls() -> set[str]:
 
 
 def alert_names() -> set[str]:
-    from slo.cost_regression import ALERT_NAME as COST
     from drift.findings import ALERTNAMES
+    from slo.cost_regression import ALERT_NAME as COST
     from slo.evaluation import ALERT_NAME as SLO
     from slo.router.dispatcher import DELIVERY_ALERT
 

@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from postgres import create_database, drop_database
 
-from asrwatch.settings import Settings
 from asrwatch.server import create_app
+from asrwatch.settings import Settings
 from collector.store.clock import evaluation_time
 from collector.store.database import make_engine, migrate
 from collector.store.ingest import store_sessions

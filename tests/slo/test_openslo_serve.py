@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from prerequisites import need_program
 from typer.testing import CliRunner
 
 from asrwatch.cli import app
-from asrwatch.settings import load_settings
 from asrwatch.server import create_app
-from prerequisites import need_program
+from asrwatch.settings import load_settings
 from slo.openslo import import_openslo
 from slo.spec import SLOSpecError, parse_slos, slos_from_settings
 

@@ -7,6 +7,7 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
+from slo_dense_reference import build_series, load_series
 from sqlalchemy import select
 
 from collector.store.database import make_engine, migrate, read_connection
@@ -15,7 +16,6 @@ from collector.store.models import Rollup
 from collector.store.schemas import SampleIn, SessionIn
 from slo.evaluation import series_span
 from slo.spec import parse_slo
-from slo_dense_reference import build_series, load_series
 
 AT = datetime(2026, 3, 2, 6, 30, tzinfo=timezone.utc)
 WORDS = "turn on the kitchen lights and set a timer for ten minutes please".split()

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from slo_dense_reference import build_series
 
 from collector.measures import histogram
 from slo.evaluation import evaluate_slo, series_span
 from slo.spec import parse_slo
-from slo_dense_reference import build_series
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 BASE_TIERS = [("page", 60, 5, 14.4), ("page", 360, 30, 6.0), ("ticket", 1440, 120, 3.0), ("ticket", 4320, 360, 1.0)]

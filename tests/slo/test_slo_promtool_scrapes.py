@@ -44,15 +44,15 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from slo_dense_reference import load_series
 
-from asrwatch.settings import Settings
 from asrwatch.server import create_app
+from asrwatch.settings import Settings
 from slo.alerting import conditions, policy
 from slo.evaluation import evaluate_slo
 from slo.prometheus_rules import export_rules, to_yaml
 from slo.series import MINUTE
 from slo.spec import render_annotation, slos_from_settings
-from slo_dense_reference import load_series
 
 sys.path.insert(0, str(Path(__file__).parent))
 from prerequisites import need_program  # noqa: E402
@@ -153,7 +153,7 @@ def _scrape_and_engine(tmp_path):
                         if sample.name in CREATED:
                             created[name] = sample.value
         wall.append(time.time())
-        engine = app.state.engine
+        engine = app.state.services.engine
         series = {spec.name: load_series(engine, spec, EPOCH + MINUTES * MINUTE) for spec in specs}
     for name, wall_clock in created.items():
         promtool_time = repr(_promtool_seconds(wall_clock, wall))

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 import yaml
+from prerequisites import need_program
 from typer.testing import CliRunner
 
 from asrwatch.cli import app
-from prerequisites import need_program
 from slo.openslo import import_openslo
 from slo.spec import SLOSpecError, metrics_needs, parse_duration, parse_slos
 

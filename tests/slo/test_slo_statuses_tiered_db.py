@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
+from slo_dense_reference import load_series
 
 from collector.store.compaction import compact
 from collector.store.database import make_engine, migrate
@@ -22,7 +23,6 @@ from slo.evaluation import evaluate_slo
 from slo.series_cache import SeriesCache
 from slo.snapshot import runbook_base, slo_statuses
 from slo.spec import min_events_for, slos_from_settings
-from slo_dense_reference import load_series
 
 AT = datetime(2026, 10, 31, 15, 47, 30, tzinfo=timezone.utc)
 DAYS = 33

@@ -9,14 +9,14 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
+from slo_dense_reference import series_of
 
+from collector.store.rollups import HOUR, hour_of
 from slo.alerting import MAX_REPLAY_CHUNK, policy
 from slo.evaluation import evaluate_slo, series_span
 from slo.series import MINUTE, Counts
 from slo.spec import parse_slo
 from slo.tiered_series import TieredSeries, ceil_hour, tiered_series
-from collector.store.rollups import HOUR, hour_of
-from slo_dense_reference import series_of
 
 AT = datetime(2026, 9, 30, 17, 41, 25, tzinfo=timezone.utc)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import PlainTextResponse
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from collector.store.database import read_connection
+from asrwatch.services import services_of
 from collector.api.dependencies import require_read
+from collector.store.database import read_connection
 from collector.store.schemas import error_responses
 
 router = APIRouter(tags=["health"])
@@ -23,7 +24,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", responses={503: {"model": dict[str, str], "description": "database unreachable"}})
 async def readyz(request: Request, response: Response) -> dict[str, str]:
     def ping() -> str | None:
-        with read_connection(request.app.state.engine) as conn:
+        with read_connection(services_of(request).engine) as conn:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
     try:
@@ -38,4 +39,4 @@ async def readyz(request: Request, response: Response) -> dict[str, str]:
 @router.get("/metrics", dependencies=[Depends(require_read)], response_class=PlainTextResponse,
             responses=error_responses(401, 403, 503))
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(services_of(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)

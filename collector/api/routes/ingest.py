@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import TypeAdapter, ValidationError
 
+from asrwatch.services import services_of
 from collector.api import otlp
 from collector.api.body import parse_records, read_body
-from collector.store.database import ingest_turn, write_transaction
 from collector.api.dependencies import require_ingest
+from collector.store.database import ingest_turn, write_transaction
 from collector.store.ingest import score_and_store_samples, store_sessions, store_stages
 from collector.store.schemas import (
     API_ERRORS,
@@ -99,7 +100,7 @@ def _now() -> datetime:
              responses=_ingest_errors(IngestResult, "record"))
 async def post_sessions(request: Request, response: Response) -> IngestResult:
     body = await read_body(request)
-    engine, content_type = request.app.state.engine, request.headers.get("content-type", "")
+    engine, content_type = services_of(request).engine, request.headers.get("content-type", "")
 
     def validate_and_store():  # off the event loop: a batch takes milliseconds of CPU
         with ingest_turn(engine):
@@ -109,7 +110,7 @@ async def post_sessions(request: Request, response: Response) -> IngestResult:
             return store_sessions(engine, [r for _, r in valid], _now()), rejected
 
     stored, rejected = await run_in_threadpool(validate_and_store)
-    metrics = request.app.state.metrics
+    metrics = services_of(request).metrics
     metrics.inc("asrwatch_rejected_records", ("session",), len(rejected))
     if stored is None:
         response.status_code = 422
@@ -125,8 +126,8 @@ async def post_sessions(request: Request, response: Response) -> IngestResult:
 async def post_samples(request: Request, response: Response) -> SampleResult:
     body = await read_body(request)
     valid, rejected = _records(body, request.headers.get("content-type", ""), SampleIn)
-    settings = request.app.state.settings
-    engine = request.app.state.engine
+    settings = services_of(request).settings
+    engine = services_of(request).engine
 
     def score_and_store():
         with ingest_turn(engine):
@@ -135,9 +136,9 @@ async def post_samples(request: Request, response: Response) -> SampleResult:
     scored, refused = await run_in_threadpool(score_and_store)
     rejected += [Rejected(index=i, error=e) for i, e in refused]
     rejected.sort(key=lambda r: r.index)
-    request.app.state.metrics.observe_samples(
+    services_of(request).metrics.observe_samples(
         (item.session_row, item.errors) for _, item in scored if not item.duplicate)
-    request.app.state.metrics.inc("asrwatch_rejected_records", ("sample",), len(rejected))
+    services_of(request).metrics.inc("asrwatch_rejected_records", ("sample",), len(rejected))
     results = [
         SampleScore(session_id=item.session_row["session_id"], wer=item.errors.wer,
                     substitutions=item.errors.substitutions, deletions=item.errors.deletions,
@@ -173,7 +174,7 @@ async def post_traces(request: Request) -> Response:
             records.append(SessionIn.model_validate(otlp.session_record(span)))
         except ValidationError as exc:
             errors.append(f"span {span.span_id}: {describe_error(exc)} (as asr.* attributes)")
-    engine = request.app.state.engine
+    engine = services_of(request).engine
 
     def store() -> Any:
         with ingest_turn(engine):
@@ -183,6 +184,6 @@ async def post_traces(request: Request) -> Response:
 
     stored = await run_in_threadpool(store)
     if stored is not None:
-        request.app.state.metrics.observe_sessions(stored.accepted)
+        services_of(request).metrics.observe_sessions(stored.accepted)
     payload, media_type = otlp.encode_response(len(errors), "; ".join(errors)[:2000], content_type)
     return Response(payload, media_type=media_type)

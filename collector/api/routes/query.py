@@ -8,13 +8,14 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from asrwatch.services import services_of
+from collector.api.auth import caller
+from collector.api.dependencies import require_read
+from collector.api.timeparams import window
 from collector.store import audit as access_audit
 from collector.store import queries
-from collector.api.auth import caller
 from collector.store.clock import evaluation_time, watermark
-from collector.api.dependencies import require_read
 from collector.store.schemas import API_ERRORS, error_responses
-from collector.api.timeparams import window
 
 router = APIRouter(dependencies=[Depends(require_read)], tags=["query"], responses=API_ERRORS)
 
@@ -38,14 +39,14 @@ async def list_sessions(
 ) -> list[dict[str, Any]]:
     start, end = window(since, until)
     filters = _filters(request, queries.SESSION_FILTERS)
-    found = await run_in_threadpool(queries.list_sessions, request.app.state.engine, start, end, filters, limit)
+    found = await run_in_threadpool(queries.list_sessions, services_of(request).engine, start, end, filters, limit)
     await _audit_transcripts(request, "GET /api/v1/sessions", found)
     return found
 
 
 @router.get("/api/v1/sessions/{session_id}", responses=error_responses(404))
 async def get_session(request: Request, session_id: str) -> dict[str, Any]:
-    found = await run_in_threadpool(queries.get_session, request.app.state.engine, session_id)
+    found = await run_in_threadpool(queries.get_session, services_of(request).engine, session_id)
     if found is None:
         raise HTTPException(404, f"session_id: no session {session_id!r}")
     await _audit_transcripts(request, "GET /api/v1/sessions/{session_id}", [found])
@@ -57,13 +58,13 @@ async def _audit_transcripts(request: Request, endpoint: str, rows: list[dict[st
     identity, token = caller(request)
     entry = access_audit.transcript_read_entry(datetime.now(timezone.utc), identity, token, endpoint,
                                                access_audit.sessions_with_text(rows))
-    await run_in_threadpool(access_audit.record, request.app.state.engine, entry)
+    await run_in_threadpool(access_audit.record, services_of(request).engine, entry)
 
 
 def _grouped(fn, request: Request, group_by: str | None, since: str | None, until: str | None, *args):
     start, end = window(since, until)
     try:
-        return fn(request.app.state.engine, _group_by(group_by), start, end,
+        return fn(services_of(request).engine, _group_by(group_by), start, end,
                   _filters(request, queries.ROLLUP_DIMENSIONS), *args)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
@@ -110,7 +111,7 @@ async def samples(
     """Labeled samples (scores, never transcript text) with their session's slice, SNR, confidence."""
     start, end = window(since, until)
     filters = _filters(request, queries.ROLLUP_DIMENSIONS)
-    return await run_in_threadpool(queries.list_samples, request.app.state.engine, start, end, filters, limit,
+    return await run_in_threadpool(queries.list_samples, services_of(request).engine, start, end, filters, limit,
                                    min_wer, order)
 
 
@@ -121,7 +122,7 @@ async def cost(
     tenant: str | None = None, language: str | None = None, pool: str | None = None,
 ) -> list[dict[str, Any]]:
     """GPU cost, cost per successful turn and per audio minute, and the drivers that moved."""
-    price = request.app.state.settings.price_per_gpu_hour
+    price = services_of(request).settings.price_per_gpu_hour
     return await run_in_threadpool(_grouped, queries.cost_by_group, request, group_by, since, until, price)
 
 
@@ -132,13 +133,13 @@ async def audit(
 ) -> list[dict[str, Any]]:
     """The audit log (rollbacks, silences, rollout registrations...), newest first."""
     start, end = window(since, until, default_span=timedelta(days=30))
-    return await run_in_threadpool(queries.audit_log, request.app.state.engine, start, end, limit, action)
+    return await run_in_threadpool(queries.audit_log, services_of(request).engine, start, end, limit, action)
 
 
 @router.get("/api/v1/clock")
 async def clock(request: Request) -> dict[str, Any]:
     """The event time the evaluators judge as "now", next to the wall clock and the watermark."""
-    engine, mode = request.app.state.engine, request.app.state.settings.evaluator_clock
+    engine, mode = services_of(request).engine, services_of(request).settings.evaluator_clock
     mark = await run_in_threadpool(watermark, engine)
     at = await run_in_threadpool(evaluation_time, engine, mode)
     return {"mode": mode, "evaluation_time": at, "watermark": mark, "wall": datetime.now(timezone.utc)}
