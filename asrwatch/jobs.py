@@ -18,8 +18,7 @@ from typing import Literal
 
 from sqlalchemy.engine import Engine
 
-from collector.store.clock import evaluation_time
-from collector.store.leader import LeaderLock
+from collector.store import LeaderLock, evaluation_time
 
 log = logging.getLogger("asrwatch.jobs")
 

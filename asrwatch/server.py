@@ -22,13 +22,8 @@ from asrwatch import __version__
 from asrwatch.jobs import Job, JobRunner
 from asrwatch.services import Services
 from asrwatch.settings import Settings
-from collector.api import runbooks
-from collector.api.metrics import CollectorMetrics
-from collector.api.rate_limit import Limit, RateLimiter
-from collector.api.routes import health, ingest, query
-from collector.store.compaction import compaction_pass
-from collector.store.database import make_engine, migrate, storage_problem
-from collector.store.retention import apply_retention
+from collector.api import CollectorMetrics, Limit, RateLimiter, health, ingest, query, runbooks
+from collector.store import apply_retention, compaction_pass, make_engine, migrate, storage_problem
 from drift import routes as drift_routes
 from drift.report_cache import ReportCache
 from drift.service import scan_database

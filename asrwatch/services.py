@@ -18,9 +18,8 @@ from starlette.requests import Request
 from asrwatch.settings import Settings
 
 if TYPE_CHECKING:  # the types only: importing the parts here would make every route import them all
-    from collector.api.metrics import CollectorMetrics
-    from collector.api.rate_limit import RateLimiter
-    from collector.store.leader import LeaderLock
+    from collector.api import CollectorMetrics, RateLimiter
+    from collector.store import LeaderLock
     from drift.config import DriftConfig
     from drift.report_cache import ReportCache
     from drift.scan import ScanReport

@@ -25,7 +25,7 @@ def _time(value: str | None, name: str) -> datetime:
 
 
 def _engine(settings):
-    from collector.store.database import make_engine, migrate
+    from collector.store import make_engine, migrate
 
     engine = make_engine(settings.database_url)
     migrate(engine)

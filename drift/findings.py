@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from collector.measures.json_safe import finite_or_null
+from collector.measures import finite_or_null
 from slo.alert import Alert, fingerprint
 
 Severity = Literal["info", "ticket", "page"]

@@ -20,8 +20,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from collector.store.database import read_connection
-from collector.store.models import Sample, Session
+from collector.store import Sample, Session, read_connection
 from drift.config import DriftConfig, Windows
 from drift.scan import ScanReport
 from drift.source import load_pins, samples_since

@@ -21,10 +21,8 @@ from sqlalchemy.engine import Engine
 from asrwatch.jobs import Job
 from asrwatch.services import Services, services_of
 from asrwatch.settings import Settings
-from collector.api.dependencies import get_engine, get_settings, require_read
-from collector.api.timeparams import parse_time
-from collector.store.clock import evaluation_time
-from collector.store.schemas import API_ERRORS
+from collector.api import get_engine, get_settings, parse_time, require_read
+from collector.store import API_ERRORS, evaluation_time
 from drift.config import DriftConfig
 from drift.findings import SEVERITY_RANK
 from drift.scan import ScanReport

@@ -17,8 +17,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.sql.expression import Join
 
-from collector.store.database import read_connection
-from collector.store.models import Sample, Session
+from collector.store import Sample, Session, read_connection
 from drift.config import DriftConfig, Windows
 from drift.features import SLICE_DIMENSIONS, Encoded, encode
 from drift.models import DriftBaseline

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from collector.store.database import dialect_insert, read_connection, write_transaction
+from collector.store import dialect_insert, read_connection, write_transaction
 from drift.config import DriftConfig
 from drift.models import DriftReportRecord
 from drift.scan import ScanReport

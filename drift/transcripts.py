@@ -13,8 +13,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from collector.store.database import read_connection
-from collector.store.models import Session
+from collector.store import Session, read_connection
 from drift.config import DriftConfig, Windows
 from drift.features import SLICE_DIMENSIONS
 from drift.scan import TextRow

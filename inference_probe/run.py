@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from collector.measures.wer import word_errors
+from collector.measures import word_errors
 from inference_probe.audio_io import SAMPLE_RATE, read_audio
 from inference_probe.augment import SliceAudio, make_slice, parse_slices
 from inference_probe.backends.base import Transcription

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from asrwatch.jobs import Job
 from asrwatch.settings import Settings
-from collector.store.queries import cost_by_group
+from collector.store import cost_by_group
 from slo.alert import Alert
 from slo.cost_regression import cost_alerts
 

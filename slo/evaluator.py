@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from asrwatch.jobs import Job
 from asrwatch.settings import Settings
-from collector.store.leader import LeaderLock
+from collector.store import LeaderLock
 from slo.alert import Alert
 from slo.models import SLOAlertState
 from slo.series_cache import SeriesCache

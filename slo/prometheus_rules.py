@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.utils import floatToGoString
 
-from collector.api.metrics import DEFAULT_LABEL_VALUES_MAX, OTHER
+from collector.api import DEFAULT_LABEL_VALUES_MAX, OTHER
 from slo.alerting import policy
 from slo.burn_rate import REPORT_WINDOWS
 from slo.evaluation import DEFAULT_RUNBOOK_BASE, runbook_url

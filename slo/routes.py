@@ -19,9 +19,8 @@ from sqlalchemy.orm import Session as OrmSession
 
 from asrwatch.services import services_of
 from asrwatch.settings import Settings
-from collector.api.dependencies import get_engine, get_settings, require_read
-from collector.api.timeparams import at_or_collector_now
-from collector.store.schemas import API_ERRORS
+from collector.api import at_or_collector_now, get_engine, get_settings, require_read
+from collector.store import API_ERRORS
 from slo.alert_history import Episode, alerts_as_of, routed_to
 from slo.models import SLOAlertState
 from slo.series_cache import SeriesCache

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from collector.measures.grouping import groups_of
+from collector.measures import groups_of
 
 MINUTE = timedelta(minutes=1)
 

@@ -21,8 +21,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from collector.store.models import RollupHour
-from collector.store.rollups import HOUR, compacted_through, hour_of
+from collector.store import HOUR, RollupHour, compacted_through, hour_of
 from slo.series import CountsSet
 from slo.spec import SLOSpec
 

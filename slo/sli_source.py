@@ -28,10 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from collector.measures import histogram
 from collector.measures import wer as wer_math
-from collector.store import histogram_sql
-from collector.store.database import read_connection
-from collector.store.models import HourlyRollup, Rollup
-from collector.store.rollups import hour_of
+from collector.store import HourlyRollup, Rollup, histogram_sql, hour_of, read_connection
 from slo.alerting import longest_window
 from slo.evaluation import series_span
 from slo.series import Counts, CountsSet, floor_minute

@@ -28,7 +28,7 @@ from datetime import datetime
 
 import numpy as np
 
-from collector.store.rollups import HOUR, hour_of
+from collector.store import HOUR, hour_of
 from slo.series import MINUTE, Counts, binned, floor_minute, rows_of
 
 MinuteSource = Callable[[datetime, datetime], Sequence[Counts]]

@@ -38,9 +38,8 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-from collector.measures.grouping import groups_of, sums
-from collector.store.models import STATUSES
-from collector.store.session_batch import UNKNOWN, SessionBatch
+from collector.measures import groups_of, sums
+from collector.store import STATUSES, UNKNOWN, SessionBatch
 
 log = logging.getLogger("asrwatch.metrics")
 

@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from collector.store.schemas import SessionIn
+from collector.store import SessionIn
 
 PREFIX = "asr."
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from collector.store.schemas import error_responses
+from collector.store import error_responses
 
 RUNBOOK_DIR = Path(__file__).resolve().parents[1] / "runbooks"
 INDEX = "index"

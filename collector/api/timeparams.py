@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from fastapi import HTTPException
 from sqlalchemy.engine import Engine
 
-from collector.store.clock import EARLIEST, LATEST, evaluation_time
+from collector.store import EARLIEST, LATEST, evaluation_time
 
 
 def parse_time(value: str | None, name: str, default: datetime) -> datetime:

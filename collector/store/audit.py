@@ -1,7 +1,8 @@
-"""Audit rows for transcript access: who read which sessions' text, and when — never the text.
+"""Audit rows: the one way every part writes them (`entry`, then `record` or the caller's own
+transaction, so an action and its audit row commit together), and transcript access: who read
+which sessions' text, and when — never the text.
 
-Admin actions (rollbacks, silences, rollout registration) write their own rows where they
-act; this module covers reads. A response that carries transcript text (a session's
+A response that carries transcript text (a session's
 hypothesis, a sample's reference or hypothesis) is recorded as one `transcript.read` row per
 request, naming the caller, its token fingerprint, the endpoint and the session ids.
 """
@@ -31,15 +32,21 @@ def sessions_with_text(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     return [str(row["session_id"]) for row in rows if _has_text(row)]
 
 
+def entry(at: datetime, actor: str, action: str, target: str, reason: str,
+          evidence: Mapping[str, Any] | None = None) -> AuditEntry:
+    """An audit row, its short columns cut to their sizes (a long name never fails the action it records)."""
+    return AuditEntry(at=at, actor=actor[:128], action=action[:64], target=target[:256], reason=reason,
+                      evidence=dict(evidence) if evidence is not None else None)
+
+
 def transcript_read_entry(at: datetime, identity: str, token_id: str | None, endpoint: str,
                           session_ids: list[str]) -> AuditEntry | None:
     """The audit row for a response, or None when it carries no transcript text."""
     if not session_ids:
         return None
     target = session_ids[0] if len(session_ids) == 1 else f"{len(session_ids)} sessions"
-    return AuditEntry(at=at, actor=f"api:{identity}", action=TRANSCRIPT_READ, target=target[:256],
-                      reason=f"transcript text returned by {endpoint}",
-                      evidence={"token": token_id, "endpoint": endpoint, "session_ids": session_ids})
+    return entry(at, f"api:{identity}", TRANSCRIPT_READ, target, f"transcript text returned by {endpoint}",
+                 {"token": token_id, "endpoint": endpoint, "session_ids": session_ids})
 
 
 def record(engine: Engine, entry: AuditEntry | None) -> None:

@@ -16,8 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from collector.measures.redaction import redact
-from collector.measures.wer import WordErrors, word_errors
+from collector.measures import WordErrors, redact, word_errors
 from collector.store.database import dialect_insert, write_transaction
 from collector.store.models import Sample, Session, Stage
 from collector.store.pg_batch import insert_new_sessions

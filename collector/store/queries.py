@@ -11,9 +11,8 @@ from sqlalchemy import Text, cast, func, select
 from sqlalchemy.engine import Engine
 
 from collector.measures import cost as cost_math
-from collector.measures import histogram
+from collector.measures import groups_of, histogram
 from collector.measures import wer as wer_math
-from collector.measures.grouping import groups_of
 from collector.store.database import read_connection
 from collector.store.models import ROLLUP_DIMENSIONS, AuditEntry, Sample, Session, Stage
 from collector.store.rollup_window import rollup_rows

@@ -21,7 +21,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from collector.measures.wer import WordErrors, pair_key
+from collector.measures import WordErrors, pair_key
 from collector.store.database import dialect_insert
 from collector.store.models import ROLLUP_DIMENSIONS, HourlyRollup, Rollup, RollupCompaction, RollupHour
 

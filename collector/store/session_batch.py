@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from collector.measures.redaction import redact
+from collector.measures import redact
 from collector.store.models import ROLLUP_DIMENSIONS, Session
 from collector.store.rollups import EPOCH
 from collector.store.schemas import SESSION_DEFAULTS

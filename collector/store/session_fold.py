@@ -15,8 +15,7 @@ from typing import get_args
 
 import numpy as np
 
-from collector.measures import histogram
-from collector.measures.grouping import groups_of, sums
+from collector.measures import groups_of, histogram, sums
 from collector.store.models import ROLLUP_DIMENSIONS
 from collector.store.rollups import (
     COUNTERS,

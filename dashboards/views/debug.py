@@ -17,7 +17,7 @@ data = ui.load(None, loaders.load_debug, session_id=session_id or None,
 
 
 def _normalizer():
-    from collector.measures.wer import normalizer
+    from collector.measures import normalizer
 
     return normalizer(os.environ.get("ASRWATCH_CONSOLE_NORMALIZER", "whisper_en"))
 

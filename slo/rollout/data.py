@@ -15,8 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from collector.measures import wer as wer_math
-from collector.store.database import read_connection
-from collector.store.models import Rollup, Session
+from collector.store import Rollup, Session, read_connection
 from slo.rollout.judge import ArmStats, SliceData
 
 SLICE_DIMENSIONS = ("region", "channel", "tenant", "language", "pool")

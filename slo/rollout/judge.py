@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from collector.measures import finite_or_null
 from collector.measures import wer as wer_math
-from collector.measures.json_safe import finite_or_null
 from slo.rollout import stats
 
 Decision = Literal["continue", "pause", "rollback"]

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from collector.store.models import Base, LeaderLease  # noqa: F401  (the lease lives with the store's lock)
+from collector.store import Base, LeaderLease  # noqa: F401  (the lease lives with the store's lock)
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
 

@@ -24,8 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 
-from collector.store.leader import PROCESS_ID, process_gone
-from collector.store.models import AuditEntry
+from collector.store import PROCESS_ID, AuditEntry, audit, process_gone
 from slo.rollout.actuators import Actuator, RolloutTarget
 from slo.rollout.models import RolloutAction, RolloutRow
 
@@ -97,10 +96,9 @@ def run_action(engine: Engine, target: RolloutTarget, action: str, actuator: Act
         detail = f"resumed after an interruption: {detail}"
     with OrmSession(engine) as s, s.begin():
         s.execute(update(RolloutAction).where(*where).values(ok=ok, detail=detail))
-        s.add(AuditEntry(at=at, actor=actor, action=f"rollout.{action}.{'ok' if ok else 'failed'}",
-                         target=target.name, reason=detail[:4000],
-                         evidence={"actuator": actuator.name, "decision": evidence.get("decision"),
-                                   "reasons": list(evidence.get("reasons", []))}))
+        s.add(audit.entry(at, actor, f"rollout.{action}.{'ok' if ok else 'failed'}", target.name, detail[:4000],
+                          {"actuator": actuator.name, "decision": evidence.get("decision"),
+                           "reasons": list(evidence.get("reasons", []))}))
     return ActionRecord(actuator.name, ok, detail, dry_run)
 
 

@@ -20,10 +20,8 @@ from sqlalchemy.engine import Engine
 from asrwatch.jobs import Job
 from asrwatch.services import Services, services_of
 from asrwatch.settings import Settings
-from collector.api.dependencies import get_engine, get_settings, require_admin, require_read
-from collector.api.timeparams import at_or_collector_now
-from collector.store.leader import LeaderLock
-from collector.store.schemas import API_ERRORS, error_responses
+from collector.api import at_or_collector_now, get_engine, get_settings, require_admin, require_read
+from collector.store import API_ERRORS, LeaderLock, error_responses
 from slo.rollout import actuators as actuators_mod
 from slo.rollout import flagger, service
 from slo.rollout.judge import Verdict

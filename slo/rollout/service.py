@@ -22,7 +22,8 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 
-from collector.store.models import AuditEntry
+from collector.store import audit
+from slo.models import SLOAlertState
 from slo.rollout import outbox
 from slo.rollout.actuators import Actuator, RolloutTarget
 from slo.rollout.data import load_slices, validate_slice_by
@@ -80,7 +81,7 @@ class RolloutSpec(BaseModel):
             outside = set(selector) - set(self.slice_by)
             if outside:
                 raise ValueError(f"protected_slices[{i}]: {sorted(outside)} not in slice_by {self.slice_by}")
-        from collector.store.clock import EARLIEST, LATEST
+        from collector.store import EARLIEST, LATEST
         from slo.router.config import seconds
 
         try:
@@ -140,9 +141,9 @@ def register(engine: Engine, spec: RolloutSpec, *, actor: str, at: datetime) -> 
                          created_by=actor, updated_at=at, last_decision=None, last_verdict=None,
                          last_evaluated_at=None)
         s.add(row)
-        s.add(AuditEntry(at=at, actor=actor, action="rollout.register", target=spec.name,
-                         reason=f"canary {spec.canary_version} vs baseline {spec.baseline_version}",
-                         evidence=spec.model_dump(mode="json")))
+        s.add(audit.entry(at, actor, "rollout.register", spec.name,
+                          f"canary {spec.canary_version} vs baseline {spec.baseline_version}",
+                          spec.model_dump(mode="json")))
     return _row_to_dict(row), True
 
 
@@ -167,10 +168,6 @@ def list_all(engine: Engine) -> list[dict[str, Any]]:
 
 def canary_pages(engine: Engine, canary_version: str, at: datetime) -> list[str]:
     """Burn-rate pages firing at `at` on the canary's group (from the SLO engine's alert state)."""
-    try:
-        from slo.models import SLOAlertState
-    except ImportError:
-        return []
     with OrmSession(engine) as s:
         rows = s.scalars(select(SLOAlertState).where(
             SLOAlertState.severity == "page", SLOAlertState.starts_at <= at,
@@ -222,8 +219,7 @@ def act_on(engine: Engine, name: str, verdict: Verdict, actuators: Sequence[Actu
                                 .values(state="rolled_back", updated_at=at)).rowcount
             if claimed != 1:
                 return None
-            s.add(AuditEntry(at=at, actor=actor, action="rollout.rollback", target=name,
-                             reason="; ".join(verdict.reasons)[:4000], evidence=evidence))
+            s.add(audit.entry(at, actor, "rollout.rollback", name, "; ".join(verdict.reasons)[:4000], evidence))
             # The outbox, committed with the claim: from here on a crash cannot lose the rollback
             # (see slo.rollout.outbox), and the unique row per actuator keeps it from acting twice.
             s.add_all([RolloutAction(rollout=name, action="rollback", actuator=a.name, at=at, actor=actor,

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from collector.store.models import Base
+from collector.store import Base
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
 

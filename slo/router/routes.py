@@ -14,10 +14,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
-from collector.api.dependencies import get_engine, require_admin, require_read
-from collector.api.timeparams import parse_time
-from collector.store.leader import LeaderLock
-from collector.store.schemas import API_ERRORS, error_responses
+from collector.api import get_engine, parse_time, require_admin, require_read
+from collector.store import API_ERRORS, LeaderLock, audit, error_responses
 from slo.alert import Alert
 from slo.evaluator import AlertHook, record_routing
 from slo.router import matchers as m
@@ -118,12 +116,7 @@ def list_notifications(since: str | None = None, until: str | None = None, recei
 
 def _audit(engine: Engine, at: datetime, actor: str, action: str, target: str, reason: str,
            evidence: dict[str, Any] | None) -> None:
-    from sqlalchemy.orm import Session as OrmSession
-
-    from collector.store.models import AuditEntry
-
-    with OrmSession(engine) as s, s.begin():
-        s.add(AuditEntry(at=at, actor=actor, action=action, target=target, reason=reason, evidence=evidence))
+    audit.record(engine, audit.entry(at, actor, action, target, reason, evidence))
 
 
 def router_hook(engine: Engine, alert_router: AlertRouter) -> AlertHook:

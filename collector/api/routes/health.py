@@ -10,8 +10,7 @@ from sqlalchemy import text
 
 from asrwatch.services import services_of
 from collector.api.dependencies import require_read
-from collector.store.database import read_connection
-from collector.store.schemas import error_responses
+from collector.store import error_responses, read_connection
 
 router = APIRouter(tags=["health"])
 

@@ -13,9 +13,7 @@ from asrwatch.services import services_of
 from collector.api import otlp
 from collector.api.body import parse_records, read_body
 from collector.api.dependencies import require_ingest
-from collector.store.database import ingest_turn, write_transaction
-from collector.store.ingest import score_and_store_samples, store_sessions, store_stages
-from collector.store.schemas import (
+from collector.store import (
     API_ERRORS,
     ErrorOut,
     IngestResult,
@@ -27,6 +25,11 @@ from collector.store.schemas import (
     SessionIn,
     describe_error,
     error_responses,
+    ingest_turn,
+    score_and_store_samples,
+    store_sessions,
+    store_stages,
+    write_transaction,
 )
 
 router = APIRouter()

@@ -12,10 +12,8 @@ from asrwatch.services import services_of
 from collector.api.auth import caller
 from collector.api.dependencies import require_read
 from collector.api.timeparams import window
+from collector.store import API_ERRORS, error_responses, evaluation_time, queries, watermark
 from collector.store import audit as access_audit
-from collector.store import queries
-from collector.store.clock import evaluation_time, watermark
-from collector.store.schemas import API_ERRORS, error_responses
 
 router = APIRouter(dependencies=[Depends(require_read)], tags=["query"], responses=API_ERRORS)
 
