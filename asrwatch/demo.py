@@ -7,6 +7,13 @@ golden audio; the console shows it all. The loop closes for real: the canary's f
 slice burns its availability budget -> page -> the judge rolls the canary back through the
 traffic-router file -> the simulator moves its traffic to the stable model -> the burn
 stops and the page resolves. The evaluators judge in event time (the ingest watermark).
+
+Paced (the default) the replay follows the wall clock, for people watching the console, and the
+collector's jobs run on their wall-clock timers: how many passes fall in an event hour depends
+on the machine's load. `--lockstep` replays as fast as it runs and, after each simulated minute,
+runs the jobs that are due in event time (`asrwatch.jobs.Lockstep`, at `LOCKSTEP_SCALE`),
+so every machine sees the same passes at the same event minutes and, with `--start` (and no
+probe: it stamps its sessions with the clock it finds on the wall clock), the same summary.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,6 +36,7 @@ import httpx
 import typer
 
 from asrwatch.demo_summary import format_summary, summarize
+from asrwatch.jobs import Lockstep
 from asrwatch.settings import load_settings
 
 DEMO_CONFIG = Path(__file__).with_name("demo_config.yaml")
@@ -40,6 +49,14 @@ INCIDENTS = (
     ("gpu-cost-spike", 0.50, 0.70),
     ("latency-saturation", 0.75, 0.85),
 )
+
+# The lockstep replay's cadence: each job's timer (the demo config's wall seconds) stretched 240x
+# into event time, the passes a paced replay at 240x (10 h in 2.5 min) gets on an idle machine:
+# the SLO evaluator, cost watch and rollout judge every 8 event minutes, drift every 20, rollup
+# compaction every 4 h. Read as plain event seconds the timers would run every job each simulated
+# minute, and a drift pass scans hours of sessions: the replay would take several times longer.
+LOCKSTEP_SCALE = 240.0
+LIVE_LOG_EVERY_MINUTES = 10  # the lockstep replay prints what fired every this many event minutes
 
 
 def scenario_specs(hours: float) -> list[str]:
@@ -54,15 +71,15 @@ class DemoRun:
     url: str
     start: datetime
     hours: float
-    speed: float
+    speed: float | None  # event seconds per wall second; None: lockstep, as fast as it runs
     data_dir: Path
     stop: threading.Event = field(default_factory=threading.Event)
     truths: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def event_time(self, wall_elapsed_s: float) -> datetime:
-        return min(self.start + timedelta(seconds=wall_elapsed_s * self.speed),
-                   self.start + timedelta(hours=self.hours))
+        end = self.start + timedelta(hours=self.hours)
+        return end if self.speed is None else min(self.start + timedelta(seconds=wall_elapsed_s * self.speed), end)
 
 
 def _say(message: str, at: datetime | None = None) -> None:
@@ -78,12 +95,12 @@ def _fresh_data_dir(data_dir: Path) -> Path:
     return data_dir
 
 
-def _start_collector(settings, port: int):
+def _start_collector(settings, port: int, lockstep: Lockstep | None = None):
     import uvicorn
 
     from asrwatch.server import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, lockstep=lockstep), host="127.0.0.1", port=port,
                                            log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, name="collector", daemon=True)
     thread.start()
@@ -116,13 +133,14 @@ def _register_canary(url: str) -> None:
     response.raise_for_status()
 
 
-def _simulate(run: DemoRun, rate: float, seed: int) -> None:
+def _simulate(run: DemoRun, rate: float, seed: int, after_minute: Callable[[datetime], None] | None = None) -> None:
     from simulator.run import simulate
 
     try:
         report = simulate(run.url, None, scenario_specs(run.hours), start=run.start, hours=run.hours, rate=rate,
                           seed=seed, speed=run.speed, router_file=str(run.data_dir / "traffic-router.json"),
-                          label_fraction=0.2, otlp_fraction=0.02, progress=False, stop=run.stop)
+                          label_fraction=0.2, otlp_fraction=0.02, progress=False, stop=run.stop,
+                          after_minute=after_minute)
         run.truths[:] = [t.as_dict() for t in report.truths]
     except Exception as exc:  # report, keep the rest of the demo running
         run.errors.append(f"simulator: {type(exc).__name__}: {exc}")
@@ -204,6 +222,16 @@ class LiveLog:
         return at
 
 
+def _lockstep_hook(driver: Lockstep, log: LiveLog) -> Callable[[datetime], None]:
+    """The simulator's hook: the jobs due at this event minute, then, now and then, what fired."""
+    def after_minute(at: datetime) -> None:
+        driver.advance(at)
+        if int(at.timestamp()) // 60 % LIVE_LOG_EVERY_MINUTES == 0:
+            log.poll()
+
+    return after_minute
+
+
 def _collect(http: httpx.Client, at: datetime) -> tuple[list, list, list]:
     alerts = http.get("/api/v1/alerts", params={"state": "all", "at": at.isoformat()}).json()
     alerts = alerts if isinstance(alerts, list) else alerts.get("alerts", [])
@@ -216,18 +244,38 @@ def _collect(http: httpx.Client, at: datetime) -> tuple[list, list, list]:
     return alerts, tickets, rollbacks
 
 
+def replay_start(start: datetime | None, hours: float, now: datetime) -> datetime:
+    """Where the replay starts: `start` (its span must end by `now`: the evaluators' clock never
+    runs ahead of the wall clock), by default `hours` before `now`; on a whole minute."""
+    now = now.replace(second=0, microsecond=0)
+    if start is None:
+        return now - timedelta(hours=hours)
+    if start.tzinfo is None:
+        raise ValueError("start: must name its time zone (e.g. 2026-11-21T00:00:00Z)")
+    if start + timedelta(hours=hours) > now:
+        raise ValueError(f"start: the replayed span must end by now ({now.isoformat()}), "
+                         f"not at {(start + timedelta(hours=hours)).isoformat()}")
+    return start.astimezone(timezone.utc).replace(second=0, microsecond=0)
+
+
 def run_demo(*, port: int, console_port: int, headless: bool, minutes: float, hours: float, rate: float,
-             seed: int, probe_limit: int, data_dir: Path) -> dict[str, Any]:
+             seed: int, probe_limit: int, data_dir: Path, lockstep: bool = False,
+             start: datetime | None = None) -> dict[str, Any]:
+    start = replay_start(start, hours, datetime.now(timezone.utc))
     data_dir = _fresh_data_dir(data_dir)
     settings = load_settings(DEMO_CONFIG, database_url=f"sqlite:///{data_dir / 'demo.db'}",
                              traffic_router_file=str(data_dir / "traffic-router.json"),
                              rollout_actuators=[{"kind": "traffic_file", "path": str(data_dir / "traffic-router.json")}])
-    server, server_thread, url = _start_collector(settings, port)
+    driver = Lockstep(scale=LOCKSTEP_SCALE) if lockstep else None
+    server, server_thread, url = _start_collector(settings, port, driver)
     _register_canary(url)
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
-    run = DemoRun(url=url, start=now - timedelta(hours=hours), hours=hours,
-                  speed=hours * 3600 / (minutes * 60), data_dir=data_dir)
-    _say(f"asrwatch demo: replaying {hours:g} h of a simulated fleet in {minutes:g} min ({run.speed:.0f}x)")
+    run = DemoRun(url=url, start=start, hours=hours, speed=None if lockstep else hours * 3600 / (minutes * 60),
+                  data_dir=data_dir)
+    if run.speed is None:
+        _say(f"asrwatch demo: replaying {hours:g} h of a simulated fleet in lockstep "
+             "(as fast as it runs; the jobs pass at fixed event minutes)")
+    else:
+        _say(f"asrwatch demo: replaying {hours:g} h of a simulated fleet in {minutes:g} min ({run.speed:.0f}x)")
     _say(f"  API      {url}/docs   (alerts: {url}/api/v1/alerts?state=all)")
     console = None if headless else _start_console(url, console_port)
     if console is not None:
@@ -235,19 +283,25 @@ def run_demo(*, port: int, console_port: int, headless: bool, minutes: float, ho
     _say("  incidents: " + ", ".join(scenario_specs(hours)))
 
     wall_start = time.monotonic()
-    workers = [threading.Thread(target=_simulate, args=(run, rate, seed), name="simulator", daemon=True)]
+    http = httpx.Client(base_url=url, timeout=60)
+    log = LiveLog(http)
+    hook = None if driver is None else _lockstep_hook(driver, log)
+    workers = [threading.Thread(target=_simulate, args=(run, rate, seed, hook), name="simulator", daemon=True)]
     if probe_limit > 0:
         workers.append(threading.Thread(target=_probe, args=(run, probe_limit), name="probe", daemon=True))
     for worker in workers:
         worker.start()
-    http = httpx.Client(base_url=url, timeout=60)
-    log = LiveLog(http)
     interrupted = False
     try:
-        while workers[0].is_alive() and time.monotonic() - wall_start < minutes * 60 + 30:
-            time.sleep(1.0)
-            log.poll()
-        time.sleep(2 * settings.evaluator_interval_s + 1)  # let the evaluators see the last minutes
+        if driver is not None:
+            # The hook polls the live log in event time; this thread only waits for the replay.
+            while workers[0].is_alive():
+                workers[0].join(timeout=1.0)
+        else:
+            while workers[0].is_alive() and time.monotonic() - wall_start < minutes * 60 + 30:
+                time.sleep(1.0)
+                log.poll()
+            time.sleep(2 * settings.evaluator_interval_s + 1)  # let the evaluators see the last minutes
     except KeyboardInterrupt:
         interrupted = True
         _say("stopping...")
@@ -266,6 +320,8 @@ def run_demo(*, port: int, console_port: int, headless: bool, minutes: float, ho
     http.close()
     if console is not None:
         os.killpg(console.pid, signal.SIGTERM)
+    if driver is not None:
+        driver.close()
     server.should_exit = True
     server_thread.join(timeout=30)
     return summary
@@ -275,7 +331,7 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
         headless: bool = typer.Option(False, help="No console; run for --minutes, print a summary, exit"),
-        minutes: float = typer.Option(8.0, help="Wall-clock minutes the replayed span takes"),
+        minutes: float = typer.Option(8.0, help="Wall-clock minutes the replayed span takes (paced)"),
         hours: float = typer.Option(24.0, help="Event-time hours replayed"),
         rate: float = typer.Option(150.0, help="Sessions per simulated minute"),
         seed: int = typer.Option(7, help="Simulator seed"),
@@ -283,7 +339,16 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8080, help="Collector port"),
         console_port: int = typer.Option(8501, help="Console port"),
         data_dir: Path = typer.Option(Path("./asrwatch-data"), help="Where the demo's SQLite database lives"),
+        lockstep: bool = typer.Option(False, help="Replay as fast as it runs, the collector's jobs at fixed event "
+                                                  "minutes (the same passes on any machine; ignores --minutes)"),
+        start: str | None = typer.Option(None, help="Event time the replay starts (ISO 8601 with zone; default: "
+                                                    "--hours before now); with --lockstep, the same summary each run"),
     ) -> None:
         """Run the whole closed loop: collector, evaluators, simulated fleet with incidents, probe, console."""
+        try:
+            begin = datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None
+            replay_start(begin, hours, datetime.now(timezone.utc))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--start") from None
         run_demo(port=port, console_port=console_port, headless=headless, minutes=minutes, hours=hours,
-                 rate=rate, seed=seed, probe_limit=probe_limit, data_dir=data_dir)
+                 rate=rate, seed=seed, probe_limit=probe_limit, data_dir=data_dir, lockstep=lockstep, start=begin)

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from asrwatch import __version__
-from asrwatch.jobs import Job, JobRunner
+from asrwatch.jobs import Job, JobRunner, Lockstep
 from asrwatch.services import Services
 from asrwatch.settings import Settings
 from collector.api import CollectorMetrics, Limit, RateLimiter, health, ingest, query, runbooks
@@ -87,12 +87,14 @@ def jobs(services: Services, *, housekeeping: bool = True) -> list[Job]:
     return [job for job in out if job is not None]
 
 
-def create_app(settings: Settings, *, run_background: bool = True) -> FastAPI:
-    """`run_background=False` leaves out the store's housekeeping jobs (see `jobs`)."""
+def create_app(settings: Settings, *, run_background: bool = True, lockstep: Lockstep | None = None) -> FastAPI:
+    """`run_background=False` leaves out the store's housekeeping jobs (see `jobs`). With a
+    `lockstep` driver the jobs go to it and run when its owner advances it (a replay in event
+    time), never on timers."""
     services = build_services(settings)
     runner = JobRunner(services.engine, settings.evaluator_clock)
     for job in jobs(services, housekeeping=run_background):
-        runner.add(job)
+        (runner if lockstep is None else lockstep).add(job)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

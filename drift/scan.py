@@ -124,10 +124,6 @@ def _categorical_chart(ref: np.ndarray, cur: np.ndarray, levels: list[str]) -> d
             "reference_count": int(ref.sum()), "current_count": int(cur.sum())}
 
 
-def _take(ids: np.ndarray, order: np.ndarray, k: int) -> list[str]:
-    return [str(ids[i]) for i in order[:k]]
-
-
 def _fmt(value: float) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.4g}"
 

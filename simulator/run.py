@@ -3,13 +3,15 @@
 `simulate(...)` runs as fast as the collector takes it (event time runs ahead of the wall
 clock), or with `speed=S` paces itself so that S event-time seconds pass per wall second
 (the demo's live mode; 1.0 is real time). The demo calls it in a thread and sets `stop`.
+`after_minute` is called once each simulated minute is stored (the demo's lockstep replay runs
+the collector's jobs there, at the same event minutes on any machine).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -70,8 +72,13 @@ def simulate(
     stop: threading.Event | None = None,
     max_retries: int = 6,
     backoff_s: float = 0.2,
+    after_minute: Callable[[datetime], None] | None = None,
 ) -> SimulationReport:
     """Simulate `hours` of fleet traffic from `start` and post it to the collector.
+
+    `after_minute(t)`, when given, is called after each simulated minute with the event time the
+    traffic has reached (the end of that minute), once every session of the minute is
+    acknowledged; the next minute is generated (and the router file read) only after it returns.
 
     Raises `collector.client.CollectorUnreachable` / `CollectorAuthError` with a message
     naming the URL or the refused token, and `simulator.post.SimulationRejected` when the
@@ -112,8 +119,10 @@ def simulate(
                     stopped = True
                     break
             poster.add(batch)
-            if speed:
+            if speed or after_minute is not None:
                 poster.flush()
+            if after_minute is not None:
+                after_minute(batch.minute + timedelta(minutes=1))
             bar.update(1)
             bar.set_postfix(sessions=poster.stats.sessions + poster.stats.traced, refresh=False)
     wall = time.monotonic() - wall0

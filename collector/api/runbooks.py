@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from collector.store import error_responses
 
-RUNBOOK_DIR = Path(__file__).resolve().parents[1] / "runbooks"
+RUNBOOK_DIR = Path(__file__).resolve().parents[2] / "runbooks"
 INDEX = "index"
 SECTIONS = ("What it means", "First five minutes", "How to slice", "Mitigations", "When to escalate")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -171,7 +170,3 @@ def describe_error(error: ValidationError) -> str:
             msg = "required field is missing"
         parts.append(f"{loc}: {msg}")
     return "; ".join(parts)
-
-
-def as_datetime(value: datetime | str) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
