@@ -21,15 +21,17 @@ from collector.models import ROLLUP_DIMENSIONS, Session
 from collector.redaction import redact
 from collector.rollups import EPOCH
 from collector.schemas import SESSION_DEFAULTS
+from collector.word_count import hypothesis_words
 
 UNKNOWN = "unknown"  # a dimension the sender left unset
 COLUMNS = tuple(c.name for c in Session.__table__.columns)
 _MICROSECOND = timedelta(microseconds=1)
+_DERIVED = ("received_at", "hypothesis_words")  # set by ingest, not sent
 
 
 class SessionBatch:
     """Sessions as stored: one list per column of `sessions`, with the dimensions filled in
-    ("unknown" where unset) and the transcripts redacted."""
+    ("unknown" where unset), the transcripts redacted and their words counted."""
 
     def __init__(self, columns: dict[str, list[Any]]) -> None:
         self.columns = columns
@@ -44,11 +46,12 @@ class SessionBatch:
             if name in SESSION_DEFAULTS:
                 default = SESSION_DEFAULTS[name]
                 columns[name] = [record.get(name, default) for record in records]
-            elif name != "received_at":
+            elif name not in _DERIVED:
                 columns[name] = list(map(itemgetter(name), records))
         for dim in ROLLUP_DIMENSIONS:
             columns[dim] = [value or UNKNOWN for value in columns[dim]]
         columns["hypothesis"] = [redact(text) for text in columns["hypothesis"]]
+        columns["hypothesis_words"] = list(map(hypothesis_words, columns["hypothesis"]))  # of the text as stored
         columns["received_at"] = [received_at] * len(records)
         return cls(columns)
 
