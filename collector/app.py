@@ -53,7 +53,7 @@ async def _retention_loop(app: FastAPI) -> None:
                                     settings.retention_days)
         except Exception:
             log.exception("retention pass failed")
-        await asyncio.sleep(3600)
+        await asyncio.sleep(settings.retention_interval_s)
 
 
 def _module_exists(name: str) -> bool:
