@@ -37,7 +37,6 @@ from slo.series_cache import SeriesCache
 from slo.spec import metrics_needs, slos_from_settings
 
 log = logging.getLogger("asrwatch.collector")
-RETENTION_INTERVAL_S = 3600.0
 
 
 def _metrics(settings: Settings) -> CollectorMetrics:
@@ -78,7 +77,7 @@ def jobs(services: Services, *, housekeeping: bool = True) -> list[Job]:
         out.append(Job("rollup compaction", settings.compaction_interval_s, lambda at: compaction_pass(engine, at)))
         if settings.retention_days:
             days = settings.retention_days
-            out.append(Job("retention", RETENTION_INTERVAL_S, lambda at: apply_retention(engine, at, days),
+            out.append(Job("retention", settings.retention_interval_s, lambda at: apply_retention(engine, at, days),
                            clock="wall"))
     cost = cost_watch.cost_job(services)
     if settings.evaluator_enabled:  # the SLO evaluator and the cost watch feed the router on this replica

@@ -7,6 +7,7 @@ and mappings are given as JSON. Env wins over the file, the file wins over defau
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from pathlib import Path
@@ -119,6 +120,9 @@ class Settings(BaseSettings):
     pricing: dict[str, float] = Field(default_factory=lambda: {"default": 2.50})
     normalizer: Literal["whisper_en", "basic", "none"] = "whisper_en"
     retention_days: float | None = None
+    # How often the retention pass runs (with retention_days set): text past the cutoff lives
+    # at most this much longer.
+    retention_interval_s: float = Field(3600.0, gt=0)
     max_body_bytes: int = 16 * 1024 * 1024
     host: str = "127.0.0.1"
     port: int = 8080
@@ -164,6 +168,10 @@ class Settings(BaseSettings):
     @classmethod
     def _pricing_has_default(cls, value: dict[str, float]) -> dict[str, float]:
         for pool, price in value.items():
+            # NaN passes `< 0` (every comparison with it is false) and would make every cost and
+            # cost-per-turn NaN; infinity would make them infinite. Neither is a price.
+            if not math.isfinite(price):
+                raise ValueError(f"pricing.{pool}: price must be a finite number of USD per GPU-hour, got {price}")
             if price < 0:
                 raise ValueError(f"pricing.{pool}: price must be >= 0, got {price}")
         value.setdefault("default", 2.50)

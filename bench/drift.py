@@ -157,18 +157,22 @@ def bench_scan(cols: dict, config: DriftConfig) -> float:
 SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a UTC datetime on SQLite
 SESSION_FIELDS = ("session_id", "ts", "received_at", "model_version", "region", "tenant", "channel", "language",
                   "pool", "status", "audio_seconds", "first_partial_ms", "final_latency_ms", "partial_rewrites",
-                  "confidence", "snr_db", "hypothesis", "shadow", "retries")
+                  "confidence", "snr_db", "hypothesis", "hypothesis_words", "shadow", "retries")
 
 
 def _session_rows(cols: dict, order: np.ndarray):
-    """Rows in event-time order, as a fleet's ingest stores them; text as the simulator's length."""
+    """Rows in event-time order, as a fleet's ingest stores them (with the word count the collector
+    stores, `collector.measures.word_count`); text as the simulator's length."""
+    from collector.measures.word_count import hypothesis_words
+
     received = datetime.now(timezone.utc)
     for i in order:
+        text = " ".join(WORDS[: int(cols["hypothesis_words"][i])])
         yield (cols["session_id"][i], datetime.fromtimestamp(cols["ts"][i], timezone.utc), received,
                cols["model_version"][i], cols["region"][i], cols["tenant"][i], cols["channel"][i], cols["language"][i],
                "default", cols["status"][i], float(cols["audio_seconds"][i]), float(cols["first_partial_ms"][i]),
                float(cols["final_latency_ms"][i]), int(cols["partial_rewrites"][i]), float(cols["confidence"][i]),
-               float(cols["snr_db"][i]), " ".join(WORDS[: int(cols["hypothesis_words"][i])]), False, 0)
+               float(cols["snr_db"][i]), text, hypothesis_words(text), False, 0)
 
 
 def _sample_rows(cols: dict, samples: dict):
@@ -234,13 +238,14 @@ def fill_store(url: str, cols: dict, samples: dict) -> None:
 def _paths_before():
     """The samples and transcript readers and the vocabulary code of e1fce33 (kept as the
     differential tests' reference, tests/drift/drift_reference.py), swapped in for one scan."""
-    from drift import service, vocabulary
+    from drift import scan, service, vocabulary
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "drift"))
     import drift_reference as old
 
     swaps = [(service, "load_samples", old.load_samples), (service, "load_texts", old.load_texts),
-             (vocabulary, "build_corpus", old.build_corpus), (vocabulary, "vocabulary_drift", old.vocabulary_drift)]
+             (vocabulary, "build_corpus", old.build_corpus), (vocabulary, "vocabulary_drift", old.vocabulary_drift),
+             (scan, "_vocabulary", old.scan_vocabulary)]
     saved = [(module, name, getattr(module, name)) for module, name, _ in swaps]
     for module, name, value in swaps:
         setattr(module, name, value)

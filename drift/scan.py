@@ -48,6 +48,39 @@ class TextRow:
 
 
 @dataclass
+class Texts:
+    """Transcripts for vocabulary drift as columns, one entry per text: what a list of `TextRow`s
+    holds without an object and a labels dict per text (200k of each at a million sessions)."""
+
+    window: np.ndarray  # int8: 1 current, 0 reference
+    ts: np.ndarray  # float64 epoch seconds
+    session_id: list[str]
+    text: list[str | None]
+    kind: np.ndarray  # int8: TRAFFIC | REFERENCE | LABELED_HYPOTHESIS
+    labels: dict[str, list[str]]  # slice dimension -> each text's label
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    @classmethod
+    def of(cls, rows: Sequence[TextRow] | Texts) -> Texts:
+        if isinstance(rows, Texts):
+            return rows
+        dims = dict.fromkeys(dim for row in rows for dim in row.labels)
+        return cls(window=np.array([r.window for r in rows], dtype=np.int8),
+                   ts=np.array([r.ts for r in rows], dtype=np.float64), session_id=[r.session_id for r in rows],
+                   text=[r.text for r in rows], kind=np.array([r.kind for r in rows], dtype=np.int8),
+                   labels={dim: [r.labels.get(dim, "") for r in rows] for dim in dims})
+
+    def rows(self) -> list[TextRow]:
+        """As `TextRow`s (for comparisons; the scan reads the columns)."""
+        labels = [dict(zip(self.labels, values)) for values in zip(*self.labels.values())] if self.labels \
+            else [{} for _ in self.text]
+        return [TextRow(*values) for values in zip(self.window.tolist(), self.ts.tolist(), self.session_id, self.text,
+                                                  labels, self.kind.tolist())]
+
+
+@dataclass
 class _Test:
     kind: str
     feature: str
@@ -414,17 +447,28 @@ def _explain(tests: list[_Test], config: DriftConfig) -> None:
 # -- vocabulary -------------------------------------------------------------------------------
 
 
-def _vocabulary(texts: Sequence[TextRow], windows: Windows, config: DriftConfig
+def _label_masks(labels: list[str]) -> dict[str, np.ndarray]:
+    """label -> its texts, for every label but '' (none): integer codes, one comparison each."""
+    index = {label: i for i, label in enumerate(dict.fromkeys(labels))}
+    codes = np.fromiter(map(index.__getitem__, labels), dtype=np.int64, count=len(labels))
+    return {label: codes == index[label] for label in sorted(set(index) - {""})}
+
+
+def _vocabulary(texts: Sequence[TextRow] | Texts, windows: Windows, config: DriftConfig
                 ) -> tuple[list[Finding], dict[str, Any] | None]:
-    if not texts:
+    if not len(texts):
         return [], None
-    corpus = vocabulary.build_corpus([(t.window, t.ts, t.session_id, t.text, t.kind) for t in texts])
-    kept = [t for t in texts if t.text]
-    masks: dict[Slice, np.ndarray] = {GLOBAL: np.ones(len(kept), dtype=bool)}
+    texts = Texts.of(texts)
+    corpus = vocabulary.corpus_of(texts.window, texts.ts, texts.session_id, texts.text, texts.kind)
+    kept = np.fromiter(map(bool, texts.text), dtype=bool, count=len(texts))  # the corpus' texts
+    masks: dict[Slice, np.ndarray] = {GLOBAL: np.ones(len(corpus), dtype=bool)}
     for dim in config.dimensions:
-        values = np.array([t.labels.get(dim, "") for t in kept], dtype=object)
-        for value in sorted(set(values.tolist()) - {""}):
-            masks[Slice(((dim, value),))] = values == value
+        labels = texts.labels.get(dim)
+        if labels is None:
+            continue  # no text has the label: no slice (as if every label were '')
+        for value, mask in _label_masks(labels).items():
+            if mask[kept].any():  # a label only texts without words have makes no slice
+                masks[Slice(((dim, value),))] = mask[kept]
     current = corpus.window == 1
     eligible = {s: m for s, m in masks.items() if int((m & current).sum()) >= config.min_current}
     # The reference window's last stretch, as long as the current window, measures expected OOV.
@@ -534,7 +578,7 @@ def run_scan(
     samples: SampleTable,
     windows: Windows,
     config: DriftConfig,
-    texts: Sequence[TextRow] = (),
+    texts: Sequence[TextRow] | Texts = (),
     progress: Callable[[str], None] | None = None,
 ) -> ScanReport:
     rng = np.random.default_rng(config.seed)

@@ -4,7 +4,8 @@ At a million sessions the read, not the scan, was the slow part: the driver make
 object per value, and turning 14 columns of row tuples into arrays cost as much again. So:
 
 - the six categorical columns come as one string per row (joined in SQL with a separator that
-  cannot be typed), which is encoded once per distinct combination, not once per value;
+  cannot be typed), which is encoded once per distinct combination, not once per value; the
+  row's window (current or reference) leads that string, so it costs no value of its own;
 - each partition's rows become one 2-D object array in a single numpy call, whose columns
   convert to floats (NULL as NaN) in C, instead of a transposition into one tuple per column.
 
@@ -41,63 +42,87 @@ def joined_key(columns):
 
 
 class _KeyEncoder:
-    """Per-dimension codes from the joined key, partition by partition, with the per-column
-    encoder's levels: a partition's distinct values, in first-seen order, go through `encode`,
-    whose set() then iterates them as it would iterate the partition's whole column."""
+    """The window flag and per-dimension codes from the joined key (`flag SEP a SEP b ...`).
+
+    Each distinct key is a combination, numbered once for the whole read; a row costs two dict
+    lookups in C (first-seen order, combination number) and the codes come from per-combination
+    arrays. The levels are the per-column encoder's: levels grow only where a partition has a
+    value not met before, and there that partition's distinct values, in first-seen order, go
+    through `encode`, whose set() then iterates them as it would iterate the partition's whole
+    column. (A value first seen in a combination is first seen at that combination's first row;
+    the flag makes combinations finer, which keeps each value's first row where it was.)"""
 
     def __init__(self, names: tuple[str, ...]) -> None:
         self.names = names
         self.levels: dict[str, list[str]] = {name: [] for name in names}
-        self.parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+        self._codes: dict[str, dict[str, int]] = {name: {} for name in names}  # raw value -> code
+        self._combos: dict[str, int] = {}  # key -> combination number
+        self._combo_codes: dict[str, list[int]] = {name: [] for name in names}  # per combination
+        self._combo_flags: list[bool] = []
         self._known: dict[str, list[str]] = {}
+        self._rows: list[np.ndarray] = []  # per partition: each row's combination
 
     def add(self, keys: np.ndarray) -> None:
-        first_seen = dict.fromkeys(keys.tolist())  # combinations in first-seen order
-        index = {key: i for i, key in enumerate(first_seen)}
-        combo = np.fromiter(map(index.__getitem__, keys.tolist()), dtype=np.int64, count=len(keys))
-        split = [self._split(key) for key in first_seen]
-        for j, name in enumerate(self.names):
-            # A value first seen in combination k is first seen in the rows at that combination's first row.
-            values = list(dict.fromkeys(values[j] for values in split))
-            enc = encode(values, self.levels[name])
-            self.levels[name] = enc.levels
-            code_of = dict(zip(values, enc.codes.tolist()))
-            per_combo = np.array([code_of[values[j]] for values in split], dtype=np.int32)
-            self.parts[name].append(per_combo[combo])
+        keys = keys.tolist()
+        first_seen = dict.fromkeys(keys)  # combinations in first-seen order
+        new = [key for key in first_seen if key not in self._combos]
+        if new:
+            self._add_combinations(first_seen, new)
+        self._rows.append(np.fromiter(map(self._combos.__getitem__, keys), dtype=np.int64, count=len(keys)))
+
+    def _add_combinations(self, first_seen: dict[str, None], new: list[str]) -> None:
+        split = [self._split(key) for key in new]
+        for j, name in enumerate(self.names, start=1):
+            codes = self._codes[name]
+            if any(values[j] not in codes for values in split):
+                values = list(dict.fromkeys(self._split(key)[j] for key in first_seen))
+                enc = encode(values, self.levels[name])
+                self.levels[name] = enc.levels
+                codes.update(zip(values, enc.codes.tolist()))
+            self._combo_codes[name].extend(codes[values[j]] for values in split)
+        self._combo_flags.extend(values[0] == "1" for values in split)
+        for key in new:
+            self._combos[key] = len(self._combos)
 
     def _split(self, key: str) -> list[str]:
-        values = self._known.get(key)  # most combinations recur in every partition
+        values = self._known.get(key)
         if values is None:
             values = self._known[key] = key.split(SEPARATOR)
-            if len(values) != len(self.names):
+            if len(values) != len(self.names) + 1:
                 raise AmbiguousKey
         return values
 
+    def _combinations(self) -> np.ndarray:
+        return np.concatenate(self._rows) if self._rows else np.zeros(0, dtype=np.int64)
+
+    def is_current(self) -> np.ndarray:
+        return np.asarray(self._combo_flags, dtype=bool)[self._combinations()]
+
     def result(self) -> dict[str, Encoded]:
-        return {name: Encoded(np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32), self.levels[name])
-                for name, parts in self.parts.items()}
+        rows = self._combinations()
+        return {name: Encoded(np.asarray(self._combo_codes[name], dtype=np.int32)[rows], self.levels[name])
+                for name in self.names}
 
 
 def read_columns(engine: Engine, table, where, current, strings: tuple[str, ...], numbers: dict[str, object],
                  partitions: Callable) -> dict:
     """session_id, is_current, encoded `strings`, float `numbers` (name -> SQL expression)."""
     c = table.c
-    query = select(c.session_id, case((current, 1), else_=0), joined_key([c[name] for name in strings]),
-                   *numbers.values()).where(where)
+    flag = case((current, literal("1")), else_=literal("0"))
+    query = select(c.session_id, joined_key([flag, *[c[name] for name in strings]]), *numbers.values()).where(where)
     ids: list[np.ndarray] = []
-    flags: list[np.ndarray] = []
     floats: dict[str, list[np.ndarray]] = {name: [] for name in numbers}
     encoder = _KeyEncoder(strings)
     for rows in partitions(engine, query):
         table_ = np.array(rows, dtype=object)  # one call: rows x columns, no per-column tuples
         ids.append(table_[:, 0])
-        flags.append(table_[:, 1].astype(bool))
-        encoder.add(table_[:, 2])
-        for j, name in enumerate(numbers, start=3):
-            floats[name].append(table_[:, j].astype(np.float64))  # None -> NaN
+        encoder.add(table_[:, 1])
+        block = table_[:, 2:].astype(np.float64)  # None -> NaN; one call for all the numbers
+        for j, name in enumerate(numbers):
+            floats[name].append(np.ascontiguousarray(block[:, j]))
     out: dict = {
         "session_id": np.concatenate(ids) if ids else np.zeros(0, dtype=object),
-        "is_current": np.concatenate(flags) if flags else np.zeros(0, dtype=bool),
+        "is_current": encoder.is_current(),
     }
     out.update(encoder.result())
     out.update({name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in floats.items()})

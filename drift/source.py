@@ -7,11 +7,12 @@ sessions never exist as a million ORM objects or row tuples.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
+from operator import itemgetter
 
 import numpy as np
-from sqlalchemy import DateTime, and_, case, func, literal_column, or_, select
+from sqlalchemy import DateTime, and_, case, literal_column, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session as OrmSession
@@ -26,7 +27,9 @@ from drift.session_columns import AmbiguousKey, read_columns
 PARTITION = 100_000
 Pins = dict[str, tuple[datetime, datetime]]
 _STRINGS = ("region", "channel", "model_version", "tenant", "language", "status")
-_NUMBERS = ("audio_seconds", "confidence", "snr_db", "final_latency_ms", "first_partial_ms", "partial_rewrites")
+# hypothesis_words: stored at ingest (`collector.measures.word_count`), so no scan counts words in SQL.
+_NUMBERS = ("audio_seconds", "confidence", "snr_db", "final_latency_ms", "first_partial_ms", "partial_rewrites",
+            "hypothesis_words")
 
 
 class _Encoder:
@@ -43,23 +46,6 @@ class _Encoder:
 
     def result(self) -> Encoded:
         return Encoded(np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.int32), self.levels)
-
-
-def _word_count(column):
-    """Whitespace word count in SQL (portable: SQLite and PostgreSQL), NULL without text."""
-    trimmed = func.trim(column)
-    return case(
-        (column.is_(None), None),
-        (func.length(trimmed) == 0, 0),
-        else_=func.length(trimmed) - func.length(func.replace(trimmed, " ", "")) + 1,
-    )
-
-
-def _word_count_lean(column):
-    """`_word_count` with one trim fewer: trim removes only spaces, so the trimmed text without
-    spaces is the text without spaces. (NULL stays NULL: length(NULL) is NULL.)"""
-    trimmed = func.length(func.trim(column))
-    return case((trimmed == 0, 0), else_=trimmed - func.length(func.replace(column, " ", "")) + 1)
 
 
 def _windows_filter(ts, version, windows: Windows, pins: Pins):
@@ -105,6 +91,19 @@ def seconds_reader(engine: Engine) -> Callable[[object], float]:
     return seconds
 
 
+_SQLITE_TIME_CHARS = len("2026-11-20 12:00:00.000000")  # the one text form SQLAlchemy stores on SQLite
+
+
+def epoch_seconds(engine: Engine, values: Sequence) -> np.ndarray:
+    """Raw driver values -> epoch seconds, each what `seconds_reader` gives. SQLite's UTC text is
+    parsed by numpy in one call: whole microseconds divided by 1e6, the same correctly rounded
+    quotient `datetime.timestamp` computes. Anything else goes value by value."""
+    if engine.dialect.name == "sqlite" and all(isinstance(v, str) and len(v) == _SQLITE_TIME_CHARS for v in values):
+        return np.array(values, dtype="datetime64[us]").astype(np.int64) / 1e6
+    seconds = seconds_reader(engine)
+    return np.array([seconds(v) for v in values], dtype=np.float64)
+
+
 def load_pins(engine: Engine) -> Pins:
     with OrmSession(engine) as s:
         return {b.model_version: (b.reference_start, b.reference_end) for b in s.query(DriftBaseline)}
@@ -114,7 +113,7 @@ def load_sessions(engine: Engine, windows: Windows, pins: Pins) -> dict:
     """Columns for `drift.features.session_table` (categorical columns already encoded)."""
     s = Session.__table__.c
     current, keep = _windows_filter(s.ts, s.model_version, windows, pins)
-    numbers = {name: s[name] for name in _NUMBERS} | {"hypothesis_words": _word_count_lean(s.hypothesis)}
+    numbers = {name: s[name] for name in _NUMBERS}
     try:
         return read_columns(engine, Session.__table__, keep, current, _STRINGS, numbers, _raw_partitions)
     except AmbiguousKey:
@@ -131,19 +130,18 @@ def load_sessions_per_column(engine: Engine, windows: Windows, pins: Pins) -> di
         case((current, 1), else_=0).label("is_current"),
         *[s[name] for name in _STRINGS],
         *[s[name] for name in _NUMBERS],
-        _word_count(s.hypothesis).label("hypothesis_words"),
     ).where(keep)
     ids: list[np.ndarray] = []
     flags: list[np.ndarray] = []
     encoders = {name: _Encoder() for name in _STRINGS}
-    numbers: dict[str, list[np.ndarray]] = {name: [] for name in _NUMBERS + ("hypothesis_words",)}
+    numbers: dict[str, list[np.ndarray]] = {name: [] for name in _NUMBERS}
     for rows in _raw_partitions(engine, query):
         cols = list(zip(*rows))
         ids.append(np.array(cols[0], dtype=object))
         flags.append(np.array(cols[1], dtype=bool))
         for i, name in enumerate(_STRINGS, start=2):
             encoders[name].add(cols[i])
-        for i, name in enumerate(_NUMBERS + ("hypothesis_words",), start=2 + len(_STRINGS)):
+        for i, name in enumerate(_NUMBERS, start=2 + len(_STRINGS)):
             numbers[name].append(np.array(cols[i], dtype=np.float64))
     out: dict = {
         "session_id": np.concatenate(ids) if ids else np.zeros(0, dtype=object),
@@ -206,8 +204,7 @@ def load_samples(engine: Engine, windows: Windows, config: DriftConfig, pins: Pi
     # SQLite: plain tuples (only `ts` needs result processing, done below). PostgreSQL: the
     # server-side cursor as before, whose plan (no parallel workers) fixes the row order.
     for rows in (_raw_partitions if sqlite else _partitions)(engine, query):
-        for name, values in zip(names, zip(*rows)):
-            cols[name].extend(values)
-    seconds = seconds_reader(engine) if sqlite else datetime.timestamp
-    cols["ts"] = [seconds(t) for t in cols["ts"]]
+        for j, name in enumerate(names):  # not zip(*rows): see `drift.vocabulary.build_corpus`
+            cols[name].extend(map(itemgetter(j), rows))
+    cols["ts"] = epoch_seconds(engine, cols["ts"]).tolist() if sqlite else [t.timestamp() for t in cols["ts"]]
     return cols

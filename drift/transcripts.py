@@ -2,41 +2,55 @@
 time-stratified sample of session hypotheses (at most `max_hypotheses` per window: 24 equal
 slots, the first rows of each), all with their slice labels.
 
-The sampled hypotheses (up to 100k rows) are read as plain DBAPI tuples on one connection:
+The result is columns (`drift.scan.Texts`), not an object and a labels dict per text. The
+sampled hypotheses (up to 100k rows) are read as plain DBAPI tuples on one connection:
 SQLAlchemy's per-row work (a Row, a datetime type hook, an attribute per label) cost more than
-the 48 small index range scans. Times become seconds through the dialect's own datetime parser,
-so every value is what the ORM column would have read.
+the 48 small index range scans. Times become seconds as the dialect's own datetime parser would
+give them (`drift.source.epoch_seconds`), so every value is what the ORM column would have read.
 """
 
 from __future__ import annotations
 
+from operator import itemgetter
+
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from collector.store import Session, read_connection
 from drift.config import DriftConfig, Windows
 from drift.features import SLICE_DIMENSIONS
-from drift.scan import TextRow
-from drift.source import Pins, _windows_filter, seconds_reader
+from drift.scan import Texts
+from drift.source import Pins, _windows_filter, epoch_seconds
 from drift.vocabulary import LABELED_HYPOTHESIS, REFERENCE, TRAFFIC
 
 
-def load_texts(engine: Engine, windows: Windows, config: DriftConfig, pins: Pins, samples: dict) -> list[TextRow]:
-    texts: list[TextRow] = []
-    labels_of = [samples[d] for d in SLICE_DIMENSIONS]
-    for w, ts, sid, reference, hypothesis, *labels in zip(samples["window"], samples["ts"], samples["session_id"],
-                                                          samples["reference"], samples["hypothesis"], *labels_of):
-        if w < 0:
-            continue
-        shared = dict(zip(SLICE_DIMENSIONS, labels))
-        texts.append(TextRow(int(w), ts, sid, reference, shared, REFERENCE))
-        texts.append(TextRow(int(w), ts, sid, hypothesis, shared, LABELED_HYPOTHESIS))
+def _labeled(samples: dict) -> Texts:
+    """Each sample in a window as two texts, its reference then its hypothesis."""
+    rows = [i for i, w in enumerate(samples["window"]) if w >= 0]
+
+    def twice(values: list) -> list:
+        return [values[i] for i in rows for _ in (0, 1)]
+
+    return Texts(
+        window=np.repeat(np.array([samples["window"][i] for i in rows], dtype=np.int8), 2),
+        ts=np.repeat(np.array([samples["ts"][i] for i in rows], dtype=np.float64), 2),
+        session_id=twice(samples["session_id"]),
+        text=[text for i in rows for text in (samples["reference"][i], samples["hypothesis"][i])],
+        kind=np.tile(np.array([REFERENCE, LABELED_HYPOTHESIS], dtype=np.int8), len(rows)),
+        labels={d: twice(samples[d]) for d in SLICE_DIMENSIONS},
+    )
+
+
+def load_texts(engine: Engine, windows: Windows, config: DriftConfig, pins: Pins, samples: dict) -> Texts:
+    labeled = _labeled(samples)
     if config.max_hypotheses <= 0:
-        return texts
+        return labeled
     s = Session.__table__.c
     current, keep = _windows_filter(s.ts, s.model_version, windows, pins)
     per_slot = max(config.max_hypotheses // 24, 1)
-    seconds = seconds_reader(engine)
+    rows: list[tuple] = []
+    flags: list[int] = []
     with read_connection(engine) as conn:
         for start, end, flag in ((windows.reference_start, windows.current_start, 0),
                                  (windows.current_start, windows.at, 1)):
@@ -55,9 +69,17 @@ def load_texts(engine: Engine, windows: Windows, config: DriftConfig, pins: Pins
                 )
                 result = conn.execute(query)
                 try:
-                    rows = result.cursor.fetchall()  # plain tuples: no per-row result processing
+                    slot = result.cursor.fetchall()  # plain tuples: no per-row result processing
                 finally:
                     result.close()
-                texts.extend(TextRow(flag, seconds(ts), sid, hypothesis, dict(zip(SLICE_DIMENSIONS, labels)), TRAFFIC)
-                             for sid, ts, hypothesis, *labels in rows)
-    return texts
+                rows.extend(slot)
+                flags.extend([flag] * len(slot))
+    columns = [list(map(itemgetter(j), rows)) for j in range(3 + len(SLICE_DIMENSIONS))]  # see `build_corpus`
+    return Texts(
+        window=np.concatenate([labeled.window, np.array(flags, dtype=np.int8)]),
+        ts=np.concatenate([labeled.ts, epoch_seconds(engine, columns[1])]),
+        session_id=labeled.session_id + columns[0],
+        text=labeled.text + columns[2],
+        kind=np.concatenate([labeled.kind, np.full(len(rows), TRAFFIC, dtype=np.int8)]),
+        labels={d: labeled.labels[d] + columns[3 + j] for j, d in enumerate(SLICE_DIMENSIONS)},
+    )

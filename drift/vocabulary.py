@@ -19,6 +19,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from itertools import chain
+from operator import itemgetter
 
 import numpy as np
 from scipy import stats
@@ -85,32 +87,43 @@ class Corpus:
 
 def build_corpus(rows: Sequence[tuple[int, float, str, str | None, int]]) -> Corpus:
     """`rows` are (window, ts, session_id, text, kind); missing text (retention) is skipped."""
+    # Not zip(*rows): its one iterator per row (200k) are objects the garbage collector walks again and again.
+    column = [list(map(itemgetter(j), rows)) for j in range(5)]
+    return corpus_of(np.asarray(column[0], dtype=np.int8), np.asarray(column[1], dtype=np.float64), column[2],
+                     column[3], np.asarray(column[4], dtype=np.int8))
+
+
+def corpus_of(window: np.ndarray, ts: np.ndarray, session_ids: list[str], texts: list[str | None],
+              kind: np.ndarray) -> Corpus:
+    """`build_corpus` of columns, one entry per text.
+
+    Each distinct text is tokenized once, in first-seen order, so terms get their ids in the
+    order of their first occurrence (as a row-by-row pass gives them); rows then take their
+    text's tokens by one gather, and sessions are numbered in first-seen order too."""
+    present = np.fromiter(map(bool, texts), dtype=bool, count=len(texts))
+    if not present.all():
+        rows = np.flatnonzero(present).tolist()
+        texts, session_ids = [texts[i] for i in rows], [session_ids[i] for i in rows]
+        window, ts, kind = window[present], ts[present], kind[present]
     ids: defaultdict[str, int] = defaultdict()
     ids.default_factory = ids.__len__  # a new term gets the next id
-    sessions: dict[str, int] = {}
-    tokenized: dict[str, list[int]] = {}  # a repeated text's terms were met at its first time: same ids
-    token: list[int] = []
-    lengths: list[int] = []
-    window, ts, session, kind = [], [], [], []
-    for w, t, sid, body, k in rows:
-        if not body:
-            continue
-        window.append(w)
-        ts.append(t)
-        session.append(sessions.setdefault(sid, len(sessions)))
-        kind.append(k)
-        terms = tokenized.get(body)
-        if terms is None:
-            terms = tokenized[body] = list(map(ids.__getitem__, _TOKEN.findall(body.lower())))
-        token.extend(terms)
-        lengths.append(len(terms))
+    distinct = {body: i for i, body in enumerate(dict.fromkeys(texts))}
+    terms = [list(map(ids.__getitem__, _TOKEN.findall(body.lower()))) for body in distinct]
+    counts = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
+    flat = np.fromiter(chain.from_iterable(terms), dtype=np.int64, count=int(counts.sum()))
+    which = np.fromiter(map(distinct.__getitem__, texts), dtype=np.int64, count=len(texts))
+    lengths = counts[which]
+    # Row r's tokens are flat[first[which[r]] : ...]: one offset per row, repeated per token.
+    offset = (np.cumsum(counts) - counts)[which] - (np.cumsum(lengths) - lengths)
+    token = flat[np.repeat(offset, lengths) + np.arange(int(lengths.sum()))]
+    sessions = {sid: i for i, sid in enumerate(dict.fromkeys(session_ids))}
     return Corpus(
-        token=np.asarray(token, dtype=np.int64),
-        text=np.repeat(np.arange(len(lengths), dtype=np.int64), lengths),
+        token=token,
+        text=np.repeat(np.arange(len(texts), dtype=np.int64), lengths),
         terms=list(ids),
         window=np.asarray(window, dtype=np.int8),
         ts=np.asarray(ts, dtype=np.float64),
-        session=np.asarray(session, dtype=np.int64),
+        session=np.fromiter(map(sessions.__getitem__, session_ids), dtype=np.int64, count=len(session_ids)),
         session_ids=list(sessions),
         kind=np.asarray(kind, dtype=np.int8),
     )
@@ -180,7 +193,12 @@ def vocabulary_drift(
     positions, owner = corpus.occurrences(texts)  # only the selected texts' tokens
     token = corpus.token[positions]
     win = corpus.window[owner]
-    ref_occ, cur_occ = win == 0, win == 1
+    # A labeled utterance counts once, by its reference (what was said): its hypothesis is the
+    # same speech again, and counting both doubles every word it holds, so a rare old word seen
+    # in three labeled sessions passes `min_count` and the Poisson test. Hypotheses still show
+    # which new terms the model misses (`_misses`).
+    spoken = corpus.kind[owner] != LABELED_HYPOTHESIS
+    ref_occ, cur_occ = (win == 0) & spoken, (win == 1) & spoken
     late = corpus.ts[owner] >= holdout_start
     baseline = np.bincount(token[ref_occ], minlength=V)
     early = np.bincount(token[ref_occ & ~late], minlength=V)
@@ -195,7 +213,7 @@ def vocabulary_drift(
         pooled = (oov_cur + oov_hold) / (n_cur + n_hold)
         se = math.sqrt(max(pooled * (1 - pooled), 0.0) * (1 / n_cur + 1 / n_hold))
         z = (rate_cur - rate_exp) / se if se > 0 else 0.0
-    cur_token, cur_text = token[cur_occ], owner[cur_occ]
+    cur_token, cur_text = token[win == 1], owner[win == 1]
     sessions = corpus.sessions_per_term(positions[cur_occ])
     # Smoothed baseline rate, only to shortlist terms far above their old frequency.
     expected = (baseline + 0.5) / max(n_base, 1) * n_cur

@@ -24,3 +24,8 @@ __all__ = [
     "require_admin",
     "require_read",
 ]
+
+
+
+__all__ = [
+]

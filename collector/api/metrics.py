@@ -29,6 +29,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,12 @@ DEFAULT_LATENCY_BUCKETS_MS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 300
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 SNR_BUCKETS = (-5, 0, 5, 10, 15, 20, 25, 30, 40)
 WER_BUCKETS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+# Sessions queued for counting (`CollectorMetrics.queue_sessions`) at most before ingest counts them:
+# a few MB of columns, and about 10 ms of counting that no sender waits for.
+QUEUED_SESSIONS_MAX = 5000
+# The session columns counting reads besides the labels (and `len`'s session_id).
+_COUNTED_COLUMNS = ("session_id", "status", "gpu_seconds", "audio_seconds", "hypothesis", "final_latency_ms",
+                    "first_partial_ms", "queue_ms", "confidence", "snr_db")
 # Counters with one child per label set (besides asrwatch_sessions, which has one per status too).
 SLICE_COUNTERS = ("asrwatch_gpu_seconds", "asrwatch_audio_seconds", "asrwatch_empty_hypotheses",
                   "asrwatch_wer_errors", "asrwatch_wer_ref_words")
@@ -119,6 +126,8 @@ class CollectorMetrics(Collector):
         self._lock = threading.Lock()
         self._clock = clock
         self.created: dict[tuple, float] = {}  # label set -> when its children were created
+        self._queued: list[tuple[SessionBatch, float]] = []  # acknowledged, not counted yet (`queue_sessions`)
+        self._queued_sessions = 0
         self.counters: dict[str, dict[tuple, float]] = defaultdict(lambda: defaultdict(float))
         self.histograms = {
             "final": _Histogram("asrwatch_final_latency_ms", "End-to-end final transcript latency (ms)",
@@ -152,6 +161,7 @@ class CollectorMetrics(Collector):
 
     def collect(self):
         with self._lock:
+            self._count_queued()  # a scrape sees every acknowledged session
             for name, (doc, label_names) in self._docs().items():
                 family = CounterMetricFamily(name, doc, labels=list(label_names))
                 per_slice = label_names[:len(self.labels)] == self.labels  # children of a label set
@@ -166,12 +176,12 @@ class CollectorMetrics(Collector):
         with self._lock:
             self.counters[name][labels] += value
 
-    def _create_children(self, labels: tuple) -> None:
+    def _create_children(self, labels: tuple, at: float) -> None:
         # Every child of every per-slice family at 0, so Prometheus sees each one before it counts,
-        # all created now (the rules count a child's whole value only if it was born in the window).
+        # all created at `at` (the rules count a child's whole value only if it was born in the window).
         if labels in self.created:
             return
-        self.created[labels] = self._clock()
+        self.created[labels] = at
         sessions = self.counters["asrwatch_sessions"]
         for status in STATUSES:
             sessions[labels + (status,)] += 0.0
@@ -208,43 +218,81 @@ class CollectorMetrics(Collector):
     def observe_sessions(self, batch: SessionBatch) -> None:
         if not len(batch):
             return
+        with self._lock:
+            self._count_queued()
+            self._count_sessions(batch, np.full(len(batch), self._clock()))
+
+    def queue_sessions(self, batch: SessionBatch) -> bool:
+        """`observe_sessions`, later: queued batches are counted together, before a scrape or
+        any other observation reads or adds to the series, or by `count_queued` (ingest calls it,
+        once the sender has its answer, when this returns True: `QUEUED_SESSIONS_MAX` are
+        queued). Counted one batch at a time, numpy's fixed costs made counting a batch of 100
+        about a twentieth of its ingest; together, a small part of that. A label set is created as
+        of its first session's queueing, as if counted then."""
+        if len(batch):
+            # Only the columns counted: the rest (transcripts, attributes) need not wait in memory.
+            counted = SessionBatch({name: batch.columns[name] for name in (*self.labels, *_COUNTED_COLUMNS)
+                                    if name in batch.columns})
+            with self._lock:
+                self._queued.append((counted, self._clock()))
+                self._queued_sessions += len(batch)
+        with self._lock:
+            return self._queued_sessions >= QUEUED_SESSIONS_MAX
+
+    def count_queued(self) -> None:
+        with self._lock:
+            self._count_queued()
+
+    def _count_queued(self) -> None:  # holds the lock
+        if not self._queued:
+            return
+        queued, self._queued, self._queued_sessions = self._queued, [], 0
+        batches = [batch for batch, _ in queued]
+        together = batches[0] if len(batches) == 1 else SessionBatch(
+            {name: list(chain.from_iterable(b.columns[name] for b in batches)) for name in batches[0].columns})
+        self._count_sessions(together, np.repeat([at for _, at in queued], [len(b) for b in batches]))
+
+    def _count_sessions(self, batch: SessionBatch, queued_at: np.ndarray) -> None:  # holds the lock
+        """Count the batch in; session i was queued (or observed) at `queued_at[i]`."""
         columns = batch.columns
         size = len(batch)
         keys, raw_group = groups_of(list(zip(*(columns.get(name) or [UNKNOWN] * size for name in self.labels))))
         h = self.histograms
         fields = (("final_latency_ms", h["final"]), ("first_partial_ms", h["first_partial"]),
                   ("queue_ms", h["queue"]), ("confidence", h["confidence"]), ("snr_db", h["snr"]))
-        with self._lock:
-            folded_keys = self._within_budget(keys, np.bincount(raw_group, minlength=len(keys)))
-            labels, remap = groups_of(folded_keys)  # values folded into __other__ may merge slices
-            group = remap[raw_group]
-            n = len(labels)
-            by_status = {status: sums(group, n, where=batch.status == status) for status in set(columns["status"])}
-            totals = {"asrwatch_gpu_seconds": sums(group, n, batch.floats("gpu_seconds")),
-                      "asrwatch_audio_seconds": sums(group, n, batch.floats("audio_seconds")),
-                      "asrwatch_empty_hypotheses": sums(group, n, where=batch.empty_hypothesis)}
-            for label in labels:
-                self._create_children(label)
-            sessions = self.counters["asrwatch_sessions"]
-            for status, counts in by_status.items():
-                for label, count in zip(labels, counts.tolist()):
-                    if count:
-                        sessions[label + (status,)] += count
-            for name, values in totals.items():
-                counter = self.counters[name]
-                for label, value in zip(labels, values.tolist()):
-                    if value:
-                        counter[label] += value
-            for field, hist in fields:
-                hist.observe_groups(labels, group, batch.floats(field))
+        folded_keys = self._within_budget(keys, np.bincount(raw_group, minlength=len(keys)))
+        labels, remap = groups_of(folded_keys)  # values folded into __other__ may merge slices
+        group = remap[raw_group]
+        n = len(labels)
+        first = np.unique(group, return_index=True)[1]  # each label set's first session
+        by_status = {status: sums(group, n, where=batch.status == status) for status in set(columns["status"])}
+        totals = {"asrwatch_gpu_seconds": sums(group, n, batch.floats("gpu_seconds")),
+                  "asrwatch_audio_seconds": sums(group, n, batch.floats("audio_seconds")),
+                  "asrwatch_empty_hypotheses": sums(group, n, where=batch.empty_hypothesis)}
+        for label, at in zip(labels, queued_at[first].tolist()):
+            self._create_children(label, at)
+        sessions = self.counters["asrwatch_sessions"]
+        for status, counts in by_status.items():
+            for label, count in zip(labels, counts.tolist()):
+                if count:
+                    sessions[label + (status,)] += count
+        for name, values in totals.items():
+            counter = self.counters[name]
+            for label, value in zip(labels, values.tolist()):
+                if value:
+                    counter[label] += value
+        for field, hist in fields:
+            hist.observe_groups(labels, group, batch.floats(field))
 
     def observe_samples(self, scored: Iterable[tuple[Mapping[str, Any], Any]]) -> None:
         with self._lock:
+            self._count_queued()  # sessions acknowledged before come first (label budget, creation)
+            now = self._clock()
             errors, words = self.counters["asrwatch_wer_errors"], self.counters["asrwatch_wer_ref_words"]
             for session_row, errs in scored:
                 key = tuple(str(session_row.get(name) or UNKNOWN) for name in self.labels)
                 labels = self._within_budget([key], np.ones(1))[0]
-                self._create_children(labels)
+                self._create_children(labels, now)
                 errors[labels] += errs.errors
                 words[labels] += errs.ref_words
                 self.histograms["wer"].observe(labels, errs.wer)

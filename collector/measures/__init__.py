@@ -17,3 +17,11 @@ __all__ = [
     "sums",
     "word_errors",
 ]
+
+from collector.measures.word_count import hypothesis_words
+
+__all__ = [
+    "groups_of",
+    "hypothesis_words",
+    "redact",
+]

@@ -92,3 +92,8 @@ __all__ = [
     "watermark",
     "write_transaction",
 ]
+
+
+
+__all__ = [
+]

@@ -135,6 +135,8 @@ def status_by_group(engine: Engine, group_by: Sequence[str], since: datetime, un
 
 
 SAMPLE_FIELDS = ("wer", "substitutions", "deletions", "insertions", "ref_words", "source")
+# A session as it was sent and stored; not the word count ingest derives for drift.
+_SESSION_OUT = [c for c in Session.__table__.c if c.name != "hypothesis_words"]
 
 
 def list_samples(engine: Engine, since: datetime, until: datetime, filters: Mapping[str, str], limit: int,
@@ -160,7 +162,7 @@ def list_samples(engine: Engine, since: datetime, until: datetime, filters: Mapp
 def list_sessions(engine: Engine, since: datetime, until: datetime, filters: Mapping[str, str],
                   limit: int) -> list[dict[str, Any]]:
     table = Session.__table__
-    query = select(table).where(table.c.ts >= since, table.c.ts < until)
+    query = select(*_SESSION_OUT).where(table.c.ts >= since, table.c.ts < until)
     for dim, value in filters.items():
         query = query.where(table.c[dim] == value)
     query = query.order_by(table.c.ts.desc()).limit(limit)
@@ -171,7 +173,7 @@ def list_sessions(engine: Engine, since: datetime, until: datetime, filters: Map
 def get_session(engine: Engine, session_id: str) -> dict[str, Any] | None:
     sessions, stages, samples = Session.__table__, Stage.__table__, Sample.__table__
     with read_connection(engine) as conn:
-        row = conn.execute(select(sessions).where(sessions.c.session_id == session_id)).mappings().first()
+        row = conn.execute(select(*_SESSION_OUT).where(sessions.c.session_id == session_id)).mappings().first()
         if row is None:
             return None
         out = dict(row)

@@ -1,4 +1,7 @@
-"""Retention: transcripts older than `retention_days` lose their text; scores and rollups stay."""
+"""Retention: transcripts older than `retention_days` lose their text; scores and rollups stay.
+
+A session's stored word count goes with its text: drift then reads it as missing, as it read
+the count it took from the text before the count was stored."""
 
 from __future__ import annotations
 
@@ -16,7 +19,9 @@ def apply_retention(engine: Engine, at: datetime, retention_days: float) -> dict
     sessions, samples = Session.__table__, Sample.__table__
     with write_transaction(engine) as conn:
         s = conn.execute(
-            update(sessions).where(sessions.c.ts < cutoff, sessions.c.hypothesis.is_not(None)).values(hypothesis=None)
+            update(sessions)
+            .where(sessions.c.ts < cutoff, sessions.c.hypothesis.is_not(None))
+            .values(hypothesis=None, hypothesis_words=None)
         ).rowcount
         t = conn.execute(
             update(samples)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from collector.measures import redact
+from collector.measures import hypothesis_words, redact
 from collector.store.models import ROLLUP_DIMENSIONS, Session
 from collector.store.rollups import EPOCH
 from collector.store.schemas import SESSION_DEFAULTS
@@ -25,11 +25,12 @@ from collector.store.schemas import SESSION_DEFAULTS
 UNKNOWN = "unknown"  # a dimension the sender left unset
 COLUMNS = tuple(c.name for c in Session.__table__.columns)
 _MICROSECOND = timedelta(microseconds=1)
+_DERIVED = ("received_at", "hypothesis_words")  # set by ingest, not sent
 
 
 class SessionBatch:
     """Sessions as stored: one list per column of `sessions`, with the dimensions filled in
-    ("unknown" where unset) and the transcripts redacted."""
+    ("unknown" where unset), the transcripts redacted and their words counted."""
 
     def __init__(self, columns: dict[str, list[Any]]) -> None:
         self.columns = columns
@@ -44,11 +45,12 @@ class SessionBatch:
             if name in SESSION_DEFAULTS:
                 default = SESSION_DEFAULTS[name]
                 columns[name] = [record.get(name, default) for record in records]
-            elif name != "received_at":
+            elif name not in _DERIVED:
                 columns[name] = list(map(itemgetter(name), records))
         for dim in ROLLUP_DIMENSIONS:
             columns[dim] = [value or UNKNOWN for value in columns[dim]]
         columns["hypothesis"] = [redact(text) for text in columns["hypothesis"]]
+        columns["hypothesis_words"] = list(map(hypothesis_words, columns["hypothesis"]))  # of the text as stored
         columns["received_at"] = [received_at] * len(records)
         return cls(columns)
 

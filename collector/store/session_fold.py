@@ -9,13 +9,13 @@ engines' upserts take them (`upsert_row`): no dict per row and histogram in betw
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import get_args
 
 import numpy as np
 
-from collector.measures import groups_of, histogram, sums
+from collector.measures import groups_of, histogram
 from collector.store.models import ROLLUP_DIMENSIONS
 from collector.store.rollups import (
     COUNTERS,
@@ -47,16 +47,18 @@ class SessionDeltas(Mapping[str, Delta]):
 
     def __init__(self, keys: list[str], minutes: list[datetime], dims: list[tuple[str, ...]],
                  counters: list[list[int]], totals: list[list[float]],
-                 entries: tuple[list[int], list[int], list[tuple[int, int] | None]],
+                 entries: tuple[list[int], list[int], list[int], list[int]],
                  texts: list[tuple[str, ...]]) -> None:
-        """`entries`: every histogram's codes and counts, and where the entries of histogram h
-        (in `_SESSION_HISTOGRAMS` order) of key i run: `spans[h * len(keys) + i]`."""
+        """`entries`: every histogram's codes and counts, in runs: histogram h (in
+        `_SESSION_HISTOGRAMS` order) of key i is group h * len(keys) + i; each run's group and
+        where it starts."""
         self._index = {key: i for i, key in enumerate(keys)}
         self._keys, self._minutes, self._dims = keys, minutes, dims
         self._counters, self._totals = counters, totals
         self._entries, self._texts = entries, texts
         self._made: dict[str, Delta] = {}
         self._minute_texts: dict[datetime, str] = {}
+        self._spans: dict[int, tuple[int, int]] | None = None  # group -> its run, once a Delta is asked for
 
     def __getitem__(self, key: str) -> Delta:
         delta = self._made.get(key)
@@ -65,9 +67,11 @@ class SessionDeltas(Mapping[str, Delta]):
             delta = empty_delta(self._minutes[i], dict(zip(ROLLUP_DIMENSIONS, self._dims[i])))
             delta.update(zip(COUNTERS, self._counters[i]))
             delta.update(zip(SUMS, self._totals[i]))
-            codes, counts, spans = self._entries
+            codes, counts, run_groups, run_starts = self._entries
+            if self._spans is None:
+                self._spans = dict(zip(run_groups, zip(run_starts, [*run_starts[1:], len(codes)])))
             for h, name in enumerate(_SESSION_HISTOGRAMS):
-                span = spans[h * len(self._keys) + i]
+                span = self._spans.get(h * len(self._keys) + i)
                 if span is not None:
                     delta[name] = dict(zip(codes[span[0]:span[1]], counts[span[0]:span[1]]))
             self._made[key] = delta
@@ -92,67 +96,82 @@ class SessionDeltas(Mapping[str, Delta]):
         return (key, text, *self._dims[i], *self._counters[i], *self._totals[i], *self._texts[i])
 
 
+# What a session adds to its slice, one matrix column each: the counters sessions count (the
+# wer_* ones are the samples'), then the sums. `_measures` fills the columns in this order.
+_COUNTED = ("sessions", *("status_" + s for s in _STATUSES), "successful_turns", "shadow_sessions", "retries",
+            "empty_hypotheses", "partial_rewrites", "confidence_count", "snr_count")
+_COUNTER_SLOTS = [COUNTERS.index(name) for name in _COUNTED]
+# The histograms by how their values are bucketed (the three latencies alike): one call each.
+_BUCKETED: dict[Callable[[np.ndarray], np.ndarray], list[tuple[int, str]]] = {}
+for _h, (_column, _codes_of) in enumerate(_SESSION_HISTOGRAMS.values()):
+    _BUCKETED.setdefault(_codes_of, []).append((_h, _column))
+del _h, _column, _codes_of
+
+
+def _measures(batch: SessionBatch, confidence: np.ndarray, snr: np.ndarray) -> np.ndarray:
+    """One row per session, one column per `_COUNTED` counter then per `SUMS` sum; NaN (unset) as 0."""
+    status = batch.status
+    columns = [np.ones(len(batch)), *(status == s for s in _STATUSES), batch.successful, batch.shadow,
+               batch.floats("retries"), batch.empty_hypothesis, batch.floats("partial_rewrites"),
+               ~np.isnan(confidence), ~np.isnan(snr),
+               batch.floats("audio_seconds"), batch.floats("gpu_seconds"), confidence, snr]
+    return np.nan_to_num(np.column_stack(columns), nan=0.0, copy=False)
+
+
 def fold_sessions(batch: SessionBatch) -> SessionDeltas:
     """The deltas of new sessions (as stored: dimensions filled, transcripts redacted)."""
     epoch_minutes = batch.epoch_minutes.tolist()
     slices, group = groups_of(list(zip(epoch_minutes, *(batch.columns[d] for d in ROLLUP_DIMENSIONS))))
     n = len(slices)
     confidence, snr = batch.floats("confidence"), batch.floats("snr_db")
-    counted = {
-        "sessions": sums(group, n),
-        **{"status_" + s: sums(group, n, where=batch.status == s) for s in _STATUSES},
-        "successful_turns": sums(group, n, where=batch.successful),
-        "shadow_sessions": sums(group, n, where=batch.shadow),
-        "retries": sums(group, n, batch.floats("retries")),
-        "empty_hypotheses": sums(group, n, where=batch.empty_hypothesis),
-        "partial_rewrites": sums(group, n, batch.floats("partial_rewrites")),
-        "confidence_count": sums(group, n, where=~np.isnan(confidence)),
-        "snr_count": sums(group, n, where=~np.isnan(snr)),
-    }
-    added = {"audio_seconds": sums(group, n, batch.floats("audio_seconds")),
-             "gpu_seconds": sums(group, n, batch.floats("gpu_seconds")),
-             "confidence_sum": sums(group, n, confidence), "snr_sum": sums(group, n, snr)}
-    zero = np.zeros(n)
-    counters = np.array([counted.get(c, zero) for c in COUNTERS]).astype(np.int64).T.tolist()
-    totals = np.array([added[s] for s in SUMS]).T.tolist()
-    # All five histograms at once, histogram h of slice i as group h * n + i: with small batches
-    # the numpy calls, not the sessions, were most of the fold's time.
+    # Every counter and sum of every slice in one bincount, over bins slice * width + column. A
+    # bin adds its sessions in batch order, as a bincount per column did, so sums are the same
+    # floats; with small batches the numpy calls, not the sessions, were most of the fold's time.
+    measures = _measures(batch, confidence, snr)
+    width = measures.shape[1]
+    bins = (group[:, None] * width + np.arange(width)).ravel()
+    added = np.bincount(bins, weights=measures.ravel(), minlength=n * width).reshape(n, width)
+    counters = np.zeros((n, len(COUNTERS)), dtype=np.int64)
+    counters[:, _COUNTER_SLOTS] = added[:, :len(_COUNTED)]
+    # All five histograms at once, histogram h of slice i as group h * n + i.
     owners, codes = [], []
-    for h, (column, codes_of) in enumerate(_SESSION_HISTOGRAMS.values()):
-        values = batch.floats(column)
+    for codes_of, members in _BUCKETED.items():
+        values = np.concatenate([batch.floats(column) for _, column in members])
         present = ~np.isnan(values)
-        owners.append(group[present] + h * n)
+        owners.append(np.concatenate([group + h * n for h, _ in members])[present])
         codes.append(codes_of(values[present]))
     entries, all_texts = _histograms(np.concatenate(owners), np.concatenate(codes), len(_SESSION_HISTOGRAMS) * n)
     texts = {name: all_texts[h * n:(h + 1) * n] for h, name in enumerate(_SESSION_HISTOGRAMS)}
     empty = ["{}"] * n
     minute_of = {m: EPOCH + timedelta(minutes=m) for m in set(epoch_minutes)}
     return SessionDeltas(
-        keys=[key_of(m, dims) for m, *dims in slices],
-        minutes=[minute_of[m] for m, *_ in slices],
-        dims=[tuple(dims) for _, *dims in slices],
-        counters=counters, totals=totals, entries=entries,
+        keys=[key_of(s[0], s[1:]) for s in slices],
+        minutes=[minute_of[s[0]] for s in slices],
+        dims=[s[1:] for s in slices],
+        counters=counters.tolist(), totals=added[:, len(_COUNTED):].tolist(), entries=entries,
         texts=list(zip(*(texts.get(name, empty) for name in HISTOGRAMS))))
 
 
 def _histograms(group: np.ndarray, codes: np.ndarray, n: int
-                ) -> tuple[tuple[list[int], list[int], list[tuple[int, int] | None]], list[str]]:
-    """Each group's histogram: its entries (distinct codes ascending, their counts, and where
-    the group's run of them starts and ends) and its JSON text, as the rollup stores it."""
-    spans: list[tuple[int, int] | None] = [None] * n
+                ) -> tuple[tuple[list[int], list[int], list[int], list[int]], list[str]]:
+    """Each group's histogram: its entries (distinct codes ascending and their counts, in runs by
+    group: each run's group and where it starts) and its JSON text, as the rollup stores it."""
     texts = ["{}"] * n
     if not codes.size:
-        return ([], [], spans), texts
+        return ([], [], [], []), texts
     low = int(codes.min())
     span = int(codes.max()) - low + 1
     pairs, counts = np.unique(group * span + (codes - low), return_counts=True)
     owners, offsets = np.divmod(pairs, span)
     code_list, count_list = (offsets + low).tolist(), counts.tolist()
-    parts = [f'"{code}":{count}' for code, count in zip(code_list, count_list)]
     starts = np.flatnonzero(np.diff(owners, prepend=-1))
-    ends = np.append(starts[1:], len(pairs)).tolist()
-    for owner, start, end in zip(owners[starts].tolist(), starts.tolist(), ends):
-        spans[owner] = (start, end)
-        texts[owner] = "{" + ",".join(parts[start:end]) + "}"
-    return (code_list, count_list, spans), texts
-
+    start_list, run_owners = starts.tolist(), owners[starts].tolist()
+    # Every text in one string, a line each, then split: one join instead of one per group.
+    prefixes = [","] * len(code_list)
+    for start in start_list:
+        prefixes[start] = '}\n{'
+    prefixes[0] = "{"
+    lines = ("".join([f'{p}"{c}":{k}' for p, c, k in zip(prefixes, code_list, count_list)]) + "}").split("\n")
+    for owner, text in zip(run_owners, lines):
+        texts[owner] = text
+    return (code_list, count_list, run_owners, start_list), texts

@@ -14,6 +14,7 @@ its last firing summary.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -25,6 +26,19 @@ from slo.router.text import current_summary, resolved_summary, slack_escape, sla
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"  # what Alertmanager puts in endsAt of a firing alert
 PD_SEVERITY = {"page": "critical", "ticket": "warning", "info": "info"}
+# PagerDuty Events API v2 field limits, from "Send an Alert Event"
+# (https://developer.pagerduty.com/docs/events-api-v2/trigger-events/, formerly
+# https://v2.developer.pagerduty.com/docs/send-an-event-events-api-v2): `payload.summary` at most
+# 1024 characters, `dedup_key` at most 255. The whole event is held to 512 KB; Alertmanager's
+# notifier enforces the same numbers (notify/pagerduty/pagerduty.go: summary cut at 1024,
+# `maxEventSize = 512000` bytes, custom details dropped past it). PD-CEF documents no separate
+# limit for `source`, `component`, `group` and `class`; they are held to the summary's 1024 so
+# that no label value can be the one field an event is refused for.
+PD_SUMMARY_MAX = 1024
+PD_DEDUP_KEY_MAX = 255
+PD_FIELD_MAX = 1024
+PD_EVENT_MAX_BYTES = 512_000
+TRUNCATION_MARK = "…[truncated]"
 _SLACK_SECTION_CHARS = 2900  # Slack caps a section's text at 3000 characters
 # How far before our wall clock a resolution's endsAt lies: the clock skew to an Alertmanager
 # that a resolution survives (see `alertmanager_v2`).
@@ -126,13 +140,56 @@ def alertmanager_v2(note: Notification, *, wall_now: datetime | None = None,
 
 
 def pagerduty_dedup_key(group_key: str) -> str:
-    # One PagerDuty incident per notification group, so resolve closes what trigger opened.
+    # One PagerDuty incident per notification group, so resolve closes what trigger opened. A
+    # hash, so a group key of any length gives 32 characters (PagerDuty takes at most 255).
     return hashlib.sha256(group_key.encode()).hexdigest()[:32]
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` if it fits in `limit` characters, else its head with `TRUNCATION_MARK`, `limit`
+    characters in all: the reader sees that something was cut, and the peer takes it."""
+    if len(text) <= limit:
+        return text
+    return text[:max(limit - len(TRUNCATION_MARK), 0)] + TRUNCATION_MARK[:limit]
+
+
+def _event_bytes(event: dict[str, Any]) -> int:
+    # json.dumps' defaults (ASCII escapes, spaced separators) give the largest of the usual
+    # encodings, so the body on the wire is never larger than this.
+    return len(json.dumps(event).encode())
+
+
+def _fit_custom_details(event: dict[str, Any], firing: list[dict[str, Any]]) -> None:
+    """Keep as many alerts in `custom_details.firing` as the 512 KB event limit allows (the
+    first ones: the worst is named by the summary anyway) and say how many were left out."""
+    details = event["payload"]["custom_details"]
+    total = len(firing)
+
+    def keep(n: int) -> bool:
+        details["firing"] = firing[:n]
+        if n < total:
+            details["truncated"] = (f"{total - n} of {total} alerts left out: "
+                                    "the event was over PagerDuty's 512 KB limit")
+        return _event_bytes(event) <= PD_EVENT_MAX_BYTES
+
+    if keep(total):
+        return
+    lo, hi = 0, total - 1  # the most alerts that fit beside the note lies in [lo, hi] (or none does)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if keep(mid) else (lo, mid - 1)
+    if not keep(lo):
+        # The group's own labels are too large: only the note stays, as Alertmanager does.
+        event["payload"]["custom_details"] = {
+            "truncated": f"custom details left out: the event was over PagerDuty's 512 KB limit ({total} alerts)"}
 
 
 def pagerduty_v2(note: Notification, routing_key: str, *, source: str = "asrwatch",
                  external_url: str | None = None) -> dict[str, Any]:
-    dedup = pagerduty_dedup_key(note.group_key)
+    """An Events API v2 event within PagerDuty's limits (see `PD_SUMMARY_MAX` and the others):
+    over-long text is cut with `TRUNCATION_MARK`, never sent for PagerDuty to refuse with a 400,
+    which would drop the page (4xx is not retried)."""
+    dedup = clip(pagerduty_dedup_key(note.group_key), PD_DEDUP_KEY_MAX)
     if note.status == "resolved":
         return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup}
     worst = min(note.firing, key=lambda a: ("page", "ticket", "info").index(a.severity))
@@ -140,27 +197,26 @@ def pagerduty_v2(note: Notification, routing_key: str, *, source: str = "asrwatc
     # A link is something the responder clicks in the PagerDuty app: only absolute ones work.
     links = [{"href": href, "text": f"runbook: {a.name}"} for a in note.firing[:5]
              if is_absolute(href := absolute_link(a.runbook_url, external_url))]
-    return {
+    event: dict[str, Any] = {
         "routing_key": routing_key,
         "event_action": "trigger",
         "dedup_key": dedup,
         "payload": {
-            "summary": summary[:1024],
-            "source": source,
+            "summary": clip(summary, PD_SUMMARY_MAX),
+            "source": clip(source, PD_FIELD_MAX),
             "severity": PD_SEVERITY.get(worst.severity, "error"),
             "timestamp": rfc3339(worst.starts_at),
-            "component": worst.labels.get("model_version", ""),
-            "group": worst.labels.get("region", ""),
-            "class": worst.labels.get("slo", worst.name),
-            "custom_details": {
-                "firing": [{"alertname": a.name, "labels": dict(a.labels), "summary": a.summary}
-                           for a in note.firing],
-                "group_labels": dict(note.group_labels),
-            },
+            "component": clip(worst.labels.get("model_version", ""), PD_FIELD_MAX),
+            "group": clip(worst.labels.get("region", ""), PD_FIELD_MAX),
+            "class": clip(worst.labels.get("slo", worst.name), PD_FIELD_MAX),
+            "custom_details": {"firing": [], "group_labels": dict(note.group_labels)},
         },
         "links": links,
         "client": "asrwatch",
     }
+    _fit_custom_details(event, [{"alertname": a.name, "labels": dict(a.labels),
+                                 "summary": clip(a.summary, PD_SUMMARY_MAX)} for a in note.firing])
+    return event
 
 
 def _fit(lines: list[str], limit: int) -> str:

@@ -112,6 +112,29 @@ def test_every_child_carries_the_time_its_label_set_was_created():
     assert statuses == {"ok", "partial", "decode_error", "dropped", "timeout"}
 
 
+def test_queued_batches_count_as_if_observed_when_queued():
+    """Ingest queues acknowledged batches and counts them together (before a scrape at the
+    latest): the same series, the same budget folding, each label set created as of its first
+    session's queueing, as when every batch is observed on arrival."""
+    rows = [[{"tenant": "a", "final_latency_ms": 120.0, "gpu_seconds": 0.5}, {"tenant": "b", "status": "timeout"}],
+            [{"tenant": "c", "region": "us", "confidence": 0.3, "hypothesis": " "}, {"tenant": "a", "snr_db": 12.0}],
+            [{"tenant": "d", "queue_ms": 7.0}, {"tenant": "c", "region": "us", "first_partial_ms": 90.0}]]
+    clocks = [_Clock(1_765_000_000.0), _Clock(1_765_000_000.0)]
+    observed, queued = (CollectorMetrics(dimensions=["tenant"], label_values_max=3, clock=clock) for clock in clocks)
+    for batch_rows in rows:
+        observed.observe_sessions(_batch(*batch_rows))
+        assert queued.queue_sessions(_batch(*batch_rows)) is False  # far from QUEUED_SESSIONS_MAX
+        for clock in clocks:
+            clock.now += 60
+    assert not queued.created  # nothing counted before something reads the series
+    got, want = _samples(queued), _samples(observed)
+    assert got == want
+    created = {dict(labels)["tenant"]: value for (name, labels), value in got.items()
+               if name == "asrwatch_gpu_seconds_created"}
+    assert created == {"a": 1_765_000_000.0, "b": 1_765_000_000.0, "c": 1_765_000_060.0, OTHER: 1_765_000_120.0}
+    assert got[("asrwatch_metrics_folded_sessions_total", (("dimension", "tenant"),))] == 1.0
+
+
 def test_prometheus_text_parser_reads_the_exposition(tmp_path):
     """`promtool check metrics` parses with Prometheus' text parser and then lints: exit 1 on a
     parse error, 3 on lint findings only. The only findings are the `_ms` unit names the

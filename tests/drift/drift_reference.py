@@ -1,25 +1,42 @@
 """The drift readers and vocabulary code as they were before the second speed pass (commit
-e1fce33), kept only as the reference the differential tests compare the new paths with."""
+e1fce33), kept only as the reference the differential tests compare the new paths with; and the
+SQL word count of the session readers before ingest stored it."""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
-from sqlalchemy import case, select
+from sqlalchemy import case, func, select
 from sqlalchemy.engine import Engine
 
 from collector.store.database import read_connection
 from collector.store.models import Sample, Session
+from drift import scan, vocabulary
 from drift.config import DriftConfig, Windows
 from drift.features import SLICE_DIMENSIONS
+from drift.findings import Finding
 from drift.scan import TextRow
+from drift.slices import GLOBAL, Slice
 from drift.source import Pins, _partitions, _windows_filter, samples_since
 from drift.statistics import benjamini_hochberg
 from drift.vocabulary import _TOKEN, LABELED_HYPOTHESIS, REFERENCE, TRAFFIC, Corpus, NewTerm, VocabularyReport
+
+
+def word_count(column):
+    """The word count drift's session reader computed in SQL on every scan, before ingest stored
+    it (`sessions.hypothesis_words`): NULL without text, 0 when blank after trimming spaces, else
+    the single spaces of the trimmed text plus one."""
+    trimmed = func.trim(column)
+    return case(
+        (column.is_(None), None),
+        (func.length(trimmed) == 0, 0),
+        else_=func.length(trimmed) - func.length(func.replace(trimmed, " ", "")) + 1,
+    )
 
 
 def load_samples(engine: Engine, windows: Windows, config: DriftConfig, pins: Pins) -> dict:
@@ -138,7 +155,8 @@ def vocabulary_drift(
     V = len(corpus.terms)
     occ = texts[corpus.text]
     win = corpus.window[corpus.text]
-    ref_occ, cur_occ = occ & (win == 0), occ & (win == 1)
+    spoken = corpus.kind[corpus.text] != LABELED_HYPOTHESIS
+    ref_occ, cur_occ = occ & (win == 0) & spoken, occ & (win == 1) & spoken
     late = corpus.ts[corpus.text] >= holdout_start
     baseline = np.bincount(corpus.token[ref_occ], minlength=V)
     early = np.bincount(corpus.token[ref_occ & ~late], minlength=V)
@@ -168,7 +186,7 @@ def vocabulary_drift(
         if qv < alpha
     ]
     new_terms.sort(key=lambda t: (-t.current_count, t.term))
-    _misses(corpus, cur_occ, texts, new_terms, examples)
+    _misses(corpus, occ & (win == 1), texts, new_terms, examples)
     misrecognized = [
         t for t in new_terms if t.labeled_occurrences >= min_labeled and (t.miss_rate or 0.0) >= max_miss_rate
     ]
@@ -207,3 +225,51 @@ def _misses(corpus: Corpus, cur_occ: np.ndarray, texts: np.ndarray, terms: list[
         missed = [s for s in refs if s not in in_hyp.get(tok, set())]
         term.labeled_occurrences, term.missed = len(refs), len(missed)
         term.example_session_ids = [corpus.session_ids[s] for s in missed[:examples]]
+
+
+def scan_vocabulary(texts: Sequence[TextRow], windows: Windows, config: DriftConfig
+                    ) -> tuple[list[Finding], dict[str, Any] | None]:
+    """`drift.scan._vocabulary`: TextRows with a labels dict each, masks by object comparison."""
+    if not texts:
+        return [], None
+    corpus = vocabulary.build_corpus([(t.window, t.ts, t.session_id, t.text, t.kind) for t in texts])
+    kept = [t for t in texts if t.text]
+    masks: dict[Slice, np.ndarray] = {GLOBAL: np.ones(len(kept), dtype=bool)}
+    for dim in config.dimensions:
+        values = np.array([t.labels.get(dim, "") for t in kept], dtype=object)
+        for value in sorted(set(values.tolist()) - {""}):
+            masks[Slice(((dim, value),))] = values == value
+    current = corpus.window == 1
+    eligible = {s: m for s, m in masks.items() if int((m & current).sum()) >= config.min_current}
+    # The reference window's last stretch, as long as the current window, measures expected OOV.
+    hold = windows.current_start.timestamp() - min(config.current_hours * 3600, config.reference_days * 43200)
+    alpha = config.alpha / max(len(eligible), 1)  # Bonferroni over slices, BH over terms within
+    results = {
+        slice_: vocabulary.vocabulary_drift(
+            corpus, mask, hold, min_count=config.vocabulary_min_count, min_sessions=config.vocabulary_min_sessions,
+            alpha=alpha, min_labeled=config.vocabulary_min_labeled, examples=config.examples)
+        for slice_, mask in eligible.items()
+    }
+    # As for distributions: most concentrated first; a slice whose misrecognized new terms
+    # vanish without a kept slice's texts (the fleet without retail-co) is explained by it.
+    explained: dict[Slice, str] = {}
+    kept: list[Slice] = []
+    for slice_ in sorted((s for s, r in results.items() if r.misrecognized),
+                         key=lambda s: -results[s].misrecognized_share):
+        for other in kept[:scan.MAX_EXPLAINERS]:
+            rest = eligible[slice_] & ~eligible[other]
+            if (eligible[slice_] & eligible[other]).any() and not vocabulary.vocabulary_drift(
+                    corpus, rest, hold, min_count=config.vocabulary_min_count,
+                    min_sessions=config.vocabulary_min_sessions, alpha=alpha,
+                    min_labeled=config.vocabulary_min_labeled).misrecognized:
+                explained[slice_] = other.key
+                break
+        else:
+            kept.append(slice_)
+    findings = []
+    for slice_, rep in results.items():
+        if rep.new_terms:
+            severity = "ticket" if rep.misrecognized and slice_ not in explained else "info"
+            findings.append(scan._vocabulary_finding(slice_, rep, severity, explained.get(slice_), config))
+    glob = results.get(GLOBAL)
+    return findings, (glob.to_dict() if glob else None)

@@ -58,23 +58,56 @@ def test_reports_are_reused_until_the_question_or_the_data_changes(tmp_path):
     engine.dispose()
 
 
+class _Joins(dict):
+    """The cache's table of scans in flight, telling the test each time an asker registers
+    for one (the asker then waits for that scan, or runs it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.joined = threading.Semaphore(0)
+
+    def setdefault(self, key, default=None):
+        gate = super().setdefault(key, default)
+        self.joined.release()
+        return gate
+
+
 def test_concurrent_askers_share_one_scan(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
     migrate(engine)
     store_sessions(engine, _sessions("cur", 30, 2), AT)
-    cache, scans, results = ReportCache(), [], []
+    cache, scans, results = ReportCache(), [], {}
+    joins = cache._scanning = _Joins()
+    scanning, finish = threading.Event(), threading.Event()
 
-    def slow(e, c, at):
+    def held(e, c, at):
+        # The first scan stays running until the second asker has come for the same question.
         scans.append(at)
+        scanning.set()
+        assert finish.wait(60), "the test never let the scan finish"
         return scan_database(e, c, at)
 
-    threads = [threading.Thread(target=lambda: results.append(cache.report(engine, DriftConfig(), AT, slow)))
-               for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(scans) == 1 and len(results) == 4 and all(r is results[0] for r in results)
+    def ask(name):
+        results[name] = cache.report(engine, DriftConfig(), AT, held)
+
+    first = threading.Thread(target=ask, args=("first",), daemon=True)
+    second = threading.Thread(target=ask, args=("second",), daemon=True)
+    try:
+        first.start()
+        assert scanning.wait(60) and joins.joined.acquire(timeout=60)  # the first asker is scanning
+        second.start()
+        # The second asker found no report yet and registered for the running scan: it must
+        # wait for that scan, not run its own.
+        assert joins.joined.acquire(timeout=60)
+        assert len(scans) == 1 and results == {}
+    finally:
+        finish.set()
+    for t in (first, second):
+        t.join(60)
+        assert not t.is_alive()
+    assert len(scans) == 1
+    assert results["first"] is results["second"]
+    assert results["first"].counts["sessions_current"] == 30
     engine.dispose()
 
 

@@ -1,6 +1,7 @@
 """The second speed pass against the code it replaced (`drift_reference`), on SQLite and
-PostgreSQL: the samples reader (samples first on SQLite), the transcript reader (plain tuples),
-the vocabulary code (each slice reads only its own texts' tokens) and the whole report."""
+PostgreSQL: the samples reader (samples first on SQLite), the transcript reader (plain tuples,
+then columns), the vocabulary code (each slice reads only its own texts' tokens; the corpus built
+per distinct text; label masks from codes) and the whole report."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import insert
 
 from collector.store.database import make_engine, migrate
 from collector.store.models import Sample, Session
-from drift import service, source, transcripts, vocabulary
+from drift import scan, service, source, transcripts, vocabulary
 from drift.config import DriftConfig, Windows
 from drift.models import DriftBaseline
 from drift.service import scan_database
@@ -93,8 +94,8 @@ def test_readers_equal_the_old_ones(database_url, pinned):
     assert after == before  # same rows, same order, same values
     assert len(after["ts"]) > 300 and None in after["confidence"] and len(set(after["ts"])) < len(after["ts"])
     texts = transcripts.load_texts(engine, windows, config, pins, after)
-    assert texts == old.load_texts(engine, windows, config, pins, before)
-    assert sum(t.kind == vocabulary.TRAFFIC for t in texts) > 200
+    assert texts.rows() == old.load_texts(engine, windows, config, pins, before)  # as columns, the same texts
+    assert (texts.kind == vocabulary.TRAFFIC).sum() > 200 and "" in texts.text
     engine.dispose()
 
 
@@ -134,6 +135,7 @@ def test_report_equals_the_old_paths(database_url, monkeypatch, pinned):
         m.setattr(service, "load_texts", old.load_texts)
         m.setattr(vocabulary, "build_corpus", old.build_corpus)
         m.setattr(vocabulary, "vocabulary_drift", old.vocabulary_drift)
+        m.setattr(scan, "_vocabulary", old.scan_vocabulary)
         before = scan_database(engine, config, AT)
     assert json.dumps(new.to_dict()) == json.dumps(before.to_dict())
     assert any(f.kind == "vocabulary" for f in new.findings)  # the vocabulary part was compared, not empty

@@ -1,21 +1,32 @@
 """The fast session reader (`drift.session_columns`) against the per-column reader it replaced,
 on SQLite and PostgreSQL: the same rows in the same order, the same codes and level order, the
-same NaNs, and the same drift report."""
+same NaNs, and the same drift report. And the word count both read, stored at ingest since
+migration 0008, against the SQL count the readers computed before."""
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import insert
+from alembic import command
+from sqlalchemy import Boolean, Integer, String, Text, column, insert, select, table
 
-from collector.store.database import make_engine, migrate
-from collector.store.models import Sample, Session
+from collector.measures.word_count import hypothesis_words
+from collector.store.database import alembic_config, make_engine, migrate
+from collector.store.ingest import store_sessions
+from collector.store.models import Sample, Session, UTCDateTime
+from collector.store.retention import apply_retention
+from collector.store.schemas import SessionIn
 from drift import source
 from drift.config import DriftConfig, Windows
 from drift.models import DriftBaseline
 from drift.service import scan_database
+
+sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file
+import drift_reference as old  # noqa: E402
 
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 REGIONS = ["eu-west", "us-east", "région-é", "日本", ""]  # '' is read as "unknown"
@@ -122,4 +133,64 @@ def test_report_equals_the_per_column_readers_report(database_url):
     assert any(f["feature"] == "snr_db" for f in new["findings"])
     assert new["counts"]["pinned_baselines"] == 1
     assert new == old
+    engine.dispose()
+
+
+# Blank, spaces only, leading/trailing/double spaces, tabs and newlines (not separators), no-break
+# spaces, non-ASCII, and a phone number that redaction rewrites before the count.
+TEXTS = [None, "", " ", "   ", "one", " one", "one ", "  hello  there world  ", "a\tb c", "\ta b\n", "\n",
+         "é ü  x", "日本 語", "\u00a0no break\u00a0", "x " * 9, "call 415 555 0199 now"]
+
+
+def _counts(engine) -> dict[str, tuple]:
+    """Per session: (text, stored count, the old SQL count of the stored text)."""
+    s = Session.__table__.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(s.session_id, s.hypothesis, s.hypothesis_words, old.word_count(s.hypothesis)))
+        return {sid: (text, stored, sql) for sid, text, stored, sql in rows}
+
+
+def test_stored_word_count_is_the_old_sql_count(database_url):
+    """Backfilled by the migration, set by ingest (SQLite's raw insert, PostgreSQL's JSON one)
+    and by a plain SQLAlchemy insert, nulled with the text by retention: always the count the
+    session readers took in SQL, and the Python definition's count of the stored text."""
+    engine = make_engine(database_url)
+    command.upgrade(alembic_config(engine), "0007")  # sessions stored before the column existed
+    before = table("sessions", *[column(name, String()) for name in (
+        "session_id", "model_version", "region", "tenant", "channel", "language", "pool", "status")],
+        column("ts", UTCDateTime()), column("received_at", UTCDateTime()), column("hypothesis", Text()),
+        column("retries", Integer()), column("shadow", Boolean()))
+    now = datetime.now(timezone.utc)
+    old_ts = AT - timedelta(days=40)  # past retention below
+    dims = {"model_version": "m1", "region": "r", "tenant": "t", "channel": "web", "language": "en", "pool": "p",
+            "status": "ok"}
+    with engine.begin() as conn:
+        conn.execute(insert(before), [{"session_id": f"stored-{i}", "ts": old_ts if i % 2 else AT, "received_at": now,
+                                       "hypothesis": text, "retries": 0, "shadow": False, **dims} for i, text in enumerate(TEXTS)])
+    migrate(engine)  # 0008 adds the column and backfills it
+    stored = store_sessions(engine, [SessionIn.model_validate({
+        "session_id": f"ingest-{i}", "ts": old_ts if i % 2 else AT, "hypothesis": text, **dims})
+        for i, text in enumerate(TEXTS)], now)
+    assert len(stored.accepted) == len(TEXTS)
+    with engine.begin() as conn:  # no count given: the model's default counts the text
+        conn.execute(insert(Session), [{"session_id": f"core-{i}", "ts": old_ts if i % 2 else AT, "received_at": now,
+                                        "hypothesis": text, **dims} for i, text in enumerate(TEXTS)])
+
+    counts = _counts(engine)
+    assert len(counts) == 3 * len(TEXTS)
+    for sid, (text, stored_words, sql_words) in counts.items():
+        assert stored_words == sql_words == hypothesis_words(text), (sid, text)
+    for path in ("stored", "ingest", "core"):
+        words = [counts[f"{path}-{i}"][1] for i in range(len(TEXTS))]
+        assert words[:8] == [None, 0, 0, 0, 1, 1, 1, 4], path  # "hello  there world": 4, as SQL counted
+        assert words[8:13] == [2, 2, 1, 4, 2], path
+    assert counts["ingest-15"][0] != TEXTS[15]  # redacted: the count is of the text as stored
+    assert counts["ingest-15"][1] == hypothesis_words(counts["ingest-15"][0])
+
+    assert apply_retention(engine, AT, 30)["sessions"] > 0
+    after = _counts(engine)
+    for sid, (text, stored_words, sql_words) in after.items():
+        assert stored_words == sql_words == hypothesis_words(text), (sid, text)
+        assert (stored_words is None) == (counts[sid][1] is None or sid.endswith(tuple("13579")))
+    assert sum(v[1] is not None for v in after.values()) < sum(v[1] is not None for v in counts.values())
     engine.dispose()

@@ -106,7 +106,9 @@ def test_vocabulary_flags_new_misrecognized_terms_and_not_rare_old_words():
         rows += [(1, ts, f"c{i}", " ".join(ref), REFERENCE), (1, ts, f"c{i}", " ".join(hyp), LABELED_HYPOTHESIS)]
     corpus = build_corpus(rows)
     report = vocabulary_drift(corpus, np.ones(len(corpus), dtype=bool), AT.timestamp() - 2 * 86400)
-    assert [t.term for t in report.new_terms] == ["zorvex"] or "zorvex" in {t.term for t in report.new_terms}
+    # Only the new product name: not its mishearing (model output; the reference says what was
+    # said) and not a rare old word (w0..w399) that the week of traffic happened to miss.
+    assert [t.term for t in report.new_terms] == ["zorvex"]
     (term,) = report.misrecognized
     assert term.term == "zorvex" and term.labeled_occurrences == 50 and term.missed == 25
     assert term.example_session_ids[0].startswith("c")

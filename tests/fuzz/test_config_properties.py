@@ -185,7 +185,7 @@ def test_any_yaml_mapping_gives_settings_or_an_error_naming_the_key(tmp_path_fac
     assert isinstance(loaded, Settings)
     assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for scope in ("ingest", "read", "admin")
                for h in getattr(loaded.auth, scope))
-    assert all(p >= 0 or math.isnan(p) for p in loaded.pricing.values()) and "default" in loaded.pricing
+    assert all(math.isfinite(p) and p >= 0 for p in loaded.pricing.values()) and "default" in loaded.pricing
     try:
         slos_from_settings(loaded)
     except SLOSpecError as exc:

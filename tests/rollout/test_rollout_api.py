@@ -106,24 +106,76 @@ def test_register_validation_names_the_field(collector):
         assert c.get("/api/v1/rollouts/unknown").status_code == 404
 
 
+def _page(region: str, at: datetime):
+    from slo.alert import Alert
+
+    labels = {"alertname": "SLOErrorBudgetBurn", "slo": "final-latency", "severity": "page", "region": region}
+    return Alert(name="SLOErrorBudgetBurn", severity="page", labels=labels, summary=f"final-latency burning in {region}",
+                 runbook_url="/runbooks/slo-burn", starts_at=at)
+
+
 def test_silences_tickets_and_notifications_api(collector):
+    from collector.store.database import make_engine
+    from slo.router.service import AlertRouter
+
     with collector.client("admin") as c:
         body = {"matchers": ['region="eu"', {"name": "slo", "value": "final-.*", "isRegex": True}],
                 "duration": "2h", "comment": "planned failover", "createdBy": "alice"}
         created = c.post("/api/v1/silences", json=body)
         assert created.status_code == 201, created.text
-        sid = created.json()["id"]
-        assert created.json()["status"]["state"] == "active"
-        listed = c.get("/api/v1/silences", params={"state": "active"}).json()
-        assert [s["id"] for s in listed] == [sid] and listed[0]["createdBy"] == "alice"
-        assert c.delete(f"/api/v1/silences/{sid}").json()["status"]["state"] == "expired"
-        assert c.get("/api/v1/silences", params={"state": "active"}).json() == []
+        silence = created.json()
+        sid = silence["id"]
+        assert silence["matchers"] == [{"name": "region", "value": "eu", "isRegex": False, "isEqual": True},
+                                       {"name": "slo", "value": "final-.*", "isRegex": True, "isEqual": True}]
+        starts, ends = datetime.fromisoformat(silence["startsAt"]), datetime.fromisoformat(silence["endsAt"])
+        assert ends - starts == timedelta(hours=2)
+        assert (silence["createdBy"], silence["comment"], silence["status"]) == (
+            "alice", "planned failover", {"state": "active"})
+        assert c.get("/api/v1/silences", params={"state": "active"}).json() == [silence]  # stored as answered
+
+        # The collector's router state lives in its database: a router on the same database (the
+        # evaluator's, fed here directly) mutes by the stored silence and files what it routes.
+        engine = make_engine(collector.database_url)
+        router = AlertRouter.from_settings(engine, {})  # default routing: pages to the oncall queue
+        try:
+            at = datetime.now(timezone.utc)
+            eu, us = _page("eu", at), _page("us", at)
+            assert router.process([eu, us], at) == []  # group_wait first
+            [delivery] = router.tick(at + timedelta(seconds=30))
+            assert [a.labels["region"] for a in delivery.notification.alerts] == ["us"]  # eu is silenced
+
+            tickets = c.get("/api/v1/tickets").json()
+            assert [(t["receiver"], t["status"], t["labels"], t["alerts"]) for t in tickets] == [
+                ("oncall", "open", us.labels, [us.fingerprint])]
+            assert tickets[0]["title"] == "SLOErrorBudgetBurn: final-latency burning in us"
+            assert tickets[0]["body"] == "- SLOErrorBudgetBurn [page] final-latency burning in us (runbook: /runbooks/slo-burn)"
+            notes = c.get("/api/v1/notifications").json()
+            assert [(n["receiver"], n["kind"], n["status"], n["delivered"], n["group_key"]) for n in notes] == [
+                ("oncall", "ticket", "firing", True, tickets[0]["group_key"])]
+            assert notes[0]["alerts"] == [{"fingerprint": us.fingerprint, "alertname": "SLOErrorBudgetBurn",
+                                           "severity": "page", "status": "firing", "labels": us.labels}]
+
+            expired = c.delete(f"/api/v1/silences/{sid}").json()
+            assert expired["id"] == sid and expired["status"]["state"] == "expired"
+            assert c.get("/api/v1/silences", params={"state": "active"}).json() == []
+            assert [s["status"]["state"] for s in c.get("/api/v1/silences").json()] == ["expired"]
+            # Unmuted, eu joins the group's next notification and the open ticket.
+            [delivery] = router.tick(at + timedelta(minutes=6))
+            assert sorted(a.labels["region"] for a in delivery.notification.alerts) == ["eu", "us"]
+            (ticket,) = c.get("/api/v1/tickets", params={"status": "open"}).json()
+            assert ticket["id"] == tickets[0]["id"] and set(ticket["alerts"]) == {eu.fingerprint, us.fingerprint}
+            assert "final-latency burning in eu" in ticket["body"]
+            notes = c.get("/api/v1/notifications", params={"receiver": "oncall"}).json()
+            assert [sorted(a["labels"]["region"] for a in n["alerts"]) for n in notes] == [["eu", "us"], ["us"]]
+        finally:
+            router.close()
+            engine.dispose()
+
         bad = c.post("/api/v1/silences", json={**body, "matchers": ["region~eu"]})
         assert bad.status_code == 422 and "matcher" in bad.text
-        assert c.get("/api/v1/tickets").status_code == 200
-        assert isinstance(c.get("/api/v1/notifications").json(), list)
     with collector.client("read") as reader:
         assert reader.post("/api/v1/silences", json=body).status_code == 403
+        assert [t["id"] for t in reader.get("/api/v1/tickets").json()] == [ticket["id"]]  # reading needs read only
 
 
 def test_background_evaluator_rolls_back_on_privacy_error(tmp_path):

@@ -1,7 +1,6 @@
 """A live collector's SLO evaluator raises a burn-rate page; the router delivers it."""
 
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -36,21 +35,37 @@ def test_slo_page_is_routed_to_pagerduty_and_logged(tmp_path):
                         for i in range(400)]
             with live.client("ingest") as c:
                 assert c.post("/api/v1/sessions", json=sessions).json()["accepted"] == 400
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not pd.requests:
-                time.sleep(0.25)
-            assert pd.requests, live.log()
+            try:
+                wait_for(lambda: pd.requests, timeout_s=60, what="the page delivered to PagerDuty")
+            except AssertionError:
+                raise AssertionError(live.log()) from None
             event = pd.requests[0]["json"]
             assert event["routing_key"] == "KEY123" and event["event_action"] == "trigger"
             assert event["payload"]["severity"] == "critical"
             assert event["payload"]["group"] == "eu" and event["payload"]["class"] == "final-latency"
             with live.client("read") as c:
-                log = c.get("/api/v1/notifications", params={"receiver": "pd"}).json()
-                assert log and log[-1]["delivered"] and log[-1]["status"] == "firing"
-                alerts = c.get("/api/v1/alerts", params={"state": "firing"}).json()
+                # The router logs the delivery, then records where each alert went: poll for both.
+                log = wait_for(lambda: c.get("/api/v1/notifications", params={"receiver": "pd"}).json(),
+                               what="the delivery logged")
+                assert [(n["receiver"], n["kind"], n["status"], n["delivered"]) for n in log] == [
+                    ("pd", "pagerduty", "firing", True)]
+                assert [(a["severity"], a["labels"]["slo"], a["labels"]["region"]) for a in log[0]["alerts"]] == [
+                    ("page", "final-latency", "eu")]
+
+                def routed_pages():
+                    body = c.get("/api/v1/alerts", params={"state": "firing"}).json()
+                    # The one shape the API answers: {"at", "state", "alerts": [alert, ...]}, each
+                    # alert with the fields DESIGN.md lists.
+                    assert set(body) == {"at", "state", "alerts"} and body["state"] == "firing"
+                    assert all({"fingerprint", "name", "severity", "labels", "starts_at", "summary", "runbook_url",
+                                "routed_to"} <= set(a) for a in body["alerts"])
+                    pages = [a for a in body["alerts"] if a["severity"] == "page"]
+                    return pages if pages and all(a["routed_to"] for a in pages) else None
+
+                pages = wait_for(routed_pages, what="the page's receivers recorded")
             assert "KEY123" not in live.log()
-    pages = [a for a in (alerts if isinstance(alerts, list) else alerts.get("alerts", [])) if a["severity"] == "page"]
-    assert pages and "pd" in (pages[0].get("routed_to") or [])
+    # One page (region eu), sent only where the route says: pd, not the chat default.
+    assert [(p["labels"]["region"], p["routed_to"]) for p in pages] == [("eu", ["pd"])]
 
 
 @pytest.mark.parametrize("clock,behind", [("wall", timedelta(0)), ("watermark", timedelta(hours=5))])

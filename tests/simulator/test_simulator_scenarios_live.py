@@ -9,11 +9,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from asrwatch.settings import Settings
+from collector.store.database import make_engine
 from simulator.fleet import FleetConfig
 from simulator.generate import generate
 from simulator.run import scenario_set, simulate
 from simulator.scenarios import SCENARIOS
 from simulator.traffic_router import RouterState, write_router_state
+from slo.snapshot import slo_statuses
 
 FLEET = FleetConfig()
 STABLE, CANARY = FLEET.stable_version, FLEET.canary_version
@@ -55,6 +58,22 @@ def sessions(collector, since, until, **filters):
     rows = get(collector, "/api/v1/sessions", since, until, limit=5000, **filters)
     assert len(rows) < 5000, "window too large for one listing"
     return rows
+
+
+def slo_groups(collector, spec, at):
+    """The SLO engine's status of `spec` at `at` per group (its labels' values), judged from the
+    collector's database. Windows of a day or more reach into other tests' days: only the page
+    tiers' windows (6h at most) see this test's day alone."""
+    engine = make_engine(collector.database_url)
+    try:
+        (status,) = slo_statuses(engine, Settings(database_url=collector.database_url, slos=[spec]), at)
+    finally:
+        engine.dispose()
+    return {tuple(g.labels.values()): g for g in status.groups}
+
+
+def pages(collector, spec, at):
+    return [a for g in slo_groups(collector, spec, at).values() for a in g.alerts if a.severity == "page"]
 
 
 def test_canary_far_field_regression(collector, tmp_path):
@@ -141,10 +160,20 @@ def test_latency_saturation_burns_the_latency_budget_fast_enough_to_page(collect
     assert after["us-east"]["queue_p50_ms"] > 20 * before["us-east"]["queue_p50_ms"]
     for region in ("us-west", "eu-west"):
         assert after[region]["final_p99_ms"] < 1.5 * before[region]["final_p99_ms"]
+    # The SLO engine, asked about a 99% "final latency <= 2 s" SLO per region: the half hour
+    # before the onset stays inside the budget and nothing pages; us-east (only) pages once the
+    # queue has ramped up (15 min), through the 6x tier (6h and 30m windows over 6% slow, the 6h
+    # one still holding the clean half hour), and its saturated half hour burns past 14.4x.
+    latency = {"name": "final-latency", "sli": "latency", "threshold_ms": 2000, "objective": 0.99, "window": "30d",
+               "group_by": ["region"]}
+    assert slo_groups(collector, latency, onset)[("us-east",)].burn_rates["30m"] < 1.0
+    assert pages(collector, latency, onset) == []
+    (page,) = pages(collector, latency, end)
+    assert page.labels["region"] == "us-east"
+    assert onset + timedelta(minutes=10) <= page.starts_at <= onset + timedelta(minutes=20)
+    assert pages(collector, latency, page.starts_at - timedelta(minutes=1)) == []
+    assert page.evidence["burn_rates"]["30m"] > 14.4
     saturated = sessions(collector, onset + timedelta(minutes=15), end, region="us-east")
-    slow = sum(1 for s in saturated if s["status"] == "timeout" or (s["final_latency_ms"] or 0) > 2000)
-    burn = (slow / len(saturated)) / (1 - 0.99)  # a 99% "final latency <= 2 s" SLO
-    assert burn > 14.4  # the SRE Workbook's fast-burn page threshold
     timeouts_after = sum(s["status"] == "timeout" for s in saturated)
     timeouts_before = sum(s["status"] == "timeout" for s in sessions(collector, start, onset, region="us-east"))
     # A normal half hour sees the odd timeout from the decode tail; saturation many more.
@@ -156,10 +185,17 @@ def test_decode_failures_burn_the_availability_budget_and_empty_transcripts(coll
     onset, end = start + timedelta(minutes=30), start + timedelta(hours=1)
     run(collector, "decode-failures", start, rate=60, label_fraction=0.3)
     after = sessions(collector, onset, end)
-    before = sessions(collector, start, onset)
-    failed = lambda rows: sum(r["status"] != "ok" for r in rows) / len(rows)  # noqa: E731
-    assert failed(before) / (1 - 0.995) < 1.0  # a normal half hour stays inside a 99.5% budget
-    assert failed(after) / (1 - 0.995) > 14.4
+    # The SLO engine, asked about a 99.5% fleet availability SLO: a normal half hour stays
+    # inside the budget and nothing pages; the 8% of failures page through the 6x tier once the
+    # 6h window, which still holds the clean half hour, is 3% bad: about 30 x 3% / (8% - 3%) = 18
+    # minutes after the onset at the designed rate.
+    availability = {"name": "availability", "sli": "availability", "objective": 0.995, "window": "30d"}
+    assert slo_groups(collector, availability, onset)[()].burn_rates["30m"] < 1.0
+    assert pages(collector, availability, onset) == []
+    (page,) = pages(collector, availability, end)
+    assert onset + timedelta(minutes=10) <= page.starts_at <= onset + timedelta(minutes=20)
+    assert pages(collector, availability, page.starts_at - timedelta(minutes=1)) == []
+    assert page.evidence["burn_rates"]["30m"] > 14.4  # the failing half hour: a fast burn (16x designed)
     errors = sum(r["status"] == "decode_error" for r in after) / len(after)
     assert errors == pytest.approx(0.08, abs=0.02)
     ok = [r for r in after if r["status"] == "ok"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import TypeAdapter, ValidationError
 
@@ -94,6 +94,10 @@ def _records(body: bytes, content_type: str, model: type) -> tuple[list[tuple[in
     return _validate(parse_records(body, content_type), model)
 
 
+async def _count_queued(metrics) -> None:  # a coroutine: run on the event loop, no thread hop
+    metrics.count_queued()
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -101,7 +105,7 @@ def _now() -> datetime:
 @router.post("/api/v1/sessions", response_model=IngestResult, dependencies=[Depends(require_ingest)],
              openapi_extra=_array_body(SessionIn), tags=["ingest"],
              responses=_ingest_errors(IngestResult, "record"))
-async def post_sessions(request: Request, response: Response) -> IngestResult:
+async def post_sessions(request: Request, response: Response, background: BackgroundTasks) -> IngestResult:
     body = await read_body(request)
     engine, content_type = services_of(request).engine, request.headers.get("content-type", "")
 
@@ -118,7 +122,10 @@ async def post_sessions(request: Request, response: Response) -> IngestResult:
     if stored is None:
         response.status_code = 422
         return IngestResult(accepted=0, duplicates=0, rejected=rejected)
-    metrics.observe_sessions(stored.accepted)
+    # Counted into /metrics with other batches, before the next scrape or, when enough are queued,
+    # once this answer is sent: the sender waits only for what makes its sessions durable.
+    if metrics.queue_sessions(stored.accepted):
+        background.add_task(_count_queued, metrics)
     metrics.inc("asrwatch_duplicate_sessions", (), stored.duplicates)
     return IngestResult(accepted=len(stored.accepted), duplicates=stored.duplicates, rejected=rejected)
 
