@@ -24,17 +24,12 @@ from asrwatch.services import Services
 from asrwatch.settings import Settings
 from collector.api import CollectorMetrics, Limit, RateLimiter, health, ingest, query, runbooks
 from collector.store import apply_retention, compaction_pass, make_engine, migrate, storage_problem
+from drift import ReportCache, scan_database
 from drift import routes as drift_routes
-from drift.report_cache import ReportCache
-from drift.service import scan_database
-from slo import cost_watch
+from slo import AlertRouter, SeriesCache, cost_watch, evaluator_job, metrics_needs, slos_from_settings
 from slo import routes as slo_routes
-from slo.evaluator import evaluator_job
 from slo.rollout import routes as rollout_routes
 from slo.router import routes as router_routes
-from slo.router.service import AlertRouter
-from slo.series_cache import SeriesCache
-from slo.spec import metrics_needs, slos_from_settings
 
 log = logging.getLogger("asrwatch.collector")
 

@@ -20,12 +20,8 @@ from asrwatch.settings import Settings
 if TYPE_CHECKING:  # the types only: importing the parts here would make every route import them all
     from collector.api import CollectorMetrics, RateLimiter
     from collector.store import LeaderLock
-    from drift.config import DriftConfig
-    from drift.report_cache import ReportCache
-    from drift.scan import ScanReport
-    from slo.evaluator import AlertHook
-    from slo.router.service import AlertRouter
-    from slo.series_cache import SeriesCache
+    from drift import DriftConfig, ReportCache, ScanReport
+    from slo import AlertHook, AlertRouter, SeriesCache
 
     DriftScan = Callable[[Engine, DriftConfig, datetime], ScanReport]
 

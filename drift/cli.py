@@ -64,7 +64,7 @@ def scan(
         report = scan_database(engine, drift_config, when, progress)
     if route:
         from drift.tickets import flush_router, route_findings
-        from slo.router.service import AlertRouter
+        from slo import AlertRouter
 
         alert_router = AlertRouter.from_settings(engine, settings)
         try:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from collector.measures import finite_or_null
-from slo.alert import Alert, fingerprint
+from slo import Alert, fingerprint
 
 Severity = Literal["info", "ticket", "page"]
 SEVERITY_RANK = {"info": 0, "ticket": 1, "page": 2}

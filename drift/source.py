@@ -22,7 +22,7 @@ from collector.store import Sample, Session, read_connection
 from drift.config import DriftConfig, Windows
 from drift.features import SLICE_DIMENSIONS, Encoded, encode
 from drift.models import DriftBaseline
-from drift.session_columns import AmbiguousKey, read_columns
+from drift.session_columns import AmbiguousKey, read_columns, read_columns_postgresql
 
 PARTITION = 100_000
 Pins = dict[str, tuple[datetime, datetime]]
@@ -115,6 +115,8 @@ def load_sessions(engine: Engine, windows: Windows, pins: Pins) -> dict:
     current, keep = _windows_filter(s.ts, s.model_version, windows, pins)
     numbers = {name: s[name] for name in _NUMBERS}
     try:
+        if engine.dialect.name == "postgresql":
+            return read_columns_postgresql(engine, Session.__table__, keep, current, _STRINGS, numbers, PARTITION)
         return read_columns(engine, Session.__table__, keep, current, _STRINGS, numbers, _raw_partitions)
     except AmbiguousKey:
         return load_sessions_per_column(engine, windows, pins)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from drift.findings import SEVERITY_RANK, Finding
 from drift.models import DriftFindingState
-from slo.alert import Alert
+from slo import Alert
 
 
 @dataclass

@@ -4,3 +4,20 @@ multi-window multi-burn-rate alerts (`alerting`), status as of `at` (`evaluation
 `snapshot`), the evaluator loop (`evaluator`, table in `models`), the HTTP API (`routes`),
 Prometheus rule export (`prometheus_rules`) and the `asrwatch slo` commands (`cli`).
 The alert router (`slo.router`) and the rollout judge (`slo.rollout`) live beside it."""
+
+from slo.alert import Alert, fingerprint
+from slo.evaluator import AlertHook, evaluator_job
+from slo.router.service import AlertRouter
+from slo.series_cache import SeriesCache
+from slo.spec import metrics_needs, slos_from_settings
+
+__all__ = [
+    "Alert",
+    "AlertHook",
+    "AlertRouter",
+    "SeriesCache",
+    "evaluator_job",
+    "fingerprint",
+    "metrics_needs",
+    "slos_from_settings",
+]

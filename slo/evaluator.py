@@ -142,6 +142,6 @@ def evaluator_job(services: Services) -> Job:
 
     if engine.dialect.name != "postgresql":
         gauge.set(1)
-    return Job("SLO evaluation", settings.evaluator_interval_s, step,
+    return Job("SLO evaluator", settings.evaluator_interval_s, step,
                leader=LeaderLock(engine, LEADER_NAME) if engine.dialect.name == "postgresql" else None,
                on_leadership=lambda leading: gauge.set(1 if leading else 0))

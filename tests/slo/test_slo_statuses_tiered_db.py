@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta, timezone
-from types import SimpleNamespace
 
 import pytest
 from slo_dense_reference import load_series
 
+from asrwatch.settings import Settings
 from collector.store.compaction import compact
 from collector.store.database import make_engine, migrate
 from collector.store.ingest import score_and_store_samples, store_sessions
@@ -44,7 +44,8 @@ SLOS = [
      "group_by": ["model_version"]},
     {"name": "all", "sli": "first_partial_latency", "threshold_ms": 300, "objective": 0.99, "window": "30d"},
 ]
-SETTINGS = SimpleNamespace(slos=SLOS, slo_min_events=3, runbook_base="/runbooks", slo_min_bad_events=0)
+SETTINGS = Settings(database_url="sqlite://", slos=SLOS, slo_min_events=3, runbook_base_url="/runbooks",
+                    slo_min_bad_events=0)
 
 
 def _session(i: str, ts: datetime, rng: random.Random, *, region=None, model=None, channel=None,
