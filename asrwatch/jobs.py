@@ -29,7 +29,7 @@ log = logging.getLogger("asrwatch.jobs")
 
 @dataclass(frozen=True)
 class Job:
-    name: str
+    name: str  # "<name> pass failed" is what the log says when a pass raises
     interval_s: float
     step: Callable[[datetime], object]  # one pass at `at`
     # "event": the collector's evaluation clock (`collector.store.clock`: wall or watermark);
@@ -37,46 +37,68 @@ class Job:
     clock: Literal["event", "wall"] = "event"
     leader: LeaderLock | None = None  # only the replica holding it runs the step
     on_leadership: Callable[[bool], None] | None = None  # told each pass whether this replica leads
+    # When the lock cannot be reached: "keep" what this replica last knew (the SLO evaluator:
+    # a leader keeps judging through a blip), or "skip" the pass (the rollout judge acts on
+    # rollouts only under a lease it has just renewed).
+    on_lock_error: Literal["keep", "skip"] = "keep"
+    leadership_log: str | None = None  # "<this>: this replica is now the leader" on each change
     # Seconds before the first pass (a callable runs in a thread: it may read the store).
     first_wait_s: float | Callable[[], float] = 0.0
+    log: logging.Logger = log  # the part's own logger, so its lines read as they always did
 
 
-async def _leading(job: Job, was: bool) -> bool:
+def first_wait(job: Job) -> float:
+    try:
+        return job.first_wait_s() if callable(job.first_wait_s) else job.first_wait_s
+    except Exception:
+        job.log.exception("%s: cannot tell when to start; starting now", job.name)
+        return 0.0
+
+
+def take_lead(job: Job, was: bool) -> bool:
+    """Take (or keep) the job's lock; log the changes; tell `on_leadership`."""
     assert job.leader is not None
     try:
-        now = await asyncio.to_thread(job.leader.acquire)
+        now = job.leader.acquire()
     except Exception:
-        log.exception("%s: cannot reach the database to take the leader lock", job.name)
-        now = job.leader.is_leader
-    if now != was:
-        log.warning("%s: this replica %s", job.name, "is now the leader" if now else "is no longer the leader")
+        job.log.exception("%s: cannot reach the database to take the leader lock", job.leadership_log or job.name)
+        now = job.leader.is_leader if job.on_lock_error == "keep" else False
+    if now != was and job.leadership_log:
+        job.log.warning("%s: this replica %s", job.leadership_log,
+                        "is now the leader" if now else "is no longer the leader")
+    if job.on_leadership is not None:
+        job.on_leadership(now)
     return now
+
+
+def run_step(job: Job, at: datetime | None) -> bool:
+    """One pass; a failure is logged and the job goes on. True when the pass completed."""
+    try:
+        job.step(datetime.now(timezone.utc) if job.clock == "wall" else at)
+        return True
+    except Exception:
+        job.log.exception("%s pass failed", job.name)
+        return False
 
 
 async def run(job: Job, engine: Engine, clock_mode: str) -> None:
     """Run `job` until cancelled."""
-    try:
-        wait = await asyncio.to_thread(job.first_wait_s) if callable(job.first_wait_s) else job.first_wait_s
-    except Exception:
-        log.exception("%s: cannot tell when to start; starting now", job.name)
-        wait = 0.0
+    wait = await asyncio.to_thread(first_wait, job)
     leading = False
     try:
         while True:
             await asyncio.sleep(wait)
             wait = job.interval_s
             if job.leader is not None:
-                leading = await _leading(job, leading)
-                if job.on_leadership is not None:
-                    job.on_leadership(leading)
+                leading = await asyncio.to_thread(take_lead, job, leading)
                 if not leading:
                     continue
             try:
-                at = (datetime.now(timezone.utc) if job.clock == "wall"
-                      else await asyncio.to_thread(evaluation_time, engine, clock_mode))
-                await asyncio.to_thread(job.step, at)
+                at = await asyncio.to_thread(evaluation_time, engine, clock_mode) if job.clock == "event" else None
             except Exception:
-                log.exception("%s pass failed", job.name)
+                job.log.exception("%s pass failed", job.name)
+                continue
+            await asyncio.to_thread(run_step, job, at)
     finally:
         if job.leader is not None:
             # A clean shutdown hands over at once; a crash does too, when the server drops the connection.
@@ -137,14 +159,8 @@ class Lockstep:
         return timedelta(seconds=max(self.min_interval_s, job.interval_s * self.scale))
 
     def _first_wait(self, index: int) -> timedelta:
-        job = self.jobs[index]
         if index not in self._first:
-            try:
-                wait = job.first_wait_s() if callable(job.first_wait_s) else job.first_wait_s
-            except Exception:
-                log.exception("%s: cannot tell when to start; starting now", job.name)
-                wait = 0.0
-            self._first[index] = timedelta(seconds=wait * self.scale)
+            self._first[index] = timedelta(seconds=first_wait(self.jobs[index]) * self.scale)
         return self._first[index]
 
     def _due(self, index: int, at: datetime) -> bool:
@@ -155,20 +171,8 @@ class Lockstep:
         return at - last >= self.interval(self.jobs[index])
 
     def _leads(self, index: int) -> bool:
-        job = self.jobs[index]
-        assert job.leader is not None
-        was = self._leading.get(index, False)
-        try:
-            now = job.leader.acquire()
-        except Exception:
-            log.exception("%s: cannot reach the database to take the leader lock", job.name)
-            now = job.leader.is_leader
-        if now != was:
-            log.warning("%s: this replica %s", job.name, "is now the leader" if now else "is no longer the leader")
-        self._leading[index] = now
-        if job.on_leadership is not None:
-            job.on_leadership(now)
-        return now
+        self._leading[index] = take_lead(self.jobs[index], self._leading.get(index, False))
+        return self._leading[index]
 
     def advance(self, at: datetime) -> list[str]:
         """Run every job due at event time `at`, in order; the names of those that ran a pass."""
@@ -181,11 +185,8 @@ class Lockstep:
             self._last[index] = at  # a pass skipped (not the leader) or failed waits an interval too
             if job.leader is not None and not self._leads(index):
                 continue
-            try:
-                job.step(datetime.now(timezone.utc) if job.clock == "wall" else at)
+            if run_step(job, at):
                 ran.append(job.name)
-            except Exception:
-                log.exception("%s pass failed", job.name)
         return ran
 
     def close(self) -> None:

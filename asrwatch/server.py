@@ -69,11 +69,12 @@ def jobs(services: Services, *, housekeeping: bool = True) -> list[Job]:
     settings, engine = services.settings, services.engine
     out: list[Job | None] = []
     if housekeeping:
-        out.append(Job("rollup compaction", settings.compaction_interval_s, lambda at: compaction_pass(engine, at)))
+        out.append(Job("rollup compaction", settings.compaction_interval_s, lambda at: compaction_pass(engine, at),
+                       log=logging.getLogger("collector.compaction")))
         if settings.retention_days:
             days = settings.retention_days
             out.append(Job("retention", settings.retention_interval_s, lambda at: apply_retention(engine, at, days),
-                           clock="wall"))
+                           clock="wall", log=log))
     cost = cost_watch.cost_job(services)
     if settings.evaluator_enabled:  # the SLO evaluator and the cost watch feed the router on this replica
         out += [evaluator_job(services), cost]

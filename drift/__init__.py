@@ -3,6 +3,7 @@ reference and a current window (`scan`), read from the store (`source`, `transcr
 (`report_cache`, `stored_reports`), served (`routes`) and filed as tickets (`tickets`). Other
 packages import only the names below."""
 
+from drift import routes  # modules other packages use whole
 from drift.config import DriftConfig
 from drift.report_cache import ReportCache
 from drift.scan import ScanReport
@@ -11,6 +12,7 @@ from drift.service import scan_database
 __all__ = [
     "DriftConfig",
     "ReportCache",
-    "ScanReport",
+    "routes",
     "scan_database",
+    "ScanReport",
 ]

@@ -96,7 +96,7 @@ def drift_job(services: Services) -> Job | None:
             log.info("drift pass at %s: %d opened, %d resolved", at.isoformat(), len(outcome.opened),
                      len(outcome.resolved))
 
-    return Job("drift", config.interval_s, step,
+    return Job("drift", config.interval_s, step, log=log,
                first_wait_s=lambda: _first_wait(engine, config, settings.evaluator_clock))
 
 

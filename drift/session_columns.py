@@ -105,12 +105,17 @@ class _KeyEncoder:
                 for name in self.names}
 
 
+def _flagged_key(table, current, strings: tuple[str, ...]):
+    """`flag SEP a SEP b ...`: the row's window ("1" current, "0" reference), then its labels."""
+    flag = case((current, literal("1")), else_=literal("0"))
+    return joined_key([flag, *[table.c[name] for name in strings]])
+
+
 def read_columns(engine: Engine, table, where, current, strings: tuple[str, ...], numbers: dict[str, object],
                  partitions: Callable) -> dict:
     """session_id, is_current, encoded `strings`, float `numbers` (name -> SQL expression)."""
     c = table.c
-    flag = case((current, literal("1")), else_=literal("0"))
-    query = select(c.session_id, joined_key([flag, *[c[name] for name in strings]]), *numbers.values()).where(where)
+    query = select(c.session_id, _flagged_key(table, current, strings), *numbers.values()).where(where)
     ids: list[np.ndarray] = []
     floats: dict[str, list[np.ndarray]] = {name: [] for name in numbers}
     encoder = _KeyEncoder(strings)
@@ -130,6 +135,8 @@ def read_columns(engine: Engine, table, where, current, strings: tuple[str, ...]
     return out
 
 
+# No parallel workers: their rows interleave in no fixed order, and both readers must see the scan's.
+SERIAL_SCAN = "SET LOCAL max_parallel_workers_per_gather = 0"
 RECORD_SEPARATOR = "\x1e"  # between rows of one aggregated text column (ASCII record separator)
 
 
@@ -160,19 +167,18 @@ def read_columns_postgresql(engine: Engine, table, where, current, strings: tupl
     rows, codes and levels are the same (the keys go through the encoder in the row reader's
     partitions)."""
     c = table.c
-    flag = case((current, literal("1")), else_=literal("0"))
     nan = literal_column("'NaN'::float8")
     floats = [func.float8send(func.coalesce(cast(expr, Float(53)), nan)) for expr in numbers.values()]
     packed = floats[0]
     for value in floats[1:]:
         packed = packed.op("||")(value)
-    inner = select(c.session_id.label("sid"), joined_key([flag, *[c[name] for name in strings]]).label("key"),
+    inner = select(c.session_id.label("sid"), _flagged_key(table, current, strings).label("key"),
                    packed.label("numbers")).where(where).subquery()
     query = select(func.count(), func.string_agg(inner.c.sid, RECORD_SEPARATOR),
                    func.string_agg(inner.c.key, RECORD_SEPARATOR),
                    func.string_agg(inner.c.numbers, literal_column("''::bytea")))
     with read_connection(engine) as conn:
-        conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        conn.execute(text(SERIAL_SCAN))
         n, sids, keys, packed_rows = conn.execute(query).one()
     encoder = _KeyEncoder(strings)
     keys_ = _split_text(keys, n)

@@ -7,13 +7,15 @@ sessions never exist as a million ORM objects or row tuples.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 
 import numpy as np
-from sqlalchemy import DateTime, and_, case, literal_column, or_, select
+from sqlalchemy import DateTime, and_, case, literal_column, or_, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.sql.expression import Join
@@ -22,8 +24,9 @@ from collector.store import Sample, Session, read_connection
 from drift.config import DriftConfig, Windows
 from drift.features import SLICE_DIMENSIONS, Encoded, encode
 from drift.models import DriftBaseline
-from drift.session_columns import AmbiguousKey, read_columns, read_columns_postgresql
+from drift.session_columns import SERIAL_SCAN, AmbiguousKey, read_columns, read_columns_postgresql
 
+log = logging.getLogger("asrwatch.drift")
 PARTITION = 100_000
 Pins = dict[str, tuple[datetime, datetime]]
 _STRINGS = ("region", "channel", "model_version", "tenant", "language", "status")
@@ -70,6 +73,8 @@ def _raw_partitions(engine: Engine, query) -> Iterator[list]:
     with read_connection(engine) as conn:
         # No stream_results: a streaming result pre-buffers rows the raw cursor would then skip.
         # (SQLite's cursor is lazy anyway; psycopg holds the result in libpq's C memory.)
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(SERIAL_SCAN))  # the row order the one-row read gets, whatever the table's size
         result = conn.execute(query)
         try:
             while rows := result.cursor.fetchmany(PARTITION):
@@ -116,7 +121,12 @@ def load_sessions(engine: Engine, windows: Windows, pins: Pins) -> dict:
     numbers = {name: s[name] for name in _NUMBERS}
     try:
         if engine.dialect.name == "postgresql":
-            return read_columns_postgresql(engine, Session.__table__, keep, current, _STRINGS, numbers, PARTITION)
+            try:
+                return read_columns_postgresql(engine, Session.__table__, keep, current, _STRINGS, numbers, PARTITION)
+            except DBAPIError:
+                # One aggregated value is capped at 1 GB: past about 9 million sessions in the
+                # windows the one-row read fails, and the row reader (no such cap) answers.
+                log.warning("drift: the sessions did not fit one aggregated row; reading them row by row")
         return read_columns(engine, Session.__table__, keep, current, _STRINGS, numbers, _raw_partitions)
     except AmbiguousKey:
         return load_sessions_per_column(engine, windows, pins)

@@ -62,4 +62,4 @@ def cost_job(services: Services) -> Job | None:
     def step(at: datetime) -> None:
         services.alert_router.sync("cost", check(services.engine, settings, config, at), at)
 
-    return Job("cost watch", settings.evaluator_interval_s, step, first_wait_s=settings.evaluator_interval_s)
+    return Job("cost watch", settings.evaluator_interval_s, step, first_wait_s=settings.evaluator_interval_s, log=log)

@@ -1,6 +1,7 @@
-"""The evaluator loop inside `asrwatch serve`: every `evaluator_interval_s` it evaluates every
-SLO at now, records alert state transitions (starts_at, resolved_at) in `slo_alert_state`, and
-hands the alerts to the hooks (the alert router plugs in with `add_alert_hook`).
+"""The evaluator job inside `asrwatch serve` (`evaluator_job`, run by `asrwatch.jobs`): every
+`evaluator_interval_s` it evaluates every SLO at now, records alert state transitions (starts_at,
+resolved_at) in `slo_alert_state`, and hands the alerts to the hooks (`Services.alert_hooks`: the
+alert router's, from `slo.router.routes.router_hook`).
 
 With several replicas on PostgreSQL one of them leads: it holds a session advisory lock
 (`LeaderLock`, on its own connection) and is the only one that evaluates; when it dies its
@@ -142,6 +143,7 @@ def evaluator_job(services: Services) -> Job:
 
     if engine.dialect.name != "postgresql":
         gauge.set(1)
-    return Job("SLO evaluator", settings.evaluator_interval_s, step,
+    # An interval of 0 has always meant the default, not passes back to back.
+    return Job("SLO evaluation", settings.evaluator_interval_s or 15.0, step, leadership_log="SLO evaluator", log=log,
                leader=LeaderLock(engine, LEADER_NAME) if engine.dialect.name == "postgresql" else None,
                on_leadership=lambda leading: gauge.set(1 if leading else 0))

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from asrwatch.settings import Settings
+from collector.store import ROLLUP_DIMENSIONS
 
 SLIKind = Literal[
     "availability", "latency", "first_partial_latency", "queue_latency", "quality", "decode_errors"
@@ -24,7 +25,7 @@ SLIKind = Literal[
 SLI_KINDS: tuple[str, ...] = SLIKind.__args__  # type: ignore[attr-defined]
 LATENCY_KINDS = ("latency", "first_partial_latency", "queue_latency")
 # Dimensions a filter or group_by may use: the rollup's slice columns.
-DIMENSIONS = ("model_version", "region", "channel", "tenant", "language", "pool")
+DIMENSIONS = ROLLUP_DIMENSIONS
 # Dimensions /metrics always labels in full (collector.api.metrics.LABELS); the others become labels
 # only when an SLO uses them, and fold into `__other__` past metrics_label_values_max values.
 ALWAYS_LABELLED = ("model_version", "region", "channel")

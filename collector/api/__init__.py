@@ -2,6 +2,7 @@
 parameters, /metrics and runbooks. `asrwatch.server` mounts it; other packages import only
 the names below."""
 
+from collector.api import runbooks  # modules other packages use whole
 from collector.api.dependencies import get_engine, get_settings, require_admin, require_read
 from collector.api.metrics import DEFAULT_LABEL_VALUES_MAX, OTHER, CollectorMetrics
 from collector.api.rate_limit import Limit, RateLimiter
@@ -9,23 +10,19 @@ from collector.api.routes import health, ingest, query
 from collector.api.timeparams import at_or_collector_now, parse_time
 
 __all__ = [
+    "at_or_collector_now",
     "CollectorMetrics",
     "DEFAULT_LABEL_VALUES_MAX",
-    "Limit",
-    "OTHER",
-    "RateLimiter",
-    "at_or_collector_now",
     "get_engine",
     "get_settings",
     "health",
     "ingest",
+    "Limit",
+    "OTHER",
     "parse_time",
     "query",
+    "RateLimiter",
     "require_admin",
     "require_read",
-]
-
-
-
-__all__ = [
+    "runbooks",
 ]

@@ -2,26 +2,24 @@
 latency histograms, grouping, cost and redaction. No I/O and no storage imports; other
 packages import only the names below."""
 
+from collector.measures import cost, histogram, wer  # modules other packages use whole
 from collector.measures.grouping import groups_of, sums
 from collector.measures.json_safe import finite_or_null
 from collector.measures.redaction import redact
 from collector.measures.wer import WordErrors, normalizer, pair_key, word_errors
+from collector.measures.word_count import hypothesis_words
 
 __all__ = [
-    "WordErrors",
+    "cost",
     "finite_or_null",
     "groups_of",
+    "histogram",
+    "hypothesis_words",
     "normalizer",
     "pair_key",
     "redact",
     "sums",
+    "wer",
     "word_errors",
-]
-
-from collector.measures.word_count import hypothesis_words
-
-__all__ = [
-    "groups_of",
-    "hypothesis_words",
-    "redact",
+    "WordErrors",
 ]

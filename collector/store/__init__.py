@@ -3,6 +3,7 @@ their compaction, retention, the collector's clock, audit rows, the leader lock,
 queries. It imports nothing from the HTTP layer, the SLO engine, drift or the console
 (tests/architecture/test_layering.py); other packages import only the names below."""
 
+from collector.store import audit, histogram_sql, queries  # modules other packages use whole
 from collector.store.clock import EARLIEST, LATEST, evaluation_time, watermark
 from collector.store.compaction import compaction_pass
 from collector.store.database import (
@@ -17,6 +18,7 @@ from collector.store.database import (
 from collector.store.ingest import score_and_store_samples, store_sessions, store_stages
 from collector.store.leader import PROCESS_ID, LeaderLock, process_gone
 from collector.store.models import (
+    ROLLUP_DIMENSIONS,
     STATUSES,
     AuditEntry,
     Base,
@@ -47,53 +49,52 @@ from collector.store.session_batch import UNKNOWN, SessionBatch
 
 __all__ = [
     "API_ERRORS",
+    "apply_retention",
+    "audit",
     "AuditEntry",
     "Base",
-    "EARLIEST",
-    "ErrorOut",
-    "HOUR",
-    "HourlyRollup",
-    "IngestResult",
-    "LATEST",
-    "LeaderLease",
-    "LeaderLock",
-    "PROCESS_ID",
-    "Rejected",
-    "Rollup",
-    "RollupHour",
-    "STATUSES",
-    "Sample",
-    "SampleIn",
-    "SampleResult",
-    "SampleScore",
-    "Session",
-    "SessionBatch",
-    "SessionFields",
-    "SessionIn",
-    "UNKNOWN",
-    "apply_retention",
     "compacted_through",
     "compaction_pass",
     "cost_by_group",
     "describe_error",
     "dialect_insert",
+    "EARLIEST",
     "error_responses",
+    "ErrorOut",
     "evaluation_time",
+    "histogram_sql",
+    "HOUR",
     "hour_of",
+    "HourlyRollup",
     "ingest_turn",
+    "IngestResult",
+    "LATEST",
+    "LeaderLease",
+    "LeaderLock",
     "make_engine",
     "migrate",
     "process_gone",
+    "PROCESS_ID",
+    "queries",
     "read_connection",
+    "Rejected",
+    "ROLLUP_DIMENSIONS",
+    "Rollup",
+    "RollupHour",
+    "Sample",
+    "SampleIn",
+    "SampleResult",
+    "SampleScore",
     "score_and_store_samples",
+    "Session",
+    "SessionBatch",
+    "SessionFields",
+    "SessionIn",
+    "STATUSES",
     "storage_problem",
     "store_sessions",
     "store_stages",
+    "UNKNOWN",
     "watermark",
     "write_transaction",
-]
-
-
-
-__all__ = [
 ]

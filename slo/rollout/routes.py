@@ -1,6 +1,6 @@
 """Rollout API: register canaries, read verdicts (Argo Rollouts `web` metric), Flagger webhooks.
 
-`setup(app)` starts the rollout evaluator in the background: every `evaluator_interval_s`
+`rollout_job` is the rollout evaluator (`asrwatch.server` runs it): every `evaluator_interval_s`
 the replica holding the leader lock judges each active rollout at now and, on `rollback`,
 runs the actuators once (see `service.act_on`).
 """
@@ -180,7 +180,7 @@ def _dry_run(settings: Settings) -> bool:
 
 def rollout_leader(engine: Engine, settings: Settings) -> LeaderLock:
     """One replica judges rollouts and acts on them (the loop and `evaluate_now` share the lock)."""
-    return LeaderLock(engine, LEADER_NAME, lease_s=max(60.0, 4 * settings.evaluator_interval_s))
+    return LeaderLock(engine, LEADER_NAME, lease_s=max(60.0, 4 * (settings.evaluator_interval_s or 15.0)))
 
 
 def rollout_job(services: Services) -> Job:
@@ -193,4 +193,5 @@ def rollout_job(services: Services) -> Job:
         service.evaluate_all(engine, at, acts, actor="rollout-evaluator",
                              price_per_gpu_hour=settings.price_per_gpu_hour, dry_run=_dry_run(settings))
 
-    return Job("rollout evaluation", settings.evaluator_interval_s, step, leader=services.rollout_leader)
+    return Job("rollout evaluation", settings.evaluator_interval_s or 15.0, step, leader=services.rollout_leader,
+               on_lock_error="skip", log=log)

@@ -19,6 +19,7 @@ FORBIDDEN = {
                         "fastapi", "starlette"),
     "collector/measures": ("collector.api", "collector.store", "asrwatch", "slo", "drift", "dashboards", "simulator",
                            "inference_probe", "fastapi", "starlette", "sqlalchemy"),
+    "collector/api": ("slo", "drift", "dashboards", "simulator", "inference_probe", "asrwatch.server"),
     # The parts above the kernel are assembled by the server and never reach back into it or
     # into the console (drift files its tickets through the alert router, so it may use slo).
     "slo": ("asrwatch.server", "drift", "dashboards"),
@@ -67,3 +68,37 @@ def test_only_the_server_builds_the_app() -> None:
                 if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "FastAPI":
                     builders.append(str(path.relative_to(ROOT)))
     assert builders == ["asrwatch/server.py"]
+
+
+PUBLIC = ("collector.store", "collector.measures", "collector.api", "slo", "drift")
+
+
+def test_every_public_interface_resolves() -> None:
+    import importlib
+
+    for name in PUBLIC:
+        package = importlib.import_module(name)
+        assert package.__all__, name
+        assert [n for n in package.__all__ if not hasattr(package, n)] == [], name
+
+
+def test_other_packages_import_only_the_public_interface() -> None:
+    """`from slo import X` from outside slo names only what slo's `__init__` lists."""
+    import importlib
+
+    public = {name: set(importlib.import_module(name).__all__) for name in PUBLIC}
+    outside = []
+    for package in ("asrwatch", "collector", "slo", "drift", "dashboards", "simulator", "inference_probe"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            here = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                    continue
+                inner = [p for p in PUBLIC[:3] if node.module.startswith(p + ".")]
+                if inner and not (here == inner[0] or here.startswith(inner[0] + ".")):
+                    outside.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.module} (past the interface)")
+                if node.module not in public or here == node.module or here.startswith(node.module + "."):
+                    continue  # a package's own modules may import each other
+                outside += [f"{path.relative_to(ROOT)}:{node.lineno} {node.module}.{a.name}"
+                            for a in node.names if a.name not in public[node.module]]
+    assert outside == []

@@ -196,3 +196,14 @@ def test_stored_word_count_is_the_old_sql_count(database_url):
         assert (stored_words is None) == (counts[sid][1] is None or sid.endswith(tuple("13579")))
     assert sum(v[1] is not None for v in after.values()) < sum(v[1] is not None for v in counts.values())
     engine.dispose()
+
+
+def test_empty_windows_read_the_same(database_url):
+    """Windows with no sessions: both readers give the same empty columns (and the scan runs)."""
+    engine = _store(database_url, REGIONS, n=50)
+    windows = Windows.ending_at(AT - timedelta(days=400), DriftConfig())
+    old = source.load_sessions_per_column(engine, windows, {})
+    new = source.load_sessions(engine, windows, {})
+    assert len(new["session_id"]) == 0 and new["region"].levels == []
+    _assert_same_columns(old, new)
+    engine.dispose()

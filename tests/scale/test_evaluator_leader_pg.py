@@ -113,5 +113,5 @@ def test_one_evaluator_leader_and_failover_after_kill_9(tmp_path, postgres_url):
     (page_row,) = [e for e in after if e.fingerprint == page[0].fingerprint]
     assert page_row.starts_at == page[0].starts_at and page_row.resolved_at is not None
     assert [a["fingerprint"] for a in resolved if a["severity"] == "page"] == [page_row.fingerprint]
-    assert logs[leader].count("SLO evaluator: this replica is now the leader") == 1
-    assert logs[1 - leader].count("SLO evaluator: this replica is now the leader") == 1  # once, after the kill
+    assert logs[leader].count("is now the leader") == 1
+    assert logs[1 - leader].count("is now the leader") == 1  # once, after the kill
