@@ -1,12 +1,11 @@
 """The min_bad_events guard: start-up noise on a thin slice files no ticket; a real burn still pages.
 Checked in the in-process engine and, on the exported rules, in Prometheus (`promtool test rules`)."""
 
-import subprocess
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-import yaml
 from prerequisites import need_program
+from promtool_unit import promtool_test
 
 from slo.alerting import conditions, policy
 from slo.prometheus_rules import rules_for, to_yaml
@@ -156,10 +155,4 @@ def test_prometheus_applies_the_guard_below_at_and_above_it(tmp_path):
             exp[rule["alert"]].append({"exp_labels": labels, "exp_annotations": {
                 k: render_annotation(v, labels) for k, v in rule["annotations"].items()}})
         tests = [{"eval_time": f"{EVAL_MINUTE}m", "alertname": name, "exp_alerts": want} for name, want in exp.items()]
-        (folder / "test.yaml").write_text(yaml.safe_dump({
-            "rule_files": ["rules.yaml"], "evaluation_interval": "1m",
-            "tests": [{"interval": "1m", "input_series": input_series, "alert_rule_test": tests}],
-        }, sort_keys=False, width=1 << 20))
-        result = subprocess.run([promtool, "test", "rules", "test.yaml"], cwd=folder, capture_output=True, text=True,
-                                timeout=300)
-        assert result.returncode == 0, f"min_bad_events={min_bad_events}:\n" + (result.stdout + result.stderr)[-4000:]
+        promtool_test(promtool, folder, input_series, alert_tests=tests, context=f"min_bad_events={min_bad_events}:\n")

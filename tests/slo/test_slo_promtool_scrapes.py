@@ -56,6 +56,7 @@ from slo.spec import render_annotation, slos_from_settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 from prerequisites import need_program  # noqa: E402
+from promtool_unit import promtool_test
 from slo_scenarios import BAD_MS, EPOCH, GOOD_MS  # noqa: E402
 
 PRE = 30  # minutes the collector counts before Prometheus first scrapes it
@@ -267,13 +268,7 @@ def test_promtool_fires_with_the_engine_on_real_scrapes(tmp_path, scraped):
                     key: render_annotation(text, labels) for key, text in annotations[(name, labels["slo"], labels["severity"])].items()}})
             tests.append({"eval_time": f"{k}m", "alertname": name, "exp_alerts": expected})
     input_series = [{"series": name, "values": " ".join(vals)} for name, vals in sorted(values.items())]
-    (tmp_path / "test.yaml").write_text(yaml.safe_dump({
-        "rule_files": ["rules.yaml"], "evaluation_interval": "1m",
-        "tests": [{"interval": "1m", "input_series": input_series, "alert_rule_test": tests}],
-    }, sort_keys=False, width=1 << 20))
-    result = subprocess.run([promtool, "test", "rules", "test.yaml"], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=600)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    promtool_test(promtool, tmp_path, input_series, alert_tests=tests, timeout=600)
 
     # The engine's alerts (what the API and the router see) carry the same names and labels.
     spec = specs[0]

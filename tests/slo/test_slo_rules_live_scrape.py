@@ -28,6 +28,7 @@ import yaml
 from live_collector import running_collector
 from prerequisites import need_program
 from prometheus_client.parser import text_string_to_metric_families
+from promtool_unit import promtool_test
 from typer.testing import CliRunner
 
 from asrwatch.cli import app
@@ -222,13 +223,7 @@ def test_every_selector_bucket_and_label_the_rules_use_is_in_the_scrape(run):
 def _promtool_test(promtool: str, folder: Path, input_series: list[dict], tests: list[dict]) -> None:
     folder.mkdir()
     (folder / "rules.yaml").write_text((folder.parent / "rules.yaml").read_text())
-    (folder / "test.yaml").write_text(yaml.safe_dump({
-        "rule_files": ["rules.yaml"], "evaluation_interval": "1m",
-        "tests": [{"interval": "1m", "input_series": input_series, "promql_expr_test": tests}],
-    }, sort_keys=False, width=1 << 20))
-    result = subprocess.run([promtool, "test", "rules", "test.yaml"], cwd=folder, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    promtool_test(promtool, folder, input_series, expr_tests=tests)
 
 
 def test_recording_rules_on_the_scrapes_count_what_was_ingested(run):
