@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -95,27 +96,54 @@ def _fresh_data_dir(data_dir: Path) -> Path:
     return data_dir
 
 
-def _start_collector(settings, port: int, lockstep: Lockstep | None = None):
+def _stop(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"asrwatch demo: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _bind_collector_port(port: int) -> socket.socket:
+    """Hold the collector's port before anything else happens, or stop: the simulated fleet must
+    only ever reach the collector this demo starts, never whatever else listens on the port (it
+    used to log "address already in use" and post its sessions to that). The socket is bound as
+    uvicorn binds its own (`uvicorn.config.Config.bind_socket`: SO_REUSEADDR, which on Linux
+    still refuses a port another socket listens on) and handed to it, so there is no window
+    between the check and the server. Port 0 takes a free port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        sock.close()
+        raise _stop(f"port {port} on 127.0.0.1 is not free ({exc.strerror or exc}): another process "
+                    f"listens there, and the demo sends its simulated fleet only to a collector it "
+                    f"starts itself. Stop that process or choose another port: --port 0 takes a free one.") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _start_collector(settings, sock: socket.socket, lockstep: Lockstep | None = None):
     import uvicorn
 
     from asrwatch.server import create_app
 
+    port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(create_app(settings, lockstep=lockstep), host="127.0.0.1", port=port,
                                            log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name="collector", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="collector", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if not thread.is_alive():
-            raise typer.Exit(f"collector failed to start on port {port} (is it in use?)")
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return server, thread, url
-        except httpx.TransportError:
-            pass
+        if not thread.is_alive():  # uvicorn exits its thread when start-up fails
+            raise _stop(f"the collector failed to start on port {port}; see the log above")
+        if server.started:  # listening on our own socket: /readyz can only be ours
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    return server, thread, url
+            except httpx.TransportError:
+                pass
         time.sleep(0.2)
-    raise typer.Exit("collector did not become ready in 120 s")
+    raise _stop("the collector did not become ready in 120 s")
 
 
 def _register_canary(url: str) -> None:
@@ -262,12 +290,14 @@ def run_demo(*, port: int, console_port: int, headless: bool, minutes: float, ho
              seed: int, probe_limit: int, data_dir: Path, lockstep: bool = False,
              start: datetime | None = None) -> dict[str, Any]:
     start = replay_start(start, hours, datetime.now(timezone.utc))
+    # First the port: a demo already running there keeps its data directory too.
+    sock = _bind_collector_port(port)
     data_dir = _fresh_data_dir(data_dir)
     settings = load_settings(DEMO_CONFIG, database_url=f"sqlite:///{data_dir / 'demo.db'}",
                              traffic_router_file=str(data_dir / "traffic-router.json"),
                              rollout_actuators=[{"kind": "traffic_file", "path": str(data_dir / "traffic-router.json")}])
     driver = Lockstep(scale=LOCKSTEP_SCALE) if lockstep else None
-    server, server_thread, url = _start_collector(settings, port, driver)
+    server, server_thread, url = _start_collector(settings, sock, driver)
     _register_canary(url)
     run = DemoRun(url=url, start=start, hours=hours, speed=None if lockstep else hours * 3600 / (minutes * 60),
                   data_dir=data_dir)
@@ -336,7 +366,7 @@ def register(app: typer.Typer) -> None:
         rate: float = typer.Option(150.0, help="Sessions per simulated minute"),
         seed: int = typer.Option(7, help="Simulator seed"),
         probe_limit: int = typer.Option(8, help="Golden utterances the probe transcribes (0: no probe)"),
-        port: int = typer.Option(8080, help="Collector port"),
+        port: int = typer.Option(8080, help="Collector port (0: a free one); the demo stops if it is taken"),
         console_port: int = typer.Option(8501, help="Console port"),
         data_dir: Path = typer.Option(Path("./asrwatch-data"), help="Where the demo's SQLite database lives"),
         lockstep: bool = typer.Option(False, help="Replay as fast as it runs, the collector's jobs at fixed event "

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from asrwatch import __version__
@@ -23,7 +24,14 @@ from asrwatch.jobs import Job, JobRunner, Lockstep
 from asrwatch.services import Services
 from asrwatch.settings import Settings
 from collector.api import CollectorMetrics, Limit, RateLimiter, health, ingest, query, runbooks
-from collector.store import apply_retention, compaction_pass, make_engine, migrate, storage_problem
+from collector.store import (
+    apply_retention,
+    compaction_pass,
+    configure_dimension_budget,
+    make_engine,
+    migrate,
+    storage_problem,
+)
 from drift import ReportCache, scan_database
 from drift import routes as drift_routes
 from slo import AlertRouter, SeriesCache, cost_watch, evaluator_job, metrics_needs, slos_from_settings
@@ -34,13 +42,16 @@ from slo.router import routes as router_routes
 log = logging.getLogger("asrwatch.collector")
 
 
-def _metrics(settings: Settings) -> CollectorMetrics:
+def _metrics(settings: Settings, engine: Engine) -> CollectorMetrics:
     """/metrics shaped for the SLOs (`slos:` and `openslo:`, parsed once here): their thresholds
     are histogram edges and their dimensions labels, so the exported rules can count them. A
-    bad spec raises, naming the SLO and field."""
+    bad spec raises, naming the SLO and field. The store's per-dimension value budget (rollups
+    and labels alike) is set here too: values an SLO filter names never fold."""
     needs = metrics_needs(slos_from_settings(settings))
+    budget = configure_dimension_budget(engine, settings.metrics_label_values_max, needs.pinned)
     return CollectorMetrics(needs.latency_thresholds, needs.max_wers, dimensions=needs.dimensions,
-                            label_values_max=settings.metrics_label_values_max, pinned_values=needs.pinned)
+                            label_values_max=settings.metrics_label_values_max, pinned_values=needs.pinned,
+                            budget=budget)
 
 
 def build_services(settings: Settings) -> Services:
@@ -49,7 +60,7 @@ def build_services(settings: Settings) -> Services:
     services = Services(
         settings=settings,
         engine=engine,
-        metrics=_metrics(settings),
+        metrics=_metrics(settings, engine),
         # Charged by the auth dependencies (collector.api.auth), which know the token and the scope.
         rate_limiter=RateLimiter({scope: Limit(limit.rate, limit.capacity)
                                   for scope, limit in settings.rate_limits.items()}) if settings.rate_limits else None,

@@ -6,15 +6,20 @@ and mappings are given as JSON. Env wins over the file, the file wins over defau
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import inspect
 import math
 import os
 import re
+import types
+import typing
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from asrwatch import links
@@ -25,6 +30,91 @@ DEFAULT_DATABASE_URL = "sqlite:///./asrwatch-data/asrwatch.db"
 
 SCOPES = ("ingest", "read", "admin")
 TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def closest(key: str, valid: Iterable[str]) -> str | None:
+    """The valid key closest to a misspelt one, or None when none is close: difflib's
+    `get_close_matches` at its default cutoff (0.6), as click (under typer, so our own CLI)
+    suggests a misspelt option in `click.exceptions.NoSuchOption`."""
+    close = difflib.get_close_matches(str(key), sorted(valid), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def did_you_mean(key: str, valid: Iterable[str]) -> str:
+    """` (did you mean 'slos'?)`, or nothing when no valid key is close."""
+    match = closest(key, valid)
+    return f" (did you mean {match!r}?)" if match else ""
+
+
+def unknown_key(where: str, key: Any, valid: Iterable[str]) -> str:
+    """The one wording of an unknown config key: `slo: unknown key (did you mean 'slos'?)`."""
+    path = f"{where}.{key}" if where else str(key)
+    return f"{path}: unknown key{did_you_mean(str(key), valid)}"
+
+
+def model_keys(model: type[BaseModel]) -> list[str]:
+    """The keys a model accepts: its field names and their aliases."""
+    return [k for name, f in model.model_fields.items() for k in (name, f.alias) if k]
+
+
+def _models_in(annotation: Any) -> list[Any]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return [a for arg in typing.get_args(annotation) for a in _models_in(arg)]
+    if origin is typing.Annotated:
+        return _models_in(typing.get_args(annotation)[0])
+    return [annotation]
+
+
+def model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model a validation error's location (less its last part) points into, or None when a
+    part of it is free-form (a dict key, a union pydantic named by its member)."""
+    current: list[Any] = [model]
+    for part in loc:
+        following: list[Any] = []
+        for tp in current:
+            if isinstance(tp, type) and issubclass(tp, BaseModel):
+                field = next((f for name, f in tp.model_fields.items() if part in (name, f.alias)), None)
+                if field is not None:
+                    following += _models_in(field.annotation)
+                continue
+            origin, args = typing.get_origin(tp), typing.get_args(tp)
+            if origin in (list, tuple, set, frozenset) and isinstance(part, int) and args:
+                following += _models_in(args[0])
+            elif origin in (dict, Mapping) and isinstance(part, str) and len(args) == 2:
+                following += _models_in(args[1])
+        current = following
+    models = [tp for tp in current if isinstance(tp, type) and issubclass(tp, BaseModel)]
+    return models[0] if len(models) == 1 else None
+
+
+def validation_problems(exc: ValidationError, model: type[BaseModel], prefix: str = "",
+                        root: str | None = None) -> list[str]:
+    """`<prefix.path>: <message>` per error (`root`, default the prefix, for an error about the
+    whole model), an unknown key named with the closest valid one. Messages only: the offending
+    values (tokens, passwords, transcripts) are never echoed."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        where = ".".join([prefix] * bool(prefix) + [str(p) for p in loc]) if loc else (root or prefix or "config")
+        if err["type"] == "extra_forbidden" and loc:
+            parent = model_at(model, loc[:-1])
+            valid = model_keys(parent) if parent is not None else []
+            problems.append(f"{where}: unknown key{did_you_mean(str(loc[-1]), valid)}")
+        else:
+            problems.append(f"{where}: {err['msg']}")
+    return problems
+
+
+def refuse_unknown_keys(value: Any, model: type[BaseModel]) -> Any:
+    """A `mode="before"` check for models nested in Settings: an unknown key fails naming the
+    closest valid one, in the model's own error (so its location names the parent key)."""
+    if isinstance(value, Mapping):
+        valid = model_keys(model)
+        for key in value:
+            if key not in valid:
+                raise ValueError(f"unknown key {key!r}{did_you_mean(str(key), valid)}")
+    return value
 
 
 def hash_token(token: str) -> str:
@@ -62,12 +152,19 @@ class AuthSettings(BaseModel):
     on load, so no plain token stays in memory, in a settings dump or in an error message.
     """
 
+    model_config = ConfigDict(extra="forbid")
+
     ingest: list[str] | str = Field(default_factory=list)
     read: list[str] | str = Field(default_factory=list)
     admin: list[str] | str = Field(default_factory=list)
     ingest_file: str | None = None
     read_file: str | None = None
     admin_file: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, value: Any) -> Any:
+        return refuse_unknown_keys(value, cls)
 
     @field_validator("ingest", "read", "admin", mode="before")
     @classmethod
@@ -96,23 +193,45 @@ class AuthSettings(BaseModel):
 class RateLimit(BaseModel):
     """A token bucket per token and scope: `rate` requests per second, bursts up to `burst`."""
 
+    model_config = ConfigDict(extra="forbid")
+
     rate: float = Field(gt=0)
     burst: float | None = Field(None, ge=1)  # default: one second's worth, at least 1
 
     @model_validator(mode="before")
     @classmethod
     def _bare_rate(cls, value: Any) -> Any:
-        return {"rate": value} if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return {"rate": value}
+        return refuse_unknown_keys(value, cls)
 
     @property
     def capacity(self) -> float:
         return self.burst if self.burst is not None else max(1.0, self.rate)
 
 
+# Variables with the ASRWATCH_ prefix that belong to other asrwatch commands or to the tests,
+# not to this settings object: the unknown-variable check leaves them alone.
+OTHER_ENV_VARS = frozenset({
+    "ASRWATCH_TOKEN", "ASRWATCH_INGEST_TOKEN", "ASRWATCH_ADMIN_TOKEN",  # clients, runbooks
+    "ASRWATCH_CONSOLE_TOKEN", "ASRWATCH_CONSOLE_API", "ASRWATCH_CONSOLE_NORMALIZER",  # asrwatch console
+    "ASRWATCH_CACHE_DIR", "ASRWATCH_PROBE_SERVE_TOKEN", "ASRWATCH_ENDPOINT_TOKEN",  # asrwatch probe
+    "ASRWATCH_UPDATE_GOLDEN", "ASRWATCH_README_SCREENSHOT",  # the test suite
+})
+OTHER_ENV_PREFIXES = ("ASRWATCH_TEST_",)  # the test suite (ASRWATCH_TEST_POSTGRES, ..._CRASH_AT)
+ENV_PREFIX = "ASRWATCH_"
+
+
 class Settings(BaseSettings):
+    """Every key asrwatch.yaml takes is a field here; any other key, in the file, in keyword
+    arguments or as an `ASRWATCH_<KEY>` environment variable, is an error naming it and the
+    closest valid key. Sub-configs owned by other parts (the router, drift, cost, rollout
+    actuators) are declared here and validated by those parts' own models, which forbid
+    unknown keys too."""
+
     # Errors name the key but never echo its value: values may be tokens or a database password.
     model_config = SettingsConfigDict(
-        env_prefix="ASRWATCH_", env_nested_delimiter="__", extra="allow", hide_input_in_errors=True
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", hide_input_in_errors=True
     )
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -146,8 +265,10 @@ class Settings(BaseSettings):
     # With > 0, a tier also needs enough events that crossing its threshold takes this many bad
     # ones (a 1x ticket on a 99% SLO needs 100 events per bad event): no start-up noise tickets.
     slo_min_bad_events: float = 0.0
-    # /metrics labels every dimension an SLO filters or groups on; each holds at most this many
-    # distinct values (values SLO filters name are always kept), the rest read `__other__`.
+    # The cardinality budget: each slice dimension (model_version, region, channel, tenant,
+    # language, pool) keeps at most this many distinct values in the rollups and as /metrics labels
+    # (values SLO filters name are always kept); later values read `__other__`
+    # (`collector.store.dimension_budget`: the admitted set is stored, the same on every replica).
     metrics_label_values_max: int = Field(1000, ge=1)
     traffic_router_file: str | None = None
     # Per-token request limits by the scope an endpoint needs, e.g. {ingest: 50, read: {rate: 20,
@@ -155,6 +276,34 @@ class Settings(BaseSettings):
     rate_limits: dict[Literal["ingest", "read", "admin"], RateLimit] = Field(default_factory=dict)
     # Browser origins allowed to call the API (CORS); empty: no cross-origin access at all.
     cors_origins: list[str] | str = Field(default_factory=list)
+
+    # The alert router (`slo.router.config.RouterConfig` validates these, Alertmanager's shape);
+    # None: the router's own default.
+    receivers: list[dict[str, Any]] | None = None
+    routes: dict[str, Any] | None = None
+    owners: dict[str, Any] | None = None
+    inhibit_rules: list[dict[str, Any]] | None = None
+    group_by: list[str] | None = None
+    group_wait: str | float | None = None
+    group_interval: str | float | None = None
+    repeat_interval: str | float | None = None
+    fallback_receiver: str | None = None
+    # The drift scan (`drift.config.DriftConfig`) and the cost watch (`slo.cost_watch.CostWatchConfig`).
+    drift: dict[str, Any] = Field(default_factory=dict)
+    cost: dict[str, Any] = Field(default_factory=dict)
+    # Rollback actuators besides traffic_router_file (`slo.rollout.actuators.from_settings`):
+    # [{kind: webhook, url, headers}, {kind: traffic_file, path}]; dry run: say, change nothing.
+    rollout_actuators: list[dict[str, Any]] = Field(default_factory=list)
+    rollout_dry_run: bool = False
+
+    def __init__(self, **values: Any) -> None:
+        # pydantic-settings reads only the ASRWATCH_ variables that name a field and ignores the
+        # rest, so a misspelt one would be dropped without a word: refuse it here, by name.
+        unknown_env_vars(os.environ)
+        for key in values:
+            if key not in type(self).model_fields and key not in _BASE_SETTINGS_ARGS:
+                raise ValueError(unknown_key("", key, type(self).model_fields))
+        super().__init__(**values)
 
     @field_validator("cors_origins", "openslo", mode="before")
     @classmethod
@@ -214,6 +363,40 @@ class Settings(BaseSettings):
         return env_settings, init_settings, file_secret_settings
 
 
+# Keyword arguments BaseSettings itself takes (`_env_file`, `_secrets_dir`...): not config keys.
+_BASE_SETTINGS_ARGS = frozenset(inspect.signature(BaseSettings.__init__).parameters) - {"values"}
+
+
+def _field_model(annotation: Any) -> type[BaseModel] | None:
+    models = [m for m in _models_in(annotation) if isinstance(m, type) and issubclass(m, BaseModel)]
+    return models[0] if len(models) == 1 else None
+
+
+def unknown_env_vars(environ: Mapping[str, str]) -> None:
+    """Raise naming the first `ASRWATCH_*` variable that is no setting (nor another command's),
+    with the closest valid variable. Case-insensitive, as pydantic-settings reads them; nested
+    keys (a misspelt ASRWATCH_AUTH__REED) are checked where the field is a model."""
+    fields = Settings.model_fields
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in OTHER_ENV_VARS or upper.startswith(OTHER_ENV_PREFIXES):
+            continue
+        parts = upper[len(ENV_PREFIX):].lower().split("__")
+        field = fields.get(parts[0])
+        valid: list[str] = list(fields)
+        known = field is not None
+        if known and len(parts) > 1:
+            model = _field_model(field.annotation)
+            if model is not None:
+                valid = [f"{parts[0]}__{k}" for k in model_keys(model)]
+                known = parts[1] in model_keys(model)
+        if not known:
+            match = closest("__".join(parts[:2]) if field is not None else parts[0], valid)
+            hint = f" (did you mean {ENV_PREFIX + match.upper()}?)" if match else ""
+            raise ValueError(f"{name}: unknown environment variable{hint}; asrwatch reads "
+                             f"{ENV_PREFIX}<KEY> for each key of asrwatch.yaml")
+
+
 def refuse_plain_tokens(loaded: dict[str, Any], source: str) -> None:
     """A config file is read by backups, diffs and people: it may hold token hashes only."""
     auth = loaded.get("auth")
@@ -242,6 +425,9 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
         odd = [key for key in loaded if not isinstance(key, str)]
         if odd:  # YAML allows `1: x`; keyword arguments do not
             raise ValueError(f"{path}: config keys must be strings, got {odd[0]!r}")
+        for key in loaded:  # named with the file, before any value is looked at
+            if key not in Settings.model_fields:
+                raise ValueError(f"{path}: {unknown_key('', key, Settings.model_fields)}")
         refuse_plain_tokens(loaded, str(path))
         if isinstance(loaded.get("openslo"), (list, str)):  # as Prometheus' rule_files: beside the config
             paths = [loaded["openslo"]] if isinstance(loaded["openslo"], str) else loaded["openslo"]

@@ -34,6 +34,7 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
     "probe": (["--contexts", "trim"], ["--contexts", "trim", "--limit", "8", "--batch-sizes", "1,8"]),
     "console": ([], ["--sessions", "100000"]),
     "load": (["--minutes", "3"], ["--minutes", "0.5"]),
+    "redaction": (["--seconds", "3"], ["--seconds", "0.5"]),
 }
 
 
@@ -98,8 +99,18 @@ def _load(f: dict) -> list[tuple]:
              f"lost {f['lost']}, RSS {f['rss_growth_pct']:+.0f}%", "lost 0", f["lost"] == 0)]
 
 
+def _redaction(f: dict) -> list[tuple]:
+    ours, *presidio = f["runs"]
+    other = presidio[0] if presidio else None
+    return [(f"redaction: PII corpus recall / near-misses altered ({ours['spans']} spans, {ours['near_misses']} near-misses)",
+             f"{ours['recall']:.1%} / {ours['altered_rate']:.1%}",
+             f"{other['name']}: {other['recall']:.1%} / {other['altered_rate']:.1%}" if other else "Presidio not installed",
+             "-", ">= 95% / <= 3%", ours["recall"] >= 0.95 and ours["altered_rate"] <= 0.03)]
+
+
 TABLES: dict[str, Callable[[Any], list[tuple]]] = {
     "ingest": _ingest, "slo": _slo, "drift": _drift, "probe": _probe, "console": _console, "load": _load,
+    "redaction": _redaction,
 }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from asrwatch.settings import Settings
+from asrwatch.settings import Settings, validation_problems
 from drift.features import SLICE_DIMENSIONS
 
 
@@ -51,14 +51,13 @@ class DriftConfig(BaseModel):
 
     @classmethod
     def from_settings(cls, settings: Settings | Mapping[str, Any], **overrides: Any) -> "DriftConfig":
-        extra = settings if isinstance(settings, Mapping) else (settings.model_extra or {})
-        data = dict(extra.get("drift") or {})
+        raw = settings.get("drift") if isinstance(settings, Mapping) else settings.drift
+        data = dict(raw or {})
         data.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls.model_validate(data)
-        except ValidationError as exc:
-            problems = [f"drift.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-            raise ValueError("invalid drift config: " + "; ".join(problems)) from None
+        except ValidationError as exc:  # an unknown key is named with the closest valid one
+            raise ValueError("invalid drift config: " + "; ".join(validation_problems(exc, cls, "drift"))) from None
 
 
 @dataclass(frozen=True)

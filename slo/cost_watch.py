@@ -8,14 +8,15 @@ Config (`cost:` in asrwatch.yaml): `group_by` (default: the whole fleet), `windo
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Engine
 
 from asrwatch.jobs import Job
-from asrwatch.settings import Settings
+from asrwatch.settings import Settings, validation_problems
 from collector.store import cost_by_group
 from slo.alert import Alert
 from slo.cost_regression import cost_alerts
@@ -36,12 +37,12 @@ class CostWatchConfig(BaseModel):
     min_sessions: int = Field(200, ge=1)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "CostWatchConfig":
-        raw = (settings.model_extra or {}).get("cost") or {}
+    def from_settings(cls, settings: Settings | Mapping[str, Any]) -> "CostWatchConfig":
+        raw = (settings.get("cost") if isinstance(settings, Mapping) else settings.cost) or {}
         try:
             return cls.model_validate(raw)
-        except Exception as exc:
-            raise ValueError(f"cost: {exc}") from exc
+        except ValidationError as exc:  # an unknown key is named with the closest valid one
+            raise ValueError("invalid cost config: " + "; ".join(validation_problems(exc, cls, "cost"))) from None
 
 
 def check(engine: Engine, settings: Settings, config: CostWatchConfig, at: datetime) -> list[Alert]:

@@ -18,7 +18,10 @@ counts from before Prometheus first scraped (or from before a scrape gap) never 
 
 Each label dimension holds at most `label_values_max` distinct values (values an SLO filter
 names are always kept); further values fold into `__other__`, counted by
-`asrwatch_metrics_folded_sessions_total{dimension}` and warned about once per dimension.
+`asrwatch_metrics_folded_sessions_total{dimension}` and warned about once per dimension. With the
+store's budget (`collector.store.dimension_budget`) the values kept are the ones the rollups keep,
+the same on every replica; `asrwatch_folded_sessions_total{dimension}` counts the sessions this
+replica stored in a rollup's `__other__` slice.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from collector.measures import groups_of, sums
-from collector.store import STATUSES, UNKNOWN, SessionBatch
+from collector.store import STATUSES, UNKNOWN, DimensionBudget, SessionBatch
 
 log = logging.getLogger("asrwatch.metrics")
 
@@ -111,11 +114,15 @@ class CollectorMetrics(Collector):
                  max_wer_thresholds: Iterable[float] = (), *, dimensions: Sequence[str] = (),
                  label_values_max: int = DEFAULT_LABEL_VALUES_MAX,
                  pinned_values: Mapping[str, Iterable[str]] | None = None,
+                 budget: DimensionBudget | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         """`dimensions`: slice dimensions labelled besides model_version, region and channel (those
         the SLOs filter or group on); `pinned_values`: per dimension, values that never fold
         (an SLO filter names them); `clock`: unix seconds for the children's created timestamps
-        (Prometheus compares them with its own wall clock, so the wall clock, not event time)."""
+        (Prometheus compares them with its own wall clock, so the wall clock, not event time);
+        `budget`: the store's cardinality budget (`collector.store.DimensionBudget`): a value it
+        has decided keeps or folds as in the rollups, on every replica and after a restart; only
+        values it has not decided (none that ingest stored) fall back to this process' count."""
         thresholds = latency_thresholds_ms or {}
         self.labels = LABELS + tuple(d for d in dict.fromkeys(dimensions) if d not in LABELS)
         self.label_values_max = int(label_values_max)
@@ -123,6 +130,7 @@ class CollectorMetrics(Collector):
             raise ValueError(f"metrics_label_values_max must be at least 1, got {label_values_max}")
         self._pinned = {d: frozenset(v) for d, v in (pinned_values or {}).items()}
         self._seen: dict[str, set[str]] = {d: set() for d in self.labels}
+        self.budget = budget
         self._lock = threading.Lock()
         self._clock = clock
         self.created: dict[tuple, float] = {}  # label set -> when its children were created
@@ -154,6 +162,9 @@ class CollectorMetrics(Collector):
             "asrwatch_wer_ref_words": ("Reference words of labeled utterances", self.labels),
             "asrwatch_duplicate_sessions": ("Session records seen again", ()),
             "asrwatch_rejected_records": ("Records rejected at ingest", ("kind",)),
+            "asrwatch_folded_sessions": (
+                f"Sessions stored in the {OTHER} slice of a dimension past its value budget (rollups; this replica)",
+                ("dimension",)),
             "asrwatch_metrics_folded_sessions": (
                 f"Sessions whose dimension value was labelled {OTHER} (past the per-dimension budget)",
                 ("dimension",)),
@@ -165,7 +176,10 @@ class CollectorMetrics(Collector):
             for name, (doc, label_names) in self._docs().items():
                 family = CounterMetricFamily(name, doc, labels=list(label_names))
                 per_slice = label_names[:len(self.labels)] == self.labels  # children of a label set
-                for labels, value in self.counters.get(name, {}).items():
+                counted = self.counters.get(name, {})
+                if name == "asrwatch_folded_sessions":
+                    counted = {(d,): n for d, n in (self.budget.folded_sessions if self.budget else {}).items()}
+                for labels, value in counted.items():
                     created = self.created.get(labels[:len(self.labels)]) if per_slice else None
                     family.add_metric(list(labels), value, created=created)
                 yield family
@@ -196,19 +210,24 @@ class CollectorMetrics(Collector):
         out = [list(key) for key in keys]
         for d, dim in enumerate(self.labels):
             seen, pinned = self._seen[dim], self._pinned.get(dim, frozenset())
-            folded = 0.0
+            folded, by_budget = 0.0, True
             for i, key in enumerate(keys):
                 value = key[d]
                 if value in seen or value in pinned:
                     continue
-                if len(seen) < self.label_values_max:
-                    seen.add(value)
+                kept = self.budget.kept(dim, value) if self.budget is not None else None
+                if kept is True:
                     continue
+                if kept is None:  # not decided by the store's budget: this process' own count
+                    if len(seen) < self.label_values_max:
+                        seen.add(value)
+                        continue
+                    by_budget = False
                 out[i][d] = OTHER
                 folded += float(weights[i])
             if folded:
                 counter = self.counters["asrwatch_metrics_folded_sessions"]
-                if (dim,) not in counter:
+                if (dim,) not in counter and not by_budget:  # the budget warned already, once
                     log.warning("metrics: dimension %s has more than %d values; further values are "
                                 "labelled %s on /metrics (metrics_label_values_max)",
                                 dim, self.label_values_max, OTHER)

@@ -10,13 +10,13 @@ keyed by trace id, not by session.
 from __future__ import annotations
 
 import base64
-import gzip
-import zlib
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
+from fastapi import HTTPException
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -24,11 +24,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from collector.api.body import IDENTITY
+from collector.api.body import decompress as bounded_decompress
 from collector.store import SessionIn
 
 PREFIX = "asr."
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 SESSION_FIELDS = set(SessionIn.model_fields) - {"attributes"}
+DEFAULT_LIMIT = 16 * 1024 * 1024  # Settings.max_body_bytes' default
 
 
 class OTLPDecodeError(ValueError):
@@ -55,18 +58,16 @@ class FlatSpan:
         return max(self.end_ns - self.start_ns, 0) / 1e6
 
 
-def decompress(body: bytes, encoding: str | None) -> bytes:
-    encoding = (encoding or "").lower()
+def decompress(body: bytes, encoding: str | None, limit: int = DEFAULT_LIMIT) -> bytes:
+    """What the route's `read_body` does with a Content-Encoding, for callers outside a request:
+    incremental, never past `limit` bytes of output; OTLPDecodeError for anything wrong."""
+    encoding = (encoding or "").strip().lower()
+    if encoding in IDENTITY:
+        return body
     try:
-        if encoding == "gzip":
-            return gzip.decompress(body)
-        if encoding == "deflate":
-            return zlib.decompress(body)
-    except (OSError, zlib.error) as exc:
-        raise OTLPDecodeError(f"body: cannot decompress {encoding}: {exc}") from exc
-    if encoding not in ("", "identity"):
-        raise OTLPDecodeError(f"Content-Encoding: unsupported {encoding!r}")
-    return body
+        return bounded_decompress(body, encoding, limit)
+    except HTTPException as exc:
+        raise OTLPDecodeError(exc.detail) from None
 
 
 def _hex_ids_to_base64(node: Any) -> None:
@@ -167,11 +168,43 @@ def is_session_root(span: FlatSpan) -> bool:
     return span.parent_span_id is None and any(k.startswith(PREFIX) for k in span.attributes)
 
 
+def span_problem(span: FlatSpan) -> str | None:
+    """Why a span cannot be stored alike on every engine, naming the field; None when it can.
+
+    PostgreSQL text cannot hold NUL (SQLite can), and JSON has no NaN or Infinity (a double
+    attribute may carry one). The route rejects such a span by itself, on both engines.
+    """
+    if "\x00" in span.name:
+        return "name: must not contain NUL (\\u0000) characters"
+    return _value_problem(span.attributes, "attributes")
+
+
+def _value_problem(node: Any, path: str) -> str | None:
+    if isinstance(node, str):
+        return f"{path}: must not contain NUL (\\u0000) characters" if "\x00" in node else None
+    if isinstance(node, float):
+        return None if math.isfinite(node) else f"{path}: {node} is not a number JSON can hold"
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if "\x00" in key:
+                return f"{path}: a key must not contain NUL (\\u0000) characters"
+            problem = _value_problem(value, f"{path}.{key}")
+            if problem:
+                return problem
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            problem = _value_problem(value, f"{path}[{index}]")
+            if problem:
+                return problem
+    return None
+
+
 def stage_row(span: FlatSpan) -> dict[str, Any]:
     attrs = {k: v for k, v in span.attributes.items() if not k.startswith(PREFIX)}
     return {
         "trace_id": span.trace_id, "span_id": span.span_id, "parent_span_id": span.parent_span_id,
-        "name": span.name[:128], "start": span.start, "duration_ms": span.duration_ms,
+        # Whole: `store_stages` redacts the name, then cuts it to its column.
+        "name": span.name, "start": span.start, "duration_ms": span.duration_ms,
         "attributes": attrs or None,
     }
 

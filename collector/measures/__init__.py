@@ -5,6 +5,7 @@ packages import only the names below."""
 from collector.measures import cost, histogram, wer  # modules other packages use whole
 from collector.measures.grouping import groups_of, sums
 from collector.measures.json_safe import finite_or_null
+from collector.measures.redact_values import redact_strings
 from collector.measures.redaction import redact
 from collector.measures.wer import WordErrors, normalizer, pair_key, word_errors
 from collector.measures.word_count import hypothesis_words
@@ -18,6 +19,7 @@ __all__ = [
     "normalizer",
     "pair_key",
     "redact",
+    "redact_strings",
     "sums",
     "wer",
     "word_errors",

@@ -15,6 +15,8 @@ from collector.store.database import (
     storage_problem,
     write_transaction,
 )
+from collector.store.dimension_budget import DimensionBudget
+from collector.store.dimension_budget import configure as configure_dimension_budget
 from collector.store.ingest import score_and_store_samples, store_sessions, store_stages
 from collector.store.leader import PROCESS_ID, LeaderLock, process_gone
 from collector.store.models import (
@@ -55,9 +57,11 @@ __all__ = [
     "Base",
     "compacted_through",
     "compaction_pass",
+    "configure_dimension_budget",
     "cost_by_group",
     "describe_error",
     "dialect_insert",
+    "DimensionBudget",
     "EARLIEST",
     "error_responses",
     "ErrorOut",

@@ -2,9 +2,11 @@
 transaction, so an action and its audit row commit together), and transcript access: who read
 which sessions' text, and when — never the text.
 
-A response that carries transcript text (a session's
-hypothesis, a sample's reference or hypothesis) is recorded as one `transcript.read` row per
-request, naming the caller, its token fingerprint, the endpoint and the session ids.
+A response that carries transcript text or text a sender attached to a session (a session's
+hypothesis or `attributes`, its trace's stages: span names and attributes, a sample's reference
+or hypothesis) is recorded as one `transcript.read` row per request, naming the caller, its
+token fingerprint, the endpoint and the session ids. All of it is redacted at ingest, and all
+of it is audited: redaction is a pattern match and misses some PII.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ TRANSCRIPT_READ = "transcript.read"
 
 
 def _has_text(row: Mapping[str, Any]) -> bool:
-    if row.get("hypothesis"):
+    # Stages carry span names and the span's and its resource's attributes.
+    if row.get("hypothesis") or row.get("attributes") or row.get("stages"):
         return True
     return any(s.get("reference") or s.get("hypothesis") for s in row.get("samples") or ())
 
 
 def sessions_with_text(rows: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Ids of the sessions whose text a response carries, in response order."""
+    """Ids of the sessions whose text (transcripts, attributes, stages) a response carries, in
+    response order."""
     return [str(row["session_id"]) for row in rows if _has_text(row)]
 
 

@@ -6,6 +6,7 @@ record survives a crash of the collector.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +16,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from collector.measures import WordErrors, redact, word_errors
+from collector.measures import WordErrors, redact, redact_strings, word_errors
 from collector.store.database import dialect_insert, write_transaction
 from collector.store.models import Sample, Session, Stage
 from collector.store.pg_batch import insert_new_sessions
@@ -118,16 +119,56 @@ def _sqlite_columns(batch: SessionBatch) -> list[list[Any]]:
     return [columns[name] for name in COLUMNS]
 
 
+STAGE_NAME_CHARS = 128  # the column's size
+
+
 def store_stages(conn: Connection, stages: Sequence[dict[str, Any]]) -> None:
+    """Store spans as stages, their name and every string in their attributes (the span's and
+    its resource's) redacted like a transcript: span names and attributes carry caller details
+    too. The name is cut to its column after redaction, so a cut never hides PII from it."""
     if stages:
         table = Stage.__table__
-        conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(index_elements=["trace_id", "span_id"]), list(stages))
+        rows = [{**stage, "name": (redact(stage["name"]) or "")[:STAGE_NAME_CHARS],
+                 "attributes": redact_strings(stage.get("attributes"))} for stage in stages]
+        conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(index_elements=["trace_id", "span_id"]), rows)
+
+
+# What `redact` puts in place of PII ("[PHONE]", "[EMAIL]"...; Presidio's anonymizer writes
+# "<PHONE_NUMBER>"): a stored hypothesis holding one was changed by redaction, one holding none
+# is the text as sent.
+_PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]*\]|<[A-Z][A-Z_]*>")
+
+
+def _score(sample: SampleIn, stored_hypothesis: str | None, normalizer_name: str) -> tuple[WordErrors, str, str]:
+    """A sample's word errors and its reference and hypothesis as stored (redacted).
+
+    Redaction never changes the score: it is computed on the texts as sent, normalized, in
+    memory, and only the redacted texts are kept. (Redacting first scored a correct transcript
+    as wrong wherever redaction treats the two texts differently: "five five five zero one nine
+    nine" is a phone number spoken, "5550199" an ordinary number, so the reference lost the
+    words its hypothesis kept.)
+
+    A sample without its own hypothesis is scored against the session's, which was redacted when
+    the session was stored; the text as sent is gone. If redaction left that hypothesis as it was
+    (no placeholder in it), it is the text as sent and the score is exact. If not, the reference
+    is redacted the same way before scoring, so that a placeholder faces a placeholder rather than
+    the words it replaced; the score is then that of the redacted texts (a PII span redacted in
+    one text and not in the other counts as an error). Send the hypothesis with the sample to
+    score it on the texts as sent."""
+    stored_reference = redact(sample.reference) or ""
+    if sample.hypothesis is not None:
+        errors = word_errors(sample.reference, sample.hypothesis, normalizer_name)
+        return errors, stored_reference, redact(sample.hypothesis) or ""
+    hypothesis = stored_hypothesis or ""
+    reference = stored_reference if _PLACEHOLDER.search(hypothesis) else sample.reference
+    return word_errors(reference, hypothesis, normalizer_name), stored_reference, hypothesis
 
 
 def score_and_store_samples(
     engine: Engine, samples: Sequence[tuple[int, SampleIn]], normalizer_name: str, received_at: datetime
 ) -> tuple[list[tuple[int, ScoredSample]], list[tuple[int, str]]]:
-    """Score samples against their sessions and store the new ones.
+    """Score samples against their sessions (on the texts as sent: `_score`) and store the new
+    ones, their texts redacted.
 
     Returns (scored, rejected) where each is paired with the index of the sample in the request.
     """
@@ -150,12 +191,10 @@ def score_and_store_samples(
             if session is None:
                 rejected.append((index, "session_id: unknown session; post the session before its sample"))
                 continue
-            hypothesis = sample.hypothesis if sample.hypothesis is not None else session["hypothesis"]
-            if hypothesis is None:
+            if sample.hypothesis is None and session["hypothesis"] is None:
                 rejected.append((index, "hypothesis: required when the session carries no hypothesis"))
                 continue
-            reference, hypothesis = redact(sample.reference), redact(hypothesis)
-            errors = word_errors(reference or "", hypothesis or "", normalizer_name)
+            errors, reference, hypothesis = _score(sample, session["hypothesis"], normalizer_name)
             item = ScoredSample(session, errors, sample.source)
             key = (sample.session_id, sample.source)
             if key in pending:

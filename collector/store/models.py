@@ -254,3 +254,14 @@ class LeaderLease(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     holder: Mapped[str] = mapped_column(String(256))
     expires_at: Mapped[datetime]
+
+
+class DimensionValue(Base):
+    """A slice dimension's value admitted to the cardinality budget (`collector.store.dimension_budget`):
+    rollups and /metrics keep it as itself; values past a dimension's budget read `__other__`.
+    Rows are never deleted, so every replica and restart agrees on the admitted set."""
+
+    __tablename__ = "dimension_values"
+
+    dimension: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128), primary_key=True)

@@ -20,6 +20,35 @@ from collector.store.rollup_window import rollup_rows
 SESSION_FILTERS = ROLLUP_DIMENSIONS + ("status",)
 
 
+GROUPS_DEFAULT = 1000  # groups one grouped answer holds unless the caller asks for fewer or more
+GROUPS_MAX = 10000
+
+
+class Groups(list):
+    """One page of a grouped answer (rows in group order) that knows how many groups there were:
+    `truncated` when groups past `offset + limit` exist (the API says so in `X-Truncated`)."""
+
+    total: int = 0
+    offset: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        return self.offset + len(self) < self.total
+
+
+def _page(keys: list, limit: int | None, offset: int) -> tuple[list, int]:
+    """The sorted keys of one page, and how many there were in all."""
+    ordered = sorted(keys)
+    end = None if limit is None else offset + limit
+    return ordered[offset:end], len(ordered)
+
+
+def _groups(rows: list[dict[str, Any]], total: int, offset: int) -> Groups:
+    out = Groups(rows)
+    out.total, out.offset = total, offset
+    return out
+
+
 def _check_dims(group_by: Sequence[str]) -> None:
     for dim in group_by:
         if dim not in ROLLUP_DIMENSIONS:
@@ -27,7 +56,8 @@ def _check_dims(group_by: Sequence[str]) -> None:
 
 
 def wer_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
-                 filters: Mapping[str, str], resamples: int = 1000) -> list[dict[str, Any]]:
+                 filters: Mapping[str, str], resamples: int = 1000, *, limit: int | None = None,
+                 offset: int = 0) -> Groups:
     _check_dims(group_by)
     values = ("wer_utterances", "wer_pairs", "wer_substitutions", "wer_deletions", "wer_insertions")
     groups: dict[tuple, dict[str, Any]] = defaultdict(lambda: {"pairs": [], "S": 0, "D": 0, "I": 0})
@@ -42,7 +72,8 @@ def wer_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until
             g["D"] += row.wer_deletions
             g["I"] += row.wer_insertions
     out = []
-    for key in sorted(groups):
+    page, total = _page(list(groups), limit, offset)  # the bootstrap runs for this page's groups only
+    for key in page:
         g = groups[key]
         errors, words, counts = wer_math.parse_pairs(wer_math.merge_pairs(g["pairs"]))
         interval = wer_math.bootstrap_interval(errors, words, counts, resamples=resamples)
@@ -55,14 +86,15 @@ def wer_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until
             "ci_low": interval[0] if interval else None,
             "ci_high": interval[1] if interval else None,
         })
-    return out
+    return _groups(out, total, offset)
 
 
 LATENCY_FIELDS = {"final": "latency_hist", "first_partial": "first_partial_hist", "queue": "queue_hist"}
 
 
 def latency_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
-                     filters: Mapping[str, str], quantiles: Sequence[float] = (0.5, 0.95, 0.99)) -> list[dict[str, Any]]:
+                     filters: Mapping[str, str], quantiles: Sequence[float] = (0.5, 0.95, 0.99), *,
+                     limit: int | None = None, offset: int = 0) -> Groups:
     """p50/p95/p99 of final, first-partial and queue latency per group, from the window's rollup
     histograms (a day is about a million histogram entries: merged by numpy from the stored text)."""
     _check_dims(group_by)
@@ -76,7 +108,8 @@ def latency_by_group(engine: Engine, group_by: Sequence[str], since: datetime, u
               for i, h in enumerate(LATENCY_FIELDS.values())}
     groups = {key: {h: merged[h][i] for h in LATENCY_FIELDS.values()} for i, key in enumerate(keys)}
     out = []
-    for key in sorted(groups):
+    page, total = _page(list(groups), limit, offset)
+    for key in page:
         entry: dict[str, Any] = dict(zip(group_by, key))
         for name, h in LATENCY_FIELDS.items():
             hist = groups[key][h]
@@ -84,7 +117,7 @@ def latency_by_group(engine: Engine, group_by: Sequence[str], since: datetime, u
             for q in quantiles:
                 entry[f"{name}_p{round(q * 100):d}_ms"] = histogram.quantile(hist, q)
         out.append(entry)
-    return out
+    return _groups(out, total, offset)
 
 
 _COST_SUMS = ("sessions", "successful_turns", "gpu_seconds", "audio_seconds", "retries", "shadow_sessions")
@@ -104,17 +137,18 @@ def _cost_totals(engine: Engine, group_by: Sequence[str], since: datetime, until
 
 
 def cost_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
-                  filters: Mapping[str, str], price) -> list[dict[str, Any]]:
+                  filters: Mapping[str, str], price, *, limit: int | None = None, offset: int = 0) -> Groups:
     _check_dims(group_by)
     current = _cost_totals(engine, group_by, since, until, filters)
     previous = _cost_totals(engine, group_by, since - (until - since), since, filters)
     out = []
-    for key in sorted(current):
+    page, total = _page(list(current), limit, offset)
+    for key in page:
         now = cost_math.summarize(current[key], price)
         before = cost_math.summarize(previous[key], price) if key in previous else None
         out.append({**dict(zip(group_by, key)), **now, "top_drivers": cost_math.drivers(now, before),
                     "previous": before})
-    return out
+    return _groups(out, total, offset)
 
 
 _STATUS_SUMS = ("sessions", "status_ok", "status_partial", "status_decode_error", "status_dropped",
@@ -122,7 +156,7 @@ _STATUS_SUMS = ("sessions", "status_ok", "status_partial", "status_decode_error"
 
 
 def status_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
-                    filters: Mapping[str, str]) -> list[dict[str, Any]]:
+                    filters: Mapping[str, str], *, limit: int | None = None, offset: int = 0) -> Groups:
     """Outcome counts per group (decode errors, partials, timeouts, empty transcripts)."""
     _check_dims(group_by)
     with read_connection(engine) as conn:
@@ -130,8 +164,11 @@ def status_by_group(engine: Engine, group_by: Sequence[str], since: datetime, un
         cols = [window.c[d] for d in group_by]
         query = select(*cols, *[func.sum(window.c[c]).label(c) for c in _STATUS_SUMS])
         rows = conn.execute(query.group_by(*cols).order_by(*cols)).mappings().all()
-    return [{**{d: r[d] for d in group_by}, **{c.removeprefix("status_"): int(r[c] or 0) for c in _STATUS_SUMS}}
-            for r in rows if r["sessions"]]
+    rows = [r for r in rows if r["sessions"]]
+    end = None if limit is None else offset + limit
+    out = [{**{d: r[d] for d in group_by}, **{c.removeprefix("status_"): int(r[c] or 0) for c in _STATUS_SUMS}}
+           for r in rows[offset:end]]
+    return _groups(out, len(rows), offset)
 
 
 SAMPLE_FIELDS = ("wer", "substitutions", "deletions", "insertions", "ref_words", "source")

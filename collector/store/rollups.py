@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from collector.measures import WordErrors, pair_key
 from collector.store.database import dialect_insert
+from collector.store.dimension_budget import OTHER, budget_of
 from collector.store.models import ROLLUP_DIMENSIONS, HourlyRollup, Rollup, RollupCompaction, RollupHour
 
 COUNTERS = (
@@ -148,6 +149,7 @@ def apply_deltas(conn: Connection, deltas: Mapping[str, Delta]) -> None:
     revision."""
     if not deltas:
         return
+    deltas = fold_past_budget(conn, deltas)
     through = compacted_through(conn, share_lock=True)
     _apply(conn, Rollup.__table__, "minute", deltas)
     if through is None:
@@ -156,6 +158,87 @@ def apply_deltas(conn: Connection, deltas: Mapping[str, Delta]) -> None:
     late = [deltas[key] for key in deltas if minute_of_key(key) < through]
     if late:
         apply_hourly(conn, by_hour(late))
+
+
+def fold_past_budget(conn: Connection, deltas: Mapping[str, Delta]) -> Mapping[str, Delta]:
+    """The deltas with every dimension value past its budget (`collector.store.dimension_budget`)
+    replaced by `__other__`, merged where that makes two slices one, and the folded sessions
+    counted. Nearly always nothing folds and the deltas come back as they are."""
+    budget = budget_of(conn.engine)
+    dims_of = getattr(deltas, "dims", None) or (lambda key: _DIMS_OF(deltas[key]))
+    slices = {key: dims_of(key) for key in deltas}
+    values = {dim: {s[i] for s in slices.values()} for i, dim in enumerate(ROLLUP_DIMENSIONS)}
+    folded = budget.decide(conn, values)
+    if not folded:
+        return deltas
+    rules = [(i, folded[dim]) for i, dim in enumerate(ROLLUP_DIMENSIONS) if dim in folded]
+    moved: dict[str, Delta] = {}
+    kept: list[str] = []
+    sessions = dict.fromkeys(folded, 0)
+    for key, dims in slices.items():
+        new = list(dims)
+        for i, gone in rules:
+            if dims[i] in gone:
+                new[i] = OTHER
+        if new == list(dims):
+            kept.append(key)
+            continue
+        delta = deltas[key]
+        for i, gone in rules:
+            if dims[i] in gone:
+                sessions[ROLLUP_DIMENSIONS[i]] += delta["sessions"]
+        minute = delta["minute"]
+        _add_to(moved, key_of(int(minute.timestamp()) // 60, new), minute, new, delta)
+    for key in [k for k in kept if k in moved]:  # a sender's own `__other__` slice: merged too
+        _add_to(moved, key, deltas[key]["minute"], list(slices[key]), deltas[key])
+    kept = [k for k in kept if k not in moved]
+    budget.count_folded_on_commit(conn, sessions)
+    return _FoldedDeltas(deltas, kept, moved)
+
+
+def _add_to(merged: dict[str, Delta], key: str, minute: datetime, dims: Sequence[str], delta: Mapping[str, Any]) -> None:
+    target = merged.get(key)
+    if target is None:
+        target = merged[key] = empty_delta(minute, dict(zip(ROLLUP_DIMENSIONS, dims)))
+    for c in COUNTERS:
+        target[c] += delta[c]
+    for c in SUMS:
+        target[c] += delta[c]
+    for h in HISTOGRAMS:
+        hist = target[h]
+        for k, v in delta[h].items():
+            hist[k] = hist.get(k, 0) + v
+
+
+class _FoldedDeltas(Mapping[str, Delta]):
+    """Deltas after folding: the unchanged ones as the batch made them, the folded ones merged."""
+
+    def __init__(self, original: Mapping[str, Delta], kept: list[str], moved: dict[str, Delta]) -> None:
+        self._original, self._kept, self._moved = original, set(kept), moved
+        self._keys = [*kept, *moved]
+        self._render = row_of(original)
+
+    def __getitem__(self, key: str) -> Delta:
+        if key in self._moved:
+            return self._moved[key]
+        if key not in self._kept:  # folded away: its sessions are in another key's delta now
+            raise KeyError(key)
+        return self._original[key]
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def minute(self, key: str) -> datetime:
+        if key in self._moved:
+            return self._moved[key]["minute"]
+        minute = getattr(self._original, "minute", None)
+        return minute(key) if minute is not None else self[key]["minute"]
+
+    def upsert_row(self, key: str) -> tuple:
+        return upsert_row(key, self._moved[key]) if key in self._moved else self._render(key)
 
 
 def apply_hourly(conn: Connection, hourly: Mapping[str, Delta]) -> None:

@@ -37,10 +37,24 @@ NonNegative = Annotated[float, Field(ge=0, le=MAX_MEASURE, allow_inf_nan=False)]
 
 def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
     try:
-        orjson.dumps(value)
+        dumped = orjson.dumps(value)
     except TypeError as exc:  # integers past 64 bits, nesting past 254 levels
         raise ValueError(f"cannot be stored as JSON: {exc}") from None
+    # PostgreSQL's json refuses \u0000 (its text cannot hold NUL): the whole batch failed there
+    # while SQLite stored it. orjson writes NUL as \u0000, so only such values are walked.
+    if b"\\u0000" in dumped and _holds_nul(value):
+        raise ValueError("must not contain NUL (\\u0000) characters, in a key or a string")
     return value
+
+
+def _holds_nul(node: Any) -> bool:
+    if isinstance(node, str):
+        return "\x00" in node
+    if isinstance(node, dict):
+        return any("\x00" in key or _holds_nul(item) for key, item in node.items())
+    if isinstance(node, list):
+        return any(_holds_nul(item) for item in node)
+    return False
 
 
 class SessionIn(BaseModel):

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from collector.measures import hypothesis_words, redact
+from collector.measures import hypothesis_words, redact, redact_strings
 from collector.store.models import ROLLUP_DIMENSIONS, Session
 from collector.store.rollups import EPOCH
 from collector.store.schemas import SESSION_DEFAULTS
@@ -30,7 +30,8 @@ _DERIVED = ("received_at", "hypothesis_words")  # set by ingest, not sent
 
 class SessionBatch:
     """Sessions as stored: one list per column of `sessions`, with the dimensions filled in
-    ("unknown" where unset), the transcripts redacted and their words counted."""
+    ("unknown" where unset), the transcripts and every string in `attributes` redacted, and the
+    transcripts' words counted."""
 
     def __init__(self, columns: dict[str, list[Any]]) -> None:
         self.columns = columns
@@ -50,6 +51,8 @@ class SessionBatch:
         for dim in ROLLUP_DIMENSIONS:
             columns[dim] = [value or UNKNOWN for value in columns[dim]]
         columns["hypothesis"] = [redact(text) for text in columns["hypothesis"]]
+        # Every string in `attributes`, nested ones too: senders put caller details there.
+        columns["attributes"] = [None if a is None else redact_strings(a) for a in columns["attributes"]]
         columns["hypothesis_words"] = list(map(hypothesis_words, columns["hypothesis"]))  # of the text as stored
         columns["received_at"] = [received_at] * len(records)
         return cls(columns)

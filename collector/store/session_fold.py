@@ -86,6 +86,10 @@ class SessionDeltas(Mapping[str, Delta]):
     def minute(self, key: str) -> datetime:
         return self._minutes[self._index[key]]
 
+    def dims(self, key: str) -> tuple[str, ...]:
+        """The key's slice: its value of each of `ROLLUP_DIMENSIONS`."""
+        return self._dims[self._index[key]]
+
     def upsert_row(self, key: str) -> tuple:
         """`rollups.upsert_row` of `self[key]`, from the columns."""
         i = self._index[key]

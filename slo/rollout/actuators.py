@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from asrwatch.settings import Settings
+from asrwatch.settings import Settings, unknown_key
 
 
 @dataclass(frozen=True)
@@ -147,15 +147,23 @@ class Webhook:
         return ActionResult(False, f"POST {self.name} failed: {error}")
 
 
+# The keys each kind of `rollout_actuators` entry takes.
+ACTUATOR_KEYS = {"webhook": ("kind", "url", "headers"), "traffic_file": ("kind", "path")}
+
+
 def from_settings(settings: Settings) -> list[Actuator]:
     """`traffic_router_file` plus `rollout_actuators: [{kind: webhook, url, headers}, {kind: traffic_file, path}]`."""
     out: list[Actuator] = []
     path = settings.traffic_router_file
     if path:
         out.append(TrafficRouterFile(path))
-    extra = settings.model_extra or {}
-    for i, spec in enumerate(extra.get("rollout_actuators") or []):
+    for i, spec in enumerate(settings.rollout_actuators or []):
         kind = spec.get("kind") if isinstance(spec, dict) else None
+        allowed = ACTUATOR_KEYS.get(kind) if isinstance(kind, str) else None
+        if allowed is not None:  # a misspelt key (`header:`) would be dropped without a word
+            for key in spec:
+                if key not in allowed:
+                    raise ValueError(unknown_key(f"rollout_actuators[{i}]", key, allowed))
         if kind == "webhook" and spec.get("url"):
             out.append(Webhook(spec["url"], headers=spec.get("headers")))
         elif kind == "traffic_file" and spec.get("path"):

@@ -175,7 +175,7 @@ def rollback_now(name: str, body: ManualRollback, engine: Engine = Depends(get_e
 
 
 def _dry_run(settings: Settings) -> bool:
-    return bool((settings.model_extra or {}).get("rollout_dry_run", False))
+    return settings.rollout_dry_run
 
 
 def rollout_leader(engine: Engine, settings: Settings) -> LeaderLock:

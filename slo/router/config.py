@@ -1,5 +1,5 @@
 """Router configuration (`receivers`, `routes`, `owners`, `inhibit_rules`, group timings),
-read from the YAML settings' extra keys and validated so errors name the key.
+declared in `asrwatch.settings.Settings` and validated here so errors name the key.
 
 ```yaml
 receivers:
@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from asrwatch.settings import Settings
+from asrwatch.settings import Settings, validation_problems
 from slo.router import matchers as m
 
 OWNER_RECEIVER = "owner"
@@ -181,17 +181,16 @@ ROUTER_KEYS = ("receivers", "routes", "owners", "inhibit_rules", "group_by", "gr
 
 def load_router_config(settings: Settings | Mapping[str, Any]) -> RouterConfig:
     """Validate the router keys of the settings (or of a plain dict)."""
-    extra = settings if isinstance(settings, Mapping) else (settings.model_extra or {})
-    data = {k: extra[k] for k in ROUTER_KEYS if k in extra and extra[k] is not None}
+    if isinstance(settings, Mapping):
+        data = {k: settings[k] for k in ROUTER_KEYS if settings.get(k) is not None}
+    else:  # declared Settings fields; None: not configured
+        data = {k: getattr(settings, k) for k in ROUTER_KEYS if getattr(settings, k) is not None}
     if "receivers" not in data and "routes" not in data:
         data.update(DEFAULT_ROUTING)
     try:
         return RouterConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "router config"
-            problems.append(f"{where}: {err['msg']}")
+    except ValidationError as exc:  # an unknown key is named with the closest valid one
+        problems = validation_problems(exc, RouterConfig, root="router config")
         raise ValueError("invalid router config: " + "; ".join(problems)) from None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Any
 
@@ -45,10 +46,14 @@ def _array_body(model: type) -> dict[str, Any]:
     }}}
 
 
+_UNSUPPORTED_ENCODING = {415: {"model": ErrorOut, "description": "a Content-Encoding other than gzip, deflate "
+                                                                  "or identity; the detail names the header"}}
+
+
 def _ingest_errors(result: type, what: str) -> dict[int | str, dict[str, Any]]:
     # 422 carries the per-record result when records were parsed but none was valid, and a
     # plain detail when there was nothing to parse (an empty body).
-    return {**API_ERRORS, **error_responses(400, 413, 507),
+    return {**API_ERRORS, **error_responses(400, 413, 507), **_UNSUPPORTED_ENCODING,
             422: {"model": result | ErrorOut, "description": f"no valid {what}: each is named in `rejected`"}}
 
 
@@ -87,11 +92,24 @@ def _records(body: bytes, content_type: str, model: type) -> tuple[list[tuple[in
     if "ndjson" not in content_type and body.lstrip()[:1] == b"[":
         try:
             records = _BATCH_ADAPTERS[model].validate_json(body)
-            if records:  # an empty array goes on to parse_records, which names the problem
+            # pydantic's JSON parser takes NaN, Infinity and 1e400 (as inf), which only the
+            # free-form `attributes` could then hold: such a batch goes the strict way, where
+            # the record holding one is rejected by its index and its neighbours are stored.
+            if records and not any(_non_finite(r.get("attributes")) for r in records if isinstance(r, dict)):
                 return list(enumerate(records)), []
         except ValidationError:
             pass
     return _validate(parse_records(body, content_type), model)
+
+
+def _non_finite(node: Any) -> bool:
+    if isinstance(node, float):
+        return not math.isfinite(node)
+    if isinstance(node, dict):
+        return any(_non_finite(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_non_finite(v) for v in node)
+    return False
 
 
 async def _count_queued(metrics) -> None:  # a coroutine: run on the event loop, no thread hop
@@ -135,15 +153,16 @@ async def post_sessions(request: Request, response: Response, background: Backgr
              responses=_ingest_errors(SampleResult, "sample"))
 async def post_samples(request: Request, response: Response) -> SampleResult:
     body = await read_body(request)
-    valid, rejected = _records(body, request.headers.get("content-type", ""), SampleIn)
+    content_type = request.headers.get("content-type", "")
     settings = services_of(request).settings
     engine = services_of(request).engine
 
-    def score_and_store():
+    def score_and_store():  # off the event loop, parsing included: a body may be megabytes
         with ingest_turn(engine):
-            return score_and_store_samples(engine, valid, settings.normalizer, _now())
+            valid, rejected = _records(body, content_type, SampleIn)
+            return score_and_store_samples(engine, valid, settings.normalizer, _now()), rejected
 
-    scored, refused = await run_in_threadpool(score_and_store)
+    (scored, refused), rejected = await run_in_threadpool(score_and_store)
     rejected += [Rejected(index=i, error=e) for i, e in refused]
     rejected.sort(key=lambda r: r.index)
     services_of(request).metrics.observe_samples(
@@ -167,32 +186,40 @@ async def post_samples(request: Request, response: Response) -> SampleResult:
              responses={200: {"description": "OTLP ExportTraceServiceResponse, in the request's encoding", "content": {
                  "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
                  "application/json": {"schema": {"type": "object"}}}},
-                 **error_responses(400, 401, 403, 413, 503)})
+                 **error_responses(400, 401, 403, 413, 503), **_UNSUPPORTED_ENCODING})
 async def post_traces(request: Request) -> Response:
     content_type = request.headers.get("content-type", "application/x-protobuf")
-    body = await read_body(request)
-    try:
-        body = otlp.decompress(body, request.headers.get("content-encoding"))
-        spans = otlp.flatten(otlp.decode_request(body, content_type))
-    except otlp.OTLPDecodeError as exc:
-        raise HTTPException(400, str(exc)) from exc
-    records, errors = [], []
-    for span in spans:
-        if not otlp.is_session_root(span):
-            continue
-        try:
-            records.append(SessionIn.model_validate(otlp.session_record(span)))
-        except ValidationError as exc:
-            errors.append(f"span {span.span_id}: {describe_error(exc)} (as asr.* attributes)")
+    body = await read_body(request)  # decompressed, within max_body_bytes
     engine = services_of(request).engine
 
-    def store() -> Any:
+    def store() -> tuple[Any, list[str]]:  # off the event loop: decoding a big body takes a while
         with ingest_turn(engine):
+            try:
+                spans = otlp.flatten(otlp.decode_request(body, content_type))
+            except otlp.OTLPDecodeError as exc:
+                raise HTTPException(400, str(exc)) from exc
+            kept, records, errors = [], [], []
+            for span in spans:
+                # A span one engine cannot store (a NUL in its name or an attribute, a NaN) is
+                # rejected by itself, on every engine alike, and reported as partial success
+                # (https://opentelemetry.io/docs/specs/otlp/#partial-success: the server MUST set
+                # rejected_spans); the rest of the request is stored.
+                problem = otlp.span_problem(span)
+                if problem is not None:
+                    errors.append(f"span {span.span_id}: {problem}")
+                    continue
+                kept.append(span)
+                if not otlp.is_session_root(span):
+                    continue
+                try:
+                    records.append(SessionIn.model_validate(otlp.session_record(span)))
+                except ValidationError as exc:
+                    errors.append(f"span {span.span_id}: {describe_error(exc)} (as asr.* attributes)")
             with write_transaction(engine) as conn:
-                store_stages(conn, [otlp.stage_row(s) for s in spans])
-            return store_sessions(engine, records, _now()) if records else None
+                store_stages(conn, [otlp.stage_row(s) for s in kept])
+            return (store_sessions(engine, records, _now()) if records else None), errors
 
-    stored = await run_in_threadpool(store)
+    stored, errors = await run_in_threadpool(store)
     if stored is not None:
         services_of(request).metrics.observe_sessions(stored.accepted)
     payload, media_type = otlp.encode_response(len(errors), "; ".join(errors)[:2000], content_type)

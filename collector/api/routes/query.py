@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from asrwatch.services import services_of
@@ -17,6 +17,19 @@ from collector.store import audit as access_audit
 
 router = APIRouter(dependencies=[Depends(require_read)], tags=["query"], responses=API_ERRORS)
 
+# A grouped answer holds at most `limit` groups (in group order, from `offset`): group_by over
+# every dimension of a fleet past its cardinality budget would otherwise return every row. The
+# body stays the list it always was; `X-Truncated: true` says more groups exist, `X-Total-Groups`
+# how many, and `Link: <...>; rel="next"` (RFC 8288, as GitHub's REST API paginates) the next page.
+LIMIT = Query(queries.GROUPS_DEFAULT, ge=1, le=queries.GROUPS_MAX,
+              description="groups per answer; X-Truncated: true when there are more")
+OFFSET = Query(0, ge=0, le=10_000_000, description="groups to skip (the next page starts at offset + limit)")
+_PAGE_HEADERS = {
+    "X-Truncated": {"description": "true when groups past this answer exist", "schema": {"type": "string"}},
+    "X-Total-Groups": {"description": "how many groups the query has in all", "schema": {"type": "string"}},
+}
+_PAGED = {200: {"headers": _PAGE_HEADERS}}
+
 
 def _filters(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
     return {k: v for k, v in request.query_params.items() if k in allowed}
@@ -26,9 +39,10 @@ def _group_by(value: str | None) -> list[str]:
     return [d.strip() for d in (value or "").split(",") if d.strip()]
 
 
-@router.get("/api/v1/sessions")
+@router.get("/api/v1/sessions", responses={200: {"headers": {"X-Truncated": _PAGE_HEADERS["X-Truncated"]}}})
 async def list_sessions(
     request: Request,
+    response: Response,
     since: str | None = None,
     until: str | None = None,
     limit: int = Query(100, ge=1, le=5000),
@@ -37,7 +51,9 @@ async def list_sessions(
 ) -> list[dict[str, Any]]:
     start, end = window(since, until)
     filters = _filters(request, queries.SESSION_FILTERS)
-    found = await run_in_threadpool(queries.list_sessions, services_of(request).engine, start, end, filters, limit)
+    found = await run_in_threadpool(queries.list_sessions, services_of(request).engine, start, end, filters, limit + 1)
+    response.headers["X-Truncated"] = "true" if len(found) > limit else "false"  # more sessions in the window
+    found = found[:limit]
     await _audit_transcripts(request, "GET /api/v1/sessions", found)
     return found
 
@@ -59,43 +75,62 @@ async def _audit_transcripts(request: Request, endpoint: str, rows: list[dict[st
     await run_in_threadpool(access_audit.record, services_of(request).engine, entry)
 
 
-def _grouped(fn, request: Request, group_by: str | None, since: str | None, until: str | None, *args):
+def _paged(request: Request, response: Response, rows: list[dict[str, Any]], total: int | None,
+           limit: int, offset: int) -> None:
+    truncated = offset + len(rows) < total if total is not None else len(rows) >= limit
+    response.headers["X-Truncated"] = "true" if truncated else "false"
+    if total is not None:
+        response.headers["X-Total-Groups"] = str(total)
+    if truncated and total is not None:
+        response.headers["Link"] = f'<{request.url.include_query_params(offset=offset + limit)}>; rel="next"'
+
+
+def _grouped(fn, request: Request, response: Response, group_by: str | None, since: str | None,
+             until: str | None, limit: int, offset: int, *args):
     start, end = window(since, until)
     try:
-        return fn(services_of(request).engine, _group_by(group_by), start, end,
-                  _filters(request, queries.ROLLUP_DIMENSIONS), *args)
+        rows = fn(services_of(request).engine, _group_by(group_by), start, end,
+                  _filters(request, queries.ROLLUP_DIMENSIONS), *args, limit=limit, offset=offset)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
+    _paged(request, response, rows, rows.total, limit, offset)
+    return rows
 
 
-@router.get("/api/v1/wer")
+@router.get("/api/v1/wer", responses=_PAGED)
 async def wer(
-    request: Request, group_by: str | None = None, since: str | None = None, until: str | None = None,
+    request: Request, response: Response, group_by: str | None = None, since: str | None = None,
+    until: str | None = None, limit: int = LIMIT, offset: int = OFFSET,
     model_version: str | None = None, region: str | None = None, channel: str | None = None,
     tenant: str | None = None, language: str | None = None, pool: str | None = None,
 ) -> list[dict[str, Any]]:
     """Corpus WER (S+D+I)/N per group with a 95% bootstrap interval over utterances."""
-    return await run_in_threadpool(_grouped, queries.wer_by_group, request, group_by, since, until)
+    return await run_in_threadpool(_grouped, queries.wer_by_group, request, response, group_by, since, until, limit,
+                                   offset)
 
 
-@router.get("/api/v1/latency")
+@router.get("/api/v1/latency", responses=_PAGED)
 async def latency(
-    request: Request, group_by: str | None = None, since: str | None = None, until: str | None = None,
+    request: Request, response: Response, group_by: str | None = None, since: str | None = None,
+    until: str | None = None, limit: int = LIMIT, offset: int = OFFSET,
     model_version: str | None = None, region: str | None = None, channel: str | None = None,
     tenant: str | None = None, language: str | None = None, pool: str | None = None,
 ) -> list[dict[str, Any]]:
     """p50/p95/p99 of final, first-partial and queue latency per group (within 1%)."""
-    return await run_in_threadpool(_grouped, queries.latency_by_group, request, group_by, since, until)
+    return await run_in_threadpool(_grouped, queries.latency_by_group, request, response, group_by, since, until, limit,
+                                   offset)
 
 
-@router.get("/api/v1/status")
+@router.get("/api/v1/status", responses=_PAGED)
 async def status(
-    request: Request, group_by: str | None = None, since: str | None = None, until: str | None = None,
+    request: Request, response: Response, group_by: str | None = None, since: str | None = None,
+    until: str | None = None, limit: int = LIMIT, offset: int = OFFSET,
     model_version: str | None = None, region: str | None = None, channel: str | None = None,
     tenant: str | None = None, language: str | None = None, pool: str | None = None,
 ) -> list[dict[str, Any]]:
     """Outcome counts per group: ok, partial, decode_error, dropped, timeout, empty transcripts."""
-    return await run_in_threadpool(_grouped, queries.status_by_group, request, group_by, since, until)
+    return await run_in_threadpool(_grouped, queries.status_by_group, request, response, group_by, since, until, limit,
+                                   offset)
 
 
 @router.get("/api/v1/samples")
@@ -113,15 +148,17 @@ async def samples(
                                    min_wer, order)
 
 
-@router.get("/api/v1/cost")
+@router.get("/api/v1/cost", responses=_PAGED)
 async def cost(
-    request: Request, group_by: str | None = None, since: str | None = None, until: str | None = None,
+    request: Request, response: Response, group_by: str | None = None, since: str | None = None,
+    until: str | None = None, limit: int = LIMIT, offset: int = OFFSET,
     model_version: str | None = None, region: str | None = None, channel: str | None = None,
     tenant: str | None = None, language: str | None = None, pool: str | None = None,
 ) -> list[dict[str, Any]]:
     """GPU cost, cost per successful turn and per audio minute, and the drivers that moved."""
     price = services_of(request).settings.price_per_gpu_hour
-    return await run_in_threadpool(_grouped, queries.cost_by_group, request, group_by, since, until, price)
+    return await run_in_threadpool(_grouped, queries.cost_by_group, request, response, group_by, since, until, limit,
+                                   offset, price)
 
 
 @router.get("/api/v1/audit")
