@@ -23,7 +23,7 @@ from asrwatch import __version__
 from asrwatch.jobs import Job, JobRunner, Lockstep
 from asrwatch.services import Services
 from asrwatch.settings import Settings
-from collector.api import CollectorMetrics, Limit, RateLimiter, health, ingest, query, runbooks
+from collector.api import BodyLimit, CollectorMetrics, Limit, RateLimiter, health, ingest, query, runbooks
 from collector.store import (
     apply_retention,
     compaction_pass,
@@ -114,13 +114,14 @@ def create_app(settings: Settings, *, run_background: bool = True, lockstep: Loc
 
     app = FastAPI(title="asrwatch collector", version=__version__, lifespan=lifespan)
     app.state.services = services  # read only through asrwatch.services.services_of
+    app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         # Closed by default: without this, browsers on other origins get no CORS headers.
         # Bearer tokens, not cookies, so no credentials mode.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
                            allow_methods=["GET", "POST", "PUT", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
-                           expose_headers=["Retry-After"], max_age=600)
+                           expose_headers=["Retry-After", "X-Truncated", "X-Total-Groups", "Link"], max_age=600)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)

@@ -219,6 +219,10 @@ OTHER_ENV_VARS = frozenset({
     "ASRWATCH_UPDATE_GOLDEN", "ASRWATCH_README_SCREENSHOT",  # the test suite
 })
 OTHER_ENV_PREFIXES = ("ASRWATCH_TEST_",)  # the test suite (ASRWATCH_TEST_POSTGRES, ..._CRASH_AT)
+# Kubernetes injects these into every pod of a namespace that has a Service named `asrwatch`
+# (docker link-style variables: <NAME>_SERVICE_HOST, <NAME>_PORT_8080_TCP_ADDR, ...; see
+# kubernetes/pkg/kubelet/envvars/envvars.go): they are not ours, and must not stop `serve`.
+KUBERNETES_SERVICE_VARS = re.compile(r"ASRWATCH_(SERVICE_[A-Z0-9_]+|PORT_\d+_(TCP|UDP|SCTP)(_[A-Z]+)?)")
 ENV_PREFIX = "ASRWATCH_"
 
 
@@ -379,7 +383,8 @@ def unknown_env_vars(environ: Mapping[str, str]) -> None:
     fields = Settings.model_fields
     for name in sorted(environ):
         upper = name.upper()
-        if not upper.startswith(ENV_PREFIX) or upper in OTHER_ENV_VARS or upper.startswith(OTHER_ENV_PREFIXES):
+        if (not upper.startswith(ENV_PREFIX) or upper in OTHER_ENV_VARS or upper.startswith(OTHER_ENV_PREFIXES)
+                or KUBERNETES_SERVICE_VARS.fullmatch(upper)):
             continue
         parts = upper[len(ENV_PREFIX):].lower().split("__")
         field = fields.get(parts[0])

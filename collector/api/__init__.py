@@ -3,6 +3,7 @@ parameters, /metrics and runbooks. `asrwatch.server` mounts it; other packages i
 the names below."""
 
 from collector.api import runbooks  # modules other packages use whole
+from collector.api.body_limit import BodyLimit
 from collector.api.dependencies import get_engine, get_settings, require_admin, require_read
 from collector.api.metrics import DEFAULT_LABEL_VALUES_MAX, OTHER, CollectorMetrics
 from collector.api.rate_limit import Limit, RateLimiter
@@ -10,6 +11,7 @@ from collector.api.routes import health, ingest, query
 from collector.api.timeparams import at_or_collector_now, parse_time
 
 __all__ = [
+    "BodyLimit",
     "at_or_collector_now",
     "CollectorMetrics",
     "DEFAULT_LABEL_VALUES_MAX",

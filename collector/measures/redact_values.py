@@ -24,7 +24,37 @@ _CLEAN_MAX = 4096  # strings remembered; the set starts over when full
 _CLEAN_CHARS = 256  # longer strings are rarely repeated: not remembered
 
 
+# Attribute strings are cut to this many characters before they are redacted: redaction costs up
+# to about 1.3 us per character ("1 1 1 ..."), and it runs inside the ingest write turn, so an
+# uncapped 4 MB attribute would hold every other writer for seconds. Cut, then redact: the stored
+# string is at most this long. A cut inside a token (or a run of digits and separators, a phone or
+# card number read out in groups) drops that partial token, so a PII item split by the cut is not
+# left half-visible where its whole would have been redacted.
+MAX_ATTRIBUTE_CHARS = 4096
+_GROUPED = frozenset("0123456789 ()+-./")
+
+
+def cap_text(text: str, limit: int = MAX_ATTRIBUTE_CHARS) -> str:
+    """`text` cut to at most `limit` characters, without a partial token at the end."""
+    if len(text) <= limit:
+        return text
+    end = limit
+    if not text[end].isspace():
+        # Back to the token's start (an email is at most 254 characters; a longer token is cut).
+        while end > max(0, limit - 256) and not text[end - 1].isspace():
+            end -= 1
+        if end == 0 or not text[end - 1].isspace():
+            end = limit
+    if not (text[end] in _GROUPED and any(ch.isdigit() for ch in text[end:end + 3])):
+        return text[:end]
+    start, floor = end, max(0, end - 64)
+    while start > floor and text[start - 1] in _GROUPED:  # "+44 (0)20 7946 0958" is 19 characters
+        start -= 1
+    return text[:start if start > floor or floor == 0 else end]
+
+
 def _redact_text(text: str) -> str:
+    text = cap_text(text)
     if text in _CLEAN:
         return text
     out = redact(text)

@@ -9,6 +9,11 @@ the country's length and the ISO 13616 mod-97 check, SSNs by the SSA's area/grou
 lookarounds that keep dates, versions, IP addresses and decimals out. ASR output often spells
 digits out ("four one five, five five five, oh one nine nine", "double oh", "triple three"):
 runs of spoken digits are normalised to digits and redacted when they hold seven or more.
+Shapes that ordinary speech also takes need a cue word before them: a spoken email without a
+separator, digits or a mail provider ("bob at example dot com" after "email", "send to", "it's";
+not "shop online at target dot com"), a street address ending in a word like "way", "drive",
+"close" or "square" ("live at", "address is", "ship to"), a seven-digit local number or a dashed
+Indian mobile ("call", "cell", "number"; not "pages 250-1000" or "order number 81234-56789").
 
 Placeholders: [EMAIL], [IBAN], [CARD], [SSN], [PHONE], [ADDRESS]. The labelled corpus in
 tests/collector/pii_corpus.py measures recall and near-miss alteration (bench/redaction.py
@@ -28,10 +33,13 @@ import re
 EMAIL = re.compile(r"(?<![\w.+'-])[\w.+'-]+@[\w-]+(?:\.[\w-]+)+\b")
 _TLDS = ("com|net|org|edu|gov|mil|int|io|co|uk|us|de|in|fr|ca|au|nl|es|it|ch|se|no|dk|fi|ie|be|at|pl"
          "|br|mx|jp|cn|kr|ru|za|nz|sg|info|biz|me|ai|dev|app|tv|cc|eu")
-# Words that precede "at" in ordinary speech ("look at", "me at") or follow it ("at the office"):
-# never the local part or the first label of a spoken email address.
+# Words that precede "at" in ordinary speech ("look at", "me at", "sign in at", "available at")
+# or follow it ("at the office"): never the local part or the first label of a spoken email address.
 _NOT_LOCAL = ("look|looking|looked|me|us|him|her|them|it|is|was|be|are|am|arrive|arrived|here|there"
-              "|that|this|what|where|meet|met|home|work|stay|staying|stayed|email|mail|address")
+              "|that|this|what|where|meet|met|home|work|stay|staying|stayed|email|mail|address"
+              "|in|on|up|out|off|back|online|over|down|into|onto|from|for|with|to|of|by|and|or|but|not"
+              "|now|just|only|also|still|even|all|available|cheaper|cheapest|cheap|free|listed|sold|open"
+              "|live|posted|shown|found|hosted|located|better|best|same|ready|due|more|less")
 _NOT_DOMAIN = "the|this|that|a|an|my|your|our|his|her|their|home|work|noon|night|least|last|first"
 _LABEL = r"[a-z0-9]+"                    # a local-part word; "-" is a separator below
 _DOMAIN_LABEL = r"[a-z0-9]+(?:-[a-z0-9]+)*+"
@@ -43,13 +51,69 @@ _SPOKEN_DOT = r"(?:\s+(?:dot|period)\s+|\.)"
 # The chains are bounded (five separators in the local part, four dots in the domain) and no
 # character can belong to both a word and a separator, so a long "a dot a dot..." stays linear.
 SPOKEN_EMAIL = re.compile(
-    rf"\b(?!(?:{_NOT_LOCAL})\b){_LABEL}(?:{_SPOKEN_SEP}{_LABEL}){{0,5}}"
-    rf"{_SPOKEN_AT}(?!(?:{_NOT_DOMAIN})\b){_DOMAIN_LABEL}(?:{_SPOKEN_DOT}{_DOMAIN_LABEL}){{0,4}}{_SPOKEN_DOT}(?:{_TLDS})\b",
+    rf"\b(?!(?:{_NOT_LOCAL})\b)(?P<local>{_LABEL}(?:{_SPOKEN_SEP}{_LABEL}){{0,5}})"
+    rf"(?P<at>{_SPOKEN_AT})(?!(?:{_NOT_DOMAIN})\b)(?P<domain>{_DOMAIN_LABEL})(?:{_SPOKEN_DOT}{_DOMAIN_LABEL}){{0,4}}{_SPOKEN_DOT}(?:{_TLDS})\b",
     re.IGNORECASE | re.ASCII,
 )
 
 # A dot (written or spoken) before a known top-level domain: without one, no spoken email.
 SPOKEN_EMAIL_HINT = re.compile(rf"(?:\.|\b(?:dot|period)\s+)(?:{_TLDS})\b", re.IGNORECASE | re.ASCII)
+
+
+def _last_word(text: str, end: int) -> str:
+    """The word right before `end` (lower case, past spaces, ":" and "#"): every cue below ends
+    in one of a few words, so this set test spares the cue's regex (anchored at the end, it would
+    be tried from every position of its window) on a long run of look-alikes."""
+    i = end
+    while i > 0 and end - i < 8 and text[i - 1] in " \t\n:#":
+        i -= 1
+    j = i
+    while j > 0 and i - j < 16 and (text[j - 1].isalpha() or text[j - 1] == "'"):
+        j -= 1
+    return text[j:i].lower()
+
+
+# A website read out has the same shape as a spoken email: "shop online at target dot com",
+# "contact support at apple dot com". A spoken match is an email only with one of these:
+# - a written "@" or "at the rate" (Indian English for "@"), or a separator ("bob dot smith at",
+#   "jane underscore doe at") or a name with digits ("kevin92 at") in the local part;
+# - a mail provider's domain ("john at gmail dot com");
+# - a cue right before the local part: "email", "mail", "address" (with "is", "me at"... after
+#   it), "send/write/forward ... to", "reach/contact me at", or a copula ("it's bob at...",
+#   "my work one is jlopez at..."). Presidio likewise raises a pattern's score only with context
+#   words near it (presidio-analyzer context_aware_enhancers/lemma_context_aware_enhancer.py).
+_STRONG_SEP = re.compile(r"\s(?:dot|period|underscore|dash|hyphen)\s|[._]", re.IGNORECASE | re.ASCII)
+_NAME_WITH_DIGITS = re.compile(r"^(?=[a-z]*\d)(?=\d*[a-z])[a-z0-9]+$", re.IGNORECASE | re.ASCII)
+_MAIL_PROVIDERS = frozenset({
+    "gmail", "googlemail", "yahoo", "ymail", "hotmail", "outlook", "icloud", "aol", "protonmail",
+    "proton", "gmx", "zoho", "yandex", "rediffmail", "fastmail", "tutanota",
+})
+_EMAIL_CUE = re.compile(
+    r"(?:\b(?:e-?mail(?:ed)?|mail(?:ed)?|address|cc|bcc)(?:'s|\s+(?:address|id|is|was|it|me|us|him|her"
+    r"|them|that|this|to|at)){1,3}"
+    # "email carlos at...", "cc bob at...", but not "sign up for email offers at target dot com"
+    r"|(?<!for )(?<!the )(?<!an )(?<!my )(?<!your )(?<!our )(?<!via )(?<!by )\b(?:e-?mail|mail|cc|bcc)"
+    r"|\b(?:send|sent|write|wrote|forward(?:ed)?|reply|copy|email|mail)(?:\s+[\w']+){0,3}?\s+to"
+    r"|\b(?:reach|contact|email|message|find|ping)\s+(?:me|us|him|her|them)\s+at"
+    r"|\b(?:is|was|it's|its|that's|it\s+is))\s*:?\s*$",
+    re.IGNORECASE | re.ASCII,
+)
+_EMAIL_CUE_LAST = frozenset({
+    "email's", "email", "e-mail", "mail", "emailed", "mailed", "e-mailed", "address", "cc", "bcc", "id", "is",
+    "was", "'s", "it", "me", "us", "him", "her", "them", "that", "this", "to", "at", "it's", "its",
+    "that's",
+})
+
+
+def _spoken_email(match: re.Match[str]) -> str:
+    local, at = match.group("local"), match.group("at")
+    if ("@" in at or "rate" in at.lower() or _STRONG_SEP.search(local) or _NAME_WITH_DIGITS.match(local)
+            or match.group("domain").lower() in _MAIL_PROVIDERS
+            or (_last_word(match.string, match.start()) in _EMAIL_CUE_LAST
+                and _EMAIL_CUE.search(match.string, max(0, match.start() - 48), match.start()))):
+        return "[EMAIL]"
+    return match.group(0)
+
 
 # --- IBANs ------------------------------------------------------------------------------------
 
@@ -184,16 +248,35 @@ PHONE = re.compile(
     rf"|{_L}(?:1[ .-]?)?(?:\([2-9]\d\d\)\s?[2-9]\d\d[ .-]\d{{4}}|[2-9]\d\d([ .-])[2-9]\d\d\1\d{{4}}){_R}"
     # Ungrouped North American numbers as ASR often writes them (4155550199), by the NANP shape...
     rf"|{_L}1?[2-9]\d\d[2-9]\d{{6}}{_R}"
-    # ...and seven-digit local numbers written with a dash (555-0199; with a dot it is a decimal).
-    rf"|{_L}[2-9]\d{{2}}-\d{{4}}(?![\w-]|\.\d)"
+    # ...and seven-digit local numbers written with a dash or a space (555-0199, 555 0199; with a
+    # dot it is a decimal): only after a phone cue, since "pages 250-1000" has the same shape.
+    rf"|(?P<local>{_L}(?<!\d )[2-9]\d{{2}}[- ]\d{{4}}(?![\w-]|\.\d| \d))"
     # National numbers with a trunk 0 written with spaces: 07700 900123, 020 7946 0958, 030 12345678...
     rf"|{_L}(?:0\d{{2,4}} |\(0\d{{2,4}}\) ?)\d{{3,4}} ?\d{{3,4}}{_R}"
     # ...French style 06 12 34 56 78, and Indian mobiles 98765 43210.
     rf"|{_L}0[1-9](?:[ .]\d\d){{4}}{_R}"
-    rf"|{_L}[6-9]\d{{4}}[ -]\d{{5}}{_R}"
+    rf"|(?P<india>{_L}[6-9]\d{{4}}(?: |(?P<dashed>-))\d{{5}}{_R})"
     r")",
     re.ASCII,
 )
+
+
+# A word that announces a phone number, a few words before it ("call me at 555-0199", "my cell
+# is 98765-43210"), and one that announces an id instead ("order number 81234-56789").
+_PHONE_CUE = re.compile(
+    r"\b(?:call|calling|called|phone|phoned|cell|cellphone|mobile|tel|telephone|dial|dialed|text|texting|fax"
+    r"|reach|ring|whatsapp|landline|hotline|number|extension|ext)\b", re.IGNORECASE | re.ASCII)
+_ID_CUE = re.compile(
+    r"\b(?:order|ticket|case|invoice|tracking|reference|ref|confirmation|booking|claim|po|part|serial|model"
+    r"|item|sku|flight|room|page|pages|policy|account|member|isbn|product)\b\W*(?:number|no|num|id|#)?\W*(?:(?:is|was)\W*)?$"
+    r"|\b(?:between|about|around|roughly|approximately)\W*$",
+    re.IGNORECASE | re.ASCII)
+_ID_CUE_LAST = frozenset({
+    "order", "ticket", "case", "invoice", "tracking", "reference", "ref", "confirmation", "booking",
+    "claim", "po", "part", "serial", "model", "item", "sku", "flight", "room", "page", "pages",
+    "policy", "account", "member", "isbn", "product", "number", "no", "num", "id", "is", "was",
+    "between", "about", "around", "roughly", "approximately",
+})
 
 
 def _phone(match: re.Match[str]) -> str:
@@ -202,22 +285,59 @@ def _phone(match: re.Match[str]) -> str:
         digits = sum(ch.isdigit() for ch in found.replace("(0)", ""))
         if not 8 <= digits <= 15:
             return found
+    elif match.group("local") or match.group("india"):
+        # 555-0199 is also a range ("between 500-1500 dollars", "pages 250-1000") and 81234-56789
+        # an order id: these shapes are a phone number only after a phone cue (the Indian mobile
+        # in groups of five, 98765 43210, also without one), and never right after an id's name.
+        start = match.start()
+        before = match.string[max(0, start - 40):start]
+        if (_last_word(before, len(before)) in _ID_CUE_LAST and _ID_CUE.search(before)) or (
+                (match.group("local") or match.group("dashed")) and not _PHONE_CUE.search(before)):
+            return found
     return "[PHONE]"
 
 
 # --- street addresses -------------------------------------------------------------------------
 
-_SUFFIXES = ("street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|way|court|ct|place|pl"
-             "|terrace|close|crescent|parkway|pkwy|highway|hwy|circle|square|trail|loop|grove")
+# Suffixes that name a street and little else...
+_CLEAR_SUFFIXES = ("street|st|avenue|ave|road|rd|lane|ln|boulevard|blvd|terrace|crescent|parkway|pkwy"
+                   "|highway|hwy")
+# ...and ordinary words that also end street names ("my 2 kids drive", "500 units way", "2 teams
+# square off", "4 new tires close"): with these an address needs a cue before the number ("live
+# at", "address is", "ship to") and a street name that is not a plural noun.
+_AMBIGUOUS_SUFFIXES = "way|drive|dr|court|ct|place|pl|close|square|circle|loop|trail|grove"
+_SUFFIXES = f"{_CLEAR_SUFFIXES}|{_AMBIGUOUS_SUFFIXES}"
 # Words that put a number and a street word in one phrase without being an address
-# ("5 miles down the road", "the 7 train to main street", "300 people on the avenue").
+# ("5 miles down the road", "the 7 train to main street", "300 people on the avenue", "2 pm way").
 _NOT_STREET = ("the|a|an|to|of|on|in|at|by|for|from|and|or|with|down|up|off|into|onto|along|across|near"
-               "|miles|mile|km|kilometres|kilometers|minutes|minute|hours|blocks|block|people|times|more"
-               "|train|bus|cars|houses|streets|roads|lanes|top|is|was|are|were|it|its|my|your|our")
+               "|miles|mile|km|kilometres|kilometers|minutes|minute|hours|hour|blocks|block|people|times|more"
+               "|train|bus|cars|houses|streets|roads|lanes|top|is|was|are|were|it|its|my|your|our"
+               "|am|pm|a\\.m|p\\.m|oclock|o'clock|noon|midnight|days|weeks|months|years|dollars|bucks|percent")
 ADDRESS = re.compile(
-    rf"(?<![\w.,-])\d{{1,5}}[a-z]?(?:\s+(?!(?:{_NOT_STREET}|{_SUFFIXES})\b)[a-z][a-z'-]*){{1,3}}\s+(?:{_SUFFIXES})\b\.?",
+    rf"(?<![\w.,-])\d{{1,5}}[a-z]?(?:\s+(?!(?:{_NOT_STREET}|{_SUFFIXES})\b)[a-z][a-z'-]*){{0,2}}"
+    rf"\s+(?!(?:{_NOT_STREET}|{_SUFFIXES})\b)(?P<last>[a-z][a-z'-]*)\s+(?P<suffix>{_SUFFIXES})\b\.?",
     re.IGNORECASE | re.ASCII,
 )
+_AMBIGUOUS = frozenset(_AMBIGUOUS_SUFFIXES.split("|"))
+_ADDRESS_CUE = re.compile(
+    r"\b(?:(?:live[sd]?|living|located|situated|based|reside[sd]?|residing|stay(?:ing)?|meet(?:\s+(?:me|us))?"
+    r"|(?:is|are|am|i'm|we're|it's|he's|she's|they're))\s+at"
+    r"|address(?:\s+is)?|(?:ship|shipped|shipping|deliver|delivered|delivering|send|sent|mail|mailed|forward"
+    r"|forwarded|move|moved|moving|went|go|going|drive|drove|come|came|return|returned|bring|brought)"
+    r"(?:\s+[\w']+){0,3}?\s+to)\s*:?\s*$",
+    re.IGNORECASE | re.ASCII,
+)
+_PLURAL = re.compile(r"[a-z]*[^s'u]s$", re.IGNORECASE | re.ASCII)
+
+
+def _address(match: re.Match[str]) -> str:
+    if match.group("suffix").lower() in _AMBIGUOUS and (
+            _PLURAL.match(match.group("last"))
+            or _last_word(match.string, match.start()) not in ("at", "to", "address", "is")
+            or not _ADDRESS_CUE.search(match.string, max(0, match.start() - 48), match.start())):
+        return match.group(0)
+    return "[ADDRESS]"
+
 
 # --- spoken digit runs ------------------------------------------------------------------------
 
@@ -338,14 +458,14 @@ def redact(text: str | None) -> str | None:
         text = EMAIL.sub("[EMAIL]", text)
     lowered = text.lower()
     if ("@" in text or " at " in lowered) and SPOKEN_EMAIL_HINT.search(text):
-        text = SPOKEN_EMAIL.sub("[EMAIL]", text)
+        text = SPOKEN_EMAIL.sub(_spoken_email, text)
     if any(ch.isdigit() for ch in text):
         text = _iban(text)
         text = CARD_CANDIDATE.sub(_card, text)
         text = SSN.sub(_ssn, text)
         text = _ssn_bare(text)
         text = PHONE.sub(_phone, text)
-        text = ADDRESS.sub("[ADDRESS]", text)
+        text = ADDRESS.sub(_address, text)
     if _maybe_spoken_digits(text.lower()):
         text = _spoken_runs(text)
     return text

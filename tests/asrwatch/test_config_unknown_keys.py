@@ -147,6 +147,20 @@ def test_known_and_other_commands_environment_variables_pass(tmp_path, monkeypat
     assert DriftConfig.from_settings(settings).interval_s == 7
 
 
+def test_kubernetes_service_link_variables_pass(tmp_path, monkeypatch):
+    """A Service named `asrwatch` puts ASRWATCH_SERVICE_* and ASRWATCH_PORT_<n>_TCP* in every pod
+    of its namespace (kubernetes pkg/kubelet/envvars/envvars.go); they must not stop serve."""
+    for name, value in {"ASRWATCH_SERVICE_HOST": "10.0.0.1", "ASRWATCH_SERVICE_PORT": "8080",
+                        "ASRWATCH_SERVICE_PORT_HTTP": "8080", "ASRWATCH_PORT_8080_TCP": "tcp://10.0.0.1:8080",
+                        "ASRWATCH_PORT_8080_TCP_ADDR": "10.0.0.1", "ASRWATCH_PORT_8080_TCP_PORT": "8080",
+                        "ASRWATCH_PORT_8080_TCP_PROTO": "tcp"}.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings(_config(tmp_path, {"normalizer": "basic"})).normalizer == "basic"
+    monkeypatch.setenv("ASRWATCH_PORTT", "9")
+    with pytest.raises(ValueError, match="ASRWATCH_PORTT: unknown environment variable"):
+        load_settings(_config(tmp_path, {}))
+
+
 def test_every_asrwatch_variable_the_project_names_is_a_setting_or_another_commands():
     """A new command's `ASRWATCH_*` variable must be added to OTHER_ENV_VARS, or every server
     started where it is set would refuse to start."""

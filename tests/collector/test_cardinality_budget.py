@@ -13,13 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from asrwatch.server import create_app
 from asrwatch.settings import Settings
 from collector.store import configure_dimension_budget, make_engine, migrate, queries
 from collector.store.dimension_budget import OTHER, budget_of
 from collector.store.ingest import score_and_store_samples, store_sessions
-from collector.store.models import DimensionValue, Rollup
+from collector.store.models import DimensionValue, Rollup, Session
 from collector.store.schemas import SampleIn, SessionIn
 
 AT = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
@@ -200,4 +201,104 @@ def test_late_sessions_past_the_budget_fold_in_compacted_hours_and_a_sent_other_
         hourly = dict(conn.execute(select(table.c.region, func.sum(table.c.sessions)).group_by(table.c.region)).all())
     assert {k: int(v) for k, v in hourly.items()} == {"r1": 2, "r2": 1, OTHER: 2}
     assert budget_of(engine).folded_sessions == {"region": 1}  # the sender's own __other__ was not folded
+    engine.dispose()
+
+
+def _fail_commits_with_region(engine, region: str) -> None:
+    """A real constraint checked only at COMMIT: a transaction storing a session of `region`
+    fails to commit (the statements themselves all succeed). SQLite: a trigger inserts a row that
+    breaks a DEFERRABLE INITIALLY DEFERRED foreign key; PostgreSQL: a deferred constraint trigger."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("CREATE TABLE doom_parent (id INTEGER PRIMARY KEY)")
+            conn.exec_driver_sql("CREATE TABLE doom (parent INTEGER REFERENCES doom_parent (id) "
+                                 "DEFERRABLE INITIALLY DEFERRED)")
+            conn.exec_driver_sql(f"CREATE TRIGGER doom_insert AFTER INSERT ON sessions WHEN NEW.region = '{region}' "
+                                 "BEGIN INSERT INTO doom VALUES (1); END")
+        else:
+            conn.exec_driver_sql("CREATE FUNCTION doom() RETURNS trigger LANGUAGE plpgsql AS "
+                                 "$$ BEGIN RAISE EXCEPTION 'doomed at commit'; END $$")
+            conn.exec_driver_sql(f"CREATE CONSTRAINT TRIGGER doom AFTER INSERT ON sessions DEFERRABLE INITIALLY "
+                                 f"DEFERRED FOR EACH ROW WHEN (NEW.region = '{region}') EXECUTE FUNCTION doom()")
+
+
+def _drop_commit_failure(engine) -> None:
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER doom_insert" if engine.dialect.name == "sqlite" else "DROP TRIGGER doom ON sessions")
+
+
+def test_a_failed_commit_caches_nothing_and_counts_nothing(database_url):
+    """SQLAlchemy's `commit` event fires before the DBAPI commit: decisions applied there would
+    survive a commit that fails. Here the commit fails for real: nothing is cached as admitted,
+    the dimension is not taken as full, and the folded counter does not move."""
+    engine = make_engine(database_url)
+    migrate(engine)
+    budget = configure_dimension_budget(engine, 2)
+    store_sessions(engine, [_session("a", region="r1")], AT)
+    _fail_commits_with_region(engine, "r2")
+    with pytest.raises(DBAPIError):  # r2 admitted (the last room), r3 and r4 folded: then the commit fails
+        store_sessions(engine, [_session("x2", region="r2"), _session("x3", region="r3"),
+                                _session("x4", region="r4")], AT)
+    assert _admitted(engine, "region") == {"r1"}
+    assert budget.kept("region", "r2") is None and budget.kept("region", "r3") is None  # undecided, not admitted/full
+    assert budget.folded_sessions == {}
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Session.__table__)).scalar() == 1
+
+    _drop_commit_failure(engine)
+    store_sessions(engine, [_session("y3", region="r3"), _session("y4", region="r4")], AT)
+    assert _admitted(engine, "region") == {"r1", "r3"}  # the room r2 did not keep went to r3
+    assert budget.kept("region", "r3") is True and budget.kept("region", "r2") is False
+    assert budget.folded_sessions == {"region": 1}
+    assert _rollup_sessions(engine, "region") == {"r1": 1, "r3": 1, OTHER: 1}
+    engine.dispose()
+
+
+def test_active_rollout_versions_never_fold(database_url):
+    """A registered rollout's baseline and canary keep their own model_version slices in a full
+    dimension (read from the rollouts table, so a rollout registered by any replica counts);
+    other new versions still fold, and a rolled-back rollout's canary folds again."""
+    from slo.rollout.service import RolloutSpec, register
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    budget = configure_dimension_budget(engine, 2)
+    store_sessions(engine, [_session("a", model_version="m1"), _session("b", model_version="m2"),
+                            _session("c", model_version="m3")], AT)
+    assert _rollup_sessions(engine, "model_version") == {"m1": 1, "m2": 1, OTHER: 1}
+    register(engine, RolloutSpec(name="canary", baseline_version="m-base", canary_version="m-canary"),
+             actor="test", at=AT)
+    store_sessions(engine, [_session("d", model_version="m-canary"), _session("e", model_version="m-base"),
+                            _session("f", model_version="m4")], AT)
+    assert _rollup_sessions(engine, "model_version") == {"m1": 1, "m2": 1, "m-base": 1, "m-canary": 1, OTHER: 2}
+    assert budget.kept("model_version", "m-canary") is True and budget.kept("model_version", "m4") is False
+    assert budget.folded_sessions == {"model_version": 2}
+    assert _admitted(engine, "model_version") == {"m1", "m2"}  # kept, not counted against the budget
+
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE rollouts SET state = 'rolled_back'")
+    store_sessions(engine, [_session("g", model_version="m-canary")], AT)
+    assert _rollup_sessions(engine, "model_version")[OTHER] == 3
+    engine.dispose()
+
+
+def test_a_flood_into_a_full_dimension_takes_no_lock_and_caches_no_refused_value(database_url):
+    """Once a dimension is full in committed rows its admitted set is loaded once; after that a
+    batch of new values folds with no query on dimension_values, no advisory lock, and nothing
+    remembered per refused value."""
+    from sqlalchemy import event
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    budget = configure_dimension_budget(engine, 3)
+    store_sessions(engine, [_session(f"a{i}", region=f"r{i}") for i in range(5)], AT)  # fills region
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda c, cur, sql, *a: statements.append(sql))
+    for batch in range(3):
+        store_sessions(engine, [_session(f"f{batch}-{i}", region=f"flood-{batch}-{i}") for i in range(200)], AT)
+    assert not [s for s in statements if "dimension_values" in s or "advisory" in s]
+    assert budget.kept("region", "flood-0-0") is False and budget.kept("region", "never-seen") is False
+    assert budget._admitted["region"] == {"r0", "r1", "r2"}  # the admitted set only: no refused values kept
+    assert budget.folded_sessions == {"region": 602}
+    assert _rollup_sessions(engine, "region") == {"r0": 1, "r1": 1, "r2": 1, OTHER: 602}
     engine.dispose()

@@ -106,3 +106,39 @@ def test_redact_never_raises_and_only_inserts_placeholders(text):
     out = redact(text)
     assert isinstance(out, str)
     pii_corpus.masked_intervals(text, out)  # raises unless out is text with placeholders
+
+
+@pytest.mark.parametrize("without_cue, with_cue", [
+    # A website read out is not an email; the same words after an email cue are.
+    ("contact support at apple dot com", "email support at apple dot com"),
+    ("shop online at target dot com", "my email is target at target dot com"),
+    ("sign up for email offers at target dot com", "send the offers to sam at target dot com"),
+    # An ordinary word as a street suffix is an address only after an address cue...
+    ("the 5 oak court", "i live at 5 oak court"),
+    ("4 new tire close", "my address is 4 new tire close"),
+    # ...and a range or an id of a phone number's shape is a phone number only after a phone cue.
+    ("pages 250-1000", "call me on 250-1000"),
+    ("order number 81234-56789", "my mobile number is 81234-56789"),
+    ("the 555 0199 batch", "call 555 0199 today"),
+])
+def test_cues_decide_the_ambiguous_shapes(without_cue, with_cue):
+    assert redact(without_cue) == without_cue
+    assert redact(with_cue) != with_cue and "[" in redact(with_cue)
+
+
+@pytest.mark.parametrize("text", [
+    "i live at 2 teams square",          # a plural noun before an ambiguous suffix: not a street name
+    "at 2 pm way across town",           # am/pm/o'clock are never a street name
+    "between 500-1500 dollars to call",  # a phone cue after the number does not count
+    "call about 500-1500 units",         # a range word right before the number wins over the cue
+    "call ref 81234-56789",              # so does an id's name
+])
+def test_the_refusals_hold_even_near_a_cue(text):
+    assert redact(text) == text
+
+
+def test_written_and_strong_spoken_emails_need_no_cue():
+    for text in ("contact bob dot smith at apple dot com", "ask jane underscore doe at acme dot io",
+                 "ping bob42 at example dot com", "try priya at the rate example dot com",
+                 "shop at bob@target.com", "john at gmail dot com"):
+        assert "[EMAIL]" in redact(text), text

@@ -232,3 +232,43 @@ def test_otlp_names_events_span_and_resource_attributes_are_redacted(client, dat
     # A read of the stages is audited, and the audit row holds no text.
     reads = [e for e in _transcript_reads(client) if e["target"] == TRACE]
     assert len(reads) == 1 and "asr-server" not in str(reads)
+
+
+# -- the stall vector: one huge string ----------------------------------------------------------
+
+
+def test_cap_text_cuts_at_a_token_boundary_and_drops_a_split_number():
+    cap = redact_values.cap_text
+    assert cap("short", 10) == "short"
+    assert cap("ab cd ef", 5) == "ab cd"                         # the cut falls on a space
+    assert cap("ab cdef gh", 5) == "ab "                          # a token split by the cut goes
+    assert cap("call 415 555 0199 now", 14) == "call"             # a number read in groups goes whole
+    assert cap("x" * 5000, 4096) == "x" * 4096                    # one huge token is cut where it is
+    assert len(cap("1 " * 10_000)) <= redact_values.MAX_ATTRIBUTE_CHARS
+
+
+def test_a_huge_attribute_string_and_span_name_are_capped_and_still_redacted(client, database_url):
+    # 4 MB of text in one attribute (redaction costs about a microsecond per character, inside the
+    # write turn): it is cut to MAX_ATTRIBUTE_CHARS first, then redacted. No timing is asserted.
+    filler = "please call me back " * 209_716  # about 4 MB
+    huge = f"my email is {EMAIL} and {filler}"
+    assert len(huge) > 4_000_000
+    r = client.post("/api/v1/sessions", json=[_session("w-huge", attributes={"note": huge, "n": 1})])
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    stored = client.get("/api/v1/sessions/w-huge").json()["attributes"]
+    assert stored["n"] == 1
+    assert len(stored["note"]) <= redact_values.MAX_ATTRIBUTE_CHARS
+    assert stored["note"].startswith("my email is [EMAIL] and please call me back ")
+    # The same through OTLP: a 4 MB span attribute and a 1 MB span name.
+    body = _otlp_body()
+    child = body["resourceSpans"][0]["scopeSpans"][0]["spans"][1]
+    child["name"] = f"{EMAIL} " + "y" * 1_000_000
+    child["attributes"].append(_kv("huge", f"call {PHONE} " + filler))
+    r = client.post("/v1/traces", json=body)
+    assert r.status_code == 200, r.text
+    stages = {s["span_id"]: s for s in client.get(f"/api/v1/sessions/{TRACE}").json()["stages"]}
+    assert stages[CHILD]["name"] == "[EMAIL] " + "y" * 120
+    note = stages[CHILD]["attributes"]["huge"]
+    assert note.startswith("call [PHONE] please call me back") and len(note) <= redact_values.MAX_ATTRIBUTE_CHARS
+    dump = _database_text(database_url)
+    assert not [raw for raw in RAW if raw in dump]

@@ -30,7 +30,7 @@ CUTOFF = NOW - timedelta(days=DAYS)
 
 def _session(session_id: str, ts: datetime, hypothesis: str | None = "turn on the lights") -> SessionIn:
     return SessionIn(session_id=session_id, ts=ts.isoformat(), model_version="m1", region="eu", status="ok",
-                     final_latency_ms=420, confidence=0.9, hypothesis=hypothesis)
+                     final_latency_ms=420, confidence=0.9, hypothesis=hypothesis, attributes={"caller": "front desk"})
 
 
 def _rows(engine, model) -> dict[str, dict]:
@@ -59,7 +59,8 @@ def test_retention_clears_old_text_and_keeps_everything_else(database_url):
     sessions_before, samples_before = _rows(engine, Session), _rows(engine, Sample)
     assert rollups_before and all(r["hypothesis"] for k, r in sessions_before.items() if k != "old-no-text")
 
-    assert apply_retention(engine, NOW, DAYS) == {"sessions": 2, "samples": 2}
+    assert apply_retention(engine, NOW, DAYS) == {"sessions": 2, "samples": 2, "session_attributes": 3,
+                                                  "stage_attributes": 0}
 
     after, samples_after = _rows(engine, Session), _rows(engine, Sample)
     cleared = {"old", "just-before"}
@@ -71,9 +72,12 @@ def test_retention_clears_old_text_and_keeps_everything_else(database_url):
                 assert row["hypothesis_words"] is None, sid
         else:
             assert row["hypothesis"] == before["hypothesis"], sid
+        # Attributes are text too: they go with the transcripts, from every session past the cutoff.
+        assert row["attributes"] == (None if sid in cleared | {"old-no-text"} else before["attributes"]), sid
         # Everything but the text is as it was.
-        assert {k: v for k, v in row.items() if k not in ("hypothesis", "hypothesis_words")} == \
-               {k: v for k, v in before.items() if k not in ("hypothesis", "hypothesis_words")}, sid
+        text = ("hypothesis", "hypothesis_words", "attributes")
+        assert {k: v for k, v in row.items() if k not in text} == \
+               {k: v for k, v in before.items() if k not in text}, sid
     for sid, row in samples_after.items():
         before = samples_before[sid]
         text = (row["reference"], row["hypothesis"])
@@ -82,8 +86,10 @@ def test_retention_clears_old_text_and_keeps_everything_else(database_url):
     assert _rows(engine, Rollup) == rollups_before  # rollups (and so SLOs, WER, cost) are untouched
 
     # A second pass has nothing left to clear; a later one clears what aged past the cutoff.
-    assert apply_retention(engine, NOW, DAYS) == {"sessions": 0, "samples": 0}
-    assert apply_retention(engine, NOW + timedelta(days=1), DAYS) == {"sessions": 1, "samples": 1}
+    assert apply_retention(engine, NOW, DAYS) == {"sessions": 0, "samples": 0, "session_attributes": 0,
+                                                  "stage_attributes": 0}
+    assert apply_retention(engine, NOW + timedelta(days=1), DAYS) == {"sessions": 1, "samples": 1,
+                                                                      "session_attributes": 1, "stage_attributes": 0}
     assert _rows(engine, Session)["at-cutoff"]["hypothesis"] is None
     assert _rows(engine, Session)["new"]["hypothesis"] == "turn on the lights"
     engine.dispose()

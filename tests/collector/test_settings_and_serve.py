@@ -46,7 +46,8 @@ def test_retention_deletes_text_but_keeps_scores(tmp_path):
     store_sessions(engine, [old, new], now)
     score_and_store_samples(engine, [(0, SampleIn(session_id="old", reference="hi rob")),
                                      (1, SampleIn(session_id="new", reference="hi amy"))], "basic", now)
-    assert apply_retention(engine, now, 30) == {"sessions": 1, "samples": 1}
+    assert apply_retention(engine, now, 30) == {"sessions": 1, "samples": 1, "session_attributes": 0,
+                                                "stage_attributes": 0}
     with engine.connect() as conn:
         rows = {r.session_id: r for r in conn.exec_driver_sql("select session_id, hypothesis from sessions")}
         samples = {r[0]: r for r in conn.exec_driver_sql("select session_id, reference, hypothesis, wer from samples")}
