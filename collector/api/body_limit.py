@@ -15,6 +15,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from collector.api.body import IDENTITY
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
@@ -32,7 +34,7 @@ class BodyLimit:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         encoding = headers.get("content-encoding", "").strip().lower()
-        if encoding not in ("", "identity") and scope["path"] not in DECODING_ROUTES:
+        if encoding not in IDENTITY and scope["path"] not in DECODING_ROUTES:
             await JSONResponse({"detail": f"Content-Encoding: {encoding[:40]!r} is not accepted on this route "
                                           "(only the ingest routes decode a body)"}, 415)(scope, receive, send)
             return

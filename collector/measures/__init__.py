@@ -6,11 +6,12 @@ from collector.measures import cost, histogram, wer  # modules other packages us
 from collector.measures.grouping import groups_of, sums
 from collector.measures.json_safe import finite_or_null
 from collector.measures.redact_values import redact_strings
-from collector.measures.redaction import redact
+from collector.measures.redaction import PLACEHOLDER, redact
 from collector.measures.wer import WordErrors, normalizer, pair_key, word_errors
 from collector.measures.word_count import hypothesis_words
 
 __all__ = [
+    "PLACEHOLDER",
     "cost",
     "finite_or_null",
     "groups_of",

@@ -30,6 +30,11 @@ import re
 
 # --- emails -----------------------------------------------------------------------------------
 
+# What `redact` writes in place of PII, each one of these and nothing else: a text holding one of
+# them was changed by redaction (collector.store.ingest scores a redacted hypothesis by this).
+PLACEHOLDERS = ("[EMAIL]", "[IBAN]", "[CARD]", "[SSN]", "[PHONE]", "[ADDRESS]")
+PLACEHOLDER = re.compile("|".join(map(re.escape, PLACEHOLDERS)))
+
 EMAIL = re.compile(r"(?<![\w.+'-])[\w.+'-]+@[\w-]+(?:\.[\w-]+)+\b")
 _TLDS = ("com|net|org|edu|gov|mil|int|io|co|uk|us|de|in|fr|ca|au|nl|es|it|ch|se|no|dk|fi|ie|be|at|pl"
          "|br|mx|jp|cn|kr|ru|za|nz|sg|info|biz|me|ai|dev|app|tv|cc|eu")

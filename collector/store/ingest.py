@@ -6,7 +6,6 @@ record survives a crash of the collector.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +15,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from collector.measures import WordErrors, redact, redact_strings, word_errors
+from collector.measures import PLACEHOLDER, WordErrors, redact, redact_strings, word_errors
 from collector.store.database import dialect_insert
 from collector.store.dimension_budget import committed_write
 from collector.store.models import Sample, Session, Stage
@@ -138,10 +137,6 @@ def store_stages(conn: Connection, stages: Sequence[dict[str, Any]]) -> None:
         conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(index_elements=["trace_id", "span_id"]), rows)
 
 
-# What `redact` puts in place of PII (collector.measures.redaction): a stored hypothesis holding
-# one was changed by redaction, one holding none is the text as sent. Only ours: an ASR tag such
-# as "[NOISE]" or "<UNK>" in a hypothesis is the text as sent.
-_PLACEHOLDER = re.compile(r"\[(?:EMAIL|IBAN|CARD|SSN|PHONE|ADDRESS)\]")
 
 
 def _score(sample: SampleIn, stored_hypothesis: str | None, normalizer_name: str) -> tuple[WordErrors, str, str]:
@@ -165,7 +160,8 @@ def _score(sample: SampleIn, stored_hypothesis: str | None, normalizer_name: str
         errors = word_errors(sample.reference, sample.hypothesis, normalizer_name)
         return errors, stored_reference, redact(sample.hypothesis) or ""
     hypothesis = stored_hypothesis or ""
-    reference = stored_reference if _PLACEHOLDER.search(hypothesis) else sample.reference
+    # Only our placeholders: an ASR tag such as "[NOISE]" or "<UNK>" is the text as sent.
+    reference = stored_reference if PLACEHOLDER.search(hypothesis) else sample.reference
     return word_errors(reference, hypothesis, normalizer_name), stored_reference, hypothesis
 
 

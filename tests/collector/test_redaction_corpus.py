@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.measures.redaction import IBAN_LENGTHS, _iban_ok, _luhn_ok, redact
+from collector.measures.redaction import IBAN_LENGTHS, PLACEHOLDER, PLACEHOLDERS, _iban_ok, _luhn_ok, redact
 
 sys.path.insert(0, str(Path(__file__).parent))  # the corpus beside this file
 import pii_corpus  # noqa: E402
@@ -142,3 +142,12 @@ def test_written_and_strong_spoken_emails_need_no_cue():
                  "ping bob42 at example dot com", "try priya at the rate example dot com",
                  "shop at bob@target.com", "john at gmail dot com"):
         assert "[EMAIL]" in redact(text), text
+
+
+def test_every_placeholder_redact_writes_is_listed():
+    """`PLACEHOLDERS` is what ingest recognises as redacted text: it must name every mark redact writes."""
+    written = set()
+    for _, text, _ in pii_corpus.POSITIVES:
+        written |= set(re.findall(r"\[[A-Z]+\]", redact(text)))
+    assert written == set(PLACEHOLDERS)
+    assert PLACEHOLDER.search("call [PHONE] now") and not PLACEHOLDER.search("[NOISE] <UNK> [phone]")
