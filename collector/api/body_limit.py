@@ -29,21 +29,21 @@ class BodyLimit:
         self.app, self.limit = app, max_body_bytes
 
     async def __call__(self, scope: Scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        # The ingest routes enforce the limit and decode their bodies themselves (collector.api.body),
+        # a step at a time: nothing to do here for them, and nothing added to the ingest path.
+        if (scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS")
+                or scope["path"] in DECODING_ROUTES):
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         encoding = headers.get("content-encoding", "").strip().lower()
-        if encoding not in IDENTITY and scope["path"] not in DECODING_ROUTES:
+        if encoding not in IDENTITY:
             await JSONResponse({"detail": f"Content-Encoding: {encoding[:40]!r} is not accepted on this route "
                                           "(only the ingest routes decode a body)"}, 415)(scope, receive, send)
             return
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.limit:
             await self._too_large(scope, receive, send, f"{declared} bytes")
-            return
-        if scope["path"] in DECODING_ROUTES:  # they read their bodies a step at a time themselves
-            await self.app(scope, receive, send)
             return
         # These bodies are small JSON documents: read them here, within the limit, and hand the app
         # the bytes (FastAPI would turn an error raised mid-read into a 400 "error parsing the body").
