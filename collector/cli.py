@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -31,7 +32,27 @@ def serve(settings: Settings, host: str, port: int, log_level: str = "info") -> 
         typer.echo(f"invalid config: {exc}", err=True)
         raise typer.Exit(2) from None
     tune_garbage_collector()
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
+                log_config=log_config(log_level))
+
+
+# Our own loggers: `asrwatch.*` (jobs, evaluator, router, rollout, drift, cost) and `collector.*`
+# (compaction). Without a handler of their own they reach only Python's last-resort handler, which
+# drops everything under WARNING: the evaluator's and compaction's progress lines were lost.
+OWN_LOGGERS = ("asrwatch", "collector")
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging config plus our loggers at `level`, named and timestamped on stderr."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["asrwatch"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["asrwatch"] = {"formatter": "asrwatch", "class": "logging.StreamHandler",
+                                      "stream": "ext://sys.stderr"}
+    for name in OWN_LOGGERS:
+        config["loggers"][name] = {"handlers": ["asrwatch"], "level": level.upper(), "propagate": False}
+    return config
 
 
 def tune_garbage_collector() -> None:
