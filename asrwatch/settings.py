@@ -223,6 +223,7 @@ OTHER_ENV_PREFIXES = ("ASRWATCH_TEST_",)  # the test suite (ASRWATCH_TEST_POSTGR
 # (docker link-style variables: <NAME>_SERVICE_HOST, <NAME>_PORT_8080_TCP_ADDR, ...; see
 # kubernetes/pkg/kubelet/envvars/envvars.go): they are not ours, and must not stop `serve`.
 KUBERNETES_SERVICE_VARS = re.compile(r"ASRWATCH_(SERVICE_[A-Z0-9_]+|PORT_\d+_(TCP|UDP|SCTP)(_[A-Z]+)?)")
+KUBERNETES_SERVICE_LINK_VALUE = re.compile(r"^(tcp|udp|sctp)://", re.IGNORECASE)
 ENV_PREFIX = "ASRWATCH_"
 
 
@@ -364,7 +365,28 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Env beats the YAML file (passed as init kwargs), as the design promises.
-        return env_settings, init_settings, file_secret_settings
+        return _WithoutServiceLinks(env_settings), init_settings, file_secret_settings
+
+
+class _WithoutServiceLinks(PydanticBaseSettingsSource):
+    """The environment, less Kubernetes' ASRWATCH_PORT=tcp://<cluster ip>:<port>: a Service named
+    `asrwatch` sets it in every pod of its namespace (kubernetes pkg/kubelet/envvars/envvars.go).
+    It is the Service's address, not the port to bind; read as ours it stopped `serve` with an
+    int error, or would override the file's `port`. A plain number is still ours."""
+
+    def __init__(self, inner: PydanticBaseSettingsSource) -> None:
+        super().__init__(inner.settings_cls)
+        self.inner = inner
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        values = self.inner()
+        port = values.get("port")
+        if isinstance(port, str) and KUBERNETES_SERVICE_LINK_VALUE.match(port):
+            values = {key: value for key, value in values.items() if key != "port"}
+        return values
 
 
 # Keyword arguments BaseSettings itself takes (`_env_file`, `_secrets_dir`...): not config keys.

@@ -153,9 +153,17 @@ def test_kubernetes_service_link_variables_pass(tmp_path, monkeypatch):
     for name, value in {"ASRWATCH_SERVICE_HOST": "10.0.0.1", "ASRWATCH_SERVICE_PORT": "8080",
                         "ASRWATCH_SERVICE_PORT_HTTP": "8080", "ASRWATCH_PORT_8080_TCP": "tcp://10.0.0.1:8080",
                         "ASRWATCH_PORT_8080_TCP_ADDR": "10.0.0.1", "ASRWATCH_PORT_8080_TCP_PORT": "8080",
-                        "ASRWATCH_PORT_8080_TCP_PROTO": "tcp"}.items():
+                        "ASRWATCH_PORT_8080_TCP_PROTO": "tcp", "ASRWATCH_PORT": "tcp://10.0.0.1:8080"}.items():
         monkeypatch.setenv(name, value)
-    assert load_settings(_config(tmp_path, {"normalizer": "basic"})).normalizer == "basic"
+    settings = load_settings(_config(tmp_path, {"normalizer": "basic"}))
+    assert settings.normalizer == "basic" and settings.port == 8080  # the Service's address is not our port
+    assert load_settings(_config(tmp_path, {"port": 9001})).port == 9001
+    monkeypatch.setenv("ASRWATCH_PORT", "9002")  # a plain number is still ours
+    assert load_settings(_config(tmp_path, {})).port == 9002
+    monkeypatch.setenv("ASRWATCH_PORT", "http-9002")
+    with pytest.raises(ValueError, match="port"):
+        load_settings(_config(tmp_path, {}))
+    monkeypatch.delenv("ASRWATCH_PORT")
     monkeypatch.setenv("ASRWATCH_PORTT", "9")
     with pytest.raises(ValueError, match="ASRWATCH_PORTT: unknown environment variable"):
         load_settings(_config(tmp_path, {}))
