@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "inference_probe.cli",
     "dashboards.cli",
     "asrwatch.demo",
+    "asrwatch.config_check",
 )
 
 for _name in COMMAND_MODULES:

@@ -8,6 +8,8 @@ The alert router (`slo.router`) and the rollout judge (`slo.rollout`) live besid
 from slo import cost_watch, routes  # modules other packages use whole
 from slo.alert import Alert, fingerprint
 from slo.evaluator import AlertHook, evaluator_job
+from slo.rollout.actuators import from_settings as rollout_actuators
+from slo.router.config import load_router_config
 from slo.router.service import AlertRouter
 from slo.series_cache import SeriesCache
 from slo.spec import metrics_needs, slos_from_settings
@@ -19,7 +21,9 @@ __all__ = [
     "cost_watch",
     "evaluator_job",
     "fingerprint",
+    "load_router_config",
     "metrics_needs",
+    "rollout_actuators",
     "routes",
     "SeriesCache",
     "slos_from_settings",
