@@ -23,7 +23,8 @@ from asrwatch import __version__
 from asrwatch.jobs import Job, JobRunner, Lockstep
 from asrwatch.services import Services
 from asrwatch.settings import Settings
-from collector.api import BodyLimit, CollectorMetrics, Limit, RateLimiter, health, ingest, query, runbooks
+from collector.api import (BodyLimit, CollectorMetrics, Limit, RateLimiter, api_docs, health, ingest, query,
+                           runbooks)
 from collector.store import (
     apply_retention,
     compaction_pass,
@@ -112,7 +113,8 @@ def create_app(settings: Settings, *, run_background: bool = True, lockstep: Loc
             await runner.stop()
             services.engine.dispose()
 
-    app = FastAPI(title="asrwatch collector", version=__version__, lifespan=lifespan)
+    # /docs is collector.api.api_docs (offline Swagger UI); ReDoc would load from a CDN too.
+    app = FastAPI(title="asrwatch collector", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.services = services  # read only through asrwatch.services.services_of
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
@@ -141,7 +143,7 @@ def create_app(settings: Settings, *, run_background: bool = True, lockstep: Loc
         return JSONResponse({"detail": "database unavailable; retry later"}, status_code=503,
                             headers={"Retry-After": "5"})
 
-    for part in (health, ingest, query, slo_routes, router_routes, rollout_routes, drift_routes, runbooks):
+    for part in (health, ingest, query, slo_routes, router_routes, rollout_routes, drift_routes, runbooks, api_docs):
         app.include_router(part.router)
     return app
 
