@@ -239,7 +239,7 @@ class LiveLog:
             if self._new("fire:" + alert["fingerprint"] + alert["starts_at"]):
                 _say(f"{alert['severity'].upper():6} {alert['name']} {where}: {alert['summary'][:160]}", at)
             if alert.get("ends_at") and self._new("end:" + alert["fingerprint"] + alert["starts_at"]):
-                _say(f"RESOLVED {alert['name']} {where}", at)
+                _say(f"RESOLVED {alert['severity']} {alert['name']} {where}", at)
         for ticket in tickets:
             if self._new(f"ticket:{ticket['id']}"):
                 team = f" (team {ticket['team']})" if ticket.get("team") else ""
@@ -250,12 +250,35 @@ class LiveLog:
         return at
 
 
-def _lockstep_hook(driver: Lockstep, log: LiveLog) -> Callable[[datetime], None]:
+class Progress:
+    """Says how far the replay has come in event time, at each tenth of the span: without it the
+    demo printed nothing for minutes when no alert fired."""
+
+    STEPS = 10
+
+    def __init__(self, start: datetime, hours: float) -> None:
+        self.start, self.hours, self.said = start, hours, 0
+
+    def fraction(self, at: datetime) -> float:
+        return min(1.0, max(0.0, (at - self.start).total_seconds() / (self.hours * 3600)))
+
+    def update(self, at: datetime | None) -> None:
+        if at is None:
+            return
+        step = int(self.fraction(at) * self.STEPS + 1e-9)
+        if step > self.said:
+            self.said = step
+            reached = self.fraction(at) * self.hours
+            _say(f"progress: {reached:.1f} of {self.hours:g} h replayed ({step * 100 // self.STEPS}%)", at)
+
+
+def _lockstep_hook(driver: Lockstep, log: LiveLog, progress: Progress) -> Callable[[datetime], None]:
     """The simulator's hook: the jobs due at this event minute, then, now and then, what fired."""
     def after_minute(at: datetime) -> None:
         driver.advance(at)
         if int(at.timestamp()) // 60 % LIVE_LOG_EVERY_MINUTES == 0:
             log.poll()
+        progress.update(at + timedelta(minutes=1))  # this minute is replayed
 
     return after_minute
 
@@ -270,6 +293,36 @@ def _collect(http: httpx.Client, at: datetime) -> tuple[list, list, list]:
     rollbacks = [{"at": e["at"], "canary_version": canary, "reason": e["reason"]}
                  for e in http.get("/api/v1/audit", params={"action": "rollout.rollback"}).json()]
     return alerts, tickets, rollbacks
+
+
+def _watermark(http: httpx.Client) -> datetime | None:
+    try:
+        mark = http.get("/api/v1/clock").json().get("watermark")
+    except (httpx.HTTPError, ValueError):
+        return None
+    return datetime.fromisoformat(mark.replace("Z", "+00:00")) if mark else None
+
+
+def replay_shortfall(start: datetime, hours: float, watermark: datetime | None) -> str | None:
+    """How much of the span the fleet's sessions never reached ("at 18:40 event time, 5.3 h
+    short"), or None when they reached its last minutes. The watermark is the newest event time
+    ingested: a paced replay that fell behind the wall clock is cut off at its deadline."""
+    end = start + timedelta(hours=hours)
+    if watermark is not None and watermark >= end - timedelta(minutes=2):
+        return None
+    if watermark is None:
+        return "before any session was stored"
+    return f"at {watermark:%H:%M} event time, {(end - watermark).total_seconds() / 3600:.1f} h short of {end:%H:%M}"
+
+
+def reopen_instructions(data_dir: Path, had_console: bool) -> str:
+    """How to look at this run again: the collector and the console stop with the demo, and the
+    data stays in `data_dir`. The collector serves the demo's database with the demo's config."""
+    database = (data_dir / "demo.db").resolve()
+    stopped = "The collector and the console stopped" if had_console else "The collector stopped"
+    return (f"{stopped} with the demo; the run's data stays in {database}. To look at it again:\n"
+            f"  ASRWATCH_DATABASE_URL=sqlite:///{database} asrwatch serve --config {DEMO_CONFIG.resolve()} --port 8080\n"
+            "  asrwatch console --api http://127.0.0.1:8080      (in a second terminal; then http://127.0.0.1:8501)")
 
 
 def replay_start(start: datetime | None, hours: float, now: datetime) -> datetime:
@@ -315,7 +368,8 @@ def run_demo(*, port: int, console_port: int, headless: bool, minutes: float, ho
     wall_start = time.monotonic()
     http = httpx.Client(base_url=url, timeout=60)
     log = LiveLog(http)
-    hook = None if driver is None else _lockstep_hook(driver, log)
+    progress = Progress(start, hours)
+    hook = None if driver is None else _lockstep_hook(driver, log, progress)
     workers = [threading.Thread(target=_simulate, args=(run, rate, seed, hook), name="simulator", daemon=True)]
     if probe_limit > 0:
         workers.append(threading.Thread(target=_probe, args=(run, probe_limit), name="probe", daemon=True))
@@ -330,7 +384,7 @@ def run_demo(*, port: int, console_port: int, headless: bool, minutes: float, ho
         else:
             while workers[0].is_alive() and time.monotonic() - wall_start < minutes * 60 + 30:
                 time.sleep(1.0)
-                log.poll()
+                progress.update(log.poll())
             time.sleep(2 * settings.evaluator_interval_s + 1)  # let the evaluators see the last minutes
     except KeyboardInterrupt:
         interrupted = True
@@ -340,9 +394,14 @@ def run_demo(*, port: int, console_port: int, headless: bool, minutes: float, ho
         for worker in workers:
             worker.join(timeout=120 if not interrupted else 10)
     at = log.poll() or run.event_time(time.monotonic() - wall_start)
+    short = replay_shortfall(start, hours, _watermark(http))
+    if short is not None and not interrupted:
+        _say(f"WARNING: the replay stopped early, {short}: what follows covers only the replayed part. "
+             "The machine could not keep pace; rerun with more --minutes, or with --lockstep (as fast as it runs).")
     alerts, tickets, rollbacks = _collect(http, at)
     summary = summarize(run.truths, alerts, tickets, rollbacks)
     summary["errors"] = run.errors
+    summary["replay_shortfall"] = short
     (data_dir / "demo-summary.json").write_text(json.dumps(summary, indent=2, default=str))
     typer.echo(format_summary(summary))
     for error in run.errors:
@@ -350,6 +409,7 @@ def run_demo(*, port: int, console_port: int, headless: bool, minutes: float, ho
     http.close()
     if console is not None:
         os.killpg(console.pid, signal.SIGTERM)
+    typer.echo(reopen_instructions(data_dir, console is not None))
     if driver is not None:
         driver.close()
     server.should_exit = True

@@ -16,23 +16,45 @@ def _matches(labels: Mapping[str, str], where: Mapping[str, str]) -> bool:
     return all(labels.get(k, v) == v for k, v in where.items())
 
 
+def _raises(truth: Mapping[str, Any], alert: Mapping[str, Any]) -> bool:
+    """A fleet-wide incident (no slice) explains only what it is meant to raise: a page if it should
+    page, a ticket if it should raise anything besides pages and rollbacks."""
+    should = set(truth.get("should_fire", ()))
+    if alert.get("severity") == "page":
+        return "page" in should
+    return bool(should - {"page", "rollback"})
+
+
 def explain(alert: Mapping[str, Any], truths: Iterable[Mapping[str, Any]]) -> str | None:
-    """The scenario that explains an SLO alert: it started after the onset, and its slice agrees
-    with the incident's (a fleet-wide incident explains only the pages it is meant to raise)."""
+    """The scenario that explains an alert or ticket: it began after the incident's onset, and
+    the incident's slice agrees with its labels. Of several that agree, the one whose slice its
+    labels name most precisely, then the latest onset: a us-east latency page during a canary
+    incident is the saturation's, not the canary's, although it names no model version."""
     started = _time(alert.get("starts_at"))
+    labels = alert.get("labels", {})
+    best: tuple[int, datetime, str] | None = None
     for truth in truths:
         onset = _time(truth["onset"])
-        if started is not None and onset is not None and started < onset:
+        if started is None or onset is None or started < onset:
             continue
         where = truth.get("where", {})
-        if not where and "page" not in truth.get("should_fire", ()):
+        if not where and not _raises(truth, alert):
             continue
         if "model_version" in where:
             # A bad canary is one incident: an alert on any slice of that version belongs to it.
             where = {"model_version": where["model_version"]}
-        if _matches(alert.get("labels", {}), where):
-            return truth["scenario"]
-    return None
+        if not _matches(labels, where):
+            continue
+        named = sum(1 for k, v in where.items() if labels.get(k) == v)
+        if best is None or (named, onset) > best[:2]:
+            best = (named, onset, truth["scenario"])
+    return None if best is None else best[2]
+
+
+def ticket_as_alert(ticket: Mapping[str, Any]) -> dict[str, Any]:
+    """A router ticket in the shape `explain` reads: its labels, opened at its start."""
+    return {"severity": "ticket", "labels": ticket.get("labels") or {}, "starts_at": ticket.get("opened_at"),
+            "name": (ticket.get("labels") or {}).get("alertname")}
 
 
 def summarize(
@@ -46,7 +68,8 @@ def summarize(
     incidents = []
     for truth in truths:
         onset = _time(truth["onset"])
-        own_pages = [a for a in pages if explain(a, [truth])]
+        own_pages = [a for a in pages if explain(a, truths) == truth["scenario"]]
+        own_tickets = [t for t in tickets if explain(ticket_as_alert(t), truths) == truth["scenario"]]
         first_page = min((_time(a["starts_at"]) for a in own_pages), default=None)
         own_rollbacks = [r for r in rollbacks if _time(r["at"]) and _time(r["at"]) >= onset
                          and truth["where"].get("model_version") in (None, r.get("canary_version"))]
@@ -56,6 +79,7 @@ def summarize(
             "scenario": truth["scenario"],
             "onset": truth["onset"],
             "pages": len(own_pages),
+            "tickets": len(own_tickets),
             "minutes_to_page": None if first_page is None else (first_page - onset).total_seconds() / 60,
             "page_resolved": bool(own_pages) and all(a.get("ends_at") for a in own_pages),
             "minutes_to_rollback": None if first_rollback is None else (first_rollback - onset).total_seconds() / 60,
@@ -68,6 +92,7 @@ def summarize(
         "incidents": incidents,
         "ticket_teams": sorted({t.get("team") or t.get("receiver") for t in tickets}),
         "tickets_by_title": [f"{t.get('team') or t.get('receiver')}: {t.get('title')}" for t in tickets],
+        "ticket_incidents": [explain(ticket_as_alert(t), truths) for t in tickets],
         "unexplained_alerts": [{"name": a.get("name"), "labels": a.get("labels")} for a in unexplained],
     }
 
@@ -84,9 +109,12 @@ def format_summary(summary: Mapping[str, Any]) -> str:
                          + (" (resolved)" if incident["page_resolved"] else " (still firing)"))
         if incident["minutes_to_rollback"] is not None:
             parts.append(f"rollback after {incident['minutes_to_rollback']:.0f} min")
+        if incident.get("tickets"):
+            parts.append(f"{incident['tickets']} ticket(s)")
         lines.append("  ".join(parts))
-    for title in summary["tickets_by_title"]:
-        lines.append(f"  ticket -> {title}")
+    titles = summary["tickets_by_title"]
+    for title, incident in zip(titles, summary.get("ticket_incidents") or [None] * len(titles)):
+        lines.append(f"  ticket -> {title}" + (f"   [{incident}]" if incident else "   [no incident]"))
     if summary["unexplained_alerts"]:
         lines.append(f"  alerts no incident explains: {len(summary['unexplained_alerts'])}")
         for alert in summary["unexplained_alerts"][:10]:

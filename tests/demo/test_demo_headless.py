@@ -5,10 +5,14 @@ event minutes, so the outcome depends on the seed and `--start`, not on the mach
 """
 
 import json
+import os
 import subprocess
 import sys
 
+import httpx
+
 from live_collector import free_port
+from polling import wait_for
 
 # A fixed span in the past: the same traffic (the simulator seeds each minute by its timestamp),
 # so the same summary, on every run.
@@ -40,3 +44,36 @@ def test_headless_demo_closes_the_loop(tmp_path):
     assert summary["unexplained_alerts"] == [], summary["unexplained_alerts"]  # nothing fired for benign parts
     token_free = result.stdout + result.stderr
     assert "Traceback" not in token_free
+
+    # It said how far it had come, all the way, and did not stop early.
+    assert "progress: 5.0 of 5 h replayed (100%)" in result.stdout and "stopped early" not in result.stdout
+    assert summary["replay_shortfall"] is None
+    assert "RESOLVED page " in result.stdout                  # the canary's page resolved, severity named
+    # Each ticket is credited to an incident, the regional one's to the regional regression.
+    credited = dict(zip(summary["tickets_by_title"], summary["ticket_incidents"]))
+    assert all(credited.values()), credited
+    assert any("sa-east" in title and incident == "regional-regression" for title, incident in credited.items())
+
+    # The way back it prints works: a collector on the demo's database answers with the same tickets.
+    serve = next(line.strip() for line in result.stdout.splitlines() if "asrwatch serve --config" in line)
+    env_assignment, command = serve.split(" ", 1)
+    name, value = env_assignment.split("=", 1)
+    argv = command.split()
+    port = free_port()
+    argv[argv.index("--port") + 1] = str(port)
+    with subprocess.Popen([sys.executable, "-m", *argv], env={**os.environ, name: value}, cwd=tmp_path,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as collector:
+        try:
+            tickets = wait_for(lambda: _get_json(f"http://127.0.0.1:{port}/api/v1/tickets?limit=1000"), 60,
+                               "the reopened collector answering")
+            assert len(tickets) == summary["tickets"]
+        finally:
+            collector.terminate()
+
+
+def _get_json(url: str):
+    try:
+        response = httpx.get(url, timeout=5)
+    except httpx.TransportError:
+        return None
+    return response.json() if response.status_code == 200 else None
