@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "drift.cli",
     "inference_probe.cli",
     "dashboards.cli",
+    "dashboards.report.cli",
     "asrwatch.demo",
     "asrwatch.config_check",
 )

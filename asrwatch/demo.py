@@ -290,7 +290,7 @@ def _collect(http: httpx.Client, at: datetime) -> tuple[list, list, list]:
     from simulator.fleet import FleetConfig
 
     canary = FleetConfig().canary_version
-    rollbacks = [{"at": e["at"], "canary_version": canary, "reason": e["reason"]}
+    rollbacks = [{"at": e.get("event_at") or e["at"], "canary_version": canary, "reason": e["reason"]}
                  for e in http.get("/api/v1/audit", params={"action": "rollout.rollback"}).json()]
     return alerts, tickets, rollbacks
 

@@ -52,7 +52,7 @@ def _metrics(settings: Settings, engine: Engine) -> CollectorMetrics:
     budget = configure_dimension_budget(engine, settings.metrics_label_values_max, needs.pinned)
     return CollectorMetrics(needs.latency_thresholds, needs.max_wers, dimensions=needs.dimensions,
                             label_values_max=settings.metrics_label_values_max, pinned_values=needs.pinned,
-                            budget=budget)
+                            budget=budget, max_der_thresholds=needs.max_ders)
 
 
 def build_services(settings: Settings) -> Services:

@@ -16,7 +16,7 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -242,7 +242,17 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     auth: AuthSettings = Field(default_factory=AuthSettings)
     pricing: dict[str, float] = Field(default_factory=lambda: {"default": 2.50})
-    normalizer: Literal["whisper_en", "basic", "none"] = "whisper_en"
+    # Text normalization before WER/CER: "language" picks by each session's language (Whisper's
+    # English normalizer for en and sessions without one, its basic one otherwise:
+    # `collector.measures.wer.normalizer_for`); a normalizer's name applies it to every language.
+    normalizer: Literal["language", "whisper_en", "basic", "none"] = "language"
+    # Entity terms per domain, for entity recall: a session's `attributes.domain` picks its list
+    # (`collector.measures.entity_recall`); terms are normalized like the text they are found in.
+    entities: dict[Annotated[str, Field(min_length=1, max_length=64)],
+                   list[Annotated[str, Field(min_length=1, max_length=200)]]] = Field(default_factory=dict)
+    # Seconds around each reference speaker boundary left out of DER (pyannote.metrics' `collar`;
+    # NIST's evaluations used 0.25): 0 scores every boundary exactly.
+    diarization_collar_s: float = Field(0.0, ge=0, le=10)
     retention_days: float | None = None
     # How often the retention pass runs (with retention_days set): text past the cutoff lives
     # at most this much longer.
@@ -316,6 +326,18 @@ class Settings(BaseSettings):
         # A bare env value (`ASRWATCH_CORS_ORIGINS=a,b`) is not JSON: split it here.
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("entities")
+    @classmethod
+    def _entities_are_words(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from collector.measures import normalizer
+
+        for domain, terms in value.items():
+            for i, term in enumerate(terms):
+                # A term that normalizes to nothing (only punctuation) could never be found.
+                if not all(any(c.isalnum() for c in normalizer(name)(term)) for name in ("whisper_en", "basic")):
+                    raise ValueError(f"entities.{domain}[{i}]: the term has no words after normalization")
         return value
 
     @field_validator("pricing")

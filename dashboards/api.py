@@ -155,18 +155,27 @@ class ConsoleAPI:
     def session(self, session_id: str) -> dict[str, Any]:
         return self.get(f"/api/v1/sessions/{_quote(session_id)}")
 
-    def wer(self, group_by: list[str], window: Mapping[str, str], filters: Mapping[str, str]) -> list[dict[str, Any]]:
-        return self.get("/api/v1/wer", {"group_by": ",".join(group_by), **window, **filters})
+    def wer(self, group_by: list[str], window: Mapping[str, str], filters: Mapping[str, str],
+            step: str | None = None) -> list[dict[str, Any]]:
+        """Corpus WER per group; with `step`, one row per (bucket start `t`, group)."""
+        return self.get("/api/v1/wer", {"group_by": ",".join(group_by), **window, **filters, "step": step})
 
-    def latency(self, group_by: list[str], window: Mapping[str, str], filters: Mapping[str, str]) -> list[dict]:
-        return self.get("/api/v1/latency", {"group_by": ",".join(group_by), **window, **filters})
+    def diarization(self, group_by: list[str], window: Mapping[str, str], filters: Mapping[str, str]) -> list[dict]:
+        """DER and its components per group: `GET /api/v1/diarization`."""
+        return self.get("/api/v1/diarization", {"group_by": ",".join(group_by), **window, **filters})
 
-    def cost(self, group_by: list[str], window: Mapping[str, str], filters: Mapping[str, str]) -> list[dict]:
-        return self.get("/api/v1/cost", {"group_by": ",".join(group_by), **window, **filters})
+    def latency(self, group_by: list[str], window: Mapping[str, str], filters: Mapping[str, str],
+                step: str | None = None) -> list[dict]:
+        return self.get("/api/v1/latency", {"group_by": ",".join(group_by), **window, **filters, "step": step})
 
-    def outcomes(self, group_by: list[str], window: Mapping[str, str], filters: Mapping[str, str]) -> list[dict]:
+    def cost(self, group_by: list[str], window: Mapping[str, str], filters: Mapping[str, str],
+             step: str | None = None) -> list[dict]:
+        return self.get("/api/v1/cost", {"group_by": ",".join(group_by), **window, **filters, "step": step})
+
+    def outcomes(self, group_by: list[str], window: Mapping[str, str], filters: Mapping[str, str],
+                 step: str | None = None) -> list[dict]:
         """Status counts per group (decode errors, partials): `GET /api/v1/status`."""
-        return self.get("/api/v1/status", {"group_by": ",".join(group_by), **window, **filters})
+        return self.get("/api/v1/status", {"group_by": ",".join(group_by), **window, **filters, "step": step})
 
     def samples(self, window: Mapping[str, str], filters: Mapping[str, str], *, min_wer: float | None = None,
                 order: str = "wer", limit: int = 50) -> list[dict[str, Any]]:
@@ -175,6 +184,16 @@ class ConsoleAPI:
 
     def slos(self, at: str) -> dict[str, Any]:
         return self.get("/api/v1/slos", {"at": at})
+
+    def slo_series(self, name: str, group: Mapping[str, str], window: Mapping[str, str], step: str) -> dict[str, Any]:
+        """Burn rates per tier window, budget left and alert episodes over the window:
+        `GET /api/v1/slos/{name}/series` for one group (its labels)."""
+        labels = ",".join(f"{k}={v}" for k, v in group.items())
+        return self.get(f"/api/v1/slos/{_quote(name)}/series", {**window, "group": labels, "step": step})
+
+    def annotations(self, window: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Rollout registrations, rollbacks and silences as time-axis markers: `GET /api/v1/annotations`."""
+        return self.get("/api/v1/annotations", dict(window))
 
     def alerts(self, at: str, state: str = "firing") -> dict[str, Any]:
         return self.get("/api/v1/alerts", {"at": at, "state": state})

@@ -94,6 +94,10 @@ def load_executive(api: ConsoleAPI, view: View, trend_dim: str = "channel") -> P
         "wer": lambda: api.wer([], view.window(), view.filters),
         "cost_by_version": lambda: api.cost(["model_version"], view.window(), view.filters),
         "resolved": lambda: api.alerts(view.at, state="resolved")["alerts"],
+        "cost_series": lambda: api.cost(["model_version"], view.window(), view.filters, step=view.step),
+        "cost_drivers": lambda: api.cost([], view.window(), view.filters, step=view.step),
+        "wer_series": lambda: api.wer(["model_version"], view.window(), view.filters, step=view.step),
+        "annotations": lambda: api.annotations(view.window()),
     }
     buckets = view.buckets(TREND_BUCKETS)
     for i, (start, end) in enumerate(buckets):
@@ -116,14 +120,25 @@ def load_oncall(api: ConsoleAPI, view: View, latency_dim: str = "region") -> Pag
         "latency": lambda: api.latency([], view.window(), view.filters),
         "latency_by": lambda: api.latency([latency_dim], view.window(), view.filters),
         "outcomes": lambda: api.outcomes(["model_version"], view.window(), view.filters),
-        "high_wer": lambda: api.samples(view.window(), view.filters, min_wer=0.3, order="wer", limit=25),
+        # The newest sessions above 30% WER: on-call wants what just went wrong, not the worst of the day.
+        "high_wer": lambda: api.samples(view.window(), view.filters, min_wer=0.3, order="recent", limit=25),
         "silences": lambda: api.silences(view.at),
         "rollouts": api.rollouts,
         "audit": lambda: api.audit(view.window(), limit=200),
+        # Over time, in the range's chart step, with the markers every time axis carries.
+        "latency_series": lambda: api.latency([], view.window(), view.filters, step=view.step),
+        "outcome_series": lambda: api.outcomes([], view.window(), view.filters, step=view.step),
+        "annotations": lambda: api.annotations(view.window()),
     })
     s = data.sections
     s["alerts"] = Section(firing_from_slos(s["slos"].data)) if s["slos"].ok else Section(error=s["slos"].error)
     return data
+
+
+def burn_series(api: ConsoleAPI, view: View, slo: str, group: Mapping[str, str]) -> Section:
+    """One SLO group's burn rates, budget left and alert episodes over the view's range: asked
+    once the page knows which SLO and group to draw (the hottest, unless a person picks another)."""
+    return section(lambda: api.slo_series(slo, group, view.window(), view.step))
 
 
 def load_debug(api: ConsoleAPI, view: View, session_id: str | None = None, compare: bool = True) -> PageData:
@@ -146,6 +161,9 @@ def load_model_owner(api: ConsoleAPI, view: View) -> PageData:
         "drift": lambda: api.drift(None if view.live else view.at),
         "tickets": lambda: api.tickets(limit=100),
         "wer_by_version": lambda: api.wer(["model_version"], view.window(), view.filters),
+        # Label-free hallucination flags per version (the status counters).
+        "hallucinations_by_version": lambda: api.outcomes(["model_version"], view.window(), view.filters),
+        "diarization_by_version": lambda: api.diarization(["model_version", "channel"], view.window(), view.filters),
     })
 
 

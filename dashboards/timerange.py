@@ -18,6 +18,13 @@ RANGES: dict[str, timedelta] = {
 }
 DEFAULT_RANGE = "24h"
 LIVE_STEP_S = 15
+# Steps of the time-series charts, and how many points at most a chart of the range gets: enough
+# to see when a change began (a 24h range in 15-minute steps), few enough to load quickly (the
+# collector answers one query per bucket).
+CHART_STEPS: dict[str, timedelta] = {name: timedelta(minutes=m) for name, m in (
+    ("1m", 1), ("5m", 5), ("10m", 10), ("15m", 15), ("30m", 30), ("1h", 60), ("2h", 120), ("3h", 180),
+    ("6h", 360), ("12h", 720), ("1d", 1440))}
+CHART_POINTS = 120
 FILTER_DIMENSIONS = ("model_version", "region", "channel", "tenant", "language", "pool")
 
 
@@ -57,10 +64,22 @@ class View:
     def window(self) -> dict[str, str]:
         return {"since": iso(self.since), "until": iso(self.until)}
 
+    @property
+    def step(self) -> str:
+        """The chart step of this range: the shortest of CHART_STEPS giving at most CHART_POINTS."""
+        return chart_step(self.span)
+
     def buckets(self, count: int) -> list[tuple[datetime, datetime]]:
         """`count` equal, contiguous sub-windows covering the range, oldest first."""
         step = self.span / count
         return [(self.since + step * i, self.since + step * (i + 1)) for i in range(count)]
+
+
+def chart_step(span: timedelta, points: int = CHART_POINTS) -> str:
+    for name, step in CHART_STEPS.items():
+        if span / step <= points:
+            return name
+    return list(CHART_STEPS)[-1]
 
 
 def make_view(range_name: str, as_of: datetime | None, filters: dict[str, str], now: datetime) -> View:

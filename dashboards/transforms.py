@@ -259,11 +259,29 @@ def rollback_frame(audit: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return audit_frame(rows)
 
 
+INSUFFICIENT = "insufficient data"
+
+
+def split_reasons(reasons: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The judge's reasons as (findings, waiting for data): a regression or a veto is what the
+    decision rests on; "insufficient data ..." lines (slo.rollout.judge) only say what it could
+    not test yet, and mixed in a list they read as findings."""
+    findings = [r for r in reasons if not r.startswith(INSUFFICIENT)]
+    return findings, [r for r in reasons if r.startswith(INSUFFICIENT)]
+
+
+AUDIT_COLUMNS = ["done at (wall clock)", "judged event time", "actor", "action", "target", "reason"]
+
+
 def audit_frame(audit: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    rows = [{"at": a.get("at"), "actor": a.get("actor"), "action": a.get("action"), "target": a.get("target"),
-             "reason": a.get("reason")} for a in audit]
-    rows.sort(key=lambda r: str(r["at"]), reverse=True)
-    return frame(rows, ["at", "actor", "action", "target", "reason"])
+    """Newest action first, by the wall clock it was taken at. The event time an automatic action
+    judged has its own column: in a replay it is hours behind, and one column for both made a
+    rollout look rolled back before it was registered."""
+    rows = [{"done at (wall clock)": a.get("at"), "judged event time": a.get("event_at") or "", "actor": a.get("actor"),
+             "action": a.get("action"), "target": a.get("target"), "reason": a.get("reason")} for a in audit]
+    rows.sort(key=lambda r: pd.Timestamp(r["done at (wall clock)"]) if r["done at (wall clock)"] else pd.Timestamp.min.tz_localize("UTC"),
+              reverse=True)
+    return frame(rows, AUDIT_COLUMNS)
 
 
 # -- debug ----------------------------------------------------------------------------------
@@ -450,13 +468,43 @@ def worst_slices_frame(drift: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-LABEL_FREE_COLUMNS = ["model_version", "estimated_wer", "ci_low", "ci_high", "labeled_wer", "n_labeled",
-                      "n_unlabeled", "ece_raw", "ece_calibrated", "warnings"]
+LABEL_FREE_COLUMNS = ["model_version", "estimated_wer", "ci_low", "ci_high", "withheld_reason", "labeled_wer",
+                      "n_labeled", "n_unlabeled", "calibration_healthy", "calibrated_slope", "calibrated_intercept",
+                      "calibrated_ece", "raw_slope", "raw_intercept", "raw_ece", "warnings"]
+CALIBRATION_SLICE_COLUMNS = ["model_version", "slice", "healthy", "n", "calibrated_slope", "calibrated_intercept",
+                             "calibrated_ece", "raw_slope", "raw_intercept", "raw_ece", "problems"]
+
+
+def _health_columns(health: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The calibration health of `drift.calibration_health` as flat columns (calibrated_*, raw_*)."""
+    out = {}
+    for kind in ("calibrated", "raw"):
+        part = (health or {}).get(kind) or {}
+        for key in ("slope", "intercept", "ece"):
+            out[f"{kind}_{key}"] = part.get(key)
+    return out
 
 
 def label_free_frame(drift: Mapping[str, Any]) -> pd.DataFrame:
-    rows = [{**e, "warnings": "; ".join(e.get("warnings") or [])} for e in drift.get("label_free", [])]
+    rows = [{**e, "warnings": "; ".join(e.get("warnings") or []), **_health_columns(e.get("calibration_health")),
+             "calibration_healthy": (e.get("calibration_health") or {}).get("healthy")}
+            for e in drift.get("label_free", [])]
     return frame(rows, LABEL_FREE_COLUMNS)
+
+
+def calibration_slices_frame(drift: Mapping[str, Any]) -> pd.DataFrame:
+    """Calibration health per slice of each model version's labelled utterances."""
+    rows = [{"model_version": e.get("model_version"), "slice": s.get("slice"), "healthy": s.get("healthy"),
+             "n": (s.get("calibrated") or {}).get("n"), **_health_columns(s),
+             "problems": "; ".join((s.get("calibrated") or {}).get("problems") or [])}
+            for e in drift.get("label_free", []) for s in e.get("calibration_slices") or []]
+    return frame(rows, CALIBRATION_SLICE_COLUMNS)
+
+
+def withheld_label_free(drift: Mapping[str, Any]) -> list[str]:
+    """One line per model version whose label-free WER is withheld, with the reason."""
+    return [f"Label-free WER for {e.get('model_version')} withheld: {e['withheld_reason']}"
+            for e in drift.get("label_free", []) if e.get("withheld_reason")]
 
 
 def calibration_frame(drift: Mapping[str, Any]) -> pd.DataFrame:
@@ -521,3 +569,45 @@ def arms_frame(verdict: Mapping[str, Any]) -> pd.DataFrame:
             rows.append({"slice": name, "arm": arm, "wer": summary.get("wer"),
                          "utterances": summary.get("utterances"), "sessions": summary.get("sessions")})
     return frame(rows, ["slice", "arm", "wer", "utterances", "sessions"])
+
+
+# -- diarization ----------------------------------------------------------------------------
+
+DIARIZATION_COLUMNS = ["model_version", "channel", "der", "ci_low", "ci_high", "sessions", "missed_s",
+                       "false_alarm_s", "confusion_s", "speech_s", "speaker_count_error"]
+
+
+def sample_der(sample: Mapping[str, Any]) -> float | None:
+    """A stored sample's DER from its components (pyannote's rule without reference speech)."""
+    from collector.measures import diarization
+
+    if sample.get("der_speech_s") is None:
+        return None
+    error = sample["der_missed_s"] + sample["der_false_alarm_s"] + sample["der_confusion_s"]
+    return diarization.session_der(error, sample["der_speech_s"])
+
+
+def speaker_turns_frame(sample: Mapping[str, Any]) -> pd.DataFrame:
+    """A diarized sample's turns for a timeline: one row per segment, `track` reference or
+    hypothesis, speakers as the collector stored them (anonymous ids)."""
+    rows = [{"track": track, "speaker": speaker, "start_s": start, "end_s": end}
+            for track, key in (("reference", "reference_segments"), ("hypothesis", "hypothesis_segments"))
+            for speaker, start, end in (sample.get(key) or [])]
+    return pd.DataFrame(rows, columns=["track", "speaker", "start_s", "end_s"])
+
+
+
+def sample_cer(sample: Mapping[str, Any]) -> float | None:
+    """A stored sample's CER (None when scored before CER was: migration 0011)."""
+    from collector.measures import wer
+
+    if sample.get("ref_chars") is None:
+        return None
+    return wer.utterance_wer(sample["char_errors"], sample["ref_chars"])
+
+
+def sample_entity_recall(sample: Mapping[str, Any]) -> float | None:
+    """A stored sample's entity recall; None without entity occurrences in its reference."""
+    from collector.measures import entity_recall
+
+    return entity_recall.corpus_recall(sample.get("entities_found") or 0, sample.get("entity_occurrences") or 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -163,3 +163,19 @@ def available(sec: Section | None, title: str) -> bool:
 
 def debug_link(session_id: str) -> str:
     return f"/debug?session={session_id}"
+
+
+def burndown(series: Mapping[str, Any], chosen: str, marks: Any, at: datetime | str) -> None:
+    """The error budget left over the SLO window, step by step, with zero marked: the same chart
+    on the on-call and executive pages. Its description (Vega's ARIA label, which the browser test
+    reads) states the first and last figures."""
+    from dashboards import series_frames, timecharts
+    from dashboards import transforms as tf
+
+    budget = series_frames.budget_series_frame(series)
+    first, last = (budget["error_budget_remaining"].iloc[[0, -1]] if not budget.empty else (None, None))
+    st.altair_chart(timecharts.budget_chart(
+        budget, marks, f"Error budget left for {chosen}: {tf.fmt_pct(first, 1)} at the start of the range, "
+        f"{tf.fmt_pct(last, 1)} at the end of the range."), width="stretch", key="budget_series")
+    st.caption(f"Budget left over the {series.get('window', '')} window at {at}: {tf.fmt_pct(last, 1)}; "
+               "below the red line at zero it is spent.")

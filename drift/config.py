@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from asrwatch.settings import Settings, validation_problems
-from drift.features import SLICE_DIMENSIONS
+from drift.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, SLICE_DIMENSIONS
 
 
 class DriftConfig(BaseModel):
@@ -41,6 +41,25 @@ class DriftConfig(BaseModel):
     label_max_age_days: float = Field(7.0, gt=0)
     min_labeled: int = Field(50, ge=2)
     label_free_rounds: int = Field(100, ge=10)
+    # Calibration health (drift.calibration_health): the label-free WER estimate is withheld
+    # when its calibration, on `min_labeled` or more labelled utterances, is shown at 95% to have
+    # a reliability slope outside [calibration_slope_min, calibration_slope_max] (its interval
+    # entirely outside), an |intercept| (mean correctness minus mean prediction, in word
+    # accuracy) over calibration_max_intercept (its interval entirely beyond), or an ECE over
+    # calibration_bins equal-width bins above calibration_max_ece beyond its sampling noise.
+    calibration_slope_min: float = Field(0.8, gt=0, lt=1)
+    calibration_slope_max: float = Field(1.2, gt=1)
+    calibration_max_intercept: float = Field(0.03, gt=0, lt=1)
+    calibration_max_ece: float = Field(0.05, gt=0, lt=1)
+    calibration_bins: int = Field(10, ge=2, le=100)
+    # ... and withheld when this share of the traffic's words (or, with few labels, the larger
+    # share the labels' own distribution can show outside their range) has confidence outside the
+    # range the labels cover (it would extrapolate), or when one of these features drifts at ticket
+    # level for the version (errors at a given confidence need not stay as labelled). A shift of
+    # confidence inside the labelled range is what the estimate models: a warning only.
+    label_free_max_out_of_range: float = Field(0.05, ge=0, le=1)
+    label_free_max_shift: float = Field(0.1, gt=0)
+    label_free_drift_features: tuple[str, ...] = ("snr_db", "channel", "language")
     vocabulary_min_count: int = Field(5, ge=1)
     vocabulary_min_sessions: int = Field(3, ge=1)
     vocabulary_min_labeled: int = Field(3, ge=1)
@@ -48,6 +67,15 @@ class DriftConfig(BaseModel):
     teams: dict[str, str] = Field(default_factory=dict)  # model_version -> owning team
     interval_s: float = Field(3600.0, ge=0)  # the server's scan-and-route period; 0 turns it off
     seed: int = 0
+
+    @field_validator("label_free_drift_features")
+    @classmethod
+    def _known_features(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = NUMERIC_FEATURES + CATEGORICAL_FEATURES
+        unknown = [f for f in value if f not in known]
+        if unknown:
+            raise ValueError(f"unknown drift feature(s) {unknown}; known: {list(known)}")
+        return value
 
     @classmethod
     def from_settings(cls, settings: Settings | Mapping[str, Any], **overrides: Any) -> "DriftConfig":

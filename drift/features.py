@@ -20,7 +20,9 @@ NUMERIC_FEATURES = (
     "first_partial_ms",
     "partial_rewrite_rate",
 )
-CATEGORICAL_FEATURES = ("status", "channel", "language")
+# hallucination: "flagged" or "clean" per session checked at ingest (`collector.measures.hallucination`),
+# sessions not checked left out: the test compares the flagged share of a slice.
+CATEGORICAL_FEATURES = ("status", "channel", "language", "hallucination")
 SLICE_DIMENSIONS = ("region", "channel", "model_version", "tenant")
 MAX_BINS = 512
 QUANTILE_SAMPLE = 65_536
@@ -42,10 +44,13 @@ class Encoded:
 
 
 def encode(values: Sequence[str | None], levels: list[str] | None = None) -> Encoded:
-    """Integer codes by hashing (a set of the distinct values, then one lookup per row)."""
+    """Integer codes by hashing (the distinct values, then one lookup per row). New levels come in
+    order of first appearance, not a set's order: that varies with Python's hash seed, and the
+    order of levels is the order versions draw from the scan's one seeded generator, so reports
+    differed from process to process."""
     names = list(levels or [])
     lookup = {v: i for i, v in enumerate(names)}
-    for value in set(values):
+    for value in dict.fromkeys(values):
         name = MISSING if value is None or value == "" else str(value)
         if name not in lookup:
             lookup[name] = len(names)
@@ -68,6 +73,17 @@ def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
+HALLUCINATION_LEVELS = ["clean", "flagged"]
+
+
+def hallucination_levels(reasons: np.ndarray) -> Encoded:
+    """Each session's hallucination bitmask as a level, "flagged" (any reason) or "clean", and
+    code -1 where it was not checked (no transcript): counting leaves those rows out, so the
+    share compared is the flagged share of the sessions checked, whoever sent text or not."""
+    codes = np.where(np.isnan(reasons), -1, np.nan_to_num(reasons) > 0).astype(np.int32)
+    return Encoded(codes, list(HALLUCINATION_LEVELS))
+
+
 @dataclass
 class SessionTable:
     """Sessions of both windows. `numeric` values are NaN where missing."""
@@ -86,8 +102,9 @@ def session_table(columns: dict[str, Sequence]) -> SessionTable:
     """Build the table from raw columns (as `drift.source` reads them).
 
     `columns` holds session_id, is_current (truthy for the current window), the slice
-    dimensions, status, language, the numeric session fields and hypothesis_words
-    (whitespace word count of the transcript, None when absent).
+    dimensions, status, language, the numeric session fields, hypothesis_words
+    (whitespace word count of the transcript, None when absent) and hallucination (the reason
+    bitmask stored at ingest, None where not checked).
     """
     required = ("session_id", "is_current", "status", "audio_seconds") + SLICE_DIMENSIONS
     for name in required:
@@ -119,6 +136,9 @@ def session_table(columns: dict[str, Sequence]) -> SessionTable:
     cats = {}
     for name in dict.fromkeys(SLICE_DIMENSIONS + CATEGORICAL_FEATURES):
         col = columns.get(name)
+        if name == "hallucination":
+            cats[name] = col if isinstance(col, Encoded) else hallucination_levels(numeric(name))
+            continue
         cats[name] = col if isinstance(col, Encoded) else encode(col if col is not None else [None] * n)
     return SessionTable(
         session_id=np.asarray(columns["session_id"], dtype=object),

@@ -6,19 +6,26 @@ assumes that more confident utterances are not worse). The corpus estimate weigh
 unlabeled session by its transcript length, and its interval comes from refitting the
 calibration on bootstrap resamples of the labeled set, which is where the uncertainty
 lives (the unlabeled traffic is large). The estimate is only as good as the calibration:
-it warns when the labels are few or old, or when the traffic's confidence has moved away
-from the range the labels covered.
+it warns when the labels are old or the traffic's confidence has shifted, and it withholds the
+number (null, with `withheld_reason`) when it cannot back it: too few labels, an unhealthy
+calibration (`drift.calibration_health` on the out-of-fold predictions, which is what the
+estimate relies on; the raw confidence's health is reported beside it for the model owner), too
+much traffic outside the calibrated confidence range, or drift in a feature that can change the
+error at a given confidence (`drift.label_free_drift_features`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
+from scipy import stats
 from sklearn.isotonic import IsotonicRegression, isotonic_regression
 
 from collector.measures import wer as wer_math
+from drift.calibration_health import CalibrationHealth, HealthRule, correctness, grouped_health, reliability_points
+from drift.findings import SEVERITY_RANK, Finding
 from drift.statistics import STD_FLOOR, wasserstein_from_counts
 
 ECE_BINS = 10
@@ -87,6 +94,8 @@ class LabelFreeEstimate:
     ci_low: float | None
     ci_high: float | None
     labeled_wer: float | None  # corpus WER of the labeled set, for comparison
+    # Word-weighted ECEs (`expected_calibration_error`); `calibration_health` holds the per-utterance
+    # ECE, slope and intercept that decide whether the estimate is reported.
     ece_raw: float | None  # confidence read as word accuracy, before calibration
     ece_calibrated: float | None  # isotonic calibration, cross-fitted
     calibrated_range: tuple[float, float] | None
@@ -94,6 +103,17 @@ class LabelFreeEstimate:
     confidence_shift: float | None  # Wasserstein(labeled conf, traffic conf) / labeled std
     newest_label_age_days: float | None
     warnings: list[str] = field(default_factory=list)
+    withheld_reason: str | None = None  # why estimated_wer is null when there are labels and traffic
+    # Health of the out-of-fold calibration (gates the estimate) and of the raw confidence, with
+    # the raw reliability diagram; then the same per slice of the version's labelled utterances.
+    calibration_health: dict | None = None
+    reliability: list[dict] = field(default_factory=list)
+    calibration_slices: list[dict] = field(default_factory=list)
+
+    def withhold(self, reasons: list[str]) -> None:
+        if reasons:
+            self.withheld_reason = "; ".join(reasons)
+            self.estimated_wer = self.ci_low = self.ci_high = None
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -128,11 +148,18 @@ def estimate_label_free_wer(
     max_out_of_range: float = 0.05,
     max_shift: float = 0.1,
     confidence: float = 0.95,
+    health: HealthRule | None = None,
+    labeled_slices: dict[str, tuple[np.ndarray, list[str]]] | None = None,
+    drift_reasons: list[str] | None = None,
 ) -> LabelFreeEstimate:
     """Calibrate on the labeled utterances and estimate corpus WER of the traffic.
 
     `traffic_weights` are the sessions' expected word counts (transcript length).
+    `health` judges the calibration (its `min_samples` is `min_labeled`); `labeled_slices`
+    maps a dimension to (code per labeled utterance, level names) for per-slice health;
+    `drift_reasons` (from `assumption_drift`) withhold the estimate.
     """
+    rule = replace(health or HealthRule(), min_samples=min_labeled)
     lab = np.isfinite(labeled_confidence) & (labeled_words > 0)
     conf, err, words = labeled_confidence[lab], labeled_errors[lab], labeled_words[lab]
     traffic = np.isfinite(traffic_confidence) & np.isfinite(traffic_weights) & (traffic_weights > 0)
@@ -152,41 +179,56 @@ def estimate_label_free_wer(
         confidence_shift=None,
         newest_label_age_days=float(np.min(labeled_age_days[lab])) if lab.any() else None,
     )
+    withheld = []
     if est.n_labeled < max(min_labeled, 2):
-        est.warnings.append(f"calibration has {est.n_labeled} labeled utterances with confidence (< {min_labeled})")
+        withheld.append(f"too few labelled samples: {est.n_labeled} < {max(min_labeled, 2)}")
         if est.n_labeled < 2:
+            est.withhold(withheld + (drift_reasons or []))  # every reason, even on an early return
             return est
     if est.newest_label_age_days is not None and est.newest_label_age_days > max_label_age_days:
         est.warnings.append(
             f"calibration is stale: newest label is {est.newest_label_age_days:.1f} days old (> {max_label_age_days:g})"
         )
-    accuracy = 1.0 - np.minimum(err / words, 1.0)
+    accuracy = correctness(err, words)
     est.ece_raw = expected_calibration_error(conf, accuracy, words)
+    est.reliability = reliability_points(conf, accuracy, rule.bins)
     if len(np.unique(_level(conf))) < 2:  # e.g. an engine that reports one fixed confidence
-        est.warnings.append("calibration needs labeled utterances at two or more confidence levels")
+        withheld.append("calibration needs labeled utterances at two or more confidence levels")
+        est.withhold(withheld + (drift_reasons or []))
         return est
     folds = int(min(5, est.n_labeled))
     oof = _cross_fitted_error_rate(conf, err, words, folds, rng)
-    est.ece_calibrated = expected_calibration_error(1.0 - np.minimum(oof, 1.0), accuracy, words)
+    calibrated = 1.0 - np.minimum(oof, 1.0)
+    est.ece_calibrated = expected_calibration_error(calibrated, accuracy, words)
+    overall = _health(est, conf, calibrated, accuracy, rule, labeled_slices, lab)
+    if not overall.healthy and est.n_labeled >= rule.min_samples:  # else "too few" is already the reason
+        withheld.append("calibration unhealthy: " + "; ".join(overall.problems))
     low, high = np.quantile(conf, [0.005, 0.995])
     est.calibrated_range = (float(low), float(high))
+    withheld += drift_reasons or []
     if len(t_conf) == 0:
         est.warnings.append("no unlabeled traffic with confidence to estimate on")
+        est.withhold(withheld)
         return est
     est.out_of_range_fraction = float(t_w[(t_conf < low) | (t_conf > high)].sum() / t_w.sum())
     grid = np.linspace(0, 1, TARGET_BINS + 1)[1:]
     ref_hist = np.bincount(np.minimum((np.clip(conf, 0, 1) * TARGET_BINS).astype(int), TARGET_BINS - 1), minlength=TARGET_BINS)
     cur_hist = np.bincount(np.minimum((np.clip(t_conf, 0, 1) * TARGET_BINS).astype(int), TARGET_BINS - 1), minlength=TARGET_BINS)
     est.confidence_shift = wasserstein_from_counts(ref_hist, cur_hist, grid) / max(float(np.std(conf)), STD_FLOOR)
-    if est.out_of_range_fraction > max_out_of_range:
-        est.warnings.append(
+    out_limit = max(max_out_of_range, _own_share_outside(est.n_labeled))
+    if est.out_of_range_fraction > out_limit:
+        # The isotonic curve is flat beyond the labels: it would extrapolate, not estimate.
+        withheld.append(
             f"{est.out_of_range_fraction:.0%} of traffic has confidence outside the calibrated range "
-            f"[{low:.3f}, {high:.3f}]"
+            f"[{low:.3f}, {high:.3f}] (> {out_limit:.0%})"
         )
     if est.confidence_shift >= max_shift:
         est.warnings.append(
             f"traffic confidence has drifted from the labeled set (normalized Wasserstein {est.confidence_shift:.2f})"
         )
+    if withheld:
+        est.withhold(withheld)
+        return est
     points, weights = _grid(t_conf, t_w)
     level = _level(conf)
     est.estimated_wer = float(np.dot(_fit_pooled(level, err, words).predict(points), weights) / weights.sum())
@@ -208,3 +250,57 @@ def estimate_label_free_wer(
         tail = (1 - confidence) / 2
         est.ci_low, est.ci_high = float(np.quantile(boots, tail)), float(np.quantile(boots, 1 - tail))
     return est
+
+
+def _own_share_outside(n: int, level: float = 0.95) -> float:
+    """The share of traffic like the labels themselves that can fall outside the range of n labels.
+
+    The range runs between the 0.5% and 99.5% quantiles, order statistics at rank j = 1 + 0.005 (n - 1)
+    from each end; the share of their own distribution outside [X(j), X(n+1-j)] is Beta(2j, n+1-2j)
+    (order statistics of uniforms). Its upper `level` bound (12% at n = 50, under 5% from n = 200):
+    traffic beyond the range by no more than this is what few labels look like, not extrapolation,
+    and judging it against `max_out_of_range` alone withheld 43% of sound estimates at n = 50.
+    """
+    a = 2 * (1 + 0.005 * (n - 1))
+    return float(stats.beta.ppf(1 - (1 - level) / 2, a, n + 1 - a))
+
+
+def _health(est: LabelFreeEstimate, conf: np.ndarray, calibrated: np.ndarray, accuracy: np.ndarray,
+            rule: HealthRule, labeled_slices: dict[str, tuple[np.ndarray, list[str]]] | None,
+            lab: np.ndarray) -> CalibrationHealth:
+    """Fill the estimate's calibration health (overall and per slice); return the overall one.
+
+    The gate is the out-of-fold calibration: the estimate maps confidence through it, so raw
+    confidence may be miscalibrated (most engines' are) without hurting the estimate, while an
+    out-of-fold slope under 1 or a large ECE means the fitted curve does not hold on new labels.
+    """
+    whole = np.zeros(len(conf), dtype=np.int64)
+    (cal,) = grouped_health(calibrated, accuracy, whole, 1, rule)
+    (raw,) = grouped_health(conf, accuracy, whole, 1, rule)
+    est.calibration_health = {"correctness": "word_accuracy", "healthy": cal.healthy,
+                              "calibrated": cal.to_dict(), "raw": raw.to_dict()}
+    for dim, (codes, levels) in (labeled_slices or {}).items():
+        codes = np.asarray(codes)[lab]
+        cal_g = grouped_health(calibrated, accuracy, codes, len(levels), rule)
+        raw_g = grouped_health(conf, accuracy, codes, len(levels), rule)
+        for level, c, r in zip(levels, cal_g, raw_g):
+            if c.n >= rule.min_samples:  # smaller slices would only list "too few"
+                est.calibration_slices.append({"slice": f"{dim}={level}", "slice_labels": {dim: level},
+                                               "healthy": c.healthy, "calibrated": c.to_dict(), "raw": r.to_dict()})
+    unhealthy = [s["slice"] for s in est.calibration_slices if not s["healthy"]]
+    if unhealthy:  # reported, not withheld: many small slices would withhold by chance alone
+        est.warnings.append("calibration unhealthy in " + ", ".join(unhealthy[:5])
+                            + (f" and {len(unhealthy) - 5} more" if len(unhealthy) > 5 else ""))
+    return cal
+
+
+def assumption_drift(version: str, findings: list[Finding], features: tuple[str, ...]) -> list[str]:
+    """Reasons to withhold `version`'s estimate: ticket-level drift in `features` on a slice
+    that covers the version's traffic (no model_version label, or this one)."""
+    hits = [f for f in findings if f.kind == "distribution" and f.feature in features
+            and SEVERITY_RANK[f.severity] >= SEVERITY_RANK["ticket"]
+            and f.slice.get("model_version", version) == version]
+    if not hits:
+        return []
+    named = ", ".join(dict.fromkeys(f"{f.feature} ({f.slice_key})" for f in hits))
+    return [f"drift in {named} breaks the estimate's assumption that errors at a given confidence stay as labelled"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from drift import label_free, statistics, vocabulary
+from drift import calibration_health, label_free, statistics, vocabulary
 from drift.config import DriftConfig, Windows
 from drift.features import (
     CATEGORICAL_FEATURES,
@@ -534,7 +534,7 @@ def _vocabulary_finding(slice_: Slice, rep, severity: str, explained: str | None
 
 
 def _label_free(sessions: SessionTable, samples: SampleTable, windows: Windows, config: DriftConfig,
-                rng: np.random.Generator) -> tuple[list[dict[str, Any]], list[Finding]]:
+                rng: np.random.Generator, drift: Sequence[Finding] = ()) -> tuple[list[dict[str, Any]], list[Finding]]:
     versions = sessions.categorical["model_version"]
     sample_versions = samples.categorical["model_version"]
     words = sessions.hypothesis_words
@@ -542,6 +542,10 @@ def _label_free(sessions: SessionTable, samples: SampleTable, windows: Windows, 
     weights = np.where(np.isfinite(words), words, fill)
     at = windows.at.timestamp()
     out, findings = [], []
+    health = calibration_health.HealthRule(
+        min_samples=config.min_labeled, slope_min=config.calibration_slope_min, slope_max=config.calibration_slope_max,
+        max_intercept=config.calibration_max_intercept, max_ece=config.calibration_max_ece, bins=config.calibration_bins)
+    slice_dims = [d for d in config.dimensions if d != "model_version" and d in samples.categorical]
     for code, version in enumerate(versions.levels):
         traffic = (versions.codes == code) & sessions.is_current
         if not traffic.any():
@@ -554,18 +558,23 @@ def _label_free(sessions: SessionTable, samples: SampleTable, windows: Windows, 
             version, samples.confidence[lab], samples.errors[lab], samples.ref_words[lab],
             (at - samples.ts[lab]) / 86400.0, sessions.numeric["confidence"][traffic], weights[traffic], rng,
             rounds=config.label_free_rounds, min_labeled=config.min_labeled,
-            max_label_age_days=config.label_max_age_days)
+            max_label_age_days=config.label_max_age_days, max_out_of_range=config.label_free_max_out_of_range,
+            max_shift=config.label_free_max_shift, health=health,
+            labeled_slices={d: (samples.categorical[d].codes[lab], samples.categorical[d].levels) for d in slice_dims},
+            drift_reasons=label_free.assumption_drift(version, list(drift), config.label_free_drift_features))
         out.append(est.to_dict())
-        if est.warnings:
+        if est.warnings or est.withheld_reason:
             findings.append(Finding(
                 kind="label_free", feature="label_free_wer", slice={"model_version": version},
                 test="isotonic_calibration", statistic=est.estimated_wer if est.estimated_wer is not None else math.nan,
                 p_value=None, p_adjusted=None, severity="info", effect=est.confidence_shift, effect_floor=None,
                 reference_value={"labeled_wer": est.labeled_wer, "calibrated_range": est.calibrated_range},
                 current_value={"estimated_wer": est.estimated_wer, "ci": [est.ci_low, est.ci_high],
+                               "withheld_reason": est.withheld_reason,
                                "out_of_range_fraction": est.out_of_range_fraction},
                 n_reference=est.n_labeled, n_current=est.n_unlabeled,
-                summary=f"label-free WER for {version} is unreliable: " + "; ".join(est.warnings),
+                summary=(f"label-free WER for {version} withheld: {est.withheld_reason}" if est.withheld_reason
+                         else f"label-free WER for {version} is unreliable: " + "; ".join(est.warnings)),
                 details=est.to_dict()))
     return out, findings
 
@@ -599,7 +608,7 @@ def run_scan(
     step("vocabulary")
     vocab_findings, vocab = _vocabulary(texts, windows, config)
     step("label-free WER")
-    lf, lf_findings = _label_free(sessions, samples, windows, config, rng)
+    lf, lf_findings = _label_free(sessions, samples, windows, config, rng, findings)
     findings = sort_findings(findings + vocab_findings + lf_findings)
     by_slice = {t.slice: t for t in wer_tests}
     # Rank by the lower end of the relative change: a small region's clear regression ranks

@@ -21,8 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sqlalchemy import Float, case, cast, func, literal, literal_column, select, text
+from sqlalchemy import Float, Text, case, cast, func, literal, literal_column, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from collector.store import read_connection
 from drift.features import Encoded, encode
@@ -34,12 +36,33 @@ class AmbiguousKey(Exception):
     """A categorical value contains SEPARATOR; the joined key cannot be split back."""
 
 
-def joined_key(columns):
+class _JoinedKey(FunctionElement):
     """`a || SEP || b || ...` with NULL as '' (the per-column encoder treats both as missing)."""
+
+    type = Text()
+    name = "joined_key"
+    inherit_cache = True
+
+
+@compiles(_JoinedKey)
+def _concatenated(element, compiler, **kw):
+    columns = list(element.clauses)
     expr = func.coalesce(columns[0], "")
     for col in columns[1:]:
         expr = expr.concat(literal(SEPARATOR)).concat(func.coalesce(col, ""))
-    return expr
+    return compiler.process(expr, **kw)
+
+
+@compiles(_JoinedKey, "sqlite")
+def _printed(element, compiler, **kw):
+    # One printf (whose %s prints NULL as '') instead of a chain of ||, each of which allocates the
+    # string so far again: about 0.25 s of SQLite's CPU per million rows.
+    columns = list(element.clauses)
+    return compiler.process(func.printf(literal(SEPARATOR.join(["%s"] * len(columns))), *columns), **kw)
+
+
+def joined_key(columns):
+    return _JoinedKey(*columns)
 
 
 class _KeyEncoder:
@@ -136,16 +159,21 @@ def read_columns(engine: Engine, table, where, current, strings: tuple[str, ...]
 
 
 # No parallel workers: their rows interleave in no fixed order, and both readers must see the scan's.
-SERIAL_SCAN = "SET LOCAL max_parallel_workers_per_gather = 0"
+# And every sequential scan from the table's first block: with `synchronize_seqscans` (on by default)
+# a scan of a table over a quarter of shared_buffers starts where another scan of it is, or last
+# reported being, so the same rows came rotated and a million-session report differed run to run.
+FIXED_START = "SELECT set_config('synchronize_seqscans', 'off', true)"
+SERIAL_SCAN = "SELECT set_config('max_parallel_workers_per_gather', '0', true), " \
+              "set_config('synchronize_seqscans', 'off', true)"
 RECORD_SEPARATOR = "\x1e"  # between rows of one aggregated text column (ASCII record separator)
 
 
 def _float8_rows(raw: bytes | None, n: int, width: int) -> np.ndarray:
-    """`width` big-endian float8s per row, as PostgreSQL's `float8send` wrote them, back into an
-    n x width array in one numpy call (no Python float per value)."""
+    """`width` big-endian float8s per row, as PostgreSQL's `float8send` wrote them, viewed as an
+    n x width array (no copy, no Python float per value): each column converts on its own."""
     if n == 0:
         return np.zeros((0, width))
-    return np.frombuffer(raw, dtype=">f8", count=n * width).reshape(n, width).astype(np.float64)
+    return np.frombuffer(raw, dtype=">f8", count=n * width).reshape(n, width)
 
 
 def _split_text(joined: str | None, n: int) -> np.ndarray:
@@ -180,12 +208,17 @@ def read_columns_postgresql(engine: Engine, table, where, current, strings: tupl
     with read_connection(engine) as conn:
         conn.execute(text(SERIAL_SCAN))
         n, sids, keys, packed_rows = conn.execute(query).one()
+    # Each big value is dropped once it is converted, and each number column is converted straight
+    # from the received bytes: the peak of the read (and of the scan beside it) stays lower.
     encoder = _KeyEncoder(strings)
     keys_ = _split_text(keys, n)
+    del keys
     for start in range(0, n, partition):
         encoder.add(keys_[start:start + partition])
+    del keys_
     out: dict = {"session_id": _split_text(sids, n), "is_current": encoder.is_current()}
+    del sids
     out.update(encoder.result())
     block = _float8_rows(packed_rows, n, len(numbers))
-    out.update({name: np.ascontiguousarray(block[:, j]) for j, name in enumerate(numbers)})
+    out.update({name: block[:, j].astype(np.float64) for j, name in enumerate(numbers)})
     return out

@@ -21,7 +21,7 @@ from collector.store import Session, read_connection
 from drift.config import DriftConfig, Windows
 from drift.features import SLICE_DIMENSIONS
 from drift.scan import Texts
-from drift.source import Pins, _windows_filter, epoch_seconds
+from drift.source import Pins, _windows_filter, epoch_seconds, event_time
 from drift.vocabulary import LABELED_HYPOTHESIS, REFERENCE, TRAFFIC
 
 
@@ -62,7 +62,7 @@ def load_texts(engine: Engine, windows: Windows, config: DriftConfig, pins: Pins
             for k in range(24):
                 a, b = start + k * step, start + (k + 1) * step
                 query = (
-                    select(s.session_id, s.ts, s.hypothesis, *[s[d] for d in SLICE_DIMENSIONS])
+                    select(s.session_id, event_time(engine, s.ts), s.hypothesis, *[s[d] for d in SLICE_DIMENSIONS])
                     .where(keep, s.ts >= a, s.ts < b, s.hypothesis.is_not(None), current if flag else ~current)
                     .order_by(s.ts)
                     .limit(per_slot)

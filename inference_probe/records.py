@@ -50,7 +50,7 @@ def span_attributes(record: dict) -> dict:
     Per-token lists stay in the session record: spans carry the summary numbers only."""
     attrs = {f"asr.{k}": v for k, v in record.items()
              if k not in ("attributes", "hypothesis", "ts", "trace_id") and isinstance(v, (str, int, float, bool))}
-    for key in ("no_speech_prob", "mixing_snr_db", "rtf", "batch_size", "noise"):
+    for key in ("no_speech_prob", "avg_logprob", "compression_ratio", "mixing_snr_db", "rtf", "batch_size", "noise"):
         value = (record.get("attributes") or {}).get(key)
         if isinstance(value, (str, int, float, bool)):
             attrs[f"asr.{key}"] = value

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from collector.measures import word_errors
+from collector.measures import hallucination, word_errors
 from inference_probe.audio_io import SAMPLE_RATE, read_audio
 from inference_probe.augment import SliceAudio, make_slice, parse_slices
 from inference_probe.backends.base import Transcription
@@ -252,6 +252,7 @@ def run_probe(
                                  snr_est_method=snr.method, snr_band_hz=[round(f) for f in snr.band_hz],
                                  token_probs=res.token_probs, tokens=res.tokens,
                                  no_speech_prob=res.no_speech_prob, eot_prob=res.eot_prob,
+                                 avg_logprob=res.avg_logprob, compression_ratio=_compression_ratio(res),
                                  n_tokens=len(res.token_probs), truncated=res.truncated,
                                  rtf=round(share_s / seconds, 6), batch_size=len(batch.items),
                                  compute_share_s=round(share_s, 6),
@@ -279,6 +280,7 @@ def run_probe(
                                  "reference": utt.text, "hypothesis": res.text, "status": res.status,
                                  "errors": errors.errors, "ref_words": errors.ref_words,
                                  "confidence": res.confidence, "no_speech_prob": res.no_speech_prob,
+                                 "avg_logprob": res.avg_logprob, "compression_ratio": _compression_ratio(res),
                                  "snr_est_db": snr.db, "snr_est_method": snr.method,
                                  "mixing_snr_db": sl.mixing_snr_db,
                                  "latency_ms": share_s * 1000, "audio_seconds": seconds,
@@ -312,3 +314,11 @@ def run_probe(
     if summary_path:
         Path(summary_path).write_text(json.dumps(result.to_json(), indent=2, default=str))
     return result
+
+
+def _compression_ratio(res: Transcription) -> float | None:
+    """The backend's compression ratio, else Whisper's formula on the text (every backend's text
+    can be judged by it; an empty or failed transcript has none)."""
+    if res.compression_ratio is not None:
+        return res.compression_ratio
+    return round(hallucination.compression_ratio(res.text), 6) if res.text else None

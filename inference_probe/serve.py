@@ -73,7 +73,9 @@ def create_serve_app(backend, token: str | None = None) -> FastAPI:
             body.update(task="transcribe", language="english", duration=duration, segments=[{
                 "id": 0, "seek": 0, "start": 0.0, "end": duration, "text": result.text, "tokens": [],
                 "temperature": 0.0,
-                "avg_logprob": math.log(result.confidence) if result.confidence else None,
+                "avg_logprob": result.avg_logprob if result.avg_logprob is not None else
+                math.log(result.confidence) if result.confidence else None,
+                "compression_ratio": result.compression_ratio,
                 "no_speech_prob": result.no_speech_prob, "token_probs": result.token_probs,
             }])
         return JSONResponse(body, headers=headers)

@@ -21,6 +21,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from simulator.diarization import BASELINE_SWAP_P
+
 TIMEOUT_MS = 10_000.0
 SNR_SLOPE_PER_DB = 0.05
 WORDS_PER_SECOND = 2.4
@@ -112,6 +114,11 @@ class Draft:
     shadow_p: float = 0.0
     new_terms: dict[str, str] = field(default_factory=dict)
     new_term_rate: float = 0.0
+    new_term_miss: float = 0.85  # share of new-term occurrences the model mishears
+    # Share of sessions whose audio holds no speech and whose text is hallucinated (`simulator.hallucinations`).
+    hallucination_p: float = 0.0
+    # Multi-speaker channels: share of turns the diarizer gives the wrong speaker (`simulator.diarization`).
+    diarization_swap_p: float = BASELINE_SWAP_P
     attributes: dict[str, str] = field(default_factory=dict)
 
     def slice(self) -> dict[str, str]:

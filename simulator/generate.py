@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from simulator.fleet import Draft, FleetConfig, Outcome, draw_draft, realize
+from simulator.diarization import MULTI_SPEAKER_CHANNELS, Diarization, diarize
+from simulator.hallucinations import hallucinate
 from simulator.scenarios import ScenarioSet
 from simulator.traffic_router import RouterState
 from simulator.transcripts import DOMAIN_TERMS, Utterance, corrupt, make_reference, vocabulary_for
@@ -27,6 +29,8 @@ from simulator.transcripts import DOMAIN_TERMS, Utterance, corrupt, make_referen
 DIURNAL_AMPLITUDE = 0.35
 DOMAIN_TERM_RATE = 0.08
 LABELABLE_STATUSES = ("ok", "partial", "decode_error")
+_HALLUCINATION_SALT = 0x9A11  # the hallucination draw's seed: the session's text seed with this mixed in
+_DIARIZATION_SALT = 0xD1A2  # the speaker turns' seed, likewise
 
 
 @dataclass(frozen=True)
@@ -35,14 +39,25 @@ class LabeledSample:
     ts: datetime
     slice: dict[str, str]
     utterance: Utterance
+    # The entity terms of the sample's tenant (its domain terms and any launched product names):
+    # the collector scores entity recall on them.
+    entities: tuple[str, ...] = ()
+    # Multi-speaker calls: the speaker turns and the diarizer's (the collector scores DER).
+    diarization: Diarization | None = None
 
     def to_api(self) -> dict:
-        return {
+        record = {
             "session_id": self.session_id,
             "reference": self.utterance.reference,
             "hypothesis": self.utterance.hypothesis,
             "source": "human",
         }
+        if self.entities:
+            record["entities"] = list(self.entities)
+        if self.diarization is not None:
+            record["reference_segments"] = self.diarization.reference
+            record["hypothesis_segments"] = self.diarization.hypothesis
+        return record
 
 
 @dataclass(frozen=True)
@@ -155,6 +170,13 @@ def _emit(
     # Text has its own RNG so that writing transcripts or not leaves every other draw alone.
     text_seed = rng.getrandbits(64)
     utterance = _utterance(random.Random(text_seed), draft, outcome) if (labeled or hypotheses) else None
+    if draft.hallucination_p and outcome.status in LABELABLE_STATUSES and not outcome.empty_hypothesis:
+        # Its own RNG too (from the text seed): the other scenarios' draws stay as they were.
+        made_up = hallucinate(random.Random(text_seed ^ _HALLUCINATION_SALT), draft.hallucination_p)
+        if made_up is not None:  # the audio held no speech: an empty reference, every word inserted
+            draft.attributes = {**draft.attributes, "no_speech_prob": made_up.no_speech_prob}
+            if utterance is not None:
+                utterance = Utterance("", made_up.text, 0, 0, made_up.words, 0)
     # Dropped and timed-out sessions produced no transcript; an empty one is always reported
     # (it is what the empty-transcript rate counts), others only when asked or labeled.
     transcript = None
@@ -169,7 +191,9 @@ def _emit(
     else:
         batch.sessions.append(record)
     if labeled and utterance is not None:
-        batch.samples.append(LabeledSample(session_id, draft.ts, draft.slice(), utterance))
+        turns = diarize(random.Random(text_seed ^ _DIARIZATION_SALT), draft.audio_seconds, draft.diarization_swap_p) \
+            if draft.channel in MULTI_SPEAKER_CHANNELS else None  # its own RNG: the other draws stay as they were
+        batch.samples.append(LabeledSample(session_id, draft.ts, draft.slice(), utterance, entity_terms(draft), turns))
     if rng.random() < draft.shadow_p:
         # Mirrored traffic: same audio, spends GPU, never a user-facing turn, never labeled.
         shadow_outcome = realize(rng, draft)
@@ -178,6 +202,13 @@ def _emit(
         shadow["shadow"] = True
         shadow["turn_success"] = None
         batch.sessions.append(shadow)
+
+
+def entity_terms(draft: Draft) -> tuple[str, ...]:
+    """The terms a draft's references draw besides the general vocabulary: its tenant's domain
+    terms (English only, as `_utterance` draws them) and launched product names."""
+    terms = DOMAIN_TERMS.get(draft.tenant, ()) if draft.language.startswith("en") else ()
+    return (*terms, *draft.new_terms)
 
 
 def _utterance(rng: random.Random, draft: Draft, outcome: Outcome) -> Utterance:
@@ -192,7 +223,7 @@ def _utterance(rng: random.Random, draft: Draft, outcome: Outcome) -> Utterance:
         for i in range(len(words)):
             if rng.random() < draft.new_term_rate:
                 words[i] = rng.choice(names)
-                if rng.random() < 0.85:
+                if rng.random() < draft.new_term_miss:
                     forced[i] = draft.new_terms[words[i]]
         # A lookalike must not be a word of this reference (keeps the count exact).
         forced = {i: w for i, w in forced.items() if w not in words}

@@ -21,6 +21,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
+from collector.measures import diarization
 from simulator.generate import LabeledSample, MinuteBatch, TracedSession
 
 STAGE_ORDER = ("ingest", "preprocess", "features", "inference", "decode", "postprocess")
@@ -158,8 +159,8 @@ class FleetPoster:
         for chunk in _chunks(traced, TRACES_PER_REQUEST):
             self._post_traces(chunk)
             self.stats.traced += len(chunk)
-        for chunk in _chunks(samples, self.batch_size):
-            response = self.client.post_samples([s.to_api() for s in chunk])
+        for chunk in sample_chunks([s.to_api() for s in samples], self.batch_size):
+            response = self.client.post_samples(chunk)
             self.stats.samples += len(chunk)
             self.stats.samples_scored += len(response.get("results", []))
             self._note_rejections(response, len(chunk), "samples")
@@ -225,3 +226,25 @@ class FleetPoster:
 def _chunks(items: list, size: int) -> Iterable[list]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def _segments(sample: dict) -> int:
+    return len(sample.get("reference_segments") or ()) + len(sample.get("hypothesis_segments") or ())
+
+
+def sample_chunks(samples: list[dict], size: int,
+                  max_segments: int = diarization.MAX_SEGMENTS_PER_REQUEST) -> Iterable[list[dict]]:
+    """Samples (API bodies) in requests of at most `size` samples and `max_segments` diarization
+    segments together: the collector refuses the samples past a request's segment budget
+    (collector.store.sample_diarization), so a sender splits its requests before it."""
+    chunk: list[dict] = []
+    held = 0
+    for sample in samples:
+        n = _segments(sample)
+        if chunk and (len(chunk) >= size or held + n > max_segments):
+            yield chunk
+            chunk, held = [], 0
+        chunk.append(sample)
+        held += n
+    if chunk:
+        yield chunk

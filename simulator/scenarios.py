@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from simulator.diarization import BASELINE_SWAP_P
 from simulator.fleet import CHANNELS, SNR_SLOPE_PER_DB, TENANTS, Draft, FleetConfig
 from simulator.transcripts import NEW_PRODUCT_TERMS
 
@@ -152,6 +153,36 @@ def _new_products(draft: Draft, since_s: float, fleet: FleetConfig) -> None:
     draft.new_term_rate = 0.06
 
 
+_CANARY_NAME_MISS, _STABLE_NAME_MISS = 0.85, 0.05
+_CANARY_NAMES_WER_FACTOR = 0.9
+
+
+def _canary_misses_product_names(draft: Draft, since_s: float, fleet: FleetConfig) -> None:
+    # retail-co launched products whose names the stable model was taught (a biasing list) and
+    # the canary was not; elsewhere the canary is better.
+    canary = draft.model_version == fleet.canary_version
+    if draft.tenant == "retail-co":
+        draft.new_terms = NEW_PRODUCT_TERMS
+        draft.new_term_rate = 0.06
+        draft.new_term_miss = _CANARY_NAME_MISS if canary else _STABLE_NAME_MISS
+    elif canary:
+        draft.wer_factor *= _CANARY_NAMES_WER_FACTOR
+
+
+_HALLUCINATION_SHARE = 0.3
+
+
+def _hallucination_burst(draft: Draft, since_s: float, fleet: FleetConfig) -> None:
+    draft.hallucination_p = _HALLUCINATION_SHARE
+
+
+_DIARIZATION_SWAP_P = 0.3
+
+
+def _diarization_regression(draft: Draft, since_s: float, fleet: FleetConfig) -> None:
+    draft.diarization_swap_p = _DIARIZATION_SWAP_P
+
+
 def _partial_churn(draft: Draft, since_s: float, fleet: FleetConfig) -> None:
     draft.rewrite_factor *= 3.5
     draft.first_partial_factor *= 0.85
@@ -261,12 +292,55 @@ SCENARIOS: dict[str, Scenario] = {
             edit=_new_products,
         ),
         Scenario(
+            name="canary-misses-product-names",
+            summary=(
+                f"retail-co launches products (zorvex, quintara...: 6% of its words); a canary ({CANARY_WEIGHT:.0%} "
+                f"of traffic) with WER -10% on every other tenant never learned the names: it mishears "
+                f"{_CANARY_NAME_MISS:.0%} of them, the stable model {_STABLE_NAME_MISS:.0%}. Entity recall "
+                "drops for retail-co on the canary: the judge rolls it back if retail-co is protected."
+            ),
+            should_fire=("entity-recall", "rollout-veto"),
+            scope=lambda fleet: {},
+            where=lambda fleet: {"model_version": fleet.canary_version, "tenant": "retail-co"},
+            expected={"canary_weight": CANARY_WEIGHT, "new_term_word_rate": 0.06,
+                      "canary_name_miss_rate": _CANARY_NAME_MISS, "stable_name_miss_rate": _STABLE_NAME_MISS,
+                      "other_tenants_wer_relative_change": _CANARY_NAMES_WER_FACTOR - 1},
+            edit=_canary_misses_product_names,
+            canary_weight=CANARY_WEIGHT,
+        ),
+        Scenario(
             name="partial-churn",
             summary="An endpointing change makes partials eager: partial rewrites x3.5, first partial 15% sooner, final WER unchanged.",
             should_fire=("partial-churn",),
             scope=lambda fleet: {},
             expected={"partial_rewrites_factor": 3.5, "first_partial_factor": 0.85, "wer_relative_change": 0.0},
             edit=_partial_churn,
+        ),
+        Scenario(
+            name="hallucination-burst",
+            summary=(
+                f"A wake-word update on far_field devices triggers on TV noise and silence: {_HALLUCINATION_SHARE:.0%} "
+                "of far_field sessions hold no speech, and the model writes text on them (stock phrases on "
+                "silence, looped phrases on noise): label-free hallucination flags and the labeled insertion rate rise."
+            ),
+            should_fire=("hallucination",),
+            scope=lambda fleet: {"channel": "far_field"},
+            # Every hallucinated session is flagged (`simulator.hallucinations`): half as text on
+            # non-speech audio (no_speech_prob >= 0.6), half as an n-gram loop.
+            expected={"hallucinated_share": _HALLUCINATION_SHARE, "silent_share_of_hallucinated": 0.5},
+            edit=_hallucination_burst,
+        ),
+        Scenario(
+            name="diarization-regression",
+            summary=(
+                f"A diarization model push for telephony (agent/caller calls, some with a transferred third "
+                f"party) gives {_DIARIZATION_SWAP_P:.0%} of speaker turns to the wrong speaker (was "
+                f"{BASELINE_SWAP_P:.0%}): speaker confusion, and so DER, rises on telephony only."
+            ),
+            should_fire=("diarization",),
+            scope=lambda fleet: {"channel": "telephony"},
+            expected={"speaker_swap_share": _DIARIZATION_SWAP_P, "baseline_speaker_swap_share": BASELINE_SWAP_P},
+            edit=_diarization_regression,
         ),
         Scenario(
             name="benign-canary",

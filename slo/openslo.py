@@ -39,6 +39,7 @@ from typing import Any
 from asrwatch.settings import Settings
 from slo.openslo_docs import Catalog, Doc, OpenSLOError, files_under, parse_shorthand, read_documents, rolling_window
 from slo.openslo_indicator import read_indicator
+from slo.openslo_sources import THRESHOLD_FIELD
 from slo.openslo_v1alpha import read_v1alpha
 from slo.spec import DEFAULT_SERVICE, SLOSpec, SLOSpecError, format_duration, parse_slo, percent_to_fraction
 
@@ -206,7 +207,7 @@ def _threshold(doc: Doc, obj: dict[str, Any], where: str, sli: Any, notes: list[
         raise doc.error(f"{where}.value", f"needs the threshold as a number >= 0, got {value!r}")
     if op == "lt":
         notes.append(f"{where}.op: lt is read as lte (an event exactly at {value} counts as good)")
-    return {"max_wer": float(value)} if sli == "quality" else {"threshold_ms": float(value)}
+    return {THRESHOLD_FIELD.get(sli, "threshold_ms"): float(value)}
 
 
 def _slug(text: str, *, lower: bool = False) -> str:
@@ -268,6 +269,8 @@ def to_config(specs: list[SLOSpec]) -> list[dict[str, Any]]:
             raw["threshold_ms"] = s.threshold_ms
         if s.max_wer is not None:
             raw["max_wer"] = s.max_wer
+        if s.max_der is not None:
+            raw["max_der"] = s.max_der
         if s.filters:
             raw["filters"] = dict(s.filters)
         if s.group_by:

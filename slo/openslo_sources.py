@@ -8,7 +8,9 @@ can be imported:
   Sloth's OpenSLO examples write good and total (`sum(rate(<series>[{{.window}}]))`):
   `asrwatch_sessions_total` (availability: good has `status="ok"`, bad `status!="ok"`) and the
   `asrwatch_*` histograms (good is `_bucket{le="X"}`, total `_count`: X becomes threshold_ms, or
-  max_wer for asrwatch_utterance_wer). Matchers on slice dimensions (model_version, region,
+  max_wer for asrwatch_utterance_wer), and `asrwatch_entities_found_total` over
+  `asrwatch_entity_occurrences_total` (entity_recall), and `asrwatch_hallucination_flagged_total`
+  (bad) over `asrwatch_hallucination_checked_total` (hallucination). Matchers on slice dimensions (model_version, region,
   channel, tenant, ...) become filters (`=~"a|b"`: a list), `sum by (...)` becomes group_by;
   `job` and `instance` are ignored.
 Any other source (Datadog, CloudWatch, a Prometheus query over other metrics) is foreign.
@@ -20,17 +22,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from slo.spec import DIMENSIONS, HISTOGRAM_FOR_SLI, LATENCY_KINDS, SLI_KINDS
+from slo.spec import BAD_COUNTERS_FOR_SLI, COUNTERS_FOR_SLI, DIMENSIONS, HISTOGRAM_FOR_SLI, LATENCY_KINDS, SLI_KINDS
 
-ASRWATCH_KEYS = ("sli", "threshold_ms", "max_wer", "filters", "group_by")
+ASRWATCH_KEYS = ("sli", "threshold_ms", "max_wer", "max_der", "filters", "group_by")
 SESSIONS = "asrwatch_sessions_total"
 HISTOGRAM_SLI = {metric: kind for kind, metric in HISTOGRAM_FOR_SLI.items()}
+COUNTER_SLI = {total: (kind, good) for kind, (good, total) in COUNTERS_FOR_SLI.items()}
+BAD_COUNTER_SLI = {total: (kind, bad) for kind, (bad, total) in BAD_COUNTERS_FOR_SLI.items()}
 # The slice dimensions: /metrics labels model_version, region and channel always, and any other
 # dimension an SLO filters or groups on (`slo.spec.metrics_needs`), so an import may use them all.
 METRIC_LABELS = DIMENSIONS
 TARGET_LABELS = ("job", "instance")  # added by Prometheus' scrape: they select the collector, not a slice
 COUNTING_FUNCTIONS = {"sum", "rate", "increase", "irate"}
-THRESHOLD_SLIS = LATENCY_KINDS + ("quality",)
+THRESHOLD_SLIS = LATENCY_KINDS + ("quality", "diarization")
+# The spec field a threshold SLI's edge goes to (latency SLIs: threshold_ms).
+THRESHOLD_FIELD = {"quality": "max_wer", "diarization": "max_der"}
 
 
 class SourceError(ValueError):
@@ -184,9 +190,23 @@ def _ratio_part(part: str, selector: Selector, total_metric: str) -> dict[str, A
             need = f'status{want[0]}"{want[1]}"' if want else "no status matcher"
             raise SourceError("spec.query", f"an availability {part} over {SESSIONS} takes {need}")
         return {"sli": "availability", "filters": _filters(selector, skip=("status",))}
+    if total_metric in COUNTER_SLI:  # entity_recall: good and total are counters of their own
+        kind, good_metric = COUNTER_SLI[total_metric]
+        want = {"good": good_metric, "total": total_metric}.get(part)
+        if selector.metric != want:
+            raise SourceError("spec.query", f"a {kind} ratio over {total_metric} takes good as {good_metric}"
+                                            + ("" if part != "bad" else ", not bad"))
+        return {"sli": kind, "filters": _filters(selector, skip=())}
+    if total_metric in BAD_COUNTER_SLI:  # hallucination: bad (flagged) and total (checked) are counters
+        kind, bad_metric = BAD_COUNTER_SLI[total_metric]
+        want = {"bad": bad_metric, "total": total_metric}.get(part)
+        if selector.metric != want:
+            raise SourceError("spec.query", f"a {kind} ratio over {total_metric} takes bad as {bad_metric}"
+                                            + ("" if part != "good" else ", not good"))
+        return {"sli": kind, "filters": _filters(selector, skip=())}
     base = total_metric.removesuffix("_count")
     if not total_metric.endswith("_count") or base not in HISTOGRAM_SLI:
-        known = ", ".join([SESSIONS] + [f"{m}_count" for m in HISTOGRAM_SLI])
+        known = ", ".join([SESSIONS, *COUNTER_SLI, *BAD_COUNTER_SLI] + [f"{m}_count" for m in HISTOGRAM_SLI])
         raise SourceError("spec.query", f"total reads {total_metric}; asrwatch recognises {known}")
     kind = HISTOGRAM_SLI[base]
     if part == "total":
@@ -205,7 +225,7 @@ def _ratio_part(part: str, selector: Selector, total_metric: str) -> dict[str, A
         raise SourceError("spec.query", f"le=\"{le[1]}\" is not a number") from None
     if not (edge >= 0 and edge != float("inf")):
         raise SourceError("spec.query", f"le=\"{le[1]}\" is not a finite threshold")
-    threshold = {"max_wer": edge} if kind == "quality" else {"threshold_ms": edge}
+    threshold = {THRESHOLD_FIELD.get(kind, "threshold_ms"): edge}
     return {"sli": kind, "filters": _filters(selector, skip=("le",)), **threshold}
 
 

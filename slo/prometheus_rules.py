@@ -45,7 +45,16 @@ from slo.alerting import policy
 from slo.burn_rate import REPORT_WINDOWS
 from slo.evaluation import DEFAULT_RUNBOOK_BASE, runbook_url
 from slo.snapshot import runbook_base as runbook_base_of
-from slo.spec import ALWAYS_LABELLED, DIMENSIONS, HISTOGRAM_FOR_SLI, SLOSpec, format_duration, min_events_for
+from slo.spec import (
+    ALWAYS_LABELLED,
+    BAD_COUNTERS_FOR_SLI,
+    COUNTERS_FOR_SLI,
+    DIMENSIONS,
+    HISTOGRAM_FOR_SLI,
+    SLOSpec,
+    format_duration,
+    min_events_for,
+)
 
 if TYPE_CHECKING:
     from asrwatch.settings import Settings
@@ -130,10 +139,17 @@ def bad_and_total(spec: SLOSpec, window: timedelta) -> tuple[str, str]:
 
     if spec.sli in HISTOGRAM_FOR_SLI:
         name = HISTOGRAM_FOR_SLI[spec.sli]
-        edge = spec.max_wer if spec.sli == "quality" else spec.threshold_ms
+        edge = {"quality": spec.max_wer, "diarization": spec.max_der}.get(spec.sli, spec.threshold_ms)
         total = events(f"{name}_count")
         good = events(f"{name}_bucket", {"le": floatToGoString(float(edge))})  # type: ignore[arg-type]
         return f"({total} - {good})", total
+    if spec.sli in BAD_COUNTERS_FOR_SLI:
+        bad_metric, total_metric = BAD_COUNTERS_FOR_SLI[spec.sli]
+        return events(bad_metric), events(total_metric)
+    if spec.sli in COUNTERS_FOR_SLI:
+        good_metric, total_metric = COUNTERS_FOR_SLI[spec.sli]
+        total = events(total_metric)
+        return f"({total} - {events(good_metric)})", total
     total = events(SESSIONS)
     if spec.sli == "availability":
         return _or_zero(events(SESSIONS, negate={"status": "ok"}), total), total

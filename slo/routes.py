@@ -19,13 +19,15 @@ from sqlalchemy.orm import Session as OrmSession
 
 from asrwatch.services import services_of
 from asrwatch.settings import Settings
-from collector.api import at_or_collector_now, get_engine, get_settings, require_read
-from collector.store import API_ERRORS
+from collector.api import at_or_collector_now, get_engine, get_settings, parse_time, require_read
+from collector.store import API_ERRORS, error_responses, time_buckets
 from slo.alert_history import Episode, alerts_as_of, routed_to
+from slo.annotations import annotations
+from slo.burn_timeline import series_answer
 from slo.models import SLOAlertState
 from slo.series_cache import SeriesCache
 from slo.snapshot import firing_alerts, place_alerts, slo_statuses
-from slo.spec import SLOSpecError
+from slo.spec import SLOSpecError, min_events_for, slos_from_settings
 
 router = APIRouter(dependencies=[Depends(require_read)], tags=["slo"], responses=API_ERRORS)
 RESOLVED_LOOKBACK = timedelta(hours=24)
@@ -92,3 +94,76 @@ async def get_alerts(
     when = await run_in_threadpool(at_or_collector_now, at, "at", engine, settings.evaluator_clock)
     alerts = await run_in_threadpool(_alerts, engine, settings, when, state, services_of(request).slo_series)
     return {"at": when.isoformat(), "state": state, "alerts": alerts}
+
+
+def parse_group(value: str | None) -> dict[str, str]:
+    """`region=eu,model_version=v2` -> labels; ValueError naming `group` otherwise."""
+    out: dict[str, str] = {}
+    for item in (value or "").split(","):
+        if not item.strip():
+            continue
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"group: expected key=value pairs separated by commas, got {item!r}")
+        out[key.strip()] = val.strip()
+    return out
+
+
+def _series(engine: Engine, settings: Settings, name: str, group: str | None, since: str | None,
+            until: str | None, at: str | None, step: str, cache: SeriesCache | None) -> dict[str, Any]:
+    try:
+        spec = next((s for s in slos_from_settings(settings) if s.name == name), None)
+    except SLOSpecError as exc:
+        raise HTTPException(500, f"invalid SLO config: {exc}") from None
+    if spec is None:
+        raise HTTPException(404, f"name: no SLO named {name!r}")
+    end = parse_time(until, "until", at_or_collector_now(at, "at", engine, settings.evaluator_clock))
+    start = parse_time(since, "since", end - timedelta(hours=24))
+    if start >= end:
+        raise HTTPException(422, "since: must be before until")
+    try:
+        width = time_buckets.parse_step(step)
+        times = time_buckets.evaluation_times(start, end, width)
+        return series_answer(engine, spec, start, end, width, times, parse_group(group),
+                             cache if cache is not None else SeriesCache(), min_events=min_events_for(spec, settings),
+                             min_bad_events=float(settings.slo_min_bad_events or 0))
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.get("/api/v1/slos/{name}/series", responses=error_responses(404))
+async def get_slo_series(
+    request: Request, name: str,
+    group: str | None = Query(None, description="k=v,... : only the groups with these labels"),
+    since: str | None = Query(None, description="RFC 3339; default a day before until"),
+    until: str | None = Query(None, description="RFC 3339; default `at`"),
+    at: str | None = Query(None, description="RFC 3339; default the collector's clock"),
+    step: str = Query("5m", description="between points, e.g. 5m, 1h (at most 2000 points)"),
+    engine: Engine = Depends(get_engine), settings: Settings = Depends(get_settings),
+) -> dict[str, Any]:
+    """Per group and step-aligned time in [since, until]: the burn rate of each window the SLO's
+    alert tiers use and the error budget left over the SLO window, each as `/api/v1/slos?at=<t>`
+    reports it, and the severity the engine fires there (`firing`, before recorded episodes are
+    consulted); the tiers (thresholds) and the recorded alert episodes overlapping the range."""
+    return await run_in_threadpool(_series, engine, settings, name, group, since, until, at, step,
+                                   services_of(request).slo_series)
+
+
+@router.get("/api/v1/annotations")
+async def get_annotations(
+    since: str | None = Query(None, description="RFC 3339; default a day before until"),
+    until: str | None = Query(None, description="RFC 3339; default `at`"),
+    at: str | None = Query(None, description="RFC 3339; default the collector's clock"),
+    engine: Engine = Depends(get_engine), settings: Settings = Depends(get_settings),
+) -> list[dict[str, Any]]:
+    """Markers for time axes, oldest first: rollout registrations and rollbacks (audit log) and
+    silences, each `{t, end, kind: rollout|rollback|silence, text, target, actor, time_basis}`
+    in event time where the record has one (`time_basis`: event, wall or as given)."""
+    def answer() -> list[dict[str, Any]]:
+        end = parse_time(until, "until", at_or_collector_now(at, "at", engine, settings.evaluator_clock))
+        start = parse_time(since, "since", end - timedelta(hours=24))
+        if start >= end:
+            raise HTTPException(422, "since: must be before until")
+        return annotations(engine, start, end)
+
+    return await run_in_threadpool(answer)

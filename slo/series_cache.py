@@ -32,7 +32,7 @@ Read = Callable[[Ranges, datetime], CountsSet]
 def spec_key(spec: SLOSpec) -> tuple:
     """What decides an SLO's counts (its name, objective and windows do not)."""
     filters = tuple(sorted((k, tuple(sorted(v))) for k, v in spec.filter_values().items()))
-    return (spec.sli, spec.threshold_ms, spec.max_wer, filters, tuple(spec.group_by))
+    return (spec.sli, spec.threshold_ms, spec.max_wer, filters, tuple(spec.group_by), spec.max_der)
 
 
 class SeriesCache:

@@ -9,22 +9,31 @@ What each SLI counts (per rollup row):
 - quality: total = labeled utterances, good = utterance WER (errors / ref_words) at or under
   `max_wer`; an utterance with no reference words scores 0 without errors, else 1
   (`collector.measures.wer.utterance_wer`, as the asrwatch_utterance_wer histogram scores it).
+  Utterances of languages written without spaces (`wer.SPACELESS_LANGUAGES`, by the slice's
+  `language`) are judged by their CER instead (`cer_pairs`): their WER counts a sentence as one
+  word. `max_wer` is then the highest CER.
+- diarization: total = diarized sessions (labeled samples with segments), good = session DER at or
+  under `max_der`, from the rollups' `"error_ms:speech_ms"` pairs (judged as quality's pairs are:
+  `collector.measures.wer.pairs_good`).
+- entity_recall: total = entity occurrences in the references, good = those the hypotheses found.
 - decode_errors: total = sessions, bad = status_decode_error + empty_hypotheses (the
   collector counts an empty hypothesis only on sessions not already a decode error), capped
   at sessions.
+- hallucination: total = sessions with a hypothesis checked by the label-free hallucination
+  checks (`collector.measures.hallucination`), good = those not flagged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 from sqlalchemy import String, and_, case, func, or_, select, type_coerce
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql import ColumnElement
 
 from collector.measures import histogram
 from collector.measures import wer as wer_math
@@ -40,14 +49,17 @@ _HIST_FOR = {"latency": "latency_hist", "first_partial_latency": "first_partial_
              "queue_latency": "queue_hist"}
 
 
-def wer_good(pairs: Mapping[str, Any], max_wer: float) -> tuple[int, int]:
-    """(good, total) labeled utterances from `{"errors:ref_words": count}`."""
-    good = total = 0
-    for key, count in (pairs or {}).items():
-        n = int(count)
-        total += n
-        good += n if wer_math.utterance_wer(*wer_math.parse_pair_key(str(key))) <= max_wer else 0
-    return good, total
+def spaceless(language) -> ColumnElement:
+    """SQL: the slice's language is written without spaces (`wer.written_without_spaces`: the
+    primary subtag of "zh", "zh-CN", "zh_TW"... in `wer.SPACELESS_LANGUAGES`)."""
+    lowered = func.lower(language)
+    return or_(*[cond for code in sorted(wer_math.SPACELESS_LANGUAGES)
+                 for cond in (lowered == code, lowered.like(f"{code}-%"), lowered.like(f"{code}!_%", escape="!"))])
+
+
+def quality_pairs(table) -> ColumnElement:
+    """The pairs the quality SLI judges: CER's for languages written without spaces, else WER's."""
+    return case((spaceless(table.c.language), table.c.cer_pairs), else_=table.c.wer_pairs)
 
 
 def _counts_query(spec: SLOSpec, dialect: str, table=None, time_column: str = "minute",
@@ -68,8 +80,19 @@ def _counts_query(spec: SLOSpec, dialect: str, table=None, time_column: str = "m
         bad = case((failed > table.c.sessions, table.c.sessions), else_=failed)  # capped at sessions
         total = func.sum(table.c.sessions)
         return select(*keys, total - func.sum(bad), total).group_by(*keys)
-    column = table.c["wer_pairs" if spec.sli == "quality" else _HIST_FOR[spec.sli]]
-    entries = histogram_sql.entries(dialect, column)
+    if spec.sli == "hallucination":
+        checked = func.sum(table.c.hallucination_checked)
+        return select(*keys, checked - func.sum(table.c.hallucination_flagged), checked).where(
+            table.c.hallucination_checked > 0).group_by(*keys)
+    if spec.sli == "entity_recall":
+        return select(*keys, func.sum(table.c.entities_found), func.sum(table.c.entity_occurrences)).where(
+            table.c.entity_occurrences > 0).group_by(*keys)
+    if spec.sli == "diarization":  # per (error_ms:speech_ms) pair, judged against max_der by `_read_set`
+        entries = histogram_sql.entries(dialect, table.c.diar_pairs)
+        query = select(*keys, entries.c.key, func.sum(histogram_sql.count(entries))).group_by(*keys, entries.c.key)
+        return histogram_sql.joined(query, table, entries).where(table.c.diar_sessions > 0)
+    column = quality_pairs(table) if spec.sli == "quality" else table.c[_HIST_FOR[spec.sli]]
+    entries = histogram_sql.entries(dialect, column, "quality_pairs" if spec.sli == "quality" else None)
     n = histogram_sql.count(entries)
     if spec.sli == "quality":
         query = select(*keys, entries.c.key, func.sum(n)).group_by(*keys, entries.c.key)
@@ -96,7 +119,7 @@ def _read_set(conn: Connection, specs: Sequence[SLOSpec], ranges: list[tuple[dat
     rows = conn.execute(query).all()
     width = len(spec.group_by)
     keys = [tuple(r[1:1 + width]) for r in rows]
-    if spec.sli != "quality":
+    if spec.sli not in _PAIR_JUDGES:
         goods = [[r[1 + width + k] or 0 for r in rows] for k in range(len(thresholds or [None]))]
         first = Counts.of_columns(origin, [r[0] for r in rows], keys, goods[0], [r[-1] or 0 for r in rows])
         return CountsSet.of([first] + [replace(first, good=np.asarray(g, dtype=np.int64)) for g in goods[1:]])
@@ -104,15 +127,22 @@ def _read_set(conn: Connection, specs: Sequence[SLOSpec], ranges: list[tuple[dat
     for r, key in zip(rows, keys):
         pairs.setdefault((r[0], key), {})[r[-2]] = int(r[-1])
     parts = []
-    for s in specs:  # judged per max_wer; the same rows (those with labeled utterances) for each
-        judged = [(m, key, *wer_good(p, float(s.max_wer))) for (m, key), p in pairs.items()]  # type: ignore[arg-type]
+    judge, limit_of = _PAIR_JUDGES[spec.sli]
+    for s in specs:  # judged per max_wer (max_der); the same rows (those with pairs) for each
+        judged = [(m, key, *judge(p, float(limit_of(s)))) for (m, key), p in pairs.items()]
         parts.append(Counts.of(judged, origin))
     return CountsSet.of(parts)
 
 
+# SLIs whose rollups hold per-event pairs, judged in Python against each SLO's limit.
+# One judge for both (`wer.pairs_good`): utterance WER (or CER) pairs, session DER pairs.
+_PAIR_JUDGES = {"quality": (wer_math.pairs_good, lambda s: s.max_wer),
+                "diarization": (wer_math.pairs_good, lambda s: s.max_der)}
+
+
 def family_key(spec: SLOSpec) -> tuple:
     """SLOs read in one pass: the same SLI, filters and groups (thresholds may differ)."""
-    sli, _, _, filters, group_by = spec_key(spec)
+    sli, _, _, filters, group_by, *_ = spec_key(spec)
     return (sli, filters, group_by)
 
 def tail_minutes(spec: SLOSpec) -> int:

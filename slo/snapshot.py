@@ -35,6 +35,7 @@ class SLOStatus:
             "window": format_duration(spec.window),
             "threshold_ms": spec.threshold_ms,
             "max_wer": spec.max_wer,
+            "max_der": spec.max_der,
             "filters": dict(spec.filters),
             "group_by": list(spec.group_by),
             "alert_tiers": alert_tiers(spec),

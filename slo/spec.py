@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -20,7 +20,8 @@ from asrwatch.settings import Settings
 from collector.store import ROLLUP_DIMENSIONS
 
 SLIKind = Literal[
-    "availability", "latency", "first_partial_latency", "queue_latency", "quality", "decode_errors"
+    "availability", "latency", "first_partial_latency", "queue_latency", "quality", "decode_errors",
+    "entity_recall", "hallucination", "diarization",
 ]
 SLI_KINDS: tuple[str, ...] = SLIKind.__args__  # type: ignore[attr-defined]
 LATENCY_KINDS = ("latency", "first_partial_latency", "queue_latency")
@@ -160,6 +161,7 @@ class SLOSpec(BaseModel):
     window: timedelta = timedelta(days=30)
     threshold_ms: float | None = None
     max_wer: float | None = None
+    max_der: float | None = None  # diarization: good = session DER at or under
     filters: dict[str, str | list[str]] = Field(default_factory=dict)
     group_by: tuple[str, ...] = ()
     min_events: int | None = Field(default=None, ge=0)
@@ -232,6 +234,11 @@ class SLOSpec(BaseModel):
                 raise ValueError("max_wer: required and >= 0 for sli quality")
         elif self.max_wer is not None:
             raise ValueError(f"max_wer: only the quality SLI takes it, not {self.sli}")
+        if self.sli == "diarization":
+            if self.max_der is None or not math.isfinite(self.max_der) or not self.max_der >= 0:
+                raise ValueError("max_der: required, finite and >= 0 for sli diarization")
+        elif self.max_der is not None:
+            raise ValueError(f"max_der: only the diarization SLI takes it, not {self.sli}")
         return self
 
     @property
@@ -355,6 +362,17 @@ HISTOGRAM_FOR_SLI = {
     "first_partial_latency": "asrwatch_first_partial_ms",
     "queue_latency": "asrwatch_queue_ms",
     "quality": "asrwatch_utterance_wer",
+    "diarization": "asrwatch_session_der",
+}
+
+
+# SLIs whose good and total events are two /metrics counters: (good, total).
+COUNTERS_FOR_SLI = {
+    "entity_recall": ("asrwatch_entities_found_total", "asrwatch_entity_occurrences_total"),
+}
+# SLIs whose bad and total events are two /metrics counters: (bad, total).
+BAD_COUNTERS_FOR_SLI = {
+    "hallucination": ("asrwatch_hallucination_flagged_total", "asrwatch_hallucination_checked_total"),
 }
 
 
@@ -366,6 +384,7 @@ class MetricsNeeds:
     max_wers: list[float]  # the quality SLOs' max_wer: `le` edges of asrwatch_utterance_wer
     dimensions: list[str]  # filtered or grouped on besides model_version, region, channel: labels too
     pinned: dict[str, set[str]]  # per dimension, the values filters name: kept whatever the budget
+    max_ders: list[float] = field(default_factory=list)  # diarization SLOs' max_der: `le` edges of asrwatch_session_der
 
 
 def metrics_needs(specs: list[SLOSpec]) -> MetricsNeeds:
@@ -386,4 +405,5 @@ def metrics_needs(specs: list[SLOSpec]) -> MetricsNeeds:
         max_wers=sorted({float(s.max_wer) for s in specs if s.sli == "quality"}),  # type: ignore[arg-type]
         dimensions=[d for d in DIMENSIONS if d in dims],
         pinned=pinned,
+        max_ders=sorted({float(s.max_der) for s in specs if s.sli == "diarization"}),  # type: ignore[arg-type]
     )

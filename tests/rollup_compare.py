@@ -80,6 +80,13 @@ def recomputed_rollups(conn: Connection) -> dict[str, dict[str, Any]]:
         e["retries"] += row["retries"] or 0
         e["empty_hypotheses"] += ok and row["hypothesis"] is not None and row["hypothesis"].strip() == ""
         e["partial_rewrites"] += row["partial_rewrites"] or 0
+        reasons = row.get("hallucination")  # NULL: no hypothesis, or stored before migration 0012
+        if reasons is not None:
+            e["hallucination_checked"] += 1
+            e["hallucination_flagged"] += reasons != 0
+            e["hallucination_compression"] += bool(reasons & 1)
+            e["hallucination_loop"] += bool(reasons & 2)
+            e["hallucination_no_speech"] += bool(reasons & 4)
         e["audio_seconds"] += row["audio_seconds"] or 0.0
         e["gpu_seconds"] += row["gpu_seconds"] or 0.0
         for column, hist in (("final_latency_ms", "latency_hist"), ("first_partial_ms", "first_partial_hist"),
@@ -103,6 +110,19 @@ def recomputed_rollups(conn: Connection) -> dict[str, dict[str, Any]]:
         e["wer_insertions"] += sample["insertions"]
         e["wer_words"] += sample["ref_words"]
         e["wer_pairs"][f"{errors}:{sample['ref_words']}"] += 1
+        if "ref_chars" in sample and sample["ref_chars"] is not None:  # NULL: scored before migration 0011
+            e["cer_errors"] += sample["char_errors"]
+            e["cer_chars"] += sample["ref_chars"]
+            e["cer_pairs"][f"{sample['char_errors']}:{sample['ref_chars']}"] += 1
+            e["entity_occurrences"] += sample["entity_occurrences"]
+            e["entities_found"] += sample["entities_found"]
+        if sample.get("der_speech_s") is not None:  # a diarized sample (migration 0010)
+            ms = {c: int(round(sample[f"der_{c}_s"] * 1000)) for c in ("missed", "false_alarm", "confusion", "speech")}
+            for c, v in ms.items():
+                e[f"diar_{c}_ms"] += v
+            e["diar_sessions"] += 1
+            e["diar_speaker_errors"] += abs(sample["ref_speakers"] - sample["hyp_speakers"])
+            e["diar_pairs"][f"{ms['missed'] + ms['false_alarm'] + ms['confusion']}:{ms['speech']}"] += 1
     return {key: normalized(values) for key, values in out.items()}
 
 

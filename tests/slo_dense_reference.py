@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy.engine import Connection, Engine
 
-from collector.measures import histogram
+from collector.measures import histogram, wer
 from collector.store.database import read_connection
 from slo.evaluation import series_span
 from slo.series import MINUTE, Counts, CountsSet, SLISeries, floor_minute
 from slo.series_cache import SeriesCache, spec_key
-from slo.sli_source import _HIST_FOR, _read_set, wer_good
+from slo.sli_source import _HIST_FOR, _read_set
 from slo.spec import SLOSpec
 
 
@@ -58,8 +58,22 @@ def row_counts(spec: SLOSpec, row: Mapping[str, Any]) -> tuple[int, int]:
         total = int(row["sessions"] or 0)
         bad = min(total, int(row["status_decode_error"] or 0) + int(row["empty_hypotheses"] or 0))
         return total - bad, total
-    if spec.sli == "quality":
-        return wer_good(row["wer_pairs"] or {}, float(spec.max_wer))  # type: ignore[arg-type]
+    if spec.sli == "quality":  # CER for languages written without spaces
+        pairs = row["cer_pairs"] if wer.written_without_spaces(row["language"]) else row["wer_pairs"]
+        return wer.pairs_good(pairs or {}, float(spec.max_wer))  # type: ignore[arg-type]
+    if spec.sli == "entity_recall":
+        return int(row["entities_found"] or 0), int(row["entity_occurrences"] or 0)
+    if spec.sli == "diarization":  # session DER from its "error_ms:speech_ms" pair, as pyannote scores a file
+        good = total = 0
+        for key, count in (row["diar_pairs"] or {}).items():
+            error, speech = (int(x) for x in str(key).split(":"))
+            der = error / speech if speech else (0.0 if error == 0 else 1.0)
+            total += int(count)
+            good += int(count) if der <= float(spec.max_der) else 0  # type: ignore[arg-type]
+        return good, total
+    if spec.sli == "hallucination":
+        checked = int(row["hallucination_checked"] or 0)
+        return checked - int(row["hallucination_flagged"] or 0), checked
     hist = row[_HIST_FOR[spec.sli]] or {}
     return histogram.count_at_or_below(hist, float(spec.threshold_ms)), histogram.total(hist)  # type: ignore[arg-type]
 

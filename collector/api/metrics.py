@@ -42,7 +42,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-from collector.measures import groups_of, sums
+from collector.measures import diarization, groups_of, sums, wer
 from collector.store import STATUSES, UNKNOWN, DimensionBudget, SessionBatch
 
 log = logging.getLogger("asrwatch.metrics")
@@ -54,15 +54,19 @@ DEFAULT_LATENCY_BUCKETS_MS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 300
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 SNR_BUCKETS = (-5, 0, 5, 10, 15, 20, 25, 30, 40)
 WER_BUCKETS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+DER_BUCKETS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 # Sessions queued for counting (`CollectorMetrics.queue_sessions`) at most before ingest counts them:
 # a few MB of columns, and about 10 ms of counting that no sender waits for.
 QUEUED_SESSIONS_MAX = 5000
 # The session columns counting reads besides the labels (and `len`'s session_id).
 _COUNTED_COLUMNS = ("session_id", "status", "gpu_seconds", "audio_seconds", "hypothesis", "final_latency_ms",
-                    "first_partial_ms", "queue_ms", "confidence", "snr_db")
+                    "first_partial_ms", "queue_ms", "confidence", "snr_db", "hallucination")
 # Counters with one child per label set (besides asrwatch_sessions, which has one per status too).
 SLICE_COUNTERS = ("asrwatch_gpu_seconds", "asrwatch_audio_seconds", "asrwatch_empty_hypotheses",
-                  "asrwatch_wer_errors", "asrwatch_wer_ref_words")
+                  "asrwatch_wer_errors", "asrwatch_wer_ref_words", "asrwatch_cer_errors", "asrwatch_cer_ref_chars",
+                  "asrwatch_entity_occurrences", "asrwatch_entities_found",
+                  "asrwatch_hallucination_checked", "asrwatch_hallucination_flagged",
+                  "asrwatch_diarization_error_seconds", "asrwatch_diarization_speech_seconds")
 
 
 class _Histogram:
@@ -115,7 +119,7 @@ class CollectorMetrics(Collector):
                  label_values_max: int = DEFAULT_LABEL_VALUES_MAX,
                  pinned_values: Mapping[str, Iterable[str]] | None = None,
                  budget: DimensionBudget | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, max_der_thresholds: Iterable[float] = ()) -> None:
         """`dimensions`: slice dimensions labelled besides model_version, region and channel (those
         the SLOs filter or group on); `pinned_values`: per dimension, values that never fold
         (an SLO filter names them); `clock`: unix seconds for the children's created timestamps
@@ -146,8 +150,13 @@ class CollectorMetrics(Collector):
                                 DEFAULT_LATENCY_BUCKETS_MS + tuple(thresholds.get("queue_latency", ()))),
             "confidence": _Histogram("asrwatch_confidence", "Mean utterance confidence", CONFIDENCE_BUCKETS),
             "snr": _Histogram("asrwatch_snr_db", "Estimated SNR (dB)", SNR_BUCKETS),
-            "wer": _Histogram("asrwatch_utterance_wer", "WER of each labeled utterance",
+            # The quality SLI's measure: CER for languages written without spaces (`wer.SPACELESS_LANGUAGES`).
+            "wer": _Histogram("asrwatch_utterance_wer",
+                              "WER of each labeled utterance (CER for languages written without spaces)",
                               WER_BUCKETS + tuple(max_wer_thresholds)),
+            # The diarization SLI's measure, one observation per diarized sample (pyannote.metrics).
+            "der": _Histogram("asrwatch_session_der", "DER of each diarized session",
+                              DER_BUCKETS + tuple(max_der_thresholds)),
         }
         self.registry = CollectorRegistry()
         self.registry.register(self)
@@ -160,6 +169,21 @@ class CollectorMetrics(Collector):
             "asrwatch_empty_hypotheses": ("ok sessions with an empty transcript", self.labels),
             "asrwatch_wer_errors": ("Word errors (S+D+I) of labeled utterances", self.labels),
             "asrwatch_wer_ref_words": ("Reference words of labeled utterances", self.labels),
+            "asrwatch_cer_errors": ("Character errors (S+D+I) of labeled utterances", self.labels),
+            "asrwatch_cer_ref_chars": ("Reference characters of labeled utterances", self.labels),
+            "asrwatch_entity_occurrences": ("Entity occurrences in the references of labeled utterances",
+                                            self.labels),
+            "asrwatch_entities_found": ("Entity occurrences of the references found in the hypotheses",
+                                        self.labels),
+            "asrwatch_hallucination_checked": ("Sessions with a hypothesis checked for hallucinations (label-free)",
+                                               self.labels),
+            "asrwatch_hallucination_flagged": (
+                "Sessions whose hypothesis was flagged as hallucinated (compression ratio, n-gram loop or text on "
+                "non-speech audio)", self.labels),
+            "asrwatch_diarization_error_seconds": (
+                "Missed, false-alarm and confusion seconds of diarized sessions (DER's numerator)", self.labels),
+            "asrwatch_diarization_speech_seconds": (
+                "Reference speech seconds of diarized sessions (DER's denominator)", self.labels),
             "asrwatch_duplicate_sessions": ("Session records seen again", ()),
             "asrwatch_rejected_records": ("Records rejected at ingest", ("kind",)),
             "asrwatch_folded_sessions": (
@@ -287,7 +311,9 @@ class CollectorMetrics(Collector):
         by_status = {status: sums(group, n, where=batch.status == status) for status in set(columns["status"])}
         totals = {"asrwatch_gpu_seconds": sums(group, n, batch.floats("gpu_seconds")),
                   "asrwatch_audio_seconds": sums(group, n, batch.floats("audio_seconds")),
-                  "asrwatch_empty_hypotheses": sums(group, n, where=batch.empty_hypothesis)}
+                  "asrwatch_empty_hypotheses": sums(group, n, where=batch.empty_hypothesis),
+                  "asrwatch_hallucination_checked": sums(group, n, where=batch.hallucination_reasons >= 0),
+                  "asrwatch_hallucination_flagged": sums(group, n, where=batch.hallucination_reasons > 0)}
         for label, at in zip(labels, queued_at[first].tolist()):
             self._create_children(label, at)
         sessions = self.counters["asrwatch_sessions"]
@@ -314,4 +340,23 @@ class CollectorMetrics(Collector):
                 self._create_children(labels, now)
                 errors[labels] += errs.errors
                 words[labels] += errs.ref_words
-                self.histograms["wer"].observe(labels, errs.wer)
+                for name, value in (("asrwatch_cer_errors", errs.char_errors), ("asrwatch_cer_ref_chars", errs.ref_chars),
+                                    ("asrwatch_entity_occurrences", errs.entity_occurrences),
+                                    ("asrwatch_entities_found", errs.entities_found)):
+                    self.counters[name][labels] += value
+                quality = errs.cer if wer.written_without_spaces(session_row.get("language")) else errs.wer
+                self.histograms["wer"].observe(labels, quality)
+
+    def observe_diarization(self, scored: Iterable[tuple[Mapping[str, Any], Any]]) -> None:
+        """Diarized samples (`collector.measures.diarization.DiarizationErrors`), by their session's slice."""
+        with self._lock:
+            self._count_queued()
+            now = self._clock()
+            for session_row, errs in scored:
+                key = tuple(str(session_row.get(name) or UNKNOWN) for name in self.labels)
+                labels = self._within_budget([key], np.ones(1))[0]
+                self._create_children(labels, now)
+                error_ms, speech_ms = errs.pair  # the rollups' milliseconds: both engines count alike
+                self.counters["asrwatch_diarization_error_seconds"][labels] += error_ms / 1000
+                self.counters["asrwatch_diarization_speech_seconds"][labels] += speech_ms / 1000
+                self.histograms["der"].observe(labels, diarization.session_der(error_ms, speech_ms))

@@ -47,6 +47,7 @@ ALIASES: dict[str, str] = {
     "drift-tenant": "drift-traffic_mix",
     "drift-vocabulary": "vocabulary-drift",
     "drift-label-free-wer": "label-free-wer",
+    "drift-hallucination": "slo-burn-hallucination",
     # Alert names, for producers that link `runbooks/<AlertName>.md`; the label-dependent
     # ones (which SLI, which feature) land on the index, which lists every variant.
     "sloerrorbudgetburn": INDEX,

@@ -3,7 +3,7 @@ their compaction, retention, the collector's clock, audit rows, the leader lock,
 queries. It imports nothing from the HTTP layer, the SLO engine, drift or the console
 (tests/architecture/test_layering.py); other packages import only the names below."""
 
-from collector.store import audit, histogram_sql, queries  # modules other packages use whole
+from collector.store import audit, bucketed, histogram_sql, queries, time_buckets  # modules other packages use whole
 from collector.store.clock import EARLIEST, LATEST, evaluation_time, watermark
 from collector.store.compaction import compaction_pass
 from collector.store.database import (
@@ -15,6 +15,7 @@ from collector.store.database import (
     storage_problem,
     write_transaction,
 )
+from collector.store.diarization_query import diarization_by_group
 from collector.store.dimension_budget import DimensionBudget
 from collector.store.dimension_budget import configure as configure_dimension_budget
 from collector.store.ingest import score_and_store_samples, store_sessions, store_stages
@@ -36,6 +37,7 @@ from collector.store.retention import apply_retention
 from collector.store.rollups import HOUR, compacted_through, hour_of
 from collector.store.schemas import (
     API_ERRORS,
+    DiarizationScore,
     ErrorOut,
     IngestResult,
     Rejected,
@@ -53,6 +55,7 @@ __all__ = [
     "API_ERRORS",
     "apply_retention",
     "audit",
+    "bucketed",
     "AuditEntry",
     "Base",
     "compacted_through",
@@ -61,6 +64,8 @@ __all__ = [
     "cost_by_group",
     "describe_error",
     "dialect_insert",
+    "diarization_by_group",
+    "DiarizationScore",
     "DimensionBudget",
     "EARLIEST",
     "error_responses",
@@ -98,6 +103,7 @@ __all__ = [
     "storage_problem",
     "store_sessions",
     "store_stages",
+    "time_buckets",
     "UNKNOWN",
     "watermark",
     "write_transaction",

@@ -37,10 +37,12 @@ def sessions_with_text(rows: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 def entry(at: datetime, actor: str, action: str, target: str, reason: str,
-          evidence: Mapping[str, Any] | None = None) -> AuditEntry:
-    """An audit row, its short columns cut to their sizes (a long name never fails the action it records)."""
-    return AuditEntry(at=at, actor=actor[:128], action=action[:64], target=target[:256], reason=reason,
-                      evidence=dict(evidence) if evidence is not None else None)
+          evidence: Mapping[str, Any] | None = None, *, event_at: datetime | None = None) -> AuditEntry:
+    """An audit row, its short columns cut to their sizes (a long name never fails the action it
+    records). `at` is the wall clock of the action; `event_at` the event time it judged, for the
+    actions the evaluation clock drives (rollbacks), None for a person's action."""
+    return AuditEntry(at=at, event_at=event_at, actor=actor[:128], action=action[:64], target=target[:256],
+                      reason=reason, evidence=dict(evidence) if evidence is not None else None)
 
 
 def transcript_read_entry(at: datetime, identity: str, token_id: str | None, endpoint: str,

@@ -9,10 +9,11 @@ from sqlalchemy.schema import Column
 from sqlalchemy.sql import ColumnElement, Select, TableValuedAlias
 
 
-def entries(dialect: str, column: Column) -> TableValuedAlias:
-    """The map's entries as a table with `key` (text) and `value` columns."""
+def entries(dialect: str, column: Column | ColumnElement, name: str | None = None) -> TableValuedAlias:
+    """The map's entries as a table with `key` (text) and `value` columns. `column` may be an
+    expression (which of two maps a row uses): `name` then names it."""
     each = func.json_each_text if dialect == "postgresql" else func.json_each
-    return each(column).table_valued("key", "value").alias(f"{column.name}_entries")
+    return each(column).table_valued("key", "value").alias(f"{name or column.name}_entries")
 
 
 def joined(query: Select, table, expanded: TableValuedAlias) -> Select:

@@ -20,7 +20,8 @@ from collector.store.database import dialect_insert
 from collector.store.dimension_budget import committed_write
 from collector.store.models import Sample, Session, Stage
 from collector.store.pg_batch import insert_new_sessions
-from collector.store.rollups import accumulate_samples, apply_deltas, sqlite_datetime
+from collector.store.rollups import accumulate_diarization, accumulate_samples, apply_deltas, sqlite_datetime
+from collector.store.sample_diarization import Diarized, diarization_columns, diarize_samples
 from collector.store.schemas import SampleIn, SessionIn
 from collector.store.session_batch import COLUMNS, SessionBatch
 from collector.store.session_fold import fold_sessions
@@ -38,6 +39,7 @@ class ScoredSample:
     errors: WordErrors
     source: str
     duplicate: bool = False
+    diarization: Diarized | None = None  # with segments: DER components by pyannote.metrics
 
 
 def store_sessions(engine: Engine, records: Sequence[SessionIn | Mapping[str, Any]],
@@ -139,8 +141,20 @@ def store_stages(conn: Connection, stages: Sequence[dict[str, Any]]) -> None:
 
 
 
-def _score(sample: SampleIn, stored_hypothesis: str | None, normalizer_name: str) -> tuple[WordErrors, str, str]:
-    """A sample's word errors and its reference and hypothesis as stored (redacted).
+def entity_terms(entities: Mapping[str, Sequence[str]] | None, session: Mapping[str, Any],
+                 sample: SampleIn) -> tuple[str, ...]:
+    """The entity terms a sample is scored for: its session's domain list (`attributes.domain`
+    picks one of the configured `entities`), and the sample's own `entities`."""
+    attributes = session.get("attributes")
+    domain = attributes.get("domain") if isinstance(attributes, Mapping) else None
+    configured = (entities or {}).get(domain, ()) if isinstance(domain, str) else ()
+    return (*configured, *(sample.entities or ()))
+
+
+def _score(sample: SampleIn, session: Mapping[str, Any], normalizer_name: str,
+           entities: Sequence[str] = ()) -> tuple[WordErrors, str, str]:
+    """A sample's word and character errors and entity counts (`word_errors`, with the
+    session's language), and its reference and hypothesis as stored (redacted).
 
     Redaction never changes the score: it is computed on the texts as sent, normalized, in
     memory, and only the redacted texts are kept. (Redacting first scored a correct transcript
@@ -156,20 +170,26 @@ def _score(sample: SampleIn, stored_hypothesis: str | None, normalizer_name: str
     one text and not in the other counts as an error). Send the hypothesis with the sample to
     score it on the texts as sent."""
     stored_reference = redact(sample.reference) or ""
+    language = session.get("language")
     if sample.hypothesis is not None:
-        errors = word_errors(sample.reference, sample.hypothesis, normalizer_name)
+        errors = word_errors(sample.reference, sample.hypothesis, normalizer_name, language=language,
+                             entities=entities)
         return errors, stored_reference, redact(sample.hypothesis) or ""
-    hypothesis = stored_hypothesis or ""
+    hypothesis = session["hypothesis"] or ""
     # Only our placeholders: an ASR tag such as "[NOISE]" or "<UNK>" is the text as sent.
     reference = stored_reference if PLACEHOLDER.search(hypothesis) else sample.reference
-    return word_errors(reference, hypothesis, normalizer_name), stored_reference, hypothesis
+    errors = word_errors(reference, hypothesis, normalizer_name, language=language, entities=entities)
+    return errors, stored_reference, hypothesis
 
 
 def score_and_store_samples(
-    engine: Engine, samples: Sequence[tuple[int, SampleIn]], normalizer_name: str, received_at: datetime
+    engine: Engine, samples: Sequence[tuple[int, SampleIn]], normalizer_name: str, received_at: datetime,
+    entities: Mapping[str, Sequence[str]] | None = None, collar: float = 0.0,
 ) -> tuple[list[tuple[int, ScoredSample]], list[tuple[int, str]]]:
     """Score samples against their sessions (on the texts as sent: `_score`) and store the new
-    ones, their texts redacted.
+    ones, their texts redacted. `normalizer_name` is Settings.normalizer ("language": each
+    session's language picks); `entities` is Settings.entities (terms per domain); `collar` is
+    Settings.diarization_collar_s (samples with segments: `collector.store.sample_diarization`).
 
     Returns (scored, rejected) where each is paired with the index of the sample in the request.
     """
@@ -177,6 +197,10 @@ def score_and_store_samples(
     rejected: list[tuple[int, str]] = []
     if not samples:
         return scored, rejected
+    diarized, rejected = diarize_samples(samples, collar)
+    if rejected:
+        refused = {index for index, _ in rejected}
+        samples = [(index, sample) for index, sample in samples if index not in refused]
     ids = sorted({s.session_id for _, s in samples})
     sessions_table = Session.__table__
     samples_table = Sample.__table__
@@ -195,8 +219,9 @@ def score_and_store_samples(
             if sample.hypothesis is None and session["hypothesis"] is None:
                 rejected.append((index, "hypothesis: required when the session carries no hypothesis"))
                 continue
-            errors, reference, hypothesis = _score(sample, session["hypothesis"], normalizer_name)
-            item = ScoredSample(session, errors, sample.source)
+            errors, reference, hypothesis = _score(sample, session, normalizer_name,
+                                                   entity_terms(entities, session, sample))
+            item = ScoredSample(session, errors, sample.source, diarization=diarized.get(index))
             key = (sample.session_id, sample.source)
             if key in pending:
                 item.duplicate = True
@@ -207,6 +232,9 @@ def score_and_store_samples(
                 "received_at": received_at, "reference": reference, "hypothesis": hypothesis,
                 "wer": errors.wer, "substitutions": errors.substitutions, "deletions": errors.deletions,
                 "insertions": errors.insertions, "ref_words": errors.ref_words,
+                "char_errors": errors.char_errors, "ref_chars": errors.ref_chars,
+                "entity_occurrences": errors.entity_occurrences, "entities_found": errors.entities_found,
+                **diarization_columns(item.diarization),
             }
             pending[key] = (index, item, row)
             scored.append((index, item))
@@ -221,6 +249,9 @@ def score_and_store_samples(
             for key, (_, item, _) in pending.items():
                 item.duplicate = key not in inserted
             fresh = [(item.session_row, item.errors) for key, (_, item, _) in pending.items() if key in inserted]
-            apply_deltas(conn, accumulate_samples(fresh))
+            deltas = accumulate_samples(fresh)
+            accumulate_diarization([(item.session_row, item.diarization.errors) for key, (_, item, _) in pending.items()
+                                    if key in inserted and item.diarization is not None], deltas)
+            apply_deltas(conn, deltas)
     return scored, rejected
 

@@ -75,6 +75,9 @@ class Session(Base):
     hypothesis_words: Mapped[int | None] = mapped_column(Integer, default=_hypothesis_words)
     trace_id: Mapped[str | None] = mapped_column(String(32))
     attributes: Mapped[dict[str, Any] | None]
+    # Label-free hallucination reasons of `hypothesis` as sent (`collector.measures.hallucination`
+    # bitmask; 0: checked, none), NULL without a hypothesis or stored before migration 0012.
+    hallucination: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         Index("ix_sessions_ts", "ts"),
@@ -119,6 +122,24 @@ class Sample(Base):
     deletions: Mapped[int] = mapped_column(Integer)
     insertions: Mapped[int] = mapped_column(Integer)
     ref_words: Mapped[int] = mapped_column(Integer)
+    # Character errors and reference characters (CER), and the reference's entity occurrences
+    # and how many the hypothesis found: NULL on samples scored before migration 0011.
+    char_errors: Mapped[int | None] = mapped_column(Integer)
+    ref_chars: Mapped[int | None] = mapped_column(Integer)
+    entity_occurrences: Mapped[int | None] = mapped_column(Integer)
+    entities_found: Mapped[int | None] = mapped_column(Integer)
+
+    # Diarization (migration 0010), NULL on samples without segments: the DER components in
+    # seconds as pyannote.metrics gave them, the speaker counts, and the segments with the
+    # speakers' anonymous ids (`collector.measures.diarization.anonymize`), [[speaker, start, end]].
+    der_missed_s: Mapped[float | None] = mapped_column(Float)
+    der_false_alarm_s: Mapped[float | None] = mapped_column(Float)
+    der_confusion_s: Mapped[float | None] = mapped_column(Float)
+    der_speech_s: Mapped[float | None] = mapped_column(Float)
+    ref_speakers: Mapped[int | None] = mapped_column(Integer)
+    hyp_speakers: Mapped[int | None] = mapped_column(Integer)
+    reference_segments: Mapped[list[Any] | None] = mapped_column(JSON)
+    hypothesis_segments: Mapped[list[Any] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ux_samples_session_source", "session_id", "source", unique=True),
@@ -173,6 +194,30 @@ class RollupValues:
     wer_insertions: Mapped[int] = mapped_column(Integer, default=0)
     wer_words: Mapped[int] = mapped_column(Integer, default=0)
     wer_pairs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Label-free hallucination checks (migration 0012): sessions with a hypothesis checked, those
+    # flagged for any reason, and per reason (`collector.measures.hallucination`).
+    hallucination_checked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    hallucination_flagged: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    hallucination_compression: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    hallucination_loop: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    hallucination_no_speech: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # CER and entity recall (migration 0011): summed character errors and reference characters,
+    # `cer_pairs` as `wer_pairs` with characters for words, and entity occurrences and finds.
+    cer_errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cer_chars: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cer_pairs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    entity_occurrences: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    entities_found: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Diarization (migration 0010): diarized sessions, their DER components in whole milliseconds
+    # (64-bit: an hour of a busy slice holds more than 2**31 ms of speech), the summed speaker-count
+    # error, and `diar_pairs` as `wer_pairs` with `"error_ms:speech_ms"` per session.
+    diar_sessions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    diar_missed_ms: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    diar_false_alarm_ms: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    diar_confusion_ms: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    diar_speech_ms: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    diar_speaker_errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    diar_pairs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
 
 
 class Rollup(RollupValues, Base):
@@ -226,12 +271,17 @@ class RollupHour(Base):
 
 
 class AuditEntry(Base):
-    """Who did what, why, with which evidence, and when. Append-only."""
+    """Who did what, why, with which evidence, and when. Append-only.
+
+    `at` is the wall clock when the action was taken; `event_at` the event time an automatic
+    action judged (the evaluation clock: in a replay, hours behind the wall clock). One column
+    for both made a rollout look rolled back before it was registered (migration 0013)."""
 
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     at: Mapped[datetime]
+    event_at: Mapped[datetime | None]
     actor: Mapped[str] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(256))

@@ -40,7 +40,17 @@ from sqlalchemy.engine import Connection
 
 from collector.store.histogram_text import spaced
 from collector.store.models import ROLLUP_DIMENSIONS, Session, UTCDateTime
-from collector.store.rollups import COUNTERS, HISTOGRAMS, SUMS, Delta, row_of, sqlite_datetime
+from collector.store.rollups import (
+    COUNTERS,
+    HISTOGRAMS,
+    SUMS,
+    Delta,
+    check_value_columns,
+    row_of,
+    sqlite_datetime,
+    unset_value,
+    value_columns_of,
+)
 from collector.store.session_batch import COLUMNS, SessionBatch
 
 
@@ -124,37 +134,41 @@ def _hist_sum(table: str, name: str) -> str:
         "ON s.k = e.k) END")
 
 
-def _rollup_names(time_column: str) -> list[str]:
-    """The rollup columns in the order `rollups.upsert_row` gives them."""
-    return ["rollup_key", time_column, *ROLLUP_DIMENSIONS, *COUNTERS, *SUMS, *HISTOGRAMS]
+def _rollup_names(time_column: str, columns: tuple[str, ...]) -> list[str]:
+    """The rollup columns in the order `rollups.upsert_row` gives them, with value `columns`."""
+    return ["rollup_key", time_column, *ROLLUP_DIMENSIONS, *columns]
 
 
 @functools.cache
-def _rollup_upsert(table: Table, time_column: str) -> str:
-    added = [f"{c} = {table.name}.{c} + excluded.{c}" for c in COUNTERS + SUMS]
-    added += [f"{h} = {_hist_sum(table.name, h)}" for h in HISTOGRAMS]
-    return (_insert_from_json(table, _rollup_names(time_column), "rollup_key")
+def _rollup_upsert(table: Table, time_column: str, columns: tuple[str, ...]) -> str:
+    """Value columns not in `columns` start at zero in a new row and are left as they are in a
+    stored one (`rollups.value_columns_of`)."""
+    check_value_columns(columns)  # `upsert_rollups` finds the sums and histograms by position
+    added = [f"{c} = {table.name}.{c} + excluded.{c}" for c in columns if c not in HISTOGRAMS]
+    added += [f"{h} = {_hist_sum(table.name, h)}" for h in columns if h in HISTOGRAMS]
+    unset = {c: unset_value(c) + ("::json" if c in HISTOGRAMS else "")
+             for c in (*COUNTERS, *SUMS, *HISTOGRAMS) if c not in columns}
+    return (_insert_from_json(table, _rollup_names(time_column, columns), "rollup_key", given=unset)
             + f" ON CONFLICT (rollup_key) DO UPDATE SET {', '.join(added)}")
-
-
-_FIRST_SUM = 2 + len(ROLLUP_DIMENSIONS) + len(COUNTERS)
-_FIRST_HISTOGRAM = _FIRST_SUM + len(SUMS)
 
 
 def upsert_rollups(conn: Connection, table: Table, time_column: str, deltas: Mapping[str, Delta]) -> None:
     """Add the deltas to the stored rollup rows (new rows start at zero), in one statement."""
     if not deltas:
         return
-    names = _rollup_names(time_column)
+    columns = value_columns_of(deltas)
+    names = _rollup_names(time_column, columns)
+    first_sum = 2 + len(ROLLUP_DIMENSIONS) + sum(c in COUNTERS for c in columns)
+    first_histogram = first_sum + sum(c in SUMS for c in columns)
     render = row_of(deltas)
     rows: list[dict[str, Any]] = []
     for key in deltas:
         row = render(key)
-        sums = row[_FIRST_SUM:_FIRST_HISTOGRAM]
+        sums = row[first_sum:first_histogram]
         if not all(map(math.isfinite, sums)):  # orjson would write null: refused, named
-            name, value = next((n, v) for n, v in zip(SUMS, sums) if not math.isfinite(v))
+            name, value = next((n, v) for n, v in zip(names[first_sum:], sums) if not math.isfinite(v))
             raise ValueError(f"{table.name} {key}: {name} = {value!r} is not a finite number")
         # Histograms are JSON text already: embedded as they are, in json.dumps' spacing.
-        histograms = [orjson.Fragment(spaced(text)) for text in row[_FIRST_HISTOGRAM:]]
-        rows.append(dict(zip(names, (*row[:_FIRST_HISTOGRAM], *histograms))))
-    conn.exec_driver_sql(_rollup_upsert(table, time_column), (orjson.dumps(rows).decode(),))
+        histograms = [orjson.Fragment(spaced(text)) for text in row[first_histogram:]]
+        rows.append(dict(zip(names, (*row[:first_histogram], *histograms))))
+    conn.exec_driver_sql(_rollup_upsert(table, time_column, columns), (orjson.dumps(rows).decode(),))

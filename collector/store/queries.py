@@ -11,7 +11,8 @@ from sqlalchemy import Text, cast, func, select
 from sqlalchemy.engine import Engine
 
 from collector.measures import cost as cost_math
-from collector.measures import groups_of, histogram
+from collector.measures import entity_recall
+from collector.measures import groups_of, hallucination, histogram
 from collector.measures import wer as wer_math
 from collector.store.database import read_connection
 from collector.store.models import ROLLUP_DIMENSIONS, AuditEntry, Sample, Session, Stage
@@ -59,32 +60,52 @@ def wer_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until
                  filters: Mapping[str, str], resamples: int = 1000, *, limit: int | None = None,
                  offset: int = 0) -> Groups:
     _check_dims(group_by)
-    values = ("wer_utterances", "wer_pairs", "wer_substitutions", "wer_deletions", "wer_insertions")
-    groups: dict[tuple, dict[str, Any]] = defaultdict(lambda: {"pairs": [], "S": 0, "D": 0, "I": 0})
+    values = ("wer_utterances", "wer_pairs", "wer_substitutions", "wer_deletions", "wer_insertions",
+              "cer_pairs", "entity_occurrences", "entities_found")
+    groups: dict[tuple, dict[str, Any]] = defaultdict(
+        lambda: {"pairs": [], "cer_pairs": [], "S": 0, "D": 0, "I": 0, "entities": 0, "found": 0})
     with read_connection(engine) as conn:
         rows = rollup_rows(conn, [*group_by, *values], since, until, filters)
         query = select(*[rows.c[d] for d in group_by], rows.c.wer_pairs, rows.c.wer_substitutions,
-                       rows.c.wer_deletions, rows.c.wer_insertions).where(rows.c.wer_utterances > 0)
+                       rows.c.wer_deletions, rows.c.wer_insertions, rows.c.cer_pairs, rows.c.entity_occurrences,
+                       rows.c.entities_found).where(rows.c.wer_utterances > 0)
         for row in conn.execute(query):
             g = groups[tuple(row[: len(group_by)])]
             g["pairs"].append(row.wer_pairs)
             g["S"] += row.wer_substitutions
             g["D"] += row.wer_deletions
             g["I"] += row.wer_insertions
+            g["cer_pairs"].append(row.cer_pairs or {})
+            g["entities"] += row.entity_occurrences or 0
+            g["found"] += row.entities_found or 0
     out = []
     page, total = _page(list(groups), limit, offset)  # the bootstrap runs for this page's groups only
     for key in page:
         g = groups[key]
         errors, words, counts = wer_math.parse_pairs(wer_math.merge_pairs(g["pairs"]))
         interval = wer_math.bootstrap_interval(errors, words, counts, resamples=resamples)
+        # CER over the samples scored with it (those since migration 0011), its own interval.
+        char_errors, chars, char_counts = wer_math.parse_pairs(wer_math.merge_pairs(g["cer_pairs"]))
+        cer_interval = wer_math.bootstrap_interval(char_errors, chars, char_counts, resamples=resamples)
         out.append({
             **dict(zip(group_by, key)),
             "wer": wer_math.corpus_wer(errors, words, counts),
             "utterances": int(counts.sum()),
             "ref_words": int((words * counts).sum()),
             "substitutions": g["S"], "deletions": g["D"], "insertions": g["I"],
+            # Labeled hallucination signal: inserted words per reference word (Whisper's hallucinations
+            # on silence and noise are insertions).
+            "insertion_rate": g["I"] / ref_words if (ref_words := int((words * counts).sum())) else None,
             "ci_low": interval[0] if interval else None,
             "ci_high": interval[1] if interval else None,
+            "cer": wer_math.corpus_wer(char_errors, chars, char_counts),
+            "ref_chars": int((chars * char_counts).sum()),
+            "char_errors": int((char_errors * char_counts).sum()),
+            "cer_ci_low": cer_interval[0] if cer_interval else None,
+            "cer_ci_high": cer_interval[1] if cer_interval else None,
+            "entity_recall": entity_recall.corpus_recall(g["found"], g["entities"]),
+            "entity_occurrences": g["entities"],
+            "entities_found": g["found"],
         })
     return _groups(out, total, offset)
 
@@ -152,12 +173,15 @@ def cost_by_group(engine: Engine, group_by: Sequence[str], since: datetime, unti
 
 
 _STATUS_SUMS = ("sessions", "status_ok", "status_partial", "status_decode_error", "status_dropped",
-                "status_timeout", "empty_hypotheses", "partial_rewrites", "shadow_sessions", "successful_turns")
+                "status_timeout", "empty_hypotheses", "partial_rewrites", "shadow_sessions", "successful_turns",
+                "hallucination_checked", "hallucination_flagged", "hallucination_compression", "hallucination_loop",
+                "hallucination_no_speech")
 
 
 def status_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
                     filters: Mapping[str, str], *, limit: int | None = None, offset: int = 0) -> Groups:
-    """Outcome counts per group (decode errors, partials, timeouts, empty transcripts)."""
+    """Outcome counts per group (decode errors, partials, timeouts, empty transcripts), and the
+    label-free hallucination checks: sessions checked, flagged, per reason, and the rate."""
     _check_dims(group_by)
     with read_connection(engine) as conn:
         window = rollup_rows(conn, [*group_by, *_STATUS_SUMS], since, until, filters)
@@ -168,10 +192,14 @@ def status_by_group(engine: Engine, group_by: Sequence[str], since: datetime, un
     end = None if limit is None else offset + limit
     out = [{**{d: r[d] for d in group_by}, **{c.removeprefix("status_"): int(r[c] or 0) for c in _STATUS_SUMS}}
            for r in rows[offset:end]]
+    for row in out:  # label-free: the share of sessions with a hypothesis checked that were flagged
+        checked = row["hallucination_checked"]
+        row["hallucination_rate"] = row["hallucination_flagged"] / checked if checked else None
     return _groups(out, len(rows), offset)
 
 
-SAMPLE_FIELDS = ("wer", "substitutions", "deletions", "insertions", "ref_words", "source")
+SAMPLE_FIELDS = ("wer", "substitutions", "deletions", "insertions", "ref_words", "source",
+                 "char_errors", "ref_chars", "entity_occurrences", "entities_found")  # the last four: NULL before 0011
 # A session as it was sent and stored; not the word count ingest derives for drift.
 _SESSION_OUT = [c for c in Session.__table__.c if c.name != "hypothesis_words"]
 
@@ -214,6 +242,7 @@ def get_session(engine: Engine, session_id: str) -> dict[str, Any] | None:
         if row is None:
             return None
         out = dict(row)
+        out["hallucination_reasons"] = hallucination.reason_names(out["hallucination"])  # the bitmask, named
         out["stages"] = []
         if row["trace_id"]:
             query = select(stages).where(stages.c.trace_id == row["trace_id"]).order_by(stages.c.start)
@@ -228,7 +257,11 @@ def get_session(engine: Engine, session_id: str) -> dict[str, Any] | None:
 def audit_log(engine: Engine, since: datetime, until: datetime, limit: int,
               action: str | None = None) -> list[dict[str, Any]]:
     table = AuditEntry.__table__
-    query = select(table).where(table.c.at >= since, table.c.at < until)
+    # The time an entry concerns: the event time an automatic action judged, else the wall
+    # clock of a person's action. A console looking at a replayed hour asks for event time and
+    # must still see the rollbacks judged in it, although they were written later.
+    concerns = func.coalesce(table.c.event_at, table.c.at)
+    query = select(table).where(concerns >= since, concerns < until)
     if action:
         query = query.where(table.c.action == action)
     query = query.order_by(table.c.at.desc(), table.c.id.desc()).limit(limit)

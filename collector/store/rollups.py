@@ -21,7 +21,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from collector.measures import WordErrors, pair_key
+from collector.measures import WordErrors, diarization, pair_key
 from collector.store.database import dialect_insert
 from collector.store.dimension_budget import OTHER, budget_of
 from collector.store.models import ROLLUP_DIMENSIONS, HourlyRollup, Rollup, RollupCompaction, RollupHour
@@ -31,9 +31,15 @@ COUNTERS = (
     "successful_turns", "shadow_sessions", "retries", "empty_hypotheses", "partial_rewrites",
     "confidence_count", "snr_count", "wer_utterances", "wer_substitutions", "wer_deletions",
     "wer_insertions", "wer_words",
+    "hallucination_checked", "hallucination_flagged", "hallucination_compression", "hallucination_loop",
+    "hallucination_no_speech",
+    "cer_errors", "cer_chars", "entity_occurrences", "entities_found",
+    "diar_sessions", "diar_missed_ms", "diar_false_alarm_ms", "diar_confusion_ms", "diar_speech_ms",
+    "diar_speaker_errors",
 )
 SUMS = ("audio_seconds", "gpu_seconds", "confidence_sum", "snr_sum")
-HISTOGRAMS = ("latency_hist", "first_partial_hist", "queue_hist", "confidence_hist", "snr_hist", "wer_pairs")
+HISTOGRAMS = ("latency_hist", "first_partial_hist", "queue_hist", "confidence_hist", "snr_hist", "wer_pairs",
+              "cer_pairs", "diar_pairs")
 
 Delta = dict[str, Any]
 
@@ -117,6 +123,29 @@ def accumulate_samples(
         d["wer_insertions"] += errs.insertions
         d["wer_words"] += errs.ref_words
         _bump(d["wer_pairs"], pair_key(errs.errors, errs.ref_words))
+        d["cer_errors"] += errs.char_errors
+        d["cer_chars"] += errs.ref_chars
+        _bump(d["cer_pairs"], pair_key(errs.char_errors, errs.ref_chars))
+        d["entity_occurrences"] += errs.entity_occurrences
+        d["entities_found"] += errs.entities_found
+    return deltas
+
+
+def accumulate_diarization(
+    scored: Iterable[tuple[Mapping[str, Any], diarization.DiarizationErrors]], deltas: dict[str, Delta] | None = None
+) -> dict[str, Delta]:
+    """Fold diarized samples into the rollup of their session's minute and slice, in milliseconds."""
+    deltas = {} if deltas is None else deltas
+    for session_row, errs in scored:
+        d = _delta_for(deltas, session_row)
+        missed, false_alarm, confusion, speech = errs.milliseconds()
+        d["diar_sessions"] += 1
+        d["diar_missed_ms"] += missed
+        d["diar_false_alarm_ms"] += false_alarm
+        d["diar_confusion_ms"] += confusion
+        d["diar_speech_ms"] += speech
+        d["diar_speaker_errors"] += errs.speaker_count_error
+        _bump(d["diar_pairs"], pair_key(*errs.pair))
     return deltas
 
 
@@ -217,6 +246,7 @@ class _FoldedDeltas(Mapping[str, Delta]):
         self._original, self._kept, self._moved = original, set(kept), moved
         self._keys = [*kept, *moved]
         self._render = row_of(original)
+        self.value_columns = value_columns_of(original)  # the merged ones are of the same deltas
 
     def __getitem__(self, key: str) -> Delta:
         if key in self._moved:
@@ -238,7 +268,7 @@ class _FoldedDeltas(Mapping[str, Delta]):
         return minute(key) if minute is not None else self[key]["minute"]
 
     def upsert_row(self, key: str) -> tuple:
-        return upsert_row(key, self._moved[key]) if key in self._moved else self._render(key)
+        return upsert_row(key, self._moved[key], self.value_columns) if key in self._moved else self._render(key)
 
 
 def apply_hourly(conn: Connection, hourly: Mapping[str, Delta]) -> None:
@@ -284,18 +314,49 @@ def _apply(conn: Connection, table, time_column: str, deltas: Mapping[str, Delta
 _VALUE_COLUMNS = COUNTERS + SUMS + HISTOGRAMS
 
 
+def value_columns_of(deltas: Mapping[str, Delta]) -> tuple[str, ...]:
+    """The value columns (counters, sums, then histograms) the deltas add to, in the order
+    `upsert_row` gives them: all, unless the deltas name fewer. Sessions never add to the
+    samples' counters and histograms (`SessionDeltas.value_columns`), so their upserts leave
+    those out: each column a row binds and adds to costs every batch, and most rollup columns
+    are the samples' (WER, CER, entities, diarization)."""
+    return getattr(deltas, "value_columns", _VALUE_COLUMNS)
+
+
+def unset_value(column: str) -> str:
+    """SQL for the value a new rollup row holds in a column its upsert leaves out."""
+    return "'{}'" if column in HISTOGRAMS else ("0.0" if column in SUMS else "0")
+
+
 @functools.cache
-def _upsert_sql(table: str, time_column: str) -> str:
+def _upsert_sql(table: str, time_column: str, columns: tuple[str, ...] = _VALUE_COLUMNS) -> str:
     """SQLite: insert a row, or add it to the stored one. Histograms are added in their text by
     `asrwatch_hist_add` (`collector.store.histogram_text`, registered on every connection by
-    `collector.store.database`), and only where the batch has something to add."""
-    places = ", ".join("?" * (2 + len(ROLLUP_DIMENSIONS) + len(_VALUE_COLUMNS)))
-    added = [f"{c} = {c} + excluded.{c}" for c in COUNTERS + SUMS]
+    `collector.store.database`), and only where the batch has something to add. Value columns
+    not in `columns` start at zero in a new row and are left as they are in a stored one."""
+    check_value_columns(columns)
+    unset = [c for c in _VALUE_COLUMNS if c not in columns]
+    places = ", ".join(["?"] * (2 + len(ROLLUP_DIMENSIONS) + len(columns)) + [unset_value(c) for c in unset])
+    added = [f"{c} = {c} + excluded.{c}" for c in columns if c not in HISTOGRAMS]
     added += [f"{h} = CASE excluded.{h} WHEN '{{}}' THEN {h} ELSE asrwatch_hist_add({h}, excluded.{h}) END"
-              for h in HISTOGRAMS]
+              for h in columns if h in HISTOGRAMS]
     return (f"INSERT INTO {table} (rollup_key, {time_column}, {', '.join(ROLLUP_DIMENSIONS)}, "
-            f"{', '.join(_VALUE_COLUMNS)}) VALUES ({places}) "
+            f"{', '.join([*columns, *unset])}) VALUES ({places}) "
             f"ON CONFLICT (rollup_key) DO UPDATE SET {', '.join(added)}")
+
+
+def check_value_columns(columns: tuple[str, ...]) -> None:
+    """ValueError naming the first column out of place unless `columns` are known value columns,
+    counters, then sums, then histograms: `upsert_row` renders them in that order, and the
+    PostgreSQL upsert (`pg_batch.upsert_rollups`) finds the sums and histograms by position."""
+    unknown = [c for c in columns if c not in _VALUE_COLUMNS]
+    if unknown:
+        raise ValueError(f"rollup value columns: {unknown[0]!r} is not a counter, sum or histogram: {columns}")
+    kinds = [0 if c in COUNTERS else 1 if c in SUMS else 2 for c in columns]
+    for i in range(1, len(kinds)):
+        if kinds[i] < kinds[i - 1]:
+            raise ValueError(f"rollup value columns must be counters, then sums, then histograms: "
+                             f"{columns[i]!r} comes after {columns[i - 1]!r} in {columns}")
 
 
 def _apply_sqlite(conn: Connection, table: str, time_column: str, deltas: Mapping[str, Delta]) -> None:
@@ -303,29 +364,40 @@ def _apply_sqlite(conn: Connection, table: str, time_column: str, deltas: Mappin
     in key order, adds each delta to its stored row or inserts it: nothing is read back into
     Python."""
     render = row_of(deltas)
-    conn.exec_driver_sql(_upsert_sql(table, time_column), [render(key) for key in sorted(deltas)])
+    conn.exec_driver_sql(_upsert_sql(table, time_column, value_columns_of(deltas)),
+                         [render(key) for key in sorted(deltas)])
 
 
 def row_of(deltas: Mapping[str, Delta]) -> Callable[[str], tuple]:
-    """How to render a delta as both engines' upserts take it (`upsert_row`): deltas that can
-    render their own rows from their columns (`SessionDeltas.upsert_row`) do; others go through
-    their Delta dicts."""
-    return getattr(deltas, "upsert_row", None) or (lambda key: upsert_row(key, deltas[key]))
+    """How to render a delta as both engines' upserts take it (`upsert_row`, with the deltas'
+    `value_columns_of`): deltas that can render their own rows from their columns
+    (`SessionDeltas.upsert_row`) do; others go through their Delta dicts."""
+    own = getattr(deltas, "upsert_row", None)
+    if own is not None:
+        return own
+    columns = value_columns_of(deltas)
+    return lambda key: upsert_row(key, deltas[key], columns)
 
 
-def upsert_row(key: str, d: Delta) -> tuple:
+def upsert_row(key: str, d: Delta, columns: tuple[str, ...] = _VALUE_COLUMNS) -> tuple:
     """A delta as the rollup upserts take it: key, time (UTC text, `sqlite_datetime`), slice,
-    counters, sums, then the histograms as compact JSON text."""
-    return (key, sqlite_datetime(d["minute"])) + _DIMS_OF(d) + _sqlite_values(d)
+    then the value `columns` (counters, sums, then the histograms as compact JSON text)."""
+    return (key, sqlite_datetime(d["minute"])) + _DIMS_OF(d) + _sqlite_values(d, columns)
 
 
-_SCALAR_VALUES = itemgetter(*COUNTERS, *SUMS)
-_HISTOGRAM_VALUES = itemgetter(*HISTOGRAMS)
+@functools.cache
+def _value_getters(columns: tuple[str, ...]) -> tuple[Callable[[Mapping[str, Any]], tuple], ...]:
+    """itemgetters of the scalar and of the histogram columns of `columns` (each always a tuple)."""
+    def getter(names: list[str]) -> Callable[[Mapping[str, Any]], tuple]:
+        return (lambda values: ()) if not names else (
+            itemgetter(*names) if len(names) > 1 else (lambda values: (values[names[0]],)))
+    return getter([c for c in columns if c not in HISTOGRAMS]), getter([c for c in columns if c in HISTOGRAMS])
 
 
-def _sqlite_values(values: Mapping[str, Any]) -> tuple:
+def _sqlite_values(values: Mapping[str, Any], columns: tuple[str, ...] = _VALUE_COLUMNS) -> tuple:
     dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS
-    return _SCALAR_VALUES(values) + tuple([dumps(h, option=option).decode() for h in _HISTOGRAM_VALUES(values)])
+    scalars, histograms = _value_getters(columns)
+    return scalars(values) + tuple([dumps(h, option=option).decode() for h in histograms(values)])
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -13,9 +13,12 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 from typing_extensions import NotRequired, TypedDict
 
+from collector.measures import diarization
 from collector.store.clock import EARLIEST, LATEST
 
 MAX_TRANSCRIPT_CHARS = 20_000
@@ -44,6 +47,18 @@ def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
     # while SQLite stored it. orjson writes NUL as \u0000, so only such values are walked.
     if b"\\u0000" in dumped and _holds_nul(value):
         raise ValueError("must not contain NUL (\\u0000) characters, in a key or a string")
+    return value
+
+
+def _known_attributes(value: dict[str, Any]) -> dict[str, Any]:
+    """Attributes asrwatch reads itself must hold what it reads: `no_speech_prob` (the audio's
+    probability of holding no speech, as Whisper reports it) a number from 0 to 1; the
+    hallucination check (`collector.measures.hallucination`) reads it."""
+    if "no_speech_prob" in value:
+        prob = value["no_speech_prob"]
+        if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
+            # The value itself is not echoed: attributes carry the caller's details.
+            raise ValueError("no_speech_prob: must be a number from 0 to 1")
     return value
 
 
@@ -85,7 +100,7 @@ class SessionIn(BaseModel):
     retries: Annotated[int, Field(ge=0, le=1000)] = 0
     hypothesis: Annotated[Text, StringConstraints(max_length=MAX_TRANSCRIPT_CHARS)] | None = None
     trace_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None
-    attributes: Annotated[dict[str, Any], AfterValidator(_storable_json)] | None = None
+    attributes: Annotated[dict[str, Any], AfterValidator(_storable_json), AfterValidator(_known_attributes)] | None = None
 
 
 def _fields_as_typed_dict(model: type[BaseModel]) -> type:
@@ -104,6 +119,37 @@ SessionFields = _fields_as_typed_dict(SessionIn)
 SESSION_DEFAULTS = {name: info.default for name, info in SessionIn.model_fields.items() if not info.is_required()}
 
 
+# Speaker labels are the sender's own strings: bounded, printable (no C0/C1 control characters),
+# and replaced by anonymous ids before scoring and storage (`collector.measures.diarization`).
+SPEAKER_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+Seconds = Annotated[float, Field(ge=0, le=diarization.MAX_SECONDS, allow_inf_nan=False)]
+
+
+class SpeakerSegment(BaseModel):
+    """One speaker turn of a diarization, in seconds from the session's start."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    speaker: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=SPEAKER_PATTERN)]
+    start: Seconds
+    end: Seconds
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, end: float, info: ValidationInfo) -> float:
+        start = info.data.get("start")
+        if start is not None and not end > start:
+            raise ValueError(f"must be greater than start ({start})")
+        return end
+
+
+Segments = Annotated[list[SpeakerSegment], Field(max_length=diarization.MAX_SEGMENTS)]
+
+
+MAX_SAMPLE_ENTITIES = 100
+EntityTerm = Annotated[Text, StringConstraints(min_length=1, max_length=200)]
+
+
 class SampleIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
@@ -111,6 +157,11 @@ class SampleIn(BaseModel):
     reference: Annotated[Text, StringConstraints(max_length=MAX_TRANSCRIPT_CHARS)]
     hypothesis: Annotated[Text, StringConstraints(max_length=MAX_TRANSCRIPT_CHARS)] | None = None
     source: Literal["human", "probe"] = "human"
+    # Entity terms of this sample, scored besides its session's domain list (Settings.entities).
+    entities: Annotated[list[EntityTerm], Field(max_length=MAX_SAMPLE_ENTITIES)] | None = None
+    # Diarization (both or neither): scored for DER at ingest, stored with anonymous speakers.
+    reference_segments: Segments | None = None
+    hypothesis_segments: Segments | None = None
 
 
 class Rejected(BaseModel):
@@ -124,6 +175,19 @@ class IngestResult(BaseModel):
     rejected: list[Rejected]
 
 
+class DiarizationScore(BaseModel):
+    """A sample's DER and its components in seconds (pyannote.metrics), and its speaker counts."""
+
+    der: float
+    missed_s: float
+    false_alarm_s: float
+    confusion_s: float
+    speech_s: float
+    ref_speakers: int
+    hyp_speakers: int
+    speaker_count_error: int
+
+
 class SampleScore(BaseModel):
     session_id: str
     wer: float
@@ -131,6 +195,12 @@ class SampleScore(BaseModel):
     deletions: int
     insertions: int
     ref_words: int
+    cer: float = 0.0
+    char_errors: int = 0
+    ref_chars: int = 0
+    entity_occurrences: int = 0
+    entities_found: int = 0
+    diarization: DiarizationScore | None = None  # samples with segments
     duplicate: bool = False
 
 
@@ -180,6 +250,8 @@ def describe_error(error: ValidationError) -> str:
             msg = "unknown field"
         elif item["type"] == "string_pattern_mismatch" and item.get("ctx", {}).get("pattern") == NO_NUL:
             msg = "must not contain NUL (\\u0000) characters"
+        elif item["type"] == "string_pattern_mismatch" and item.get("ctx", {}).get("pattern") == SPEAKER_PATTERN:
+            msg = "must not contain control characters"
         elif item["type"] == "missing":
             msg = "required field is missing"
         parts.append(f"{loc}: {msg}")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from collector.measures import hypothesis_words, redact, redact_strings
+from collector.measures import hallucination, hypothesis_words, redact, redact_strings
 from collector.store.models import ROLLUP_DIMENSIONS, Session
 from collector.store.rollups import EPOCH
 from collector.store.schemas import SESSION_DEFAULTS
@@ -25,13 +25,13 @@ from collector.store.schemas import SESSION_DEFAULTS
 UNKNOWN = "unknown"  # a dimension the sender left unset
 COLUMNS = tuple(c.name for c in Session.__table__.columns)
 _MICROSECOND = timedelta(microseconds=1)
-_DERIVED = ("received_at", "hypothesis_words")  # set by ingest, not sent
+_DERIVED = ("received_at", "hypothesis_words", "hallucination")  # set by ingest, not sent
 
 
 class SessionBatch:
     """Sessions as stored: one list per column of `sessions`, with the dimensions filled in
-    ("unknown" where unset), the transcripts and every string in `attributes` redacted, and the
-    transcripts' words counted."""
+    ("unknown" where unset), the transcripts and every string in `attributes` redacted, the
+    transcripts' words counted and their hallucination reasons checked (on the text as sent)."""
 
     def __init__(self, columns: dict[str, list[Any]]) -> None:
         self.columns = columns
@@ -50,6 +50,10 @@ class SessionBatch:
                 columns[name] = list(map(itemgetter(name), records))
         for dim in ROLLUP_DIMENSIONS:
             columns[dim] = [value or UNKNOWN for value in columns[dim]]
+        # Checked on the texts as sent, before redaction (as WER is scored); only the reasons are kept.
+        columns["hallucination"] = [
+            None if text is None else hallucination.hallucination_reasons(text, hallucination.no_speech_prob(attributes))
+            for text, attributes in zip(columns["hypothesis"], columns["attributes"])]
         columns["hypothesis"] = [redact(text) for text in columns["hypothesis"]]
         # Every string in `attributes`, nested ones too: senders put caller details there.
         columns["attributes"] = [None if a is None else redact_strings(a) for a in columns["attributes"]]
@@ -106,6 +110,11 @@ class SessionBatch:
         """Successful turns: status ok, not shadow traffic, turn_success not false."""
         not_failed = np.array([t is not False for t in self.columns["turn_success"]], dtype=bool)
         return (self.status == "ok") & ~self.shadow & not_failed
+
+    @cached_property
+    def hallucination_reasons(self) -> np.ndarray:
+        """Each session's hallucination bitmask, -1 where not checked (no hypothesis)."""
+        return np.array([-1 if m is None else m for m in self.columns["hallucination"]], dtype=np.int64)
 
     @cached_property
     def empty_hypothesis(self) -> np.ndarray:

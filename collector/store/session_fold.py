@@ -15,12 +15,11 @@ from typing import get_args
 
 import numpy as np
 
-from collector.measures import groups_of, histogram
+from collector.measures import groups_of, hallucination, histogram
 from collector.store.models import ROLLUP_DIMENSIONS
 from collector.store.rollups import (
     COUNTERS,
     EPOCH,
-    HISTOGRAMS,
     SUMS,
     Delta,
     confidence_codes,
@@ -43,15 +42,17 @@ _SESSION_HISTOGRAMS = {
 
 
 class SessionDeltas(Mapping[str, Delta]):
-    """One batch's deltas: per rollup key, its minute, slice, counters, sums and histograms."""
+    """One batch's deltas: per rollup key, its minute, slice, counters, sums and histograms.
+    Only those sessions add to (`value_columns`) are held and rendered: the rest stay zero."""
 
     def __init__(self, keys: list[str], minutes: list[datetime], dims: list[tuple[str, ...]],
                  counters: list[list[int]], totals: list[list[float]],
                  entries: tuple[list[int], list[int], list[int], list[int]],
                  texts: list[tuple[str, ...]]) -> None:
-        """`entries`: every histogram's codes and counts, in runs: histogram h (in
-        `_SESSION_HISTOGRAMS` order) of key i is group h * len(keys) + i; each run's group and
-        where it starts."""
+        """`counters`: per key, the `_COUNTED` counters; `totals`: the `SUMS`; `texts`: the
+        `_SESSION_HISTOGRAMS` as JSON text. `entries`: every histogram's codes and counts, in
+        runs: histogram h (in `_SESSION_HISTOGRAMS` order) of key i is group h * len(keys) + i;
+        each run's group and where it starts."""
         self._index = {key: i for i, key in enumerate(keys)}
         self._keys, self._minutes, self._dims = keys, minutes, dims
         self._counters, self._totals = counters, totals
@@ -65,7 +66,7 @@ class SessionDeltas(Mapping[str, Delta]):
         if delta is None:
             i = self._index[key]
             delta = empty_delta(self._minutes[i], dict(zip(ROLLUP_DIMENSIONS, self._dims[i])))
-            delta.update(zip(COUNTERS, self._counters[i]))
+            delta.update(zip(_COUNTED, self._counters[i]))
             delta.update(zip(SUMS, self._totals[i]))
             codes, counts, run_groups, run_starts = self._entries
             if self._spans is None:
@@ -90,8 +91,14 @@ class SessionDeltas(Mapping[str, Delta]):
         """The key's slice: its value of each of `ROLLUP_DIMENSIONS`."""
         return self._dims[self._index[key]]
 
+    @property
+    def value_columns(self) -> tuple[str, ...]:
+        """The rollup columns sessions add to, in the order `upsert_row` gives them
+        (`rollups.value_columns_of`)."""
+        return SESSION_VALUE_COLUMNS
+
     def upsert_row(self, key: str) -> tuple:
-        """`rollups.upsert_row` of `self[key]`, from the columns."""
+        """`rollups.upsert_row` of `self[key]` with `value_columns`, from the columns."""
         i = self._index[key]
         minute = self._minutes[i]
         text = self._minute_texts.get(minute)
@@ -103,8 +110,16 @@ class SessionDeltas(Mapping[str, Delta]):
 # What a session adds to its slice, one matrix column each: the counters sessions count (the
 # wer_* ones are the samples'), then the sums. `_measures` fills the columns in this order.
 _COUNTED = ("sessions", *("status_" + s for s in _STATUSES), "successful_turns", "shadow_sessions", "retries",
-            "empty_hypotheses", "partial_rewrites", "confidence_count", "snr_count")
-_COUNTER_SLOTS = [COUNTERS.index(name) for name in _COUNTED]
+            "empty_hypotheses", "partial_rewrites", "confidence_count", "snr_count",
+            "hallucination_checked", "hallucination_flagged", "hallucination_compression", "hallucination_loop",
+            "hallucination_no_speech")
+_COUNTER_SLOTS = [COUNTERS.index(name) for name in _COUNTED]  # each a rollup counter
+# What a batch of sessions adds to, and so what its rollup upserts bind and add (the samples'
+# counters and histograms stay as they are): a counter added to `_COUNTED` or a histogram to
+# `_SESSION_HISTOGRAMS` is written with no other change.
+SESSION_VALUE_COLUMNS = (*_COUNTED, *SUMS, *_SESSION_HISTOGRAMS)
+# The hallucination_* reason counters, in `_COUNTED` order.
+_REASON_BITS = (hallucination.COMPRESSION, hallucination.LOOP, hallucination.NO_SPEECH)
 # The histograms by how their values are bucketed (the three latencies alike): one call each.
 _BUCKETED: dict[Callable[[np.ndarray], np.ndarray], list[tuple[int, str]]] = {}
 for _h, (_column, _codes_of) in enumerate(_SESSION_HISTOGRAMS.values()):
@@ -115,9 +130,11 @@ del _h, _column, _codes_of
 def _measures(batch: SessionBatch, confidence: np.ndarray, snr: np.ndarray) -> np.ndarray:
     """One row per session, one column per `_COUNTED` counter then per `SUMS` sum; NaN (unset) as 0."""
     status = batch.status
+    reasons = batch.hallucination_reasons  # -1: not checked
     columns = [np.ones(len(batch)), *(status == s for s in _STATUSES), batch.successful, batch.shadow,
                batch.floats("retries"), batch.empty_hypothesis, batch.floats("partial_rewrites"),
                ~np.isnan(confidence), ~np.isnan(snr),
+               reasons >= 0, reasons > 0, *((reasons > 0) & (reasons & bit > 0) for bit in _REASON_BITS),
                batch.floats("audio_seconds"), batch.floats("gpu_seconds"), confidence, snr]
     return np.nan_to_num(np.column_stack(columns), nan=0.0, copy=False)
 
@@ -135,8 +152,7 @@ def fold_sessions(batch: SessionBatch) -> SessionDeltas:
     width = measures.shape[1]
     bins = (group[:, None] * width + np.arange(width)).ravel()
     added = np.bincount(bins, weights=measures.ravel(), minlength=n * width).reshape(n, width)
-    counters = np.zeros((n, len(COUNTERS)), dtype=np.int64)
-    counters[:, _COUNTER_SLOTS] = added[:, :len(_COUNTED)]
+    counters = added[:, :len(_COUNTED)].astype(np.int64)  # whole numbers, summed exactly as floats
     # All five histograms at once, histogram h of slice i as group h * n + i.
     owners, codes = [], []
     for codes_of, members in _BUCKETED.items():
@@ -145,15 +161,14 @@ def fold_sessions(batch: SessionBatch) -> SessionDeltas:
         owners.append(np.concatenate([group + h * n for h, _ in members])[present])
         codes.append(codes_of(values[present]))
     entries, all_texts = _histograms(np.concatenate(owners), np.concatenate(codes), len(_SESSION_HISTOGRAMS) * n)
-    texts = {name: all_texts[h * n:(h + 1) * n] for h, name in enumerate(_SESSION_HISTOGRAMS)}
-    empty = ["{}"] * n
+    texts = [all_texts[h * n:(h + 1) * n] for h in range(len(_SESSION_HISTOGRAMS))]
     minute_of = {m: EPOCH + timedelta(minutes=m) for m in set(epoch_minutes)}
     return SessionDeltas(
         keys=[key_of(s[0], s[1:]) for s in slices],
         minutes=[minute_of[s[0]] for s in slices],
         dims=[s[1:] for s in slices],
         counters=counters.tolist(), totals=added[:, len(_COUNTED):].tolist(), entries=entries,
-        texts=list(zip(*(texts.get(name, empty) for name in HISTOGRAMS))))
+        texts=list(zip(*texts)))
 
 
 def _histograms(group: np.ndarray, codes: np.ndarray, n: int

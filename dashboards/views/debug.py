@@ -5,7 +5,7 @@ import os
 import altair as alt
 import streamlit as st
 
-from dashboards import loaders, ui
+from dashboards import hallucination_frames, loaders, ui
 from dashboards import transforms as tf
 
 st.title("Debug")
@@ -16,10 +16,11 @@ data = ui.load(None, loaders.load_debug, session_id=session_id or None,
                compare=st.session_state.get("compare_versions", False))
 
 
-def _normalizer():
-    from collector.measures import normalizer
+def _normalizer(language=None):
+    # As the collector scored it: by default the session's language picks (`wer.normalizer_for`).
+    from collector.measures import normalizer, wer
 
-    return normalizer(os.environ.get("ASRWATCH_CONSOLE_NORMALIZER", "whisper_en"))
+    return normalizer(wer.normalizer_for(language, os.environ.get("ASRWATCH_CONSOLE_NORMALIZER", "language")))
 
 
 if session_id and ui.available(data["session"], f"Session {session_id}"):
@@ -32,6 +33,9 @@ if session_id and ui.available(data["session"], f"Session {session_id}"):
     row[4].metric("Confidence", tf.fmt_num(s.get("confidence"), 3))
     row[5].metric("SNR", "n/a" if s.get("snr_db") is None else f"{s['snr_db']:.1f} dB")
     st.caption(" · ".join(f"{k}={s.get(k)}" for k in ("ts", "region", "channel", "tenant", "language", "pool")))
+    note = hallucination_frames.session_note(s)
+    if note:
+        st.warning(note)
 
     st.subheader("Trace waterfall")
     stages = tf.waterfall_frame(s)
@@ -50,14 +54,32 @@ if session_id and ui.available(data["session"], f"Session {session_id}"):
         st.info("No labeled reference for this session.")
     for sample in samples:
         diff = tf.transcript_diff(sample.get("reference") or "", sample.get("hypothesis") or s.get("hypothesis"),
-                                  _normalizer())
+                                  _normalizer(s.get("language")))
         row = st.columns(5)
         row[0].metric("WER", tf.fmt_pct(sample.get("wer")))
         row[1].metric("Substitutions", tf.fmt_int(sample.get("substitutions")))
         row[2].metric("Deletions", tf.fmt_int(sample.get("deletions")))
         row[3].metric("Insertions", tf.fmt_int(sample.get("insertions")))
         row[4].metric("Reference words", tf.fmt_int(sample.get("ref_words")))
+        if sample.get("ref_chars") is not None:  # scored since migration 0011: CER and entity recall
+            row = st.columns(5)
+            row[0].metric("CER", tf.fmt_pct(tf.sample_cer(sample)))
+            row[1].metric("Character errors", tf.fmt_int(sample.get("char_errors")))
+            row[2].metric("Reference characters", tf.fmt_int(sample.get("ref_chars")))
+            row[3].metric("Entity recall", tf.fmt_pct(tf.sample_entity_recall(sample)))
+            row[4].metric("Entities found", f"{sample.get('entities_found')} / {sample.get('entity_occurrences')}")
         st.markdown(tf.diff_html(diff), unsafe_allow_html=True)
+        if sample.get("der_speech_s") is not None:  # a diarized sample: who spoke when, and what the system heard
+            row = st.columns(5)
+            row[0].metric("DER", tf.fmt_pct(tf.sample_der(sample)))
+            row[1].metric("Missed", f"{sample['der_missed_s']:.2f} s")
+            row[2].metric("False alarm", f"{sample['der_false_alarm_s']:.2f} s")
+            row[3].metric("Confusion", f"{sample['der_confusion_s']:.2f} s")
+            row[4].metric("Speakers (ref / hyp)", f"{sample.get('ref_speakers')} / {sample.get('hyp_speakers')}")
+            turns = tf.speaker_turns_frame(sample)
+            st.altair_chart(alt.Chart(turns).mark_bar().encode(
+                x=alt.X("start_s:Q", title="seconds"), x2="end_s:Q", y=alt.Y("track:N", title=None),
+                color="speaker:N", tooltip=["track", "speaker", "start_s", "end_s"]), width="stretch")
         st.caption(f"source: {sample.get('source')} · amber = substitution (ref→hyp), red = deletion, "
                    "green = insertion")
 
@@ -76,6 +98,7 @@ st.subheader("Recent sessions")
 if ui.available(data["recent"], "Sessions"):
     recent = tf.frame(data["recent"].data, ["session_id", "ts", "status", "model_version", "channel", "region",
                                             "final_latency_ms", "confidence", "snr_db"])
+    recent["hallucination"] = [hallucination_frames.reasons_label(r.get("hallucination")) for r in data["recent"].data]
     recent["debug"] = [ui.debug_link(x) for x in recent["session_id"]]
     st.dataframe(recent, hide_index=True, key="recent_table",
                  column_config={"debug": st.column_config.LinkColumn("debug", display_text="open")})

@@ -3,7 +3,7 @@
 import altair as alt
 import streamlit as st
 
-from dashboards import loaders, ui
+from dashboards import hallucination_frames, loaders, ui
 from dashboards import transforms as tf
 
 data = ui.load("Model owner", loaders.load_model_owner)
@@ -11,8 +11,29 @@ data = ui.load("Model owner", loaders.load_model_owner)
 st.subheader("WER by model version")
 if ui.available(data["wer_by_version"], "WER"):
     st.dataframe(tf.frame(data["wer_by_version"].data, ["model_version", "wer", "ci_low", "ci_high", "utterances",
-                                                         "ref_words", "substitutions", "deletions", "insertions"]),
+                                                         "ref_words", "substitutions", "deletions", "insertions",
+                                                         "insertion_rate", "cer", "entity_recall",
+                                                         "entity_occurrences"]),
                  hide_index=True, key="wer_version_table")
+
+st.subheader("Hallucinations by model version")
+if ui.available(data["hallucinations_by_version"], "Hallucinations"):
+    flagged = hallucination_frames.by_version_frame(data["hallucinations_by_version"].data)
+    if flagged.empty:
+        st.caption("No session in this window sent its transcript.")
+    else:
+        st.dataframe(flagged, hide_index=True, key="hallucination_version_table")
+        st.caption("Label-free checks of every transcript at ingest: compression ratio over 2.4, a phrase of "
+                   "1-4 words looping 5+ times, text on audio marked non-speech (no_speech_prob >= 0.6). "
+                   "Labeled: insertion_rate above.")
+
+st.subheader("Diarization (DER) by model version and channel")
+if ui.available(data["diarization_by_version"], "Diarization"):
+    if data["diarization_by_version"].data:
+        st.dataframe(tf.frame(data["diarization_by_version"].data, tf.DIARIZATION_COLUMNS), hide_index=True,
+                     key="diarization_table")
+    else:
+        st.caption("No diarized samples in this window (samples with reference_segments and hypothesis_segments).")
 
 drift_ok = ui.available(data["drift"], "Drift")
 drift = data["drift"].data if drift_ok else {}
@@ -63,7 +84,13 @@ if drift_ok:
     if lf.empty:
         st.caption("No model version has traffic in the current window.")
     else:
+        for line in tf.withheld_label_free(drift):  # no number the calibration cannot back
+            st.warning(line)
         st.dataframe(lf, hide_index=True, key="label_free_table")
+        slices = tf.calibration_slices_frame(drift)
+        if not slices.empty:
+            st.caption("Calibration health per slice (calibrated: what the estimate uses; raw: the engine's confidence)")
+            st.dataframe(slices, hide_index=True, key="calibration_slice_table")
         curve = tf.calibration_frame(drift)
         if curve.empty:
             ece = lf.melt(id_vars=["model_version"], value_vars=["ece_raw", "ece_calibrated"], var_name="calibration",

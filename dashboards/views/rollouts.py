@@ -31,9 +31,11 @@ if name and ui.available(data.sections.get("verdict"), "Verdict"):
     decision = verdict.get("decision", "?")
     box = {"continue": st.success, "pause": st.warning, "rollback": st.error}.get(decision, st.info)
     box(f"Decision: {decision.upper()}")
-    st.metric("Decision", decision)
-    for reason in verdict.get("reasons") or []:
-        st.markdown(f"- {reason}")
+    findings, waiting = tf.split_reasons(verdict.get("reasons") or [])
+    if findings:
+        st.markdown("**Why**\n" + "\n".join(f"- {reason}" for reason in findings))
+    if waiting:
+        st.markdown("**Not enough data yet**\n" + "\n".join(f"- {reason}" for reason in waiting))
     tests = tf.verdict_frame(verdict)
     arms = tf.arms_frame(verdict)
     if not arms.empty:

@@ -8,6 +8,7 @@ import math
 import httpx
 import numpy as np
 
+from collector.measures import hallucination
 from inference_probe.audio_io import encode_wav
 from inference_probe.backends.base import Transcription
 from inference_probe.timing import StageTimer
@@ -22,11 +23,12 @@ def transcriptions_url(endpoint: str) -> str:
 
 
 def parse_response(body: dict) -> Transcription:
-    """Text plus, from `verbose_json` segments, confidence (duration-weighted avg_logprob)."""
+    """Text plus, from `verbose_json` segments, confidence and avg_logprob (duration-weighted),
+    no_speech_prob (the highest) and compression_ratio (the highest)."""
     if not isinstance(body, dict) or not isinstance(body.get("text"), str):
         raise ValueError("response: expected a JSON object with a string 'text'")
     segments = [s for s in body.get("segments") or [] if isinstance(s, dict)]
-    confidence = no_speech = None
+    confidence = no_speech = mean_lp = None
     scored = [s for s in segments if isinstance(s.get("avg_logprob"), (int, float))]
     if scored:
         weights = [max(float(s.get("end", 0)) - float(s.get("start", 0)), 1e-3) for s in scored]
@@ -35,8 +37,13 @@ def parse_response(body: dict) -> Transcription:
         probs = [s["no_speech_prob"] for s in scored if isinstance(s.get("no_speech_prob"), (int, float))]
         no_speech = max(probs) if probs else None
     token_probs = [p for s in segments for p in s.get("token_probs", []) if isinstance(p, (int, float))]
-    return Transcription(text=body["text"].strip(), confidence=confidence, no_speech_prob=no_speech,
-                         token_probs=token_probs)
+    # The service's own per-segment compression ratios (the highest: the worst window) when it
+    # reports them, as Whisper's verbose_json does; else Whisper's formula on the whole text.
+    ratios = [s["compression_ratio"] for s in segments if isinstance(s.get("compression_ratio"), (int, float))]
+    text = body["text"].strip()
+    return Transcription(text=text, confidence=confidence, no_speech_prob=no_speech, token_probs=token_probs,
+                         avg_logprob=mean_lp,
+                         compression_ratio=max(ratios) if ratios else hallucination.compression_ratio(text))
 
 
 class HttpBackend:

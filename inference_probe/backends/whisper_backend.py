@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from inference_probe.backends.base import Transcription
-from inference_probe.confidence import token_probabilities, utterance_confidence
+from collector.measures import hallucination
+from inference_probe.confidence import token_probabilities, utterance_confidence, whisper_avg_logprob
 from inference_probe.features import encoder_frames, log_mel, pad_batch
 from inference_probe.model_store import WhisperWeights, build_model, load_weights
 from inference_probe.timing import StageTimer, resolve_device
@@ -74,12 +75,16 @@ class WhisperBackend:
             results = greedy_decode(self.model, self.tokenizer, features, budgets, self.settings)
             out = []
             for res in results:
+                text = self.tokenizer.decode(res.tokens).strip()
                 out.append(Transcription(
-                    text=self.tokenizer.decode(res.tokens).strip(),
+                    text=text,
                     confidence=utterance_confidence(res.logprobs, res.eot_logprob),
                     token_probs=token_probabilities(res.logprobs),
                     tokens=[self.tokenizer.decode([t]) for t in res.tokens],
                     no_speech_prob=round(res.no_speech_prob, 6),
+                    avg_logprob=round(whisper_avg_logprob(res.logprobs, res.eot_logprob), 6),
+                    # Whisper's own formula on the decoded text (whisper/utils.py), as DecodingTask does.
+                    compression_ratio=round(hallucination.compression_ratio(text), 6),
                     eot_prob=None if res.eot_logprob is None else round(math.exp(res.eot_logprob), 6),
                     truncated=res.truncated,
                 ))

@@ -1,6 +1,6 @@
 """Loading what the judge compares, per slice, from rollups and sessions (the SQL side).
 
-WER pairs, status counters, successful turns and GPU cost come from the per-minute rollups;
+WER, CER and DER pairs, entity counts, status counters, successful turns and GPU cost come from the per-minute rollups;
 latency samples (Mann-Whitney needs them, not a histogram) and privacy errors from the
 sessions of the window.
 """
@@ -46,8 +46,8 @@ def load_slices(
     dims = validate_slice_by(slice_by)
     versions = (baseline, canary)
     acc: dict[tuple[str, tuple[str, ...]], dict] = defaultdict(lambda: {
-        "pairs": [], "latency": [], "sessions": 0, "failures": 0, "decode_errors": 0, "privacy": 0,
-        "turns": 0, "cost": 0.0})
+        "pairs": [], "cer_pairs": [], "diar_pairs": [], "entities": 0, "found": 0, "latency": [], "sessions": 0, "failures": 0, "decode_errors": 0, "privacy": 0,
+        "turns": 0, "cost": 0.0, "hallucination_checked": 0, "hallucination_flagged": 0})
 
     minute_floor = since.replace(second=0, microsecond=0)
     with read_connection(engine) as conn:
@@ -55,7 +55,16 @@ def load_slices(
                                                  Rollup.minute < until))
         for r in rows:
             a = acc[(r.model_version, tuple(getattr(r, d) for d in dims))]
-            a["pairs"].append(r.wer_pairs or {})
+            # Each language by the measure that fits it: CER where words are not spaced (`ArmStats`).
+            if wer_math.written_without_spaces(r.language):
+                a["cer_pairs"].append(r.cer_pairs or {})
+            else:
+                a["pairs"].append(r.wer_pairs or {})
+            a["entities"] += r.entity_occurrences or 0
+            a["diar_pairs"].append(r.diar_pairs or {})
+            a["found"] += r.entities_found or 0
+            a["hallucination_checked"] += r.hallucination_checked or 0
+            a["hallucination_flagged"] += r.hallucination_flagged or 0
             a["sessions"] += r.sessions
             a["failures"] += sum(getattr(r, s) for s in FAILURE_STATUSES)
             a["decode_errors"] += r.status_decode_error
@@ -78,8 +87,12 @@ def load_slices(
         for version in (canary, baseline):
             a = acc.get((version, key))
             arms.append(ArmStats() if a is None else ArmStats(
-                wer_pairs=wer_math.merge_pairs(a["pairs"]), latency_ms=a["latency"], sessions=a["sessions"],
+                wer_pairs=wer_math.merge_pairs(a["pairs"]), cer_pairs=wer_math.merge_pairs(a["cer_pairs"]),
+                diar_pairs=wer_math.merge_pairs(a["diar_pairs"]),
+                entity_occurrences=a["entities"], entities_found=a["found"], latency_ms=a["latency"],
+                sessions=a["sessions"],
                 failures=a["failures"], decode_errors=a["decode_errors"], privacy_errors=a["privacy"],
-                successful_turns=a["turns"], cost_usd=a["cost"]))
+                successful_turns=a["turns"], cost_usd=a["cost"],
+                hallucination_checked=a["hallucination_checked"], hallucination_flagged=a["hallucination_flagged"]))
         out.append(SliceData(dict(zip(dims, key)), arms[0], arms[1]))
     return out

@@ -69,9 +69,10 @@ def abandoned(detail: str, now: datetime) -> bool:
 
 def run_action(engine: Engine, target: RolloutTarget, action: str, actuator: Actuator,
                evidence: Mapping[str, Any], *, at: datetime, actor: str, dry_run: bool,
-               claim_from: str | None, resumed: bool = False) -> ActionRecord | None:
+               claim_from: str | None, resumed: bool = False, wall_at: datetime | None = None) -> ActionRecord | None:
     """Take the action row (from `claim_from`, or by inserting it when None, as dry runs do),
-    run the actuator, record the outcome and audit it. None when another process has it."""
+    run the actuator, record the outcome and audit it (at `wall_at`, the wall clock, now unless
+    given; `at` is the event time judged). None when another process has it."""
     where = (RolloutAction.rollout == target.name, RolloutAction.action == action,
              RolloutAction.actuator == actuator.name)
     started = f"{IN_PROGRESS}{PROCESS_ID} since {datetime.now(timezone.utc).isoformat()}"
@@ -96,9 +97,9 @@ def run_action(engine: Engine, target: RolloutTarget, action: str, actuator: Act
         detail = f"resumed after an interruption: {detail}"
     with OrmSession(engine) as s, s.begin():
         s.execute(update(RolloutAction).where(*where).values(ok=ok, detail=detail))
-        s.add(audit.entry(at, actor, f"rollout.{action}.{'ok' if ok else 'failed'}", target.name, detail[:4000],
-                          {"actuator": actuator.name, "decision": evidence.get("decision"),
-                           "reasons": list(evidence.get("reasons", []))}))
+        s.add(audit.entry(wall_at or datetime.now(timezone.utc), actor, f"rollout.{action}.{'ok' if ok else 'failed'}",
+                          target.name, detail[:4000], {"actuator": actuator.name, "decision": evidence.get("decision"),
+                                                       "reasons": list(evidence.get("reasons", []))}, event_at=at))
     return ActionRecord(actuator.name, ok, detail, dry_run)
 
 

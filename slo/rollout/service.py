@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -197,10 +197,12 @@ def verdict_for(engine: Engine, name: str, at: datetime, *, price_per_gpu_hour: 
 
 
 def act_on(engine: Engine, name: str, verdict: Verdict, actuators: Sequence[Actuator], *, actor: str,
-           dry_run: bool = False) -> list[ActionRecord] | None:
+           dry_run: bool = False, wall_at: datetime | None = None) -> list[ActionRecord] | None:
     """Record the verdict; on `rollback`, claim the rollout and run the actuators once.
-    Returns the actions taken, or None when there was nothing (left) to do."""
+    Returns the actions taken, or None when there was nothing (left) to do. The audit rows carry
+    the verdict's event time and `wall_at`, the wall clock (now unless given)."""
     at = verdict.at
+    wall = wall_at or datetime.now(timezone.utc)
     evidence = verdict.to_dict()
     with OrmSession(engine) as s, s.begin():
         s.execute(update(RolloutRow).where(RolloutRow.name == name).values(
@@ -219,7 +221,8 @@ def act_on(engine: Engine, name: str, verdict: Verdict, actuators: Sequence[Actu
                                 .values(state="rolled_back", updated_at=at)).rowcount
             if claimed != 1:
                 return None
-            s.add(audit.entry(at, actor, "rollout.rollback", name, "; ".join(verdict.reasons)[:4000], evidence))
+            s.add(audit.entry(wall, actor, "rollout.rollback", name,
+                              "; ".join(verdict.reasons)[:4000], evidence, event_at=at))
             # The outbox, committed with the claim: from here on a crash cannot lose the rollback
             # (see slo.rollout.outbox), and the unique row per actuator keeps it from acting twice.
             s.add_all([RolloutAction(rollout=name, action="rollback", actuator=a.name, at=at, actor=actor,
@@ -228,7 +231,8 @@ def act_on(engine: Engine, name: str, verdict: Verdict, actuators: Sequence[Actu
     records = []
     for actuator in unique:
         # Dry runs have no outbox: inserting their unique row is the claim.
-        record = outbox.run_action(engine, target, action, actuator, evidence, at=at, actor=actor, dry_run=dry_run,
+        record = outbox.run_action(engine, target, action, actuator, evidence, at=at, wall_at=wall, actor=actor,
+                                   dry_run=dry_run,
                                    claim_from=None if dry_run else outbox.PENDING)
         if record is not None:
             records.append(record)

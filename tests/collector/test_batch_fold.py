@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 from collector.api.metrics import LABELS, CollectorMetrics
 from collector.api.routes.ingest import _records
 from collector.store.database import make_engine, migrate, read_connection
-from collector.store.ingest import store_sessions
+from collector.store.ingest import score_and_store_samples, store_sessions
 from collector.store.models import Session
 from collector.store.rollups import upsert_row
-from collector.store.schemas import SessionIn
+from collector.store.schemas import SampleIn, SessionIn
 from collector.store.session_batch import SessionBatch
 from collector.store.session_fold import fold_sessions
 
@@ -75,6 +75,30 @@ def test_stored_rollups_equal_a_recount_of_the_stored_sessions(database_url):
     engine.dispose()
 
 
+def test_sessions_added_after_samples_leave_the_samples_counts_as_they_are(database_url):
+    """A batch's upsert binds and adds only what sessions count (`SessionDeltas.value_columns`):
+    the WER counts and pairs that samples added to the same rollup rows must stay, and new rows
+    start with them at zero."""
+    engine = make_engine(database_url)
+    migrate(engine)
+    rng = random.Random(23)
+    first = [SessionIn.model_validate(_record(rng, f"a{i}")) for i in range(120)]
+    store_sessions(engine, first, AT)
+    samples = [(i, SampleIn(session_id=s.session_id, reference="turn it up please", hypothesis="turn it up",
+                            source="human")) for i, s in enumerate(first[:60])]
+    scored, refused = score_and_store_samples(engine, samples, "basic", AT)
+    assert not refused and len(scored) == 60
+    later = [SessionIn.model_validate(_record(rng, f"b{i}")) for i in range(120)]  # the same minutes and slices
+    store_sessions(engine, later, AT)
+    with read_connection(engine) as conn:
+        stored = stored_rollups(conn)
+        assert sum(row["wer_utterances"] for row in stored.values()) == 60
+        assert sum(row["sessions"] for row in stored.values()) == 240
+        assert rollup_differences(stored, recomputed_rollups(conn)) == []
+    assert "wer_utterances" not in fold_sessions(_batch(rng, 5)).value_columns
+    engine.dispose()
+
+
 def _batch(rng: random.Random, n: int) -> SessionBatch:
     records = [SessionIn.model_validate(_record(rng, f"b{i}")).__dict__ for i in range(n)]
     return SessionBatch.of(records, AT)
@@ -85,7 +109,7 @@ def test_rows_render_from_the_columns_as_from_their_deltas():
     deltas = fold_sessions(_batch(random.Random(3), 400))
     assert len(deltas) > 10
     for key in deltas:
-        assert deltas.upsert_row(key) == upsert_row(key, deltas[key])
+        assert deltas.upsert_row(key) == upsert_row(key, deltas[key], deltas.value_columns)
         assert deltas.minute(key) == deltas[key]["minute"]
 
 

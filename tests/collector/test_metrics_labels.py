@@ -102,11 +102,19 @@ def test_every_child_carries_the_time_its_label_set_was_created():
     # us's are created with us's first session.
     assert ("asrwatch_sessions_created", "eu") in created and ("asrwatch_sessions_created", "us") in later
     families = {name for name, _ in created}
+    # The other measures of #20: diarization and hallucination.
+    OTHER_FAMILIES_OF_20 = {
+        "asrwatch_diarization_error_seconds_created", "asrwatch_diarization_speech_seconds_created",
+        "asrwatch_session_der_created", "asrwatch_hallucination_checked_created",
+        "asrwatch_hallucination_flagged_created"}
     assert families == {name for name, _ in later} == {
         "asrwatch_sessions_created", "asrwatch_empty_hypotheses_created", "asrwatch_gpu_seconds_created",
         "asrwatch_audio_seconds_created", "asrwatch_wer_errors_created", "asrwatch_wer_ref_words_created",
         "asrwatch_final_latency_ms_created", "asrwatch_first_partial_ms_created", "asrwatch_queue_ms_created",
-        "asrwatch_confidence_created", "asrwatch_snr_db_created", "asrwatch_utterance_wer_created"}
+        "asrwatch_confidence_created", "asrwatch_snr_db_created", "asrwatch_utterance_wer_created",
+        # CER and entity recall (#20)
+        "asrwatch_cer_errors_created", "asrwatch_cer_ref_chars_created", "asrwatch_entity_occurrences_created",
+        "asrwatch_entities_found_created"} | OTHER_FAMILIES_OF_20
     statuses = {dict(labels)["status"] for (name, labels) in _samples(metrics)
                 if name == "asrwatch_sessions_created" and dict(labels)["region"] == "eu"}
     assert statuses == {"ok", "partial", "decode_error", "dropped", "timeout"}

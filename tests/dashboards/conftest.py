@@ -36,6 +36,7 @@ class Seeded:
     as_of: str  # the end of the simulated span: pages are judged "as of" it
     debug_session: str
     rollout: str
+    hallucinated_session: str  # a looped transcript on non-speech audio, flagged at ingest
 
 
 def _post_debug_session(live: LiveCollector, ts: datetime) -> str:
@@ -61,6 +62,26 @@ def _post_debug_session(live: LiveCollector, ts: datetime) -> str:
         scored = http.post("/api/v1/samples", json=[{"session_id": record["session_id"],
                                                      "reference": DEBUG_REFERENCE, "source": "human"}])
         assert scored.status_code == 200, scored.text
+    return record["session_id"]
+
+
+HALLUCINATED_LOOP = ("thank you for watching thank you for watching thank you for watching thank you for watching "
+                     "thank you for watching thank you for watching")
+
+
+def _post_hallucinated_session(live: LiveCollector, ts: datetime) -> str:
+    """One looped transcript on audio the sender marked as non-speech, the last session before the end."""
+    # Every field a page tabulates is set, as the simulator's sessions have them: a page row of
+    # None (an `unknown` region, no latency) would read NaN in a table and not equal the API's null.
+    record = {"session_id": "console-hallucinated-1", "ts": ts.isoformat(), "model_version": "console-hallucinating",
+              "region": "us-east", "channel": "far_field", "tenant": "acme-bank", "language": "en-US", "pool": "a100",
+              "status": "ok", "audio_seconds": 6.0, "final_latency_ms": 640.0, "first_partial_ms": 250.0,
+              "queue_ms": 12.0, "confidence": 0.42, "snr_db": 3.0, "gpu_seconds": 0.2, "turn_success": False,
+              "hypothesis": HALLUCINATED_LOOP,
+              "attributes": {"no_speech_prob": 0.87, "compression_ratio": 5.5, "avg_logprob": -0.21}}
+    with live.client("ingest") as http:
+        body = http.post("/api/v1/sessions", json=[record]).json()
+    assert body["rejected"] == [] and body["accepted"] == 1
     return record["session_id"]
 
 
@@ -92,7 +113,10 @@ def seeded(collectors) -> Seeded:
             "slice_by": ["channel"], "protected_slices": [{"channel": "far_field"}], "min_utterances": 50,
             "lookback": "3h"})
         assert registered.status_code in (200, 201), registered.text
-    return Seeded(live, report.end.isoformat().replace("+00:00", "Z"), debug_id, ROLLOUT)
+    # Seeded here, before any page is drawn: the console caches answers across pages, so a test that
+    # posted it itself changed the numbers under every page test that ran after it.
+    hallucinated = _post_hallucinated_session(live, report.end - timedelta(seconds=1))
+    return Seeded(live, report.end.isoformat().replace("+00:00", "Z"), debug_id, ROLLOUT, hallucinated)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -106,5 +107,51 @@ def test_every_page_renders_in_chromium(playwright_api, console, seeded, tmp_pat
                 if path == "executive":
                     assert "SLA compliance" in body
             assert not errors, errors
+        finally:
+            browser.close()
+
+
+def _aria_labels(page, prefix: str) -> list[str]:
+    """The ARIA labels of the drawn charts starting with `prefix`. Vega puts a chart's description
+    on the element it renders into (canvas or svg), so this reads what the drawn chart states, in
+    the browser, without reaching into Streamlit's React state."""
+    return page.eval_on_selector_all(
+        "[aria-label]", "(els, prefix) => els.map(e => e.getAttribute('aria-label')).filter(l => l.startsWith(prefix))",
+        prefix)
+
+
+def test_oncall_timeline_shows_the_page_episode_at_its_event_time(playwright_api, console, seeded, api_get):
+    """What a person looks for on the on-call page (issue #22 item 6): the burning group's burn
+    chart, with the decode-failures page shaded from its event time, and the burn-down ending at
+    the budget /api/v1/slos reports."""
+    slos = api_get("/api/v1/slos", at=seeded.as_of)
+    name, group = max(((s["name"], g) for s in slos["slos"] for g in s["groups"]
+                       if g["burn_rates"].get("1h") is not None), key=lambda sg: sg[1]["burn_rates"]["1h"])
+    until = datetime.fromisoformat(seeded.as_of.replace("Z", "+00:00"))
+    series = api_get(f"/api/v1/slos/{name}/series", since=(until - timedelta(hours=24)).isoformat(),
+                     until=seeded.as_of, step="15m", group=",".join(f"{k}={v}" for k, v in group["group"].items()))
+    recorded = [e for e in series["episodes"] if e["severity"] == "page"]
+    firing = [p["t"] for p in series["groups"][0]["points"] if p["firing"] == "page"]
+    assert recorded or firing, "the decode-failures scenario pages"
+    start = datetime.fromisoformat(recorded[0]["starts_at"] if recorded else firing[0])
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            page.goto(f"{console}/oncall?as_of={seeded.as_of}", wait_until="domcontentloaded")
+            _settle(page, "On-call")
+            label = f"{name} · " + (",".join(f"{k}={v}" for k, v in group["group"].items()) or "all")
+            burn = _aria_labels(page, f"Burn rate of {label}")
+            assert len(burn) == 1, _aria_labels(page, "")
+            assert f"page {start:%Y-%m-%d %H:%M}" in burn[0], burn[0]
+            budget = _aria_labels(page, f"Error budget left for {label}")
+            assert len(budget) == 1
+            # The decode-failures scenario spends the burning group's budget: the drawn burn-down
+            # starts above zero and ends below it, at the budget /api/v1/slos reports.
+            points = [p["error_budget_remaining"] for p in series["groups"][0]["points"]]
+            left = group["error_budget_remaining"]
+            assert points[0] > 0 > points[-1] and points[-1] == left, (points[0], points[-1], left)
+            assert f": {points[0] * 100:.1f}% at the start of the range, {left * 100:.1f}% at the end" in budget[0], \
+                (budget[0], points[0], left)
         finally:
             browser.close()

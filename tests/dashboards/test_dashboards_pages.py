@@ -4,52 +4,47 @@ the numbers shown are the API's, and a page with no data, no API or a bad token 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 
 import pandas as pd
 import pytest
+from console_pages import metrics, open_page, seeded_page, table, window
 from live_collector import free_port
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from dashboards import transforms as tf
 
-APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
 PAGES = ("executive", "oncall", "debug", "model_owner", "rollouts")
 
 
-def open_page(url: str, token: str | None, page: str, **state) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    at.session_state["api_url"] = url
-    at.session_state["api_token"] = token
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.switch_page(f"views/{page}.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def vega_chart(at: AppTest, description: str) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """The spec and named datasets of the one chart whose description starts with `description`
+    (each chart states what it shows there: Vega's ARIA label)."""
+    found = []
+    for chart in at.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        if str(spec.get("description", "")).startswith(description):
+            found.append((spec, {d.name: convert_arrow_bytes_to_pandas_df(d.data.data) for d in chart.proto.datasets}))
+    assert len(found) == 1, [json.loads(c.proto.spec).get("description") for c in at.get("vega_lite_chart")]
+    return found[0]
 
 
-def seeded_page(seeded, page: str, **state) -> AppTest:
-    return open_page(seeded.live.url, seeded.live.tokens["read"], page, as_of=seeded.as_of, **state)
+def layer_data(spec: dict, datasets: dict[str, pd.DataFrame], mark: str) -> pd.DataFrame:
+    """The data of the one layer (nested layers included) drawn with `mark` (line, rect, rule...)."""
+    found = []
 
+    def walk(node: dict, data: str | None) -> None:
+        data = node.get("data", {}).get("name", data)  # a layer without data draws its parent's
+        for layer in node.get("layer", []):
+            walk(layer, data)
+        kind = node.get("mark", {}).get("type") if isinstance(node.get("mark"), dict) else node.get("mark")
+        if kind == mark:
+            found.append(datasets[data])
 
-def window(seeded, hours: int = 24) -> dict[str, str]:
-    until = datetime.fromisoformat(seeded.as_of.replace("Z", "+00:00"))
-    return {"since": (until - timedelta(hours=hours)).isoformat().replace("+00:00", "Z"), "until": seeded.as_of}
-
-
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
-
-
-def table(at: AppTest, column: str):
-    """The first dataframe shown that has `column`."""
-    for df in at.dataframe:
-        if column in df.value.columns:
-            return df.value
-    raise AssertionError(f"no table with column {column!r}; shown: {[list(d.value.columns) for d in at.dataframe]}")
+    walk(spec, None)
+    assert len(found) == 1, (mark, len(found))
+    return found[0]
 
 
 def test_executive_shows_the_apis_numbers(seeded, api_get):
@@ -78,8 +73,8 @@ def test_executive_shows_the_apis_numbers(seeded, api_get):
 
     by_version = {r["model_version"]: r for r in api_get("/api/v1/cost", group_by="model_version", **w)}
     cost_table = table(at, "cost_per_successful_turn")
-    assert dict(zip(cost_table["model_version"], cost_table["cost_usd"])) == {
-        v: r["cost_usd"] for v, r in by_version.items()}
+    assert dict(zip(cost_table["model_version"], cost_table["cost_usd"])) == pytest.approx({
+        v: r["cost_usd"] for v, r in by_version.items()}, rel=1e-9)  # up to summation order
 
 
 def test_executive_trend_buckets_match_the_api(seeded, api_get):
@@ -131,9 +126,7 @@ def test_oncall_burn_chart_draws_the_slos_own_thresholds(seeded, api_get):
     at = seeded_page(seeded, "oncall")
     at.selectbox(key="burn_group").set_value(f"{week['name']} · all").run()
     assert not at.exception, [e.value for e in at.exception]
-    (chart,) = at.get("vega_lite_chart")
-    spec = json.loads(chart.proto.spec)
-    datasets = {d.name: convert_arrow_bytes_to_pandas_df(d.data.data) for d in chart.proto.datasets}
+    spec, datasets = vega_chart(at, "Burn rate per window now")
     bars, ticks = (datasets[layer["data"]["name"]] for layer in spec["layer"])
     assert list(bars["window"]) == [w["window"] for w in week["burn_windows"]]
     assert [None if pd.isna(b) else b for b in bars["burn_rate"]] == [
@@ -189,15 +182,24 @@ def test_model_owner_shows_the_apis_numbers(seeded, api_get):
     if drift["label_free"]:
         lf = table(at, "estimated_wer")
         assert list(lf["model_version"]) == [e["model_version"] for e in drift["label_free"]]
+        # A withheld estimate shows its reason (a warning and the table's column), never a number.
+        assert [r if isinstance(r, str) else None for r in lf["withheld_reason"]] == \
+            [e["withheld_reason"] for e in drift["label_free"]]
+        warned = [w.value for w in at.warning]
+        assert all(line in warned for line in tf.withheld_label_free(drift))
 
 
 def test_rollouts_shows_the_verdict(seeded, api_get):
     at = seeded_page(seeded, "rollouts", rollout_name=seeded.rollout)
     verdict = api_get(f"/api/v1/rollouts/{seeded.rollout}/verdict", at=seeded.as_of)
-    assert metrics(at)["Decision"] == verdict["decision"]
-    shown = [m.value for m in at.markdown]
+    decisions = [box.value for box in (*at.success, *at.warning, *at.error, *at.info) if box.value.startswith("Decision")]
+    assert decisions == [f"Decision: {verdict['decision'].upper()}"]  # once, not twice
+    assert "Decision" not in metrics(at)
+    shown = "\n".join(m.value for m in at.markdown)
+    why, waiting = (shown.split("**Not enough data yet**") + [""])[:2]
     for reason in verdict["reasons"]:
-        assert f"- {reason}" in shown
+        # A regression is listed under "Why", an insufficient-data line under "Not enough data yet".
+        assert f"- {reason}" in (waiting if reason.startswith("insufficient data") else why), reason
     tests = table(at, "regression")
     expected = tf.verdict_frame(verdict)
     assert list(zip(tests["slice"], tests["metric"], tests["canary"])) == list(
@@ -254,3 +256,63 @@ def test_expired_token_is_one_line(seeded, page):
     at = open_page(seeded.live.url, "read-token-that-expired", page, as_of=seeded.as_of)
     _one_line(at, "expired or invalid")
     assert "read-token-that-expired" not in " ".join(e.value for e in at.error)
+
+
+def test_oncall_time_series_open_on_the_burning_group_and_are_the_apis(seeded, api_get):
+    """Issue #22 item 1: the burn chart opens on the group burning fastest now, its lines are the
+    API's series for it, its shading the page episode, and the burn-down ends at /slos' budget left."""
+    slos = api_get("/api/v1/slos", at=seeded.as_of)
+    burning = max(((s["name"], g) for s in slos["slos"] for g in s["groups"]
+                   if g["burn_rates"].get("1h") is not None), key=lambda sg: sg[1]["burn_rates"]["1h"])
+    at = seeded_page(seeded, "oncall")
+    label = f"{burning[0]} · {tf.slice_label(burning[1]['group'])}"
+    assert at.selectbox(key="burn_group").value == label
+    series = api_get(f"/api/v1/slos/{burning[0]}/series", **window(seeded), step="15m",
+                     group=",".join(f"{k}={v}" for k, v in burning[1]["group"].items()))
+    spec, datasets = vega_chart(at, "Burn rate of " + label)
+    lines = layer_data(spec, datasets, "line")
+    (points,) = [g["points"] for g in series["groups"]]
+    want = [(p["t"], w, p["burn_rates"][w]) for p in points for w in p["burn_rates"]]
+    got = [(t.isoformat(), w, None if pd.isna(b) else b) for t, w, b in zip(
+        pd.to_datetime(lines["t"], utc=True), lines["window"], lines["burn_rate"])]
+    assert got == want
+    # The page is shaded from where the API has it start: its recorded episodes' starts (clipped
+    # to the range), else the points where the engine computes it paging after not paging.
+    rects = layer_data(spec, datasets, "rect")
+    shaded = sorted(pd.to_datetime(rects[rects["severity"] == "page"]["start"], utc=True))
+    since = pd.Timestamp(series["since"]).tz_convert("UTC")
+    recorded = [max(pd.Timestamp(e["starts_at"]).tz_convert("UTC"), since)
+                for e in series["episodes"] if e["severity"] == "page"]
+    computed = [pd.Timestamp(p["t"]).tz_convert("UTC") for i, p in enumerate(points)
+                if p["firing"] == "page" and (i == 0 or points[i - 1]["firing"] != "page")]
+    assert shaded and shaded == sorted(recorded or computed), (shaded, series["episodes"])
+    budget_spec, budget_data = vega_chart(at, "Error budget left for " + label)
+    budget = layer_data(budget_spec, budget_data, "line")["error_budget_remaining"]
+    assert budget.iloc[-1] == burning[1]["error_budget_remaining"]
+    # The decode-failures scenario spends the burning group's budget: the burn-down crosses zero.
+    assert budget.iloc[0] > 0 > budget.iloc[-1], (budget.iloc[0], budget.iloc[-1])
+    # High-WER sessions: newest first.
+    high = table(at, "wer")
+    assert list(high["ts"]) == sorted(high["ts"], reverse=True)
+
+
+def test_executive_cost_and_wer_over_time_are_the_apis_with_whole_legends(seeded, api_get):
+    at = seeded_page(seeded, "executive")
+    w = {**window(seeded), "step": "15m", "group_by": "model_version"}
+    spec, datasets = vega_chart(at, "GPU cost per 15m by model version")
+    cost = layer_data(spec, datasets, "line")
+    api_cost = api_get("/api/v1/cost", **w)
+    # Costs equal up to float summation order: compaction may regroup the rollup rows summed
+    # between the page's answer and this one, so the last bits can differ.
+    drawn = dict(zip(zip(pd.to_datetime(cost["t"], utc=True), cost["model_version"]), cost["cost_usd"]))
+    want = {(pd.Timestamp(r["t"]).tz_convert("UTC"), r["model_version"]): r["cost_usd"] for r in api_cost}
+    assert sorted(drawn) == sorted(want) and len(drawn) == len(cost)
+    assert [drawn[k] for k in sorted(want)] == pytest.approx([want[k] for k in sorted(want)], rel=1e-9)
+    spec, datasets = vega_chart(at, "Corpus WER per model version")
+    wer = layer_data(spec, datasets, "line")
+    versions = {r["model_version"] for r in api_get("/api/v1/wer", **w)}
+    assert set(wer["model_version"]) == versions and len(versions) >= 2  # baseline and canary apart
+    legends = [layer["encoding"]["color"]["legend"] for layer in [spec, *spec.get("layer", [])]
+               if "color" in layer.get("encoding", {})]
+    assert legends and all(g["orient"] == "bottom" and g["labelLimit"] == 0 for g in legends)
+    assert vega_chart(at, "Error budget left for ")  # the burn-down is drawn

@@ -15,6 +15,7 @@ from collector.store.ingest import score_and_store_samples, store_sessions
 from collector.store.schemas import SampleIn, SessionIn
 from simulator.fleet import FleetConfig
 from simulator.generate import generate
+from simulator.post import sample_chunks
 from simulator.scenarios import ScenarioSet, activate
 
 # The end of every simulated run: drift is judged "as of" this time.
@@ -38,9 +39,9 @@ def simulate(tmp: Path, scenarios: list[str], *, hours: float, onset_hours: floa
     def flush() -> None:
         if sessions:
             store_sessions(engine, [SessionIn.model_validate(r) for r in sessions], received)
-        if samples:
+        for chunk in sample_chunks(samples, len(samples)):  # within a request's diarization segment budget
             _, rejected = score_and_store_samples(
-                engine, [(i, SampleIn.model_validate(s)) for i, s in enumerate(samples)], "none", received)
+                engine, [(i, SampleIn.model_validate(s)) for i, s in enumerate(chunk)], "none", received)
             assert not rejected, rejected[:3]
         sessions.clear()
         samples.clear()

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from collector.store.database import make_engine, migrate
 from collector.store.models import Sample, Session
-from drift import scan, service, source, transcripts, vocabulary
+from drift import features, scan, service, source, transcripts, vocabulary
 from drift.config import DriftConfig, Windows
 from drift.models import DriftBaseline
 from drift.service import scan_database
@@ -139,4 +140,62 @@ def test_report_equals_the_old_paths(database_url, monkeypatch, pinned):
         before = scan_database(engine, config, AT)
     assert json.dumps(new.to_dict()) == json.dumps(before.to_dict())
     assert any(f.kind == "vocabulary" for f in new.findings)  # the vocabulary part was compared, not empty
+    engine.dispose()
+
+
+def test_postgresql_reads_the_sessions_beside_the_samples(database_url):
+    """On PostgreSQL the sessions' one-row read runs on a worker thread while this one reads the
+    samples (the server builds that row while the client would only wait); on
+    SQLite it stays on the calling thread. The report is the one the sequential order gives, and
+    an error in the worker reaches the caller."""
+    engine = _store(database_url, n=600)
+    config = DriftConfig(max_hypotheses=240, min_reference=30, min_current=30)
+    threads = []
+
+    def reader(*args):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return source.load_sessions(*args)
+
+    report = scan_database(engine, config, AT, read_sessions=reader)
+    assert threads == [engine.dialect.name != "postgresql"]
+    windows = Windows.ending_at(AT, config)
+    pins = source.load_pins(engine)
+    sessions = features.session_table(source.load_sessions(engine, windows, pins))
+    raw = source.load_samples(engine, windows, config, pins)
+    samples = features.sample_table(raw, {name: enc.levels for name, enc in sessions.categorical.items()})
+    sequential = scan.run_scan(sessions, samples, windows, config, transcripts.load_texts(engine, windows, config,
+                                                                                           pins, raw))
+    sequential.counts["pinned_baselines"] = len(pins)
+    assert json.dumps(report.to_dict()) == json.dumps(sequential.to_dict())
+    assert report.counts["sessions_reference"] > 100 and report.counts["texts"] > 100
+
+    def failing(*args):
+        raise RuntimeError("the sessions read failed")
+
+    with pytest.raises(RuntimeError, match="the sessions read failed"):
+        scan_database(engine, config, AT, read_sessions=failing)
+    engine.dispose()
+
+
+def test_event_time_is_the_timestamp(database_url):
+    """Times read as epoch microseconds (`source.event_time`, PostgreSQL) or as SQLite's text
+    become exactly the seconds `datetime.timestamp` gives, at the edges of a microsecond."""
+    engine = make_engine(database_url)
+    migrate(engine)
+    stamps = [datetime(2026, 11, 20, 12, 0, 0, 999_999, tzinfo=timezone.utc),
+              datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=timezone.utc),
+              datetime(2026, 11, 20, 12, 0, 0, 1, tzinfo=timezone.utc),
+              datetime(2999, 1, 1, 0, 0, 0, 123_457, tzinfo=timezone.utc),
+              datetime(2026, 3, 29, 1, 30, 0, 500_000, tzinfo=timezone(timedelta(hours=2)))]
+    now = datetime.now(timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(insert(Session), [{
+            "session_id": f"t{i}", "ts": ts, "received_at": now, "model_version": "m", "region": "r", "tenant": "t",
+            "channel": "web", "language": "en", "pool": "p", "status": "ok"} for i, ts in enumerate(stamps)])
+    s = Session.__table__.c
+    with engine.connect() as conn:
+        result = conn.execute(select(source.event_time(engine, s.ts)).order_by(s.session_id))
+        raw = [value for value, in result.cursor.fetchall()]  # as the readers take them: driver values
+    assert all(type(v) is (int if engine.dialect.name == "postgresql" else str) for v in raw)
+    assert source.epoch_seconds(engine, raw).tolist() == [ts.timestamp() for ts in stamps]
     engine.dispose()

@@ -63,6 +63,10 @@ def test_drift_api_and_cli_report_the_same_tickets(tmp_path):
                           headers={"Authorization": "Bearer read-token"}).json()
         assert sorted((f["feature"], f["slice"]) for f in body["findings"]) == expected
         assert body["windows"]["current_start"] == "2026-11-20T17:00:00+00:00"
+        # The label-free estimate is withheld with its reason, not reported as a number (null).
+        assert [lf["withheld_reason"] for lf in body["label_free"]] == [lf["withheld_reason"] for lf in report.label_free]
+        assert all(lf["estimated_wer"] is None and "drift in snr_db (channel=mobile)" in lf["withheld_reason"]
+                   for lf in body["label_free"]) and body["label_free"]
         bad = client.get("/api/v1/drift", params={"at": "yesterday"}, headers={"Authorization": "Bearer read-token"})
         assert bad.status_code == 422 and "at" in bad.json()["detail"]
         assert client.get("/api/v1/drift").status_code == 401
@@ -158,8 +162,20 @@ def test_findings_carry_evidence_and_route_as_alerts(incidents):
 
 
 def test_label_free_wer_tracks_the_labeled_wer(incidents):
-    _, _, report = incidents
-    (estimate,) = report.label_free
+    engine, _, report = incidents
+    (withheld,) = report.label_free
+    # The mobile SNR drop (client-audio-degradation) can change errors at a given confidence:
+    # by default the estimate is withheld and says why, in the API and on its finding.
+    assert withheld["estimated_wer"] is None and withheld["ci_low"] is None
+    assert withheld["withheld_reason"].startswith("drift in snr_db (channel=mobile) breaks the estimate's assumption")
+    (finding,) = [f for f in report.findings if f.feature == "label_free_wer"]
+    assert finding.current_value["withheld_reason"] == withheld["withheld_reason"]
+    assert finding.summary.startswith("label-free WER for whisper-large-v3@2026-10-01 withheld: drift in snr_db")
+    # The simulator's confidence follows the actual error rate, so the calibration is healthy
+    # (raw confidence is not: it reads low) and, with drift not gating, the number is reported.
+    assert withheld["calibration_health"]["healthy"] and not withheld["calibration_health"]["raw"]["healthy"]
+    (estimate,) = scan_database(engine, SHORT.model_copy(update={"label_free_drift_features": ()}), AT).label_free
+    assert estimate["withheld_reason"] is None
     assert estimate["n_labeled"] > 1000
     assert estimate["ci_low"] <= estimate["estimated_wer"] <= estimate["ci_high"]
     # Every session is labeled here, so the estimate must land near the labeled corpus WER.

@@ -207,3 +207,15 @@ def test_empty_windows_read_the_same(database_url):
     assert len(new["session_id"]) == 0 and new["region"].levels == []
     _assert_same_columns(old, new)
     engine.dispose()
+
+
+def test_levels_come_in_order_of_first_appearance_whatever_the_hash_seed():
+    """A set's order varies with PYTHONHASHSEED; levels order the versions that draw from the
+    scan's one seeded generator, so with a set two processes gave two reports."""
+    from drift.features import MISSING, encode
+
+    values = [f"v{i}" for i in range(50, 0, -1)] + [None, "v7", ""]
+    encoded = encode(values)
+    assert encoded.levels == [f"v{i}" for i in range(50, 0, -1)] + [MISSING]
+    assert encoded.levels[encoded.codes[-2]] == "v7" and encoded.levels[encoded.codes[-1]] == MISSING
+    assert encode(["v2", "new"], encoded.levels).levels == encoded.levels + ["new"]

@@ -108,6 +108,8 @@ def valid_specs(draw) -> dict:
         spec["threshold_ms"] = draw(st.floats(1, 60_000))
     if sli == "quality":
         spec["max_wer"] = draw(st.floats(0, 1))
+    if sli == "diarization":
+        spec["max_der"] = draw(st.floats(0, 1))
     spec["group_by"] = draw(st.lists(st.sampled_from(DIMENSIONS), unique=True, max_size=3))
     return spec
 

@@ -26,6 +26,10 @@ def test_http_probe_matches_the_in_process_model(probe_serve, whisper_backend, g
     (row,) = run.rows
     assert row["utt_id"] == golden[0].utt_id and row["status"] == "ok"
     assert row["hypothesis"] == direct.text and row["confidence"] == pytest.approx(direct.confidence, rel=1e-3)
+    # Whisper's per-utterance figures travel through verbose_json's segment fields.
+    assert row["avg_logprob"] == pytest.approx(direct.avg_logprob, abs=1e-3)
+    assert row["compression_ratio"] == pytest.approx(direct.compression_ratio, abs=1e-6)
+    assert row["no_speech_prob"] == pytest.approx(direct.no_speech_prob, abs=1e-3)
     assert run.model_version == whisper_backend.model_version  # learned from the x-model-version header
     assert run.repro["backend"]["backend"] == "http" and run.totals["batch_size"] == 1
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session as OrmSession
 from collector.store.database import make_engine, migrate
 from collector.store.leader import LeaderLock
 from collector.store.models import AuditEntry
+from collector.store.queries import audit_log
 from slo.rollout import service
 from slo.rollout.actuators import TrafficRouterFile, Webhook
 
@@ -19,6 +20,7 @@ from rollout_synthetic import LAUNCH_GATE_SCALE, insert, traffic  # noqa: E402
 from router_receivers import Receiver  # noqa: E402
 
 AT = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+WALL = AT + timedelta(days=15, minutes=3)  # a replay: the wall clock is long past the event time judged
 PRICE = lambda pool: 2.5  # noqa: E731
 
 
@@ -56,7 +58,7 @@ def test_launch_gate_from_the_database_rolls_back_once(engine, tmp_path):
 
     with Receiver() as hook:
         acts = [TrafficRouterFile(traffic_file), Webhook(hook.url + "/rollback", sleep=lambda s: None)]
-        records = service.act_on(engine, "asr-v2", verdict, acts, actor="rollout-evaluator")
+        records = service.act_on(engine, "asr-v2", verdict, acts, actor="rollout-evaluator", wall_at=WALL)
         assert [r.ok for r in records] == [True, True]
         assert service.act_on(engine, "asr-v2", verdict, acts, actor="rollout-evaluator") is None  # idempotent
         assert len(hook.requests) == 1
@@ -73,6 +75,18 @@ def test_launch_gate_from_the_database_rolls_back_once(engine, tmp_path):
     rollbacks = audit(engine, "rollout.rollback")
     assert [a.action for a in rollbacks][:1] == ["rollout.rollback"]
     assert rollbacks[0].actor == "rollout-evaluator" and "far_field" in rollbacks[0].reason
+    # The judge judged event time AT (a replay: days behind the wall clock); the audit keeps both,
+    # so the rollback is not logged before the registration a person made at the wall clock.
+    assert all(a.event_at == AT for a in rollbacks)  # the rollback and each actuator's outcome
+    assert all(a.at == WALL for a in rollbacks)
+    (registered,) = audit(engine, "rollout.register")
+    assert registered.event_at is None and registered.at == AT - timedelta(hours=2)
+    # Asked for the replayed hour, the audit log has the rollbacks judged in it (written later,
+    # by the wall clock), and not the registration two hours before it.
+    listed = audit_log(engine, AT - timedelta(hours=1), AT + timedelta(hours=1), 100)
+    assert {e["action"] for e in listed} == {"rollout.rollback", "rollout.rollback.ok"}
+    assert [e["action"] for e in audit_log(engine, AT - timedelta(hours=3), AT - timedelta(hours=1), 100)] == \
+        ["rollout.register"]
     assert rollbacks[0].evidence["decision"] == "rollback" and rollbacks[0].evidence["metrics"]["slices"]
     got = service.get(engine, "asr-v2")
     assert got["state"] == "rolled_back" and len(got["actions"]) == 2

@@ -24,6 +24,7 @@ EXPECTED = {
     "drift-snr", "drift-audio_length", "drift-words_per_second", "drift-latency", "drift-status_mix",
     "drift-traffic_mix", "drift-partial_rewrites", "drift-wer", "vocabulary-drift", "label-free-wer",
     "cost-regression", "router-delivery-failure", "ingest-outage", "canary-rollback", "index",
+    "slo-burn-hallucination", "slo-burn-diarization",
 }
 HEADINGS = [f"## {s}" for s in runbooks.SECTIONS]
 SOURCE_DIRS = ("slo", "drift", "collector", "simulator", "dashboards", "inference_probe", "asrwatch")
@@ -51,6 +52,7 @@ def emitted_urls() -> set[str]:
     urls = set()
     for kind in SLI_KINDS:
         extra = {"threshold_ms": 1000} if kind in LATENCY_KINDS else {"max_wer": 0.15} if kind == "quality" else {}
+        extra = {"max_der": 0.2} if kind == "diarization" else extra
         urls.add(runbook_url(SLOSpec(name=f"t-{kind}", sli=kind, objective=0.99, **extra)))
 
     # Drift: each numeric/categorical feature, plus the features the scanner names literally

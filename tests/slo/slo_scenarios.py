@@ -57,5 +57,11 @@ def rollup_rows(counts: dict[str, tuple[np.ndarray, np.ndarray]], dim: str, sli:
                 row["latency_hist"] = histogram.to_json({k: v for k, v in hist.items() if v})
             if sli == "quality":
                 row["wer_pairs"] = {k: v for k, v in {"1:20": n - b, "9:20": b}.items() if v}
+            if sli == "entity_recall":  # n entity occurrences, b of them missed
+                row["entity_occurrences"], row["entities_found"] = n, n - b
+            if sli == "diarization":  # n diarized sessions, b of them over max_der (0.2)
+                row["diar_pairs"] = {k: v for k, v in {"1000:20000": n - b, "9000:20000": b}.items() if v}
+            if sli == "hallucination":  # n sessions checked, b of them flagged
+                row["hallucination_checked"], row["hallucination_flagged"] = n, b
             rows.append(row)
     return rows

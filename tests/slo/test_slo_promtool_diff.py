@@ -35,6 +35,12 @@ SPECS = parse_slos([
      "filters": {"channel": "mobile"}, "min_events": MIN_EVENTS},
     {"name": "qual", "sli": "quality", "max_wer": 0.15, "objective": 0.95, "window": "7d",
      "filters": {"channel": "far_field"}, "group_by": ["region"], "min_events": MIN_EVENTS},
+    {"name": "ent", "sli": "entity_recall", "objective": 0.95, "window": "7d",
+     "filters": {"channel": "car"}, "group_by": ["region"], "min_events": MIN_EVENTS},
+    {"name": "hal", "sli": "hallucination", "objective": 0.99, "window": "30d",
+     "filters": {"channel": "kiosk-mic"}, "group_by": ["model_version"], "min_events": MIN_EVENTS},
+    {"name": "diar", "sli": "diarization", "max_der": 0.2, "objective": 0.95, "window": "7d",
+     "filters": {"channel": "conference"}, "group_by": ["region"], "min_events": MIN_EVENTS},
 ])
 
 
@@ -57,6 +63,9 @@ def scenario():
         (SPECS[1], "model_version", ["v1", "v2", "v3"], "telephony", 2),
         (SPECS[2], "region", ["eu"], "mobile", 3),
         (SPECS[3], "region", ["eu", "us", "ap"], "far_field", 4),
+        (SPECS[4], "region", ["eu", "us"], "car", 5),
+        (SPECS[5], "model_version", ["v1", "v2"], "kiosk-mic", 6),
+        (SPECS[6], "region", ["eu", "us"], "conference", 7),
     ):
         counts = incident_counts(MINUTES, groups, seed)
         rows = rollup_rows(counts, dim, spec.sli, extra={"channel": channel})
@@ -74,6 +83,15 @@ def scenario():
                 series.append(_series("asrwatch_final_latency_ms_bucket", {**labels, "le": "2000.0"}, total - bad))
                 series.append(_series("asrwatch_final_latency_ms_bucket", {**labels, "le": "+Inf"}, total))
                 series.append(_series("asrwatch_final_latency_ms_count", labels, total))
+            elif spec.sli == "hallucination":
+                series.append(_series("asrwatch_hallucination_checked_total", labels, total))
+                series.append(_series("asrwatch_hallucination_flagged_total", labels, bad))
+            elif spec.sli == "diarization":
+                series.append(_series("asrwatch_session_der_bucket", {**labels, "le": "0.2"}, total - bad))
+                series.append(_series("asrwatch_session_der_count", labels, total))
+            elif spec.sli == "entity_recall":
+                series.append(_series("asrwatch_entity_occurrences_total", labels, total))
+                series.append(_series("asrwatch_entities_found_total", labels, total - bad))
             else:
                 series.append(_series("asrwatch_utterance_wer_bucket", {**labels, "le": "0.15"}, total - bad))
                 series.append(_series("asrwatch_utterance_wer_count", labels, total))

@@ -6,6 +6,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import TypeAdapter, ValidationError
@@ -16,6 +17,7 @@ from collector.api.body import parse_records, read_body
 from collector.api.dependencies import require_ingest
 from collector.store import (
     API_ERRORS,
+    DiarizationScore,
     ErrorOut,
     IngestResult,
     Rejected,
@@ -39,11 +41,29 @@ router = APIRouter()
 def _array_body(model: type) -> dict[str, Any]:
     # Inlined: the body is read by hand (JSON or NDJSON), so FastAPI never adds the model to
     # components and a $ref to it would dangle.
-    schema = {"type": "array", "items": model.model_json_schema()}
+    schema = {"type": "array", "items": _inlined(model.model_json_schema())}
     return {"requestBody": {"required": True, "content": {
         "application/json": {"schema": schema},
         "application/x-ndjson": {"schema": {"type": "string"}},
     }}}
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with its nested models (`$defs`, e.g. SampleIn's SpeakerSegment) written in place:
+    a `#/$defs/...` reference would resolve against the OpenAPI document, which has no `$defs`."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)
 
 
 _UNSUPPORTED_ENCODING = {415: {"model": ErrorOut, "description": "a Content-Encoding other than gzip, deflate "
@@ -123,7 +143,7 @@ def _now() -> datetime:
 @router.post("/api/v1/sessions", response_model=IngestResult, dependencies=[Depends(require_ingest)],
              openapi_extra=_array_body(SessionIn), tags=["ingest"],
              responses=_ingest_errors(IngestResult, "record"))
-async def post_sessions(request: Request, response: Response, background: BackgroundTasks) -> IngestResult:
+async def post_sessions(request: Request, background: BackgroundTasks) -> Response:
     body = await read_body(request)
     engine, content_type = services_of(request).engine, request.headers.get("content-type", "")
 
@@ -138,14 +158,22 @@ async def post_sessions(request: Request, response: Response, background: Backgr
     metrics = services_of(request).metrics
     metrics.inc("asrwatch_rejected_records", ("session",), len(rejected))
     if stored is None:
-        response.status_code = 422
-        return IngestResult(accepted=0, duplicates=0, rejected=rejected)
+        return _ingest_result(0, 0, rejected, status_code=422)
     # Counted into /metrics with other batches, before the next scrape or, when enough are queued,
     # once this answer is sent: the sender waits only for what makes its sessions durable.
     if metrics.queue_sessions(stored.accepted):
         background.add_task(_count_queued, metrics)
     metrics.inc("asrwatch_duplicate_sessions", (), stored.duplicates)
-    return IngestResult(accepted=len(stored.accepted), duplicates=stored.duplicates, rejected=rejected)
+    return _ingest_result(len(stored.accepted), stored.duplicates, rejected)
+
+
+def _ingest_result(accepted: int, duplicates: int, rejected: list[Rejected], status_code: int = 200) -> Response:
+    """`IngestResult` as JSON, encoded here: returned as a model, FastAPI would validate it
+    against `response_model` and then serialize it, on the event loop, for every batch
+    (`fastapi.routing.serialize_response`). `response_model` stays for the OpenAPI document."""
+    body = {"accepted": accepted, "duplicates": duplicates,
+            "rejected": [{"index": r.index, "error": r.error} for r in rejected]}
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
 
 
 @router.post("/api/v1/samples", response_model=SampleResult, dependencies=[Depends(require_ingest)],
@@ -160,23 +188,39 @@ async def post_samples(request: Request, response: Response) -> SampleResult:
     def score_and_store():  # off the event loop, parsing included: a body may be megabytes
         with ingest_turn(engine):
             valid, rejected = _records(body, content_type, SampleIn)
-            return score_and_store_samples(engine, valid, settings.normalizer, _now()), rejected
+            return score_and_store_samples(engine, valid, settings.normalizer, _now(), settings.entities,
+                                           collar=settings.diarization_collar_s), rejected
 
     (scored, refused), rejected = await run_in_threadpool(score_and_store)
     rejected += [Rejected(index=i, error=e) for i, e in refused]
     rejected.sort(key=lambda r: r.index)
     services_of(request).metrics.observe_samples(
         (item.session_row, item.errors) for _, item in scored if not item.duplicate)
+    services_of(request).metrics.observe_diarization(
+        (item.session_row, item.diarization.errors) for _, item in scored
+        if not item.duplicate and item.diarization is not None)
     services_of(request).metrics.inc("asrwatch_rejected_records", ("sample",), len(rejected))
     results = [
         SampleScore(session_id=item.session_row["session_id"], wer=item.errors.wer,
                     substitutions=item.errors.substitutions, deletions=item.errors.deletions,
-                    insertions=item.errors.insertions, ref_words=item.errors.ref_words, duplicate=item.duplicate)
+                    insertions=item.errors.insertions, ref_words=item.errors.ref_words, cer=item.errors.cer,
+                    char_errors=item.errors.char_errors, ref_chars=item.errors.ref_chars,
+                    entity_occurrences=item.errors.entity_occurrences, entities_found=item.errors.entities_found,
+                    diarization=_diarization_score(item.diarization), duplicate=item.duplicate)
         for _, item in sorted(scored, key=lambda pair: pair[0])
     ]
     if not results:
         response.status_code = 422
     return SampleResult(results=results, rejected=rejected)
+
+
+def _diarization_score(diarized) -> DiarizationScore | None:
+    if diarized is None:
+        return None
+    e = diarized.errors
+    return DiarizationScore(der=e.der, missed_s=e.missed_s, false_alarm_s=e.false_alarm_s, confusion_s=e.confusion_s,
+                            speech_s=e.speech_s, ref_speakers=e.ref_speakers, hyp_speakers=e.hyp_speakers,
+                            speaker_count_error=e.speaker_count_error)
 
 
 @router.post("/v1/traces", dependencies=[Depends(require_ingest)], tags=["ingest"],

@@ -11,8 +11,17 @@ from fastapi.concurrency import run_in_threadpool
 from asrwatch.services import services_of
 from collector.api.auth import caller
 from collector.api.dependencies import require_read
-from collector.api.timeparams import window
-from collector.store import API_ERRORS, error_responses, evaluation_time, queries, watermark
+from collector.api.timeparams import at_or_collector_now, window
+from collector.store import (
+    API_ERRORS,
+    bucketed,
+    diarization_by_group,
+    error_responses,
+    evaluation_time,
+    queries,
+    watermark,
+)
+from collector.store import time_buckets
 from collector.store import audit as access_audit
 
 router = APIRouter(dependencies=[Depends(require_read)], tags=["query"], responses=API_ERRORS)
@@ -29,6 +38,13 @@ _PAGE_HEADERS = {
     "X-Total-Groups": {"description": "how many groups the query has in all", "schema": {"type": "string"}},
 }
 _PAGED = {200: {"headers": _PAGE_HEADERS}}
+# `step=`: one row per (bucket start `t`, group), each bucket the same query over [t, t + step)
+# clipped to the range (`collector.store.bucketed`); buckets are aligned to multiples of the step.
+STEP = Query(None, description="e.g. 5m, 1h: one row per (bucket start t, group), at most "
+             f"{time_buckets.MAX_POINTS} buckets")
+# /wer draws a bootstrap interval per bucket, so it takes fewer (`bucketed.WER_MAX_BUCKETS`).
+WER_STEP = Query(None, description="e.g. 1h, 1d: one row per (bucket start t, group), at most "
+                 f"{bucketed.WER_MAX_BUCKETS} buckets (each draws its own bootstrap interval)")
 
 
 def _filters(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
@@ -85,14 +101,31 @@ def _paged(request: Request, response: Response, rows: list[dict[str, Any]], tot
         response.headers["Link"] = f'<{request.url.include_query_params(offset=offset + limit)}>; rel="next"'
 
 
+def _paged_buckets(request: Request, response: Response, rows, limit: int, offset: int) -> None:
+    response.headers["X-Truncated"] = "true" if rows.truncated else "false"
+    response.headers["X-Total-Groups"] = str(rows.total)
+    if rows.truncated:
+        response.headers["Link"] = f'<{request.url.include_query_params(offset=offset + limit)}>; rel="next"'
+
+
 def _grouped(fn, request: Request, response: Response, group_by: str | None, since: str | None,
-             until: str | None, limit: int, offset: int, *args):
+             until: str | None, limit: int, offset: int, *args, step: str | None = None,
+             max_buckets: int = time_buckets.MAX_POINTS):
     start, end = window(since, until)
+    filters = _filters(request, queries.ROLLUP_DIMENSIONS)
     try:
-        rows = fn(services_of(request).engine, _group_by(group_by), start, end,
-                  _filters(request, queries.ROLLUP_DIMENSIONS), *args, limit=limit, offset=offset)
+        if step is None:
+            rows = fn(services_of(request).engine, _group_by(group_by), start, end, filters, *args,
+                      limit=limit, offset=offset)
+        else:
+            rows = bucketed.by_bucket(fn, services_of(request).engine, _group_by(group_by), start, end,
+                                      time_buckets.parse_step(step), filters, *args, limit=limit, offset=offset,
+                                      max_points=max_buckets)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
+    if step is not None:  # per bucket: truncated when some bucket had more groups than the page
+        _paged_buckets(request, response, rows, limit, offset)
+        return rows
     _paged(request, response, rows, rows.total, limit, offset)
     return rows
 
@@ -100,37 +133,58 @@ def _grouped(fn, request: Request, response: Response, group_by: str | None, sin
 @router.get("/api/v1/wer", responses=_PAGED)
 async def wer(
     request: Request, response: Response, group_by: str | None = None, since: str | None = None,
-    until: str | None = None, limit: int = LIMIT, offset: int = OFFSET,
+    until: str | None = None, limit: int = LIMIT, offset: int = OFFSET, step: str | None = WER_STEP,
     model_version: str | None = None, region: str | None = None, channel: str | None = None,
     tenant: str | None = None, language: str | None = None, pool: str | None = None,
 ) -> list[dict[str, Any]]:
     """Corpus WER (S+D+I)/N per group with a 95% bootstrap interval over utterances."""
     return await run_in_threadpool(_grouped, queries.wer_by_group, request, response, group_by, since, until, limit,
+                                   offset, step=step, max_buckets=bucketed.WER_MAX_BUCKETS)
+
+
+@router.get("/api/v1/diarization", responses=_PAGED)
+async def diarization(
+    request: Request, response: Response, group_by: str | None = None, since: str | None = None,
+    until: str | None = None, at: str | None = None, limit: int = LIMIT, offset: int = OFFSET,
+    model_version: str | None = None, region: str | None = None, channel: str | None = None,
+    tenant: str | None = None, language: str | None = None, pool: str | None = None,
+) -> list[dict[str, Any]]:
+    """DER (missed + false alarm + confusion over reference speech, by pyannote.metrics at ingest)
+    per group, with its components in seconds, sessions, the mean speaker-count error and a 95%
+    bootstrap interval over sessions. The window ends at `until`, else at `at`, else at the
+    collector's clock, and starts at `since` (default: a day before its end)."""
+    if until is None:
+        services = services_of(request)
+        end = await run_in_threadpool(at_or_collector_now, at, "at", services.engine, services.settings.evaluator_clock)
+        until = end.isoformat()
+    return await run_in_threadpool(_grouped, diarization_by_group, request, response, group_by, since, until, limit,
                                    offset)
 
 
 @router.get("/api/v1/latency", responses=_PAGED)
 async def latency(
     request: Request, response: Response, group_by: str | None = None, since: str | None = None,
-    until: str | None = None, limit: int = LIMIT, offset: int = OFFSET,
+    until: str | None = None, limit: int = LIMIT, offset: int = OFFSET, step: str | None = STEP,
     model_version: str | None = None, region: str | None = None, channel: str | None = None,
     tenant: str | None = None, language: str | None = None, pool: str | None = None,
 ) -> list[dict[str, Any]]:
     """p50/p95/p99 of final, first-partial and queue latency per group (within 1%)."""
     return await run_in_threadpool(_grouped, queries.latency_by_group, request, response, group_by, since, until, limit,
-                                   offset)
+                                   offset, step=step)
 
 
 @router.get("/api/v1/status", responses=_PAGED)
 async def status(
     request: Request, response: Response, group_by: str | None = None, since: str | None = None,
-    until: str | None = None, limit: int = LIMIT, offset: int = OFFSET,
+    until: str | None = None, limit: int = LIMIT, offset: int = OFFSET, step: str | None = STEP,
     model_version: str | None = None, region: str | None = None, channel: str | None = None,
     tenant: str | None = None, language: str | None = None, pool: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Outcome counts per group: ok, partial, decode_error, dropped, timeout, empty transcripts."""
+    """Outcome counts per group: ok, partial, decode_error, dropped, timeout, empty transcripts; and
+    label-free hallucination checks: sessions with a hypothesis checked, flagged (per reason:
+    compression ratio, n-gram loop, text on non-speech audio) and the flagged rate."""
     return await run_in_threadpool(_grouped, queries.status_by_group, request, response, group_by, since, until, limit,
-                                   offset)
+                                   offset, step=step)
 
 
 @router.get("/api/v1/samples")
@@ -151,14 +205,14 @@ async def samples(
 @router.get("/api/v1/cost", responses=_PAGED)
 async def cost(
     request: Request, response: Response, group_by: str | None = None, since: str | None = None,
-    until: str | None = None, limit: int = LIMIT, offset: int = OFFSET,
+    until: str | None = None, limit: int = LIMIT, offset: int = OFFSET, step: str | None = STEP,
     model_version: str | None = None, region: str | None = None, channel: str | None = None,
     tenant: str | None = None, language: str | None = None, pool: str | None = None,
 ) -> list[dict[str, Any]]:
     """GPU cost, cost per successful turn and per audio minute, and the drivers that moved."""
     price = services_of(request).settings.price_per_gpu_hour
     return await run_in_threadpool(_grouped, queries.cost_by_group, request, response, group_by, since, until, limit,
-                                   offset, price)
+                                   offset, price, step=step)
 
 
 @router.get("/api/v1/audit")
@@ -166,7 +220,9 @@ async def audit(
     request: Request, since: str | None = None, until: str | None = None, action: str | None = None,
     limit: int = Query(200, ge=1, le=5000),
 ) -> list[dict[str, Any]]:
-    """The audit log (rollbacks, silences, rollout registrations...), newest first."""
+    """The audit log (rollbacks, silences, rollout registrations...), newest first by `at`, the
+    wall clock of each action. `since`/`until` select by the time an entry concerns: `event_at`,
+    the event time an automatic action (a rollback) judged, else `at`."""
     start, end = window(since, until, default_span=timedelta(days=30))
     return await run_in_threadpool(queries.audit_log, services_of(request).engine, start, end, limit, action)
 
