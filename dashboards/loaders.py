@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from dashboards.api import BadRequest, ConsoleAPI, ConsoleError, NotAvailable, NotFound, TimedOut
@@ -88,6 +89,28 @@ def _check_totals(rows: list[dict[str, Any]], view: View) -> dict[str, Any]:
     return rows[0]
 
 
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def ticket_incidents(tickets: list[dict[str, Any]], since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """The router's WER, drift and cost tickets open in [since, until) as incident rows, in the
+    shape `/api/v1/alerts` gives; an SLO alert's ticket (labelled `slo`) is left out, as its alert
+    is listed already."""
+    rows = []
+    for t in tickets:
+        labels = dict(t.get("labels") or {})
+        opened, closed = t.get("opened_at"), t.get("closed_at")
+        if labels.get("slo") or not opened:
+            continue
+        if _instant(opened) >= until or (closed and _instant(closed) < since):
+            continue
+        rows.append({"state": "firing" if t.get("status") == "open" else "resolved", "severity": "ticket",
+                     "name": labels.get("alertname") or t.get("title"), "labels": labels,
+                     "starts_at": opened, "ends_at": closed, "summary": t.get("title")})
+    return rows
+
+
 def load_executive(api: ConsoleAPI, view: View, trend_dim: str = "channel") -> PageData:
     calls: dict[str, Callable[[], Any]] = {
         "slos": lambda: api.slos(view.at),
@@ -98,6 +121,7 @@ def load_executive(api: ConsoleAPI, view: View, trend_dim: str = "channel") -> P
         "cost_drivers": lambda: api.cost([], view.window(), view.filters, step=view.step),
         "wer_series": lambda: api.wer(["model_version"], view.window(), view.filters, step=view.step),
         "annotations": lambda: api.annotations(view.window()),
+        "tickets": lambda: api.tickets(limit=500),
     }
     buckets = view.buckets(TREND_BUCKETS)
     for i, (start, end) in enumerate(buckets):
@@ -106,9 +130,11 @@ def load_executive(api: ConsoleAPI, view: View, trend_dim: str = "channel") -> P
     data = _page(api, view, calls)
     s = data.sections
     s["trend"] = Section([(start, end, s.pop(f"trend{i}").data or []) for i, (start, end) in enumerate(buckets)])
-    resolved = s.pop("resolved")
+    resolved, tickets = s.pop("resolved"), s.pop("tickets")
     if s["slos"].ok and resolved.ok:
-        s["incidents"] = Section(firing_from_slos(s["slos"].data) + resolved.data)
+        # WER, drift and cost tickets are incidents too, not only the SLO alerts.
+        filed = ticket_incidents(tickets.data, view.since, view.until) if tickets.ok else []
+        s["incidents"] = Section(firing_from_slos(s["slos"].data) + resolved.data + filed)
     else:
         s["incidents"] = Section(error=s["slos"].error or resolved.error)
     return data

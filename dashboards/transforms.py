@@ -21,6 +21,14 @@ def fmt_int(value: float | None) -> str:
     return "n/a" if _missing(value) else f"{int(round(value)):,}"
 
 
+def fmt_p(value: float | None) -> str:
+    """A p-value people can read: 4 decimals, or two significant digits in scientific notation
+    under 0.0001 (a Holm-adjusted 3e-42 printed as a decimal overflowed its column as zeros)."""
+    if value is None or not math.isfinite(value):
+        return ""
+    return f"{value:.4f}" if value >= 1e-4 else f"{value:.1e}"
+
+
 def fmt_pct(value: float | None, digits: int = 2) -> str:
     return "n/a" if _missing(value) else f"{value * 100:.{digits}f}%"
 
@@ -436,7 +444,7 @@ def scatter_frame(samples: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 def findings_frame(drift: Mapping[str, Any]) -> pd.DataFrame:
     rows = [{"severity": f.get("severity"), "kind": f.get("kind"), "feature": f.get("feature"),
              "slice": f.get("slice"), "test": f.get("test"), "statistic": f.get("statistic"),
-             "p_adjusted": f.get("p_adjusted"), "effect": f.get("effect"), "summary": f.get("summary"),
+             "p_adjusted": fmt_p(f.get("p_adjusted")), "effect": f.get("effect"), "summary": f.get("summary"),
              "explained_by": f.get("explained_by"), "fingerprint": f.get("fingerprint")}
             for f in drift.get("findings", [])]
     return frame(rows, ["severity", "kind", "feature", "slice", "test", "statistic", "p_adjusted", "effect",
@@ -528,12 +536,14 @@ def vocabulary_frame(drift: Mapping[str, Any]) -> pd.DataFrame:
             seen.add(t.get("term"))
             rows.append({"term": t.get("term"), "misrecognized": kind == "misrecognized",
                          "current_count": t.get("current_count"), "baseline_count": t.get("baseline_count"),
-                         "miss_rate": t.get("miss_rate"), "p_adjusted": t.get("p_adjusted")})
+                         "miss_rate": t.get("miss_rate"), "p_adjusted": fmt_p(t.get("p_adjusted"))})
     return frame(rows, ["term", "misrecognized", "current_count", "baseline_count", "miss_rate", "p_adjusted"])
 
 
 def tickets_frame(tickets: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    rows = [{"status": t.get("status"), "team": t.get("team"), "title": t.get("title"),
+    # A ticket routed by a receiver with no owning team names the receiver: an empty team column
+    # told the model owner nothing about where the ticket went.
+    rows = [{"status": t.get("status"), "team": t.get("team") or t.get("receiver"), "title": t.get("title"),
              "opened_at": t.get("opened_at"), "updated_at": t.get("updated_at"), "body": t.get("body"),
              "id": t.get("id")} for t in tickets]
     return frame(rows, ["status", "team", "title", "opened_at", "updated_at", "body", "id"])

@@ -284,3 +284,37 @@ def test_a_slow_section_says_so_and_the_rest_of_the_page_loads():
     data = load_model_owner(console_api.ConsoleAPI("http://collector", "t", fetch=fetch), make_view("1h", None, {}, NOW))
     assert data["drift"].error.kind == "timeout" and "did not answer" in data["drift"].error.message
     assert data["wer_by_version"].data == [{"model_version": "v1", "wer": 0.1}]
+
+
+def test_p_values_read_as_numbers_people_can_compare():
+    from dashboards.transforms import findings_frame, fmt_p, tickets_frame
+
+    assert [fmt_p(v) for v in (None, float("nan"), 0.5, 0.0001, 3.2e-42, 0.0)] == \
+        ["", "", "0.5000", "0.0001", "3.2e-42", "0.0e+00"]
+    frame = findings_frame({"findings": [{"severity": "ticket", "p_adjusted": 1.1e-17}]})
+    assert list(frame["p_adjusted"]) == ["1.1e-17"]
+    # The team column names where the ticket went, the receiver when no team owns it.
+    tickets = tickets_frame([{"team": "", "receiver": "triage", "title": "t"}, {"team": "speech-core", "receiver": "x"}])
+    assert list(tickets["team"]) == ["triage", "speech-core"]
+
+
+def test_executive_incidents_list_wer_drift_and_cost_tickets_beside_slo_alerts():
+    from datetime import datetime, timezone
+
+    from dashboards.loaders import ticket_incidents
+    from dashboards.transforms import incidents_frame
+
+    since, until = datetime(2026, 11, 20, tzinfo=timezone.utc), datetime(2026, 11, 21, tzinfo=timezone.utc)
+    tickets = [
+        {"status": "open", "title": "CostRegression: pool=h100", "labels": {"alertname": "CostRegression"},
+         "opened_at": "2026-11-20T12:00:00+00:00", "closed_at": None},
+        {"status": "closed", "title": "DriftDetected", "labels": {"alertname": "DriftDetected", "channel": "mobile"},
+         "opened_at": "2026-11-19T22:00:00+00:00", "closed_at": "2026-11-20T01:00:00+00:00"},
+        {"status": "open", "title": "slo ticket", "labels": {"alertname": "SLOErrorBudgetBurn", "slo": "quality"},
+         "opened_at": "2026-11-20T03:00:00+00:00", "closed_at": None},  # its alert is listed already
+        {"status": "closed", "title": "old", "labels": {"alertname": "WERRegression"},
+         "opened_at": "2026-11-18T00:00:00+00:00", "closed_at": "2026-11-19T00:00:00+00:00"},  # before the range
+    ]
+    rows = incidents_frame(ticket_incidents(tickets, since, until))
+    assert list(zip(rows["name"], rows["state"], rows["group"])) == [
+        ("DriftDetected", "resolved", "channel=mobile"), ("CostRegression", "firing", "all")]
