@@ -156,9 +156,11 @@ class ConsoleAPI:
         return self.get(f"/api/v1/sessions/{_quote(session_id)}")
 
     def wer(self, group_by: list[str], window: Mapping[str, str], filters: Mapping[str, str],
-            step: str | None = None) -> list[dict[str, Any]]:
-        """Corpus WER per group; with `step`, one row per (bucket start `t`, group)."""
-        return self.get("/api/v1/wer", {"group_by": ",".join(group_by), **window, **filters, "step": step})
+            step: str | None = None, intervals: bool = True) -> list[dict[str, Any]]:
+        """Corpus WER per group; with `step`, one row per (bucket start `t`, group). `intervals=False`
+        leaves out the bootstrap intervals (a chart over time draws none)."""
+        return self.get("/api/v1/wer", {"group_by": ",".join(group_by), **window, **filters, "step": step,
+                                         "intervals": None if intervals else "false"})
 
     def diarization(self, group_by: list[str], window: Mapping[str, str], filters: Mapping[str, str]) -> list[dict]:
         """DER and its components per group: `GET /api/v1/diarization`."""

@@ -114,19 +114,21 @@ def ticket_incidents(tickets: list[dict[str, Any]], since: datetime, until: date
 def load_executive(api: ConsoleAPI, view: View, trend_dim: str = "channel") -> PageData:
     calls: dict[str, Callable[[], Any]] = {
         "slos": lambda: api.slos(view.at),
-        "wer": lambda: api.wer([], view.window(), view.filters),
+        "wer": lambda: api.wer([], view.window(), view.filters, intervals=False),  # the tile shows WER alone
         "cost_by_version": lambda: api.cost(["model_version"], view.window(), view.filters),
         "resolved": lambda: api.alerts(view.at, state="resolved")["alerts"],
-        "cost_series": lambda: api.cost(["model_version"], view.window(), view.filters, step=view.step),
-        "cost_drivers": lambda: api.cost([], view.window(), view.filters, step=view.step),
-        "wer_series": lambda: api.wer(["model_version"], view.window(), view.filters, step=view.step),
+        "cost_series": lambda: api.cost(["model_version"], view.window(), view.filters, step=view.trend_step),
+        "cost_drivers": lambda: api.cost([], view.window(), view.filters, step=view.trend_step),
+        "wer_series": lambda: api.wer(["model_version"], view.window(), view.filters, step=view.trend_step,
+                                      intervals=False),
         "annotations": lambda: api.annotations(view.window()),
         "tickets": lambda: api.tickets(limit=500),
     }
     buckets = view.buckets(TREND_BUCKETS)
     for i, (start, end) in enumerate(buckets):
         window = {"since": iso(start), "until": iso(end)}
-        calls[f"trend{i}"] = lambda w=window: api.wer([trend_dim, "model_version"], w, view.filters)
+        # The trend chart draws lines only: no bootstrap per bucket and group.
+        calls[f"trend{i}"] = lambda w=window: api.wer([trend_dim, "model_version"], w, view.filters, intervals=False)
     data = _page(api, view, calls)
     s = data.sections
     s["trend"] = Section([(start, end, s.pop(f"trend{i}").data or []) for i, (start, end) in enumerate(buckets)])

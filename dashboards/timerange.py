@@ -25,6 +25,10 @@ CHART_STEPS: dict[str, timedelta] = {name: timedelta(minutes=m) for name, m in (
     ("1m", 1), ("5m", 5), ("10m", 10), ("15m", 15), ("30m", 30), ("1h", 60), ("2h", 120), ("3h", 180),
     ("6h", 360), ("12h", 720), ("1d", 1440))}
 CHART_POINTS = 120
+# Leadership looks at a day's or a month's shape, not the minute a change began: the executive
+# page's charts take at most this many points, which keeps its first load under 2 s at 1M
+# sessions (bench/console.py: 96 buckets of cost, WER and cost drivers took 3.6 s).
+TREND_POINTS = 24
 FILTER_DIMENSIONS = ("model_version", "region", "channel", "tenant", "language", "pool")
 
 
@@ -68,6 +72,11 @@ class View:
     def step(self) -> str:
         """The chart step of this range: the shortest of CHART_STEPS giving at most CHART_POINTS."""
         return chart_step(self.span)
+
+    @property
+    def trend_step(self) -> str:
+        """The executive page's coarser step: at most TREND_POINTS points over the range."""
+        return chart_step(self.span, TREND_POINTS)
 
     def buckets(self, count: int) -> list[tuple[datetime, datetime]]:
         """`count` equal, contiguous sub-windows covering the range, oldest first."""

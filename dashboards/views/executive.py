@@ -83,7 +83,7 @@ if ui.available(data["cost_series"], "Cost over time"):
     cost_series = sf.by_group_series_frame(data["cost_series"].data, "model_version", "cost_usd")
     if not cost_series.empty:
         st.altair_chart(timecharts.lines_chart(cost_series, "cost_usd", "model_version", "GPU cost (USD) per step",
-                                               marks, f"GPU cost per {data.view.step} by model version over time.",
+                                               marks, f"GPU cost per {data.view.trend_step} by model version over time.",
                                                "$,.2f", "model version"), width="stretch", key="cost_series")
 if ui.available(data["cost_drivers"], "Cost drivers over time"):
     drivers = sf.driver_series_frame(data["cost_drivers"].data)

@@ -127,3 +127,15 @@ def test_groups_cut_in_some_bucket_say_truncated(client):
     assert response.headers["X-Truncated"] == "true" and response.headers["X-Total-Groups"] == "2"
     assert [r["model_version"] for r in response.json()] == ["v1", "v1", "v1"]
     assert "offset=1" in response.headers["Link"]
+
+
+def test_wer_without_intervals_is_the_same_wer_with_null_intervals(client):
+    """A chart over time asks `intervals=false`: each bucket's WER as before, no bootstrap drawn."""
+    params = {"group_by": "model_version", "since": SINCE.isoformat(), "until": UNTIL.isoformat(), "step": "1h"}
+    with_ci = client.get("/api/v1/wer", params=params).json()
+    without = client.get("/api/v1/wer", params={**params, "intervals": "false"}).json()
+    assert with_ci and any(r["ci_low"] is not None for r in with_ci)
+    assert [(r["t"], r["model_version"], r["wer"], r["cer"]) for r in without] == \
+        [(r["t"], r["model_version"], r["wer"], r["cer"]) for r in with_ci]
+    assert {(r["ci_low"], r["ci_high"], r["cer_ci_low"], r["cer_ci_high"]) for r in without} == {(None,) * 4}
+    assert client.get("/api/v1/wer", params={**params, "intervals": "maybe"}).status_code == 422

@@ -43,6 +43,7 @@ _PAGED = {200: {"headers": _PAGE_HEADERS}}
 STEP = Query(None, description="e.g. 5m, 1h: one row per (bucket start t, group), at most "
              f"{time_buckets.MAX_POINTS} buckets")
 # /wer draws a bootstrap interval per bucket, so it takes fewer (`bucketed.WER_MAX_BUCKETS`).
+BOOTSTRAP_RESAMPLES = 1000  # queries.wer_by_group's default
 WER_STEP = Query(None, description="e.g. 1h, 1d: one row per (bucket start t, group), at most "
                  f"{bucketed.WER_MAX_BUCKETS} buckets (each draws its own bootstrap interval)")
 
@@ -136,10 +137,14 @@ async def wer(
     until: str | None = None, limit: int = LIMIT, offset: int = OFFSET, step: str | None = WER_STEP,
     model_version: str | None = None, region: str | None = None, channel: str | None = None,
     tenant: str | None = None, language: str | None = None, pool: str | None = None,
+    intervals: bool = Query(True, description="false: no bootstrap intervals (ci_low, ci_high, cer_ci_low and "
+                                              "cer_ci_high are null); a chart over time needs none, and each "
+                                              "bucket's bootstrap costs a resampling of its utterances"),
 ) -> list[dict[str, Any]]:
     """Corpus WER (S+D+I)/N per group with a 95% bootstrap interval over utterances."""
     return await run_in_threadpool(_grouped, queries.wer_by_group, request, response, group_by, since, until, limit,
-                                   offset, step=step, max_buckets=bucketed.WER_MAX_BUCKETS)
+                                   offset, BOOTSTRAP_RESAMPLES if intervals else 0, step=step,
+                                   max_buckets=bucketed.WER_MAX_BUCKETS)
 
 
 @router.get("/api/v1/diarization", responses=_PAGED)
