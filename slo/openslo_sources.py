@@ -27,8 +27,9 @@ from slo.spec import BAD_COUNTERS_FOR_SLI, COUNTERS_FOR_SLI, DIMENSIONS, HISTOGR
 ASRWATCH_KEYS = ("sli", "threshold_ms", "max_wer", "max_der", "filters", "group_by")
 SESSIONS = "asrwatch_sessions_total"
 HISTOGRAM_SLI = {metric: kind for kind, metric in HISTOGRAM_FOR_SLI.items()}
-COUNTER_SLI = {total: (kind, good) for kind, (good, total) in COUNTERS_FOR_SLI.items()}
-BAD_COUNTER_SLI = {total: (kind, bad) for kind, (bad, total) in BAD_COUNTERS_FOR_SLI.items()}
+# Total counter -> (kind, the role its other counter plays, that counter).
+COUNTED_SLI = {**{total: (kind, "good", good) for kind, (good, total) in COUNTERS_FOR_SLI.items()},
+               **{total: (kind, "bad", bad) for kind, (bad, total) in BAD_COUNTERS_FOR_SLI.items()}}
 # The slice dimensions: /metrics labels model_version, region and channel always, and any other
 # dimension an SLO filters or groups on (`slo.spec.metrics_needs`), so an import may use them all.
 METRIC_LABELS = DIMENSIONS
@@ -190,23 +191,16 @@ def _ratio_part(part: str, selector: Selector, total_metric: str) -> dict[str, A
             need = f'status{want[0]}"{want[1]}"' if want else "no status matcher"
             raise SourceError("spec.query", f"an availability {part} over {SESSIONS} takes {need}")
         return {"sli": "availability", "filters": _filters(selector, skip=("status",))}
-    if total_metric in COUNTER_SLI:  # entity_recall: good and total are counters of their own
-        kind, good_metric = COUNTER_SLI[total_metric]
-        want = {"good": good_metric, "total": total_metric}.get(part)
-        if selector.metric != want:
-            raise SourceError("spec.query", f"a {kind} ratio over {total_metric} takes good as {good_metric}"
-                                            + ("" if part != "bad" else ", not bad"))
-        return {"sli": kind, "filters": _filters(selector, skip=())}
-    if total_metric in BAD_COUNTER_SLI:  # hallucination: bad (flagged) and total (checked) are counters
-        kind, bad_metric = BAD_COUNTER_SLI[total_metric]
-        want = {"bad": bad_metric, "total": total_metric}.get(part)
-        if selector.metric != want:
-            raise SourceError("spec.query", f"a {kind} ratio over {total_metric} takes bad as {bad_metric}"
-                                            + ("" if part != "good" else ", not good"))
+    if total_metric in COUNTED_SLI:  # entity_recall counts good, hallucination bad, each beside its total
+        kind, role, metric = COUNTED_SLI[total_metric]
+        other = "bad" if role == "good" else "good"
+        if selector.metric != {role: metric, "total": total_metric}.get(part):
+            raise SourceError("spec.query", f"a {kind} ratio over {total_metric} takes {role} as {metric}"
+                                            + ("" if part != other else f", not {other}"))
         return {"sli": kind, "filters": _filters(selector, skip=())}
     base = total_metric.removesuffix("_count")
     if not total_metric.endswith("_count") or base not in HISTOGRAM_SLI:
-        known = ", ".join([SESSIONS, *COUNTER_SLI, *BAD_COUNTER_SLI] + [f"{m}_count" for m in HISTOGRAM_SLI])
+        known = ", ".join([SESSIONS, *COUNTED_SLI] + [f"{m}_count" for m in HISTOGRAM_SLI])
         raise SourceError("spec.query", f"total reads {total_metric}; asrwatch recognises {known}")
     kind = HISTOGRAM_SLI[base]
     if part == "total":

@@ -4,7 +4,6 @@ names the field, `GET /api/v1/diarization` answers pyannote's figures with the c
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 from pyannote.core import Annotation, Segment
@@ -31,11 +30,6 @@ def live(request, tmp_path_factory):
     finally:
         if url:
             drop_database(url)
-
-
-@pytest.fixture
-def uid():
-    return uuid.uuid4().hex[:10]
 
 
 def _session(uid: str, i: int, channel: str) -> dict:
