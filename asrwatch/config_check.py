@@ -15,19 +15,24 @@ def check_config(settings: Settings) -> list[str]:
     """One line per section that parsed; raises ValueError naming the section and key otherwise.
     The same parsers `serve` runs at start (asrwatch.server), minus the database."""
     from drift import DriftConfig
-    from slo import cost_watch, load_router_config, rollout_actuators, slos_from_settings
+    from slo import cache_watch, cost_watch, load_router_config, rollout_actuators, slos_from_settings
+    from slo.maintenance import config_windows
 
     specs = slos_from_settings(settings)
     router = load_router_config(settings)
     drift = DriftConfig.from_settings(settings)
     cost = cost_watch.CostWatchConfig.from_settings(settings)
+    cache = cache_watch.CacheWatchConfig.from_settings(settings)
     acting = rollout_actuators(settings)
+    windows = config_windows(settings, specs)
     return [
         f"ok  slos: {len(specs)} spec(s)",
         f"ok  router: {len(router.receivers)} receiver(s)",
         f"ok  drift: every {drift.interval_s:g} s" if drift.interval_s else "ok  drift: loop off",
         f"ok  cost: window {cost.window_hours:g} h" if cost.enabled else "ok  cost: disabled",
+        f"ok  cache: window {cache.window_hours:g} h" if cache.enabled else "ok  cache: disabled",
         f"ok  rollout actuators: {len(acting)}",
+        f"ok  maintenance windows: {len(windows)}",
     ]
 
 

@@ -35,8 +35,10 @@ from collector.store import (
 )
 from drift import ReportCache, scan_database
 from drift import routes as drift_routes
-from slo import AlertRouter, SeriesCache, cost_watch, evaluator_job, metrics_needs, slos_from_settings
+from slo import AlertRouter, SeriesCache, cache_watch, cost_watch, evaluator_job, metrics_needs, slos_from_settings
 from slo import routes as slo_routes
+from slo.maintenance import config_windows
+from slo.maintenance_routes import router as maintenance_router
 from slo.rollout import routes as rollout_routes
 from slo.router import routes as router_routes
 
@@ -56,6 +58,7 @@ def _metrics(settings: Settings, engine: Engine) -> CollectorMetrics:
 
 
 def build_services(settings: Settings) -> Services:
+    config_windows(settings, slos_from_settings(settings))  # a bad maintenance window fails here, named
     engine = make_engine(settings.database_url)
     alert_router = AlertRouter.from_settings(engine, settings)  # a bad router config fails here
     services = Services(
@@ -87,9 +90,9 @@ def jobs(services: Services, *, housekeeping: bool = True) -> list[Job]:
             days = settings.retention_days
             out.append(Job("retention", settings.retention_interval_s, lambda at: apply_retention(engine, at, days),
                            clock="wall", log=log))
-    cost = cost_watch.cost_job(services)
-    if settings.evaluator_enabled:  # the SLO evaluator and the cost watch feed the router on this replica
-        out += [evaluator_job(services), cost]
+    cost, cache = cost_watch.cost_job(services), cache_watch.cache_job(services)
+    if settings.evaluator_enabled:  # the SLO evaluator and the watches feed the router on this replica
+        out += [evaluator_job(services), cost, cache]
     out += [rollout_routes.rollout_job(services), drift_routes.drift_job(services)]
     return [job for job in out if job is not None]
 
@@ -145,5 +148,6 @@ def create_app(settings: Settings, *, run_background: bool = True, lockstep: Loc
 
     for part in (health, ingest, query, slo_routes, router_routes, rollout_routes, drift_routes, runbooks, api_docs):
         app.include_router(part.router)
+    app.include_router(maintenance_router)
     return app
 

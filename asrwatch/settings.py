@@ -225,6 +225,7 @@ OTHER_ENV_PREFIXES = ("ASRWATCH_TEST_",)  # the test suite (ASRWATCH_TEST_POSTGR
 KUBERNETES_SERVICE_VARS = re.compile(r"ASRWATCH_(SERVICE_[A-Z0-9_]+|PORT_\d+_(TCP|UDP|SCTP)(_[A-Z]+)?)")
 KUBERNETES_SERVICE_LINK_VALUE = re.compile(r"^(tcp|udp|sctp)://", re.IGNORECASE)
 ENV_PREFIX = "ASRWATCH_"
+API_PRICE_KEY = "api_per_minute"  # in `pricing`: the paid API's USD per audio minute
 
 
 class Settings(BaseSettings):
@@ -241,6 +242,8 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    # USD per GPU-hour per pool ("default" for the rest), and `api_per_minute`: USD per audio minute
+    # of the paid API that sessions with `backend: api` fall back to.
     pricing: dict[str, float] = Field(default_factory=lambda: {"default": 2.50})
     # Text normalization before WER/CER: "language" picks by each session's language (Whisper's
     # English normalizer for en and sessions without one, its basic one otherwise:
@@ -265,6 +268,9 @@ class Settings(BaseSettings):
     # OpenSLO files or directories whose SLOs are added to `slos` (`slo.openslo`); relative paths in
     # the config file are relative to its folder. Env: a JSON list or comma-separated paths.
     openslo: list[str] | str = Field(default_factory=list)
+    # Maintenance windows (`slo.maintenance.WindowSpec` validates each: name, reason, starts_at,
+    # ends_at, slos, labels): their events count in no SLO's budget nor alert.
+    maintenance_windows: list[dict[str, Any]] = Field(default_factory=list)
     evaluator_interval_s: float = 15.0
     # "wall" for live fleets; "watermark" judges at the newest ingested event minute (replays, demo).
     evaluator_clock: Literal["wall", "watermark"] = "wall"
@@ -303,9 +309,11 @@ class Settings(BaseSettings):
     group_interval: str | float | None = None
     repeat_interval: str | float | None = None
     fallback_receiver: str | None = None
-    # The drift scan (`drift.config.DriftConfig`) and the cost watch (`slo.cost_watch.CostWatchConfig`).
+    # The drift scan (`drift.config.DriftConfig`), the cost watch (`slo.cost_watch.CostWatchConfig`)
+    # and the cache watch (`slo.cache_watch.CacheWatchConfig`).
     drift: dict[str, Any] = Field(default_factory=dict)
     cost: dict[str, Any] = Field(default_factory=dict)
+    cache: dict[str, Any] = Field(default_factory=dict)
     # Rollback actuators besides traffic_router_file (`slo.rollout.actuators.from_settings`):
     # [{kind: webhook, url, headers}, {kind: traffic_file, path}]; dry run: say, change nothing.
     rollout_actuators: list[dict[str, Any]] = Field(default_factory=list)
@@ -346,8 +354,9 @@ class Settings(BaseSettings):
         for pool, price in value.items():
             # NaN passes `< 0` (every comparison with it is false) and would make every cost and
             # cost-per-turn NaN; infinity would make them infinite. Neither is a price.
+            unit = "USD per audio minute" if pool == API_PRICE_KEY else "USD per GPU-hour"
             if not math.isfinite(price):
-                raise ValueError(f"pricing.{pool}: price must be a finite number of USD per GPU-hour, got {price}")
+                raise ValueError(f"pricing.{pool}: price must be a finite number of {unit}, got {price}")
             if price < 0:
                 raise ValueError(f"pricing.{pool}: price must be >= 0, got {price}")
         value.setdefault("default", 2.50)
@@ -375,7 +384,15 @@ class Settings(BaseSettings):
         return links.absolute_link(link, self.external_url)
 
     def price_per_gpu_hour(self, pool: str | None) -> float:
+        if pool == API_PRICE_KEY:  # the paid API's price per audio minute, not a pool's
+            return self.pricing["default"]
         return self.pricing.get(pool or "default", self.pricing["default"])
+
+    @property
+    def api_price_per_minute(self) -> float | None:
+        """`pricing.api_per_minute`: what the paid API (sessions with `backend: api`) costs per
+        audio minute; None when not configured (its cost is then reported as unknown)."""
+        return self.pricing.get(API_PRICE_KEY)
 
     @classmethod
     def settings_customise_sources(

@@ -167,12 +167,20 @@ class ConsoleAPI:
         return self.get("/api/v1/diarization", {"group_by": ",".join(group_by), **window, **filters})
 
     def latency(self, group_by: list[str], window: Mapping[str, str], filters: Mapping[str, str],
-                step: str | None = None) -> list[dict]:
-        return self.get("/api/v1/latency", {"group_by": ",".join(group_by), **window, **filters, "step": step})
+                step: str | None = None, kind: str | None = None) -> list[dict]:
+        """`kind`: only these latencies (`final`, ...), as a chart of one needs."""
+        return self.get("/api/v1/latency", {"group_by": ",".join(group_by), **window, **filters, "step": step,
+                                            "kind": kind})
 
     def cost(self, group_by: list[str], window: Mapping[str, str], filters: Mapping[str, str],
              step: str | None = None) -> list[dict]:
         return self.get("/api/v1/cost", {"group_by": ",".join(group_by), **window, **filters, "step": step})
+
+    def throughput(self, group_by: list[str], window: Mapping[str, str], filters: Mapping[str, str],
+                   step: str | None = None) -> list[dict]:
+        """Load per node or pool (`GET /api/v1/throughput`); of `filters`, only `pool` applies."""
+        pool = {"pool": filters["pool"]} if filters.get("pool") else {}
+        return self.get("/api/v1/throughput", {"group_by": ",".join(group_by), **window, **pool, "step": step})
 
     def outcomes(self, group_by: list[str], window: Mapping[str, str], filters: Mapping[str, str],
                  step: str | None = None) -> list[dict]:

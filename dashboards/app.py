@@ -23,6 +23,7 @@ PAGES = [
 ]
 
 st.set_page_config(page_title="asrwatch console", layout="wide")
+ui.wrap_metric_tiles()  # every page's tiles wrap rather than cut their labels short
 page = st.navigation(PAGES)
 ui.sidebar()
 page.run()

@@ -154,8 +154,11 @@ def load_oncall(api: ConsoleAPI, view: View, latency_dim: str = "region") -> Pag
         "rollouts": api.rollouts,
         "audit": lambda: api.audit(view.window(), limit=200),
         # Over time, in the range's chart step, with the markers every time axis carries.
-        "latency_series": lambda: api.latency([], view.window(), view.filters, step=view.step),
+        "latency_series": lambda: api.latency([], view.window(), view.filters, step=view.step, kind="final"),
         "outcome_series": lambda: api.outcomes([], view.window(), view.filters, step=view.step),
+        # Load beside delay: sessions per second and queue time per pool over time, and per node now.
+        "throughput_series": lambda: api.throughput(["pool"], view.window(), view.filters, step=view.step),
+        "throughput_by_node": lambda: api.throughput(["node", "pool"], view.window(), view.filters),
         "annotations": lambda: api.annotations(view.window()),
     })
     s = data.sections

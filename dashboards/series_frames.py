@@ -124,6 +124,15 @@ def latency_series_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return _frame(out, ["t", "quantile", "ms"])
 
 
+def throughput_series_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """t, pool, sessions_per_s, queue_ms_mean, concurrent_streams_mean: load and delay per pool
+    per bucket (`/api/v1/throughput?group_by=pool&step=`)."""
+    out = [{"t": _time(r["t"]), "pool": r["pool"], "sessions_per_s": r.get("sessions_per_s"),
+            "queue_ms_mean": r.get("queue_ms_mean"), "concurrent_streams_mean": r.get("concurrent_streams_mean")}
+           for r in rows if r.get("sessions")]
+    return _frame(out, ["t", "pool", "sessions_per_s", "queue_ms_mean", "concurrent_streams_mean"])
+
+
 OUTCOME_RATES = {"decode failures": "decode_error", "partials": "partial"}
 
 

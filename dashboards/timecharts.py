@@ -1,5 +1,6 @@
-"""Altair time charts: one time axis per chart, markers (rollouts, rollbacks, silences) on each,
-legends below the plot with labels never cut (`labelLimit=0`). Pure: frames in, charts out.
+"""Altair time charts: one time axis per chart, markers (rollouts, rollbacks, silences, maintenance
+windows, these also shaded) on each, legends below the plot with labels never cut
+(`labelLimit=0`). Pure: frames in, charts out.
 
 Every chart carries a `description` (Vega's ARIA label on the drawn chart) stating what a person
 would read off it (e.g. the alert episodes with their times), so a screen reader and the browser
@@ -11,7 +12,9 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-MARKER_COLORS = {"rollout": "#7c3aed", "rollback": "#dc2626", "silence": "#6b7280", "silence end": "#9ca3af"}
+MARKER_COLORS = {"rollout": "#7c3aed", "rollback": "#dc2626", "silence": "#6b7280", "silence end": "#9ca3af",
+                 "maintenance": "#0891b2", "maintenance end": "#67e8f9"}
+MAINTENANCE_FILL = "#0891b2"
 SEVERITY_COLORS = {"page": "#dc2626", "ticket": "#f59e0b"}
 HEIGHT = 240
 
@@ -36,8 +39,29 @@ def markers(frame: pd.DataFrame) -> alt.Chart | None:
         tooltip=[alt.Tooltip("t:T", format="%Y-%m-%d %H:%M"), "kind", "text"])
 
 
+def maintenance_spans(frame: pd.DataFrame | None) -> alt.Chart | None:
+    """Maintenance windows shaded from their start rule to their end rule (paired by text; a
+    window reaching past the frame's marks is shaded to its first or last mark): their events
+    count in no budget, so a flat stretch of the budget there is by design."""
+    if frame is None or frame.empty or not frame["kind"].isin(["maintenance", "maintenance end"]).any():
+        return None
+    lo, hi = frame["t"].min(), frame["t"].max()
+    spans: list[dict] = []
+    open_: dict[str, pd.Timestamp] = {}
+    for row in frame.sort_values("t").itertuples():
+        if row.kind == "maintenance":
+            open_[row.text] = row.t
+        elif row.kind == "maintenance end":
+            spans.append({"start": open_.pop(row.text, lo), "end": row.t, "text": row.text})
+    spans += [{"start": t, "end": hi, "text": text} for text, t in open_.items()]
+    return alt.Chart(pd.DataFrame(spans)).mark_rect(opacity=0.12, color=MAINTENANCE_FILL).encode(
+        x="start:T", x2="end:T", tooltip=[alt.Tooltip("start:T", format="%Y-%m-%d %H:%M"),
+                                          alt.Tooltip("end:T", format="%Y-%m-%d %H:%M"), "text"])
+
+
 def _with_markers(chart: alt.Chart, marks: pd.DataFrame | None, description: str) -> alt.LayerChart:
-    layers = [chart] + ([m] if (m := markers(marks)) is not None else [])
+    layers = [s for s in [maintenance_spans(marks)] if s is not None] + [chart]
+    layers += [m] if (m := markers(marks)) is not None else []
     return alt.layer(*layers).resolve_scale(color="independent", stroke="independent").properties(
         height=HEIGHT, description=description)
 
@@ -47,7 +71,7 @@ def burn_chart(burns: pd.DataFrame, rules: pd.DataFrame, episodes: pd.DataFrame,
     """Burn rate per tier window over time; the tiers' thresholds as horizontal rules; alert
     episodes shaded by severity."""
     order = list(dict.fromkeys(burns.sort_values("window_s")["window"])) if not burns.empty else []
-    layers = []
+    layers = [s for s in [maintenance_spans(marks)] if s is not None]
     if episodes is not None and not episodes.empty:
         layers.append(alt.Chart(episodes).mark_rect(opacity=0.15).encode(
             x="start:T", x2="end:T",

@@ -205,6 +205,8 @@ def thresholds_caption(slos: Mapping[str, Any], name: str) -> str:
     return f"Ticks: {'; '.join(parts)} ({slo.get('window')} SLO)."
 
 
+THROUGHPUT_COLUMNS = ("node", "pool", "sessions", "sessions_per_s", "concurrent_streams_mean", "concurrent_streams_max",
+                      "gpu_utilization", "queue_ms_mean")
 LATENCY_COLUMNS = ["final_p50_ms", "final_p95_ms", "final_p99_ms", "first_partial_p50_ms", "first_partial_p95_ms",
                    "first_partial_p99_ms", "final_count"]
 

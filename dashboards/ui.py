@@ -179,3 +179,20 @@ def burndown(series: Mapping[str, Any], chosen: str, marks: Any, at: datetime | 
         f"{tf.fmt_pct(last, 1)} at the end of the range."), width="stretch", key="budget_series")
     st.caption(f"Budget left over the {series.get('window', '')} window at {at}: {tf.fmt_pct(last, 1)}; "
                "below the red line at zero it is spent.")
+
+
+# Streamlit draws a metric tile's label and value on one line cut with an ellipsis ("decod…",
+# "whisper-large-v3@2…"); a person debugging a session needs them whole, so the tiles wrap
+# instead, with the rule Streamlit itself applies to tiles when printing.
+_WRAPPING_METRICS_CSS = """<style>
+[data-testid="stMetric"] [data-testid="stMarkdownContainer"],
+[data-testid="stMetric"] [data-testid="stMarkdownContainer"] p {
+  overflow: visible; text-overflow: clip; white-space: normal; overflow-wrap: anywhere; min-width: 0;
+}
+</style>"""
+
+
+def wrap_metric_tiles() -> None:
+    """Make every metric tile on the page wrap its label and value rather than cut them short.
+    Style-only HTML: Streamlit applies it without adding an element to the page."""
+    st.html(_WRAPPING_METRICS_CSS)

@@ -70,6 +70,15 @@ REGIONS: dict[str, tuple[float, dict[str, float]]] = {
 LANGUAGE_WER_FACTOR = {"en-US": 1.0, "en-GB": 1.05, "en-IN": 1.15, "es-US": 1.15, "de-DE": 1.2}
 
 BASELINE_STATUS_ODDS = {"partial": 0.0015, "decode_error": 0.0005, "dropped": 0.001}
+# Channels with a transcript cache in front of the recognizer (IVR prompts and hold messages
+# repeat), and their hit rate; other channels report no cache. Every session names its backend:
+# the self-hosted recognizer, or the paid API it falls back to when the circuit breaker is open.
+CACHE_HIT_RATE = {"telephony": 0.35}
+BASELINE_FALLBACK_P = 0.002
+# Nodes per pool (sessions name theirs: `node`), and the streams a node serves at once on a
+# normal day; GPU utilisation follows the streams (`simulator.generate._serve`).
+NODES_PER_POOL = {"a100": 8, "l4-batch": 4}
+BASELINE_STREAMS = 6.0
 BASELINE_RETRY_P = 0.02
 
 
@@ -119,6 +128,12 @@ class Draft:
     hallucination_p: float = 0.0
     # Multi-speaker channels: share of turns the diarizer gives the wrong speaker (`simulator.diarization`).
     diarization_swap_p: float = BASELINE_SWAP_P
+    # Share answered by the transcript cache (None: the channel has no cache, `cache_hit` unset),
+    # and share served by the paid API (`backend: api`) instead of the self-hosted recognizer.
+    cache_hit_p: float | None = None
+    fallback_p: float = BASELINE_FALLBACK_P
+    # Mean concurrent streams on the serving node when the session starts (load).
+    streams_mean: float = BASELINE_STREAMS
     attributes: dict[str, str] = field(default_factory=dict)
 
     def slice(self) -> dict[str, str]:
@@ -159,6 +174,7 @@ def draw_draft(rng: random.Random, ts: datetime, model_version: str) -> Draft:
         pool=profile.pool,
         audio_seconds=round(audio, 3),
         snr_db=round(snr, 2),
+        cache_hit_p=CACHE_HIT_RATE.get(channel),
     )
 
 

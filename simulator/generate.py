@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from simulator.fleet import Draft, FleetConfig, Outcome, draw_draft, realize
+from simulator.fleet import NODES_PER_POOL, Draft, FleetConfig, Outcome, draw_draft, realize
 from simulator.diarization import MULTI_SPEAKER_CHANNELS, Diarization, diarize
 from simulator.hallucinations import hallucinate
 from simulator.scenarios import ScenarioSet
@@ -31,6 +31,7 @@ DOMAIN_TERM_RATE = 0.08
 LABELABLE_STATUSES = ("ok", "partial", "decode_error")
 _HALLUCINATION_SALT = 0x9A11  # the hallucination draw's seed: the session's text seed with this mixed in
 _DIARIZATION_SALT = 0xD1A2  # the speaker turns' seed, likewise
+_BACKEND_SALT = 0xCAC4  # the cache hit and backend draws' seed, likewise
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,7 @@ def _emit(
     elif utterance is not None and outcome.status in LABELABLE_STATUSES and (hypotheses or labeled):
         transcript = utterance.hypothesis
     record = _record(session_id, trace_id, draft, outcome, transcript)
+    _serve(random.Random(text_seed ^ _BACKEND_SALT), draft, record)  # its own RNG: the other draws stay
     # A trace's root span stands for the final latency, so only sessions that have one are traced.
     if rng.random() < otlp_fraction and "final_latency_ms" in record:
         batch.traced.append(TracedSession(record, outcome.stage_ms))
@@ -202,6 +204,23 @@ def _emit(
         shadow["shadow"] = True
         shadow["turn_success"] = None
         batch.sessions.append(shadow)
+
+
+def _serve(rng: random.Random, draft: Draft, record: dict) -> None:
+    """Which path answered the session: the cache (where the channel has one), else the
+    self-hosted recognizer or, with `fallback_p`, the paid API, which spends none of our GPU time;
+    and on the self-hosted path, the node, its concurrent streams and GPU utilisation."""
+    if draft.cache_hit_p is not None:
+        record["cache_hit"] = rng.random() < draft.cache_hit_p
+    api = rng.random() < draft.fallback_p
+    record["backend"] = "api" if api else "self_hosted"
+    if api:
+        record["gpu_seconds"] = 0.0
+        return
+    record["node"] = f"{draft.pool}-{rng.randrange(NODES_PER_POOL.get(draft.pool, 1))}"
+    streams = max(0, round(rng.gauss(draft.streams_mean, draft.streams_mean ** 0.5)))
+    record["concurrent_streams"] = streams
+    record["gpu_utilization"] = round(min(1.0, max(0.0, 0.1 + 0.035 * streams + rng.gauss(0, 0.03))), 3)
 
 
 def entity_terms(draft: Draft) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from simulator.diarization import BASELINE_SWAP_P
-from simulator.fleet import CHANNELS, SNR_SLOPE_PER_DB, TENANTS, Draft, FleetConfig
+from simulator.fleet import BASELINE_FALLBACK_P, CACHE_HIT_RATE, CHANNELS, SNR_SLOPE_PER_DB, TENANTS, Draft, FleetConfig
 from simulator.transcripts import NEW_PRODUCT_TERMS
 
 CANARY_WEIGHT = 0.25
@@ -136,6 +136,11 @@ def _saturation(draft: Draft, since_s: float, fleet: FleetConfig) -> None:
     level = _ramp(since_s, 15 * 60)
     draft.queue_median_ms = draft.queue_median_ms + level * (1200.0 - draft.queue_median_ms)
     draft.queue_sigma = 0.8 + 0.2 * level
+    # The load behind the queue: the nodes carry three times the streams, their GPUs near full.
+    draft.streams_mean = draft.streams_mean + level * (_SATURATED_STREAMS - draft.streams_mean)
+
+
+_SATURATED_STREAMS = 24.0
 
 
 def _decode_failures(draft: Draft, since_s: float, fleet: FleetConfig) -> None:
@@ -181,6 +186,21 @@ _DIARIZATION_SWAP_P = 0.3
 
 def _diarization_regression(draft: Draft, since_s: float, fleet: FleetConfig) -> None:
     draft.diarization_swap_p = _DIARIZATION_SWAP_P
+
+
+_COLD_CACHE_HIT_RATE = 0.05
+
+
+def _cache_cold(draft: Draft, since_s: float, fleet: FleetConfig) -> None:
+    if draft.cache_hit_p is not None:
+        draft.cache_hit_p = _COLD_CACHE_HIT_RATE
+
+
+_BREAKER_OPEN_FALLBACK_P = 0.6
+
+
+def _circuit_breaker_open(draft: Draft, since_s: float, fleet: FleetConfig) -> None:
+    draft.fallback_p = _BREAKER_OPEN_FALLBACK_P
 
 
 def _partial_churn(draft: Draft, since_s: float, fleet: FleetConfig) -> None:
@@ -341,6 +361,30 @@ SCENARIOS: dict[str, Scenario] = {
             scope=lambda fleet: {"channel": "telephony"},
             expected={"speaker_swap_share": _DIARIZATION_SWAP_P, "baseline_speaker_swap_share": BASELINE_SWAP_P},
             edit=_diarization_regression,
+        ),
+        Scenario(
+            name="cache-cold",
+            summary=(
+                f"The transcript cache in front of telephony (IVR prompts repeat) is restarted with a new key: its "
+                f"hit rate falls from {CACHE_HIT_RATE['telephony']:.0%} to {_COLD_CACHE_HIT_RATE:.0%}, so more audio "
+                "reaches the recognizer; nothing fails (a ticket, not a page)."
+            ),
+            should_fire=("cache_hit",),
+            scope=lambda fleet: {"channel": "telephony"},
+            expected={"cache_hit_rate_before": CACHE_HIT_RATE["telephony"], "cache_hit_rate": _COLD_CACHE_HIT_RATE},
+            edit=_cache_cold,
+        ),
+        Scenario(
+            name="circuit-breaker-open",
+            summary=(
+                f"The self-hosted recognizer in eu-west fails and the circuit breaker opens: "
+                f"{_BREAKER_OPEN_FALLBACK_P:.0%} of eu-west sessions (was {BASELINE_FALLBACK_P:.1%}) are served by "
+                "the paid API, which spends no GPU time but is billed per audio minute (a page)."
+            ),
+            should_fire=("fallback",),
+            scope=lambda fleet: {"region": "eu-west"},
+            expected={"fallback_share": _BREAKER_OPEN_FALLBACK_P, "fallback_share_before": BASELINE_FALLBACK_P},
+            edit=_circuit_breaker_open,
         ),
         Scenario(
             name="benign-canary",

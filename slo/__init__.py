@@ -5,7 +5,7 @@ multi-window multi-burn-rate alerts (`alerting`), status as of `at` (`evaluation
 Prometheus rule export (`prometheus_rules`) and the `asrwatch slo` commands (`cli`).
 The alert router (`slo.router`) and the rollout judge (`slo.rollout`) live beside it."""
 
-from slo import cost_watch, routes  # modules other packages use whole
+from slo import cache_watch, cost_watch, routes  # modules other packages use whole
 from slo.alert import Alert, fingerprint
 from slo.evaluator import AlertHook, evaluator_job
 from slo.rollout.actuators import from_settings as rollout_actuators
@@ -18,6 +18,7 @@ __all__ = [
     "Alert",
     "AlertHook",
     "AlertRouter",
+    "cache_watch",
     "cost_watch",
     "evaluator_job",
     "fingerprint",

@@ -1,5 +1,6 @@
-"""Markers for every time axis: rollout registrations and rollbacks (from the audit log) and
-silences (the alert router's table), as `{t, end, kind, text, ...}` in event time where known.
+"""Markers for every time axis: rollout registrations and rollbacks (from the audit log),
+silences (the alert router's table) and maintenance windows (`slo.maintenance`: the config's and
+the API's, spans in event time), as `{t, end, kind, text, ...}` in event time where known.
 
 Charts are drawn in event time (a replay's day, hours behind the wall clock), so each marker is
 placed at the event time its record holds: a rollback's `event_at` (the evaluation time that
@@ -17,6 +18,7 @@ docs/sources/developers/http_api/annotations.md), a marker may span time and has
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +26,8 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Engine
 
 from collector.store import AuditEntry, read_connection
+from slo.maintenance import MaintenanceWindow
+from slo.maintenance_store import windows_between
 from slo.router.models import SilenceRow
 
 REGISTER, ROLLBACK = "rollout.register", "rollout.rollback"
@@ -57,11 +61,15 @@ def _audit_marker(row, t: datetime, basis: str, registered_at: bool = True) -> d
             "actor": row.actor, "time_basis": basis}
 
 
-def annotations(engine: Engine, since: datetime, until: datetime) -> list[dict[str, Any]]:
-    """Markers at or overlapping [since, until), oldest first."""
+def annotations(engine: Engine, since: datetime, until: datetime,
+                configured: Sequence[MaintenanceWindow] = ()) -> list[dict[str, Any]]:
+    """Markers at or overlapping [since, until), oldest first. `configured`: the config's
+    maintenance windows (the API's are read from their table)."""
     audit, silences = AuditEntry.__table__, SilenceRow.__table__
     out: list[dict[str, Any]] = []
     with read_connection(engine) as conn:
+        for window in windows_between(conn, configured, since, until)[:MAX_ROWS]:
+            out.append(_maintenance_marker(window))
         # Rollbacks by their event time (the wall clock only for rows from before event_at existed).
         rollbacks = conn.execute(select(audit).where(audit.c.action == ROLLBACK, or_(
             and_(audit.c.event_at >= since, audit.c.event_at < until),
@@ -87,6 +95,16 @@ def annotations(engine: Engine, since: datetime, until: datetime) -> list[dict[s
                         "expired_at": row.expired_at.isoformat() if row.expired_at else None})
     out.sort(key=lambda a: (a["t"], a["kind"]))
     return out
+
+
+def _maintenance_marker(window: MaintenanceWindow) -> dict[str, Any]:
+    # A span in event time: its events count in no budget nor alert of the SLOs it applies to.
+    scope = ", ".join(f"{k}={v}" for k, v in window.labels) or "all traffic"
+    slos = ", ".join(window.slos) or "every SLO"
+    reason = f": {window.reason}" if window.reason else ""
+    return {"t": window.starts_at.isoformat(), "end": window.ends_at.isoformat(), "kind": "maintenance",
+            "text": f"maintenance {window.name}{reason} ({slos}; {scope}; not counted in the budget)"[:300],
+            "target": window.id, "actor": window.created_by, "time_basis": "event", "source": window.source}
 
 
 def _matcher_text(matcher: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ latest first: every window of every point in a chunk lies inside that chunk's se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,8 @@ from sqlalchemy.orm import Session as OrmSession
 from slo.alerting import conditions, policy
 from slo.burn_rate import budget_remaining, burn_rate
 from slo.evaluation import series_span
+from slo.maintenance import MaintenanceWindow
+from slo.maintenance_store import windows_between
 from slo.models import SLOAlertState
 from slo.series import MINUTE, floor_minute
 from slo.series_cache import SeriesCache
@@ -78,7 +81,8 @@ def _firing(spec: SLOSpec, page: np.ndarray, ticket: np.ndarray) -> np.ndarray:
 
 
 def timeline(engine: Engine, spec: SLOSpec, times: list[datetime], group: dict[str, str],
-             cache: SeriesCache, *, min_events: int, min_bad_events: float = 0.0) -> Timeline:
+             cache: SeriesCache, *, min_events: int, min_bad_events: float = 0.0,
+             configured: Sequence[MaintenanceWindow] = ()) -> Timeline:
     """Burn rates per tier window, budget left and the severity firing (`slo.alerting.conditions`,
     as the engine computes it before recorded episodes are consulted) at each of `times`
     (ascending), for the SLO's groups whose labels include `group`. ValueError naming `group` for
@@ -93,8 +97,10 @@ def timeline(engine: Engine, spec: SLOSpec, times: list[datetime], group: dict[s
     found: dict[tuple, dict[datetime, dict[str, Any]]] = {}
     labels_of: dict[tuple, dict[str, str]] = {}
     with snapshot_connection(engine) as conn:
+        # Maintenance windows (`configured` from the config, the rest stored): as /slos drops them.
+        maintenance = windows_between(conn, configured, None, None)
         for chunk in _chunks(times, chunk_span):
-            ((_, series),) = list(tiered_family(conn, [spec], chunk[-1], cache))
+            ((_, series),) = list(tiered_family(conn, [spec], chunk[-1], cache, maintenance))
             end = floor_minute(chunk[-1])
             series = series.restricted(end - series_span(spec))  # the groups /slos?at= shows
             rows = [g for g in range(len(series.groups)) if matches(series.group_labels(g), group)]
@@ -149,9 +155,10 @@ def episodes(engine: Engine, spec: SLOSpec, since: datetime, until: datetime, gr
 
 def series_answer(engine: Engine, spec: SLOSpec, since: datetime, until: datetime, step: timedelta,
                   times: list[datetime], group: dict[str, str], cache: SeriesCache, *, min_events: int,
-                  min_bad_events: float = 0.0) -> dict[str, Any]:
+                  min_bad_events: float = 0.0, configured: Sequence[MaintenanceWindow] = ()) -> dict[str, Any]:
     """The body of `GET /api/v1/slos/{name}/series`."""
-    found = timeline(engine, spec, times, group, cache, min_events=min_events, min_bad_events=min_bad_events)
+    found = timeline(engine, spec, times, group, cache, min_events=min_events, min_bad_events=min_bad_events,
+                     configured=configured)
     return {
         "slo": spec.name, "sli": spec.sli, "objective": spec.objective, "window": format_duration(spec.window),
         "since": since.isoformat(), "until": until.isoformat(), "step": format_duration(step),

@@ -47,7 +47,7 @@ class CostWatchConfig(BaseModel):
 
 def check(engine: Engine, settings: Settings, config: CostWatchConfig, at: datetime) -> list[Alert]:
     rows = cost_by_group(engine, config.group_by, at - timedelta(hours=config.window_hours), at, {},
-                         settings.price_per_gpu_hour)
+                         settings.price_per_gpu_hour, api_per_minute=settings.api_price_per_minute)
     return cost_alerts(rows, config.group_by, at, min_relative_increase=config.min_relative_increase,
                        min_sessions=config.min_sessions, runbook_base_url=settings.runbook_base)
 

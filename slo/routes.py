@@ -24,6 +24,7 @@ from collector.store import API_ERRORS, error_responses, time_buckets
 from slo.alert_history import Episode, alerts_as_of, routed_to
 from slo.annotations import annotations
 from slo.burn_timeline import series_answer
+from slo.maintenance import config_windows
 from slo.models import SLOAlertState
 from slo.series_cache import SeriesCache
 from slo.snapshot import firing_alerts, place_alerts, slo_statuses
@@ -126,7 +127,8 @@ def _series(engine: Engine, settings: Settings, name: str, group: str | None, si
         times = time_buckets.evaluation_times(start, end, width)
         return series_answer(engine, spec, start, end, width, times, parse_group(group),
                              cache if cache is not None else SeriesCache(), min_events=min_events_for(spec, settings),
-                             min_bad_events=float(settings.slo_min_bad_events or 0))
+                             min_bad_events=float(settings.slo_min_bad_events or 0),
+                             configured=config_windows(settings))
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
 
@@ -156,14 +158,15 @@ async def get_annotations(
     at: str | None = Query(None, description="RFC 3339; default the collector's clock"),
     engine: Engine = Depends(get_engine), settings: Settings = Depends(get_settings),
 ) -> list[dict[str, Any]]:
-    """Markers for time axes, oldest first: rollout registrations and rollbacks (audit log) and
-    silences, each `{t, end, kind: rollout|rollback|silence, text, target, actor, time_basis}`
+    """Markers for time axes, oldest first: rollout registrations and rollbacks (audit log),
+    silences and maintenance windows, each `{t, end, kind: rollout|rollback|silence|maintenance,
+    text, target, actor, time_basis}`
     in event time where the record has one (`time_basis`: event, wall or as given)."""
     def answer() -> list[dict[str, Any]]:
         end = parse_time(until, "until", at_or_collector_now(at, "at", engine, settings.evaluator_clock))
         start = parse_time(since, "since", end - timedelta(hours=24))
         if start >= end:
             raise HTTPException(422, "since: must be before until")
-        return annotations(engine, start, end)
+        return annotations(engine, start, end, config_windows(settings))
 
     return await run_in_threadpool(answer)

@@ -21,6 +21,9 @@ What each SLI counts (per rollup row):
   at sessions.
 - hallucination: total = sessions with a hypothesis checked by the label-free hallucination
   checks (`collector.measures.hallucination`), good = those not flagged.
+- cache_hit: total = sessions that said whether a cache answered them, good = those it did.
+- fallback: total = sessions that named their backend, bad = those the paid API served (the
+  circuit breaker's fallback when the self-hosted path fails).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from sqlalchemy.sql import ColumnElement
 from collector.measures import histogram
 from collector.measures import wer as wer_math
 from collector.store import HourlyRollup, Rollup, histogram_sql, hour_of, read_connection
+from slo import maintenance
 from slo.alerting import longest_window
 from slo.evaluation import series_span
 from slo.series import Counts, CountsSet, floor_minute
@@ -84,6 +88,13 @@ def _counts_query(spec: SLOSpec, dialect: str, table=None, time_column: str = "m
         checked = func.sum(table.c.hallucination_checked)
         return select(*keys, checked - func.sum(table.c.hallucination_flagged), checked).where(
             table.c.hallucination_checked > 0).group_by(*keys)
+    if spec.sli == "cache_hit":
+        return select(*keys, func.sum(table.c.cache_hits), func.sum(table.c.cache_lookups)).where(
+            table.c.cache_lookups > 0).group_by(*keys)
+    if spec.sli == "fallback":
+        reported = func.sum(table.c.backend_sessions)
+        return select(*keys, reported - func.sum(table.c.fallback_sessions), reported).where(
+            table.c.backend_sessions > 0).group_by(*keys)
     if spec.sli == "entity_recall":
         return select(*keys, func.sum(table.c.entities_found), func.sum(table.c.entity_occurrences)).where(
             table.c.entity_occurrences > 0).group_by(*keys)
@@ -169,15 +180,21 @@ def snapshot_connection(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
-def tiered_family(conn: Connection, specs: Sequence[SLOSpec], at: datetime, cache: SeriesCache
-                  ) -> Iterator[tuple[list[SLOSpec], TieredSeries]]:
+def tiered_family(conn: Connection, specs: Sequence[SLOSpec], at: datetime, cache: SeriesCache,
+                  windows: Sequence[maintenance.MaintenanceWindow] = ()) -> Iterator[tuple[list[SLOSpec], TieredSeries]]:
     """For SLOs of one `family_key`: each set of SLOs with the same counts (`spec_key`) and one
     series for them, spanning the longest `series_span` among them. The rollups are read once for
     the family, through the cache: hourly rows for whole hours, minutes for the tail and the
     edges (see `slo.tiered_series`). One series at a time, so memory holds one; `restricted`
     gives each SLO its groups. Every read, the on-demand minutes of the series included, goes
     through `conn` (a `snapshot_connection`, open while the series are used), so they all see
-    one snapshot."""
+    one snapshot.
+
+    Maintenance `windows` (`slo.maintenance`) drop their events from the counts of the SLOs they
+    apply to: minute pieces lose the covered minutes' rows; an hourly piece loses every hour a
+    window overlaps, replaced by that hour's minutes (read through the same `minutes`, so through
+    the snapshot) less the covered ones. SLOs with the same counts but different applicable
+    windows get series of their own. The cache keeps the counts as read, never filtered."""
     shared: dict[tuple, list[SLOSpec]] = {}
     for spec in specs:
         shared.setdefault(spec_key(spec), []).append(spec)
@@ -205,9 +222,21 @@ def tiered_family(conn: Connection, specs: Sequence[SLOSpec], at: datetime, cach
     lead_end = min(hour_start, tail_start)
     lead = minutes(start, lead_end) if start < lead_end else []
     for k, same in enumerate(shared.values()):
-        def source(since: datetime, until: datetime, k: int = k) -> list[Counts]:
-            # Minutes of older hours, on demand (a window's first hour, a long starts_at search).
-            return [p.part(k) for p in minutes(since, until)]
+        by_windows: dict[tuple[maintenance.Applied, ...], list[SLOSpec]] = {}
+        for spec in same:  # without windows: one entry, every SLO of `same`
+            by_windows.setdefault(maintenance.applied_for(spec, windows, start, end) if windows else (), []).append(spec)
+        for applied, specs_alike in by_windows.items():
+            def source(since: datetime, until: datetime, k: int = k,
+                       applied: tuple[maintenance.Applied, ...] = applied) -> list[Counts]:
+                # Minutes of older hours, on demand (a window's first hour, a long starts_at search).
+                return [maintenance.exclude(p.part(k), applied) for p in minutes(since, until)]
 
-        yield same, tiered_series(tuple(same[0].group_by), start, end, tail_start, [p.part(k) for p in hourly],
-                                  [p.part(k) for p in tail], [p.part(k) for p in lead], source)
+            hours = [p.part(k) for p in hourly]
+            if applied:
+                touched = maintenance.touched_hours(applied, hour_start, hour_end)
+                hours = [maintenance.without_ranges(p, touched) for p in hours]
+                hours += [c for since, until in touched for c in source(since, until)]
+            yield specs_alike, tiered_series(
+                tuple(specs_alike[0].group_by), start, end, tail_start, hours,
+                [maintenance.exclude(p.part(k), applied) for p in tail],
+                [maintenance.exclude(p.part(k), applied) for p in lead], source)

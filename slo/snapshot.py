@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +12,8 @@ from slo.alert import Alert
 from slo.alerting import policy
 from slo.burn_rate import REPORT_WINDOWS
 from slo.evaluation import DEFAULT_RUNBOOK_BASE, GroupStatus, evaluate_slo, series_span
+from slo.maintenance import MaintenanceWindow, applied_for, config_windows
+from slo.maintenance_store import windows_between
 from slo.series import floor_minute
 from slo.series_cache import SeriesCache
 from slo.sli_source import family_key, snapshot_connection, tiered_family
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 class SLOStatus:
     spec: SLOSpec
     groups: list[GroupStatus]
+    # The maintenance windows that dropped events from its SLO window, and whether each covers `at`.
+    maintenance: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         spec = self.spec
@@ -41,6 +45,7 @@ class SLOStatus:
             "alert_tiers": alert_tiers(spec),
             "burn_windows": burn_windows(),
             "groups": [g.to_dict() for g in self.groups],
+            "maintenance": self.maintenance,
         }
 
 
@@ -86,14 +91,22 @@ def slo_statuses(engine: Engine, settings: Settings, at: datetime, cache: Series
     base, min_bad = runbook_base(settings), float(settings.slo_min_bad_events or 0)
     end = floor_minute(at)
     groups: dict[str, list[GroupStatus]] = {}
+    configured = config_windows(settings) if settings.maintenance_windows else []
     with snapshot_connection(engine) as conn:
+        # Maintenance windows (config and API) drop their events from the SLOs they apply to.
+        windows = windows_between(conn, configured, end - max(map(series_span, specs)), end) if specs else []
         for family in families.values():
-            for same, series in tiered_family(conn, family, at, cache):
+            for same, series in tiered_family(conn, family, at, cache, windows):
                 for spec in same:
                     mine = series.restricted(end - series_span(spec))  # the groups a series of its own would hold
                     groups[spec.name] = evaluate_slo(spec, mine, at, min_events=min_events_for(spec, settings),
                                                      runbook_base=base, min_bad_events=min_bad)
-    return [SLOStatus(spec, groups[spec.name]) for spec in specs]
+    return [SLOStatus(spec, groups[spec.name], _maintenance(spec, windows, end)) for spec in specs]
+
+
+def _maintenance(spec: SLOSpec, windows: list[MaintenanceWindow], end: datetime) -> list[dict[str, Any]]:
+    applied = applied_for(spec, windows, end - spec.window, end) if windows else ()
+    return [{"id": a.window_id, "active": a.start <= end < a.end} for a in applied]
 
 
 def firing_alerts(statuses: list[SLOStatus]) -> list[Alert]:

@@ -21,7 +21,7 @@ from collector.store import ROLLUP_DIMENSIONS
 
 SLIKind = Literal[
     "availability", "latency", "first_partial_latency", "queue_latency", "quality", "decode_errors",
-    "entity_recall", "hallucination", "diarization",
+    "entity_recall", "hallucination", "diarization", "cache_hit", "fallback",
 ]
 SLI_KINDS: tuple[str, ...] = SLIKind.__args__  # type: ignore[attr-defined]
 LATENCY_KINDS = ("latency", "first_partial_latency", "queue_latency")
@@ -369,10 +369,12 @@ HISTOGRAM_FOR_SLI = {
 # SLIs whose good and total events are two /metrics counters: (good, total).
 COUNTERS_FOR_SLI = {
     "entity_recall": ("asrwatch_entities_found_total", "asrwatch_entity_occurrences_total"),
+    "cache_hit": ("asrwatch_cache_hits_total", "asrwatch_cache_lookups_total"),
 }
 # SLIs whose bad and total events are two /metrics counters: (bad, total).
 BAD_COUNTERS_FOR_SLI = {
     "hallucination": ("asrwatch_hallucination_flagged_total", "asrwatch_hallucination_checked_total"),
+    "fallback": ("asrwatch_fallback_sessions_total", "asrwatch_backend_sessions_total"),
 }
 
 

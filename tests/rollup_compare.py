@@ -87,6 +87,14 @@ def recomputed_rollups(conn: Connection) -> dict[str, dict[str, Any]]:
             e["hallucination_compression"] += bool(reasons & 1)
             e["hallucination_loop"] += bool(reasons & 2)
             e["hallucination_no_speech"] += bool(reasons & 4)
+        if row["cache_hit"] is not None:  # NULL: not said, or stored before migration 0015
+            e["cache_lookups"] += 1
+            e["cache_hits"] += bool(row["cache_hit"])
+        if row["backend"] is not None:
+            e["backend_sessions"] += 1
+            if row["backend"] == "api":
+                e["fallback_sessions"] += 1
+                e["api_audio_seconds"] += row["audio_seconds"] or 0.0
         e["audio_seconds"] += row["audio_seconds"] or 0.0
         e["gpu_seconds"] += row["gpu_seconds"] or 0.0
         for column, hist in (("final_latency_ms", "latency_hist"), ("first_partial_ms", "first_partial_hist"),

@@ -71,6 +71,11 @@ def row_counts(spec: SLOSpec, row: Mapping[str, Any]) -> tuple[int, int]:
             total += int(count)
             good += int(count) if der <= float(spec.max_der) else 0  # type: ignore[arg-type]
         return good, total
+    if spec.sli == "cache_hit":
+        return int(row["cache_hits"] or 0), int(row["cache_lookups"] or 0)
+    if spec.sli == "fallback":
+        reported = int(row["backend_sessions"] or 0)
+        return reported - int(row["fallback_sessions"] or 0), reported
     if spec.sli == "hallucination":
         checked = int(row["hallucination_checked"] or 0)
         return checked - int(row["hallucination_flagged"] or 0), checked

@@ -43,7 +43,7 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from collector.measures import diarization, groups_of, sums, wer
-from collector.store import STATUSES, UNKNOWN, DimensionBudget, SessionBatch
+from collector.store import FALLBACK_BACKEND, STATUSES, UNKNOWN, DimensionBudget, SessionBatch
 
 log = logging.getLogger("asrwatch.metrics")
 
@@ -60,13 +60,14 @@ DER_BUCKETS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 QUEUED_SESSIONS_MAX = 5000
 # The session columns counting reads besides the labels (and `len`'s session_id).
 _COUNTED_COLUMNS = ("session_id", "status", "gpu_seconds", "audio_seconds", "hypothesis", "final_latency_ms",
-                    "first_partial_ms", "queue_ms", "confidence", "snr_db", "hallucination")
+                    "first_partial_ms", "queue_ms", "confidence", "snr_db", "hallucination", "cache_hit", "backend")
 # Counters with one child per label set (besides asrwatch_sessions, which has one per status too).
 SLICE_COUNTERS = ("asrwatch_gpu_seconds", "asrwatch_audio_seconds", "asrwatch_empty_hypotheses",
                   "asrwatch_wer_errors", "asrwatch_wer_ref_words", "asrwatch_cer_errors", "asrwatch_cer_ref_chars",
                   "asrwatch_entity_occurrences", "asrwatch_entities_found",
                   "asrwatch_hallucination_checked", "asrwatch_hallucination_flagged",
-                  "asrwatch_diarization_error_seconds", "asrwatch_diarization_speech_seconds")
+                  "asrwatch_cache_lookups", "asrwatch_cache_hits", "asrwatch_backend_sessions",
+                  "asrwatch_fallback_sessions", "asrwatch_diarization_error_seconds", "asrwatch_diarization_speech_seconds")
 
 
 class _Histogram:
@@ -180,6 +181,11 @@ class CollectorMetrics(Collector):
             "asrwatch_hallucination_flagged": (
                 "Sessions whose hypothesis was flagged as hallucinated (compression ratio, n-gram loop or text on "
                 "non-speech audio)", self.labels),
+            "asrwatch_cache_lookups": ("Sessions that said whether a cache answered them", self.labels),
+            "asrwatch_cache_hits": ("Sessions a cache answered", self.labels),
+            "asrwatch_backend_sessions": ("Sessions that named the backend that served them", self.labels),
+            "asrwatch_fallback_sessions": (
+                "Sessions the paid API served (backend=api): the self-hosted path's fallback", self.labels),
             "asrwatch_diarization_error_seconds": (
                 "Missed, false-alarm and confusion seconds of diarized sessions (DER's numerator)", self.labels),
             "asrwatch_diarization_speech_seconds": (
@@ -313,7 +319,11 @@ class CollectorMetrics(Collector):
                   "asrwatch_audio_seconds": sums(group, n, batch.floats("audio_seconds")),
                   "asrwatch_empty_hypotheses": sums(group, n, where=batch.empty_hypothesis),
                   "asrwatch_hallucination_checked": sums(group, n, where=batch.hallucination_reasons >= 0),
-                  "asrwatch_hallucination_flagged": sums(group, n, where=batch.hallucination_reasons > 0)}
+                  "asrwatch_hallucination_flagged": sums(group, n, where=batch.hallucination_reasons > 0),
+                  "asrwatch_cache_lookups": sums(group, n, where=batch.cache_hits >= 0),
+                  "asrwatch_cache_hits": sums(group, n, where=batch.cache_hits > 0),
+                  "asrwatch_backend_sessions": sums(group, n, where=batch.backends != ""),
+                  "asrwatch_fallback_sessions": sums(group, n, where=batch.backends == FALLBACK_BACKEND)}
         for label, at in zip(labels, queued_at[first].tolist()):
             self._create_children(label, at)
         sessions = self.counters["asrwatch_sessions"]

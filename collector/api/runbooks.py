@@ -56,6 +56,7 @@ ALIASES: dict[str, str] = {
     "vocabularydrift": "vocabulary-drift",
     "labelfreewerwarning": "label-free-wer",
     "costregression": "cost-regression",
+    "cachehitratedrop": "slo-burn-cache_hit",
     "alertrouterdeliveryfailing": "router-delivery-failure",
     "ingestoutage": "ingest-outage",
     "canaryrollback": "canary-rollback",

@@ -3,7 +3,8 @@ their compaction, retention, the collector's clock, audit rows, the leader lock,
 queries. It imports nothing from the HTTP layer, the SLO engine, drift or the console
 (tests/architecture/test_layering.py); other packages import only the names below."""
 
-from collector.store import audit, bucketed, histogram_sql, queries, time_buckets  # modules other packages use whole
+# Modules other packages use whole.
+from collector.store import audit, bucketed, histogram_sql, queries, throughput_query, time_buckets
 from collector.store.clock import EARLIEST, LATEST, evaluation_time, watermark
 from collector.store.compaction import compaction_pass
 from collector.store.database import (
@@ -27,6 +28,7 @@ from collector.store.models import (
     Base,
     HourlyRollup,
     LeaderLease,
+    MaintenanceWindowRow,
     Rollup,
     RollupHour,
     Sample,
@@ -37,6 +39,8 @@ from collector.store.retention import apply_retention
 from collector.store.rollups import HOUR, compacted_through, hour_of
 from collector.store.schemas import (
     API_ERRORS,
+    BACKENDS,
+    FALLBACK_BACKEND,
     DiarizationScore,
     ErrorOut,
     IngestResult,
@@ -80,11 +84,13 @@ __all__ = [
     "LATEST",
     "LeaderLease",
     "LeaderLock",
+    "MaintenanceWindowRow",
     "make_engine",
     "migrate",
     "process_gone",
     "PROCESS_ID",
     "queries",
+    "throughput_query",
     "read_connection",
     "Rejected",
     "ROLLUP_DIMENSIONS",
@@ -100,6 +106,8 @@ __all__ = [
     "SessionFields",
     "SessionIn",
     "STATUSES",
+    "BACKENDS",
+    "FALLBACK_BACKEND",
     "storage_problem",
     "store_sessions",
     "store_stages",

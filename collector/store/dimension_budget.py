@@ -74,7 +74,8 @@ class DimensionBudget:
 
     limit: int = DEFAULT_DIMENSION_VALUES_MAX
     pinned: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    _admitted: dict[str, set[str]] = field(default_factory=lambda: {d: set() for d in ROLLUP_DIMENSIONS})
+    # The slice dimensions, and `node` (the node rollups': `collector.store.node_rollups`).
+    _admitted: dict[str, set[str]] = field(default_factory=lambda: {d: set() for d in (*ROLLUP_DIMENSIONS, "node")})
     _full: set[str] = field(default_factory=set)  # dimensions full in committed rows, admitted set loaded
     _rollout_versions: frozenset[str] = frozenset()  # active rollouts' versions, as last read
     _open: dict[int, _Pending] = field(default_factory=dict)  # id(connection) -> its transaction's decisions

@@ -20,6 +20,7 @@ from collector.store.database import dialect_insert
 from collector.store.dimension_budget import committed_write
 from collector.store.models import Sample, Session, Stage
 from collector.store.pg_batch import insert_new_sessions
+from collector.store.node_rollups import apply_node_rows, fold_nodes
 from collector.store.rollups import accumulate_diarization, accumulate_samples, apply_deltas, sqlite_datetime
 from collector.store.sample_diarization import Diarized, diarization_columns, diarize_samples
 from collector.store.schemas import SampleIn, SessionIn
@@ -69,6 +70,7 @@ def _store_postgresql(engine: Engine, batch: SessionBatch) -> SessionBatch:
         fresh = batch if len(inserted) == len(batch) else batch.select(
             [sid in inserted for sid in batch.columns["session_id"]])
         apply_deltas(conn, fold_sessions(fresh))
+        apply_node_rows(conn, fold_nodes(fresh))
     return fresh
 
 
@@ -95,6 +97,7 @@ def _store_sqlite(engine: Engine, batch: SessionBatch) -> SessionBatch:
             if conn.exec_driver_sql(_SQLITE_SESSION_INSERT_NEW, rows).rowcount != len(rows):
                 raise _StoredAlready
             apply_deltas(conn, fold_sessions(batch))
+            apply_node_rows(conn, fold_nodes(batch))
         return batch
     except _StoredAlready:
         pass
@@ -110,6 +113,7 @@ def _store_sqlite(engine: Engine, batch: SessionBatch) -> SessionBatch:
         if len(fresh):
             conn.exec_driver_sql(_SQLITE_SESSION_INSERT, [row for row, new in zip(rows, keep) if new])
         apply_deltas(conn, fold_sessions(fresh))
+        apply_node_rows(conn, fold_nodes(fresh))
     return fresh
 
 

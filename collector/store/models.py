@@ -78,6 +78,15 @@ class Session(Base):
     # Label-free hallucination reasons of `hypothesis` as sent (`collector.measures.hallucination`
     # bitmask; 0: checked, none), NULL without a hypothesis or stored before migration 0012.
     hallucination: Mapped[int | None] = mapped_column(Integer)
+    # Fleets that mix self-hosted ASR with a paid API (migration 0015): whether a cache answered the
+    # session, and which backend served it (`schemas.BACKENDS`); NULL when the sender did not say.
+    cache_hit: Mapped[bool | None]
+    backend: Mapped[str | None] = mapped_column(String(16))
+    # Load where the session ran (migration 0016): the node, the streams it was serving when the
+    # session started, and its GPU utilisation (0..1), as the sender saw them.
+    node: Mapped[str | None] = mapped_column(String(64))
+    concurrent_streams: Mapped[int | None] = mapped_column(Integer)
+    gpu_utilization: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         Index("ix_sessions_ts", "ts"),
@@ -201,6 +210,13 @@ class RollupValues:
     hallucination_compression: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     hallucination_loop: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     hallucination_no_speech: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Cache and fallback (migration 0015): sessions that said whether a cache answered and those it
+    # did; sessions that named their backend, those the paid API served, and that API's audio.
+    cache_lookups: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cache_hits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    backend_sessions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    fallback_sessions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    api_audio_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     # CER and entity recall (migration 0011): summed character errors and reference characters,
     # `cer_pairs` as `wer_pairs` with characters for words, and entity occurrences and finds.
     cer_errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -260,6 +276,30 @@ class RollupCompaction(Base):
     through: Mapped[datetime | None]
 
 
+class NodeRollup(Base):
+    """Per event-time minute x node x pool: throughput and load, folded at ingest
+    (`collector.store.node_rollups`). Apart from the slice rollups because nodes come and go
+    with autoscaling: as a slice dimension they would multiply every slice's rows."""
+
+    __tablename__ = "node_rollups"
+
+    minute: Mapped[datetime] = mapped_column(primary_key=True)
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pool: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sessions: Mapped[int] = mapped_column(Integer, default=0)
+    audio_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    gpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    queue_ms_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    queue_count: Mapped[int] = mapped_column(Integer, default=0)
+    streams_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+    streams_count: Mapped[int] = mapped_column(Integer, default=0)
+    streams_max: Mapped[int] = mapped_column(Integer, default=0)
+    gpu_utilization_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    gpu_utilization_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_node_rollups_minute", "minute"),)
+
+
 class RollupHour(Base):
     """A compacted hour's revision, bumped whenever late data changes it: caches of anything
     computed from an hour's minutes (the SLO series) stay valid while the revision does."""
@@ -289,6 +329,26 @@ class AuditEntry(Base):
     evidence: Mapped[dict[str, Any] | None]
 
     __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+
+class MaintenanceWindowRow(Base):
+    """A maintenance window created through the API (`slo.maintenance`; the config's windows are
+    not stored). Its events count in no SLO's budget nor alert. DELETE ends an active window
+    (ends_at moves to then) and removes one not started yet; both are in the audit log."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    slos: Mapped[list[Any]] = mapped_column(JSON)  # SLO names; empty: every SLO
+    labels: Mapped[dict[str, Any]]  # {dimension: value}; empty: all traffic
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_maintenance_windows_ends_at", "ends_at"),)
 
 
 SLICE_DIMENSIONS = ("model_version", "region", "channel", "tenant", "language")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import Text, cast, func, select
@@ -16,7 +17,7 @@ from collector.measures import groups_of, hallucination, histogram
 from collector.measures import wer as wer_math
 from collector.store.database import read_connection
 from collector.store.models import ROLLUP_DIMENSIONS, AuditEntry, Sample, Session, Stage
-from collector.store.rollup_window import rollup_rows
+from collector.store.rollup_window import bucket_start, rollup_rows
 
 SESSION_FILTERS = ROLLUP_DIMENSIONS + ("status",)
 
@@ -47,6 +48,37 @@ def _page(keys: list, limit: int | None, offset: int) -> tuple[list, int]:
 def _groups(rows: list[dict[str, Any]], total: int, offset: int) -> Groups:
     out = Groups(rows)
     out.total, out.offset = total, offset
+    return out
+
+
+class Buckets(Groups):
+    """Rows of every bucket of a `step=` answer, each page cut per bucket: `total` is the most
+    groups any bucket had, `truncated` whether some bucket's groups were cut."""
+
+    cut: bool = False
+
+    @property
+    def truncated(self) -> bool:
+        return self.cut
+
+
+def _bucket_pages(keys: list[tuple], limit: int | None, offset: int) -> tuple[list[tuple], int, bool]:
+    """Keys `(bucket, *group)` -> the sorted keys of each bucket's page (buckets in time order),
+    the most groups a bucket had, and whether some bucket's groups were cut."""
+    page: list[tuple] = []
+    most, cut = 0, False
+    end = None if limit is None else offset + limit
+    for _, same in groupby(sorted(keys), key=lambda k: k[0]):
+        ordered = list(same)
+        page += ordered[offset:end]
+        most = max(most, len(ordered))
+        cut = cut or (end is not None and end < len(ordered))
+    return page, most, cut
+
+
+def _buckets(rows: list[dict[str, Any]], total: int, offset: int, cut: bool) -> Buckets:
+    out = Buckets(rows)
+    out.total, out.offset, out.cut = total, offset, cut
     return out
 
 
@@ -115,35 +147,59 @@ def wer_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until
 LATENCY_FIELDS = {"final": "latency_hist", "first_partial": "first_partial_hist", "queue": "queue_hist"}
 
 
+def latency_kinds(text: str | None) -> tuple[str, ...]:
+    """`kind=final,queue` -> the latencies asked for (default: all three); ValueError naming `kind`."""
+    if text is None or not text.strip():
+        return tuple(LATENCY_FIELDS)
+    kinds = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    unknown = [k for k in kinds if k not in LATENCY_FIELDS]
+    if unknown or not kinds:
+        raise ValueError(f"kind: unknown latency {', '.join(map(repr, unknown)) or repr(text)} "
+                         f"(one or more of {', '.join(LATENCY_FIELDS)})")
+    return kinds
+
+
 def latency_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
                      filters: Mapping[str, str], quantiles: Sequence[float] = (0.5, 0.95, 0.99), *,
-                     limit: int | None = None, offset: int = 0) -> Groups:
-    """p50/p95/p99 of final, first-partial and queue latency per group, from the window's rollup
-    histograms (a day is about a million histogram entries: merged by numpy from the stored text)."""
+                     limit: int | None = None, offset: int = 0, step: timedelta | None = None,
+                     kinds: Sequence[str] = tuple(LATENCY_FIELDS)) -> Groups:
+    """p50/p95/p99 of final, first-partial and queue latency (or only `kinds` of them) per group,
+    from the window's rollup histograms (a day is about a million histogram entries: merged by
+    numpy from the stored text; each kind is a third of the work, so a chart asks for its one).
+    With `step`: per step-aligned bucket too (rows gain `t`, the bucket's start; each bucket is
+    paged on its own), from one read of the window (`rollup_window.rollup_rows`)."""
     _check_dims(group_by)
+    fields = {name: LATENCY_FIELDS[name] for name in kinds}
+    lead = 1 if step is not None else 0
     with read_connection(engine) as conn:
-        rows = rollup_rows(conn, [*group_by, *LATENCY_FIELDS.values()], since, until, filters)
-        query = select(*[rows.c[d] for d in group_by], *[cast(rows.c[h], Text) for h in LATENCY_FIELDS.values()])
+        rows = rollup_rows(conn, [*group_by, *fields.values()], since, until, filters, step=step)
+        query = select(*([rows.c.t] if lead else []), *[rows.c[d] for d in group_by],
+                       *[cast(rows.c[h], Text) for h in fields.values()])
         fetched = conn.execute(query).all()
-    width = len(group_by)
+    width = lead + len(group_by)
     keys, owners = groups_of([tuple(row[:width]) for row in fetched])  # every group with sessions, latencies or not
     merged = {h: histogram.merged_json_texts([row[width + i] for row in fetched], owners, len(keys))
-              for i, h in enumerate(LATENCY_FIELDS.values())}
-    groups = {key: {h: merged[h][i] for h in LATENCY_FIELDS.values()} for i, key in enumerate(keys)}
+              for i, h in enumerate(fields.values())}
+    groups = {key: {h: merged[h][i] for h in fields.values()} for i, key in enumerate(keys)}
+    if lead:
+        page, total, cut = _bucket_pages(list(groups), limit, offset)
+    else:
+        (page, total), cut = _page(list(groups), limit, offset), False
     out = []
-    page, total = _page(list(groups), limit, offset)
     for key in page:
-        entry: dict[str, Any] = dict(zip(group_by, key))
-        for name, h in LATENCY_FIELDS.items():
+        entry: dict[str, Any] = {"t": bucket_start(key[0], step)} if lead else {}  # type: ignore[arg-type]
+        entry |= dict(zip(group_by, key[lead:]))
+        for name, h in fields.items():
             hist = groups[key][h]
             entry[f"{name}_count"] = histogram.total(hist)
             for q in quantiles:
                 entry[f"{name}_p{round(q * 100):d}_ms"] = histogram.quantile(hist, q)
         out.append(entry)
-    return _groups(out, total, offset)
+    return _buckets(out, total, offset, cut) if lead else _groups(out, total, offset)
 
 
-_COST_SUMS = ("sessions", "successful_turns", "gpu_seconds", "audio_seconds", "retries", "shadow_sessions")
+_COST_SUMS = ("sessions", "successful_turns", "gpu_seconds", "audio_seconds", "retries", "shadow_sessions",
+              "api_audio_seconds", "fallback_sessions")
 
 
 def _cost_totals(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
@@ -160,15 +216,18 @@ def _cost_totals(engine: Engine, group_by: Sequence[str], since: datetime, until
 
 
 def cost_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
-                  filters: Mapping[str, str], price, *, limit: int | None = None, offset: int = 0) -> Groups:
+                  filters: Mapping[str, str], price, *, limit: int | None = None, offset: int = 0,
+                  api_per_minute: float | None = None) -> Groups:
+    """`price`: USD per GPU-hour of a pool; `api_per_minute`: USD per audio minute of the paid API
+    (`collector.measures.cost.summarize`)."""
     _check_dims(group_by)
     current = _cost_totals(engine, group_by, since, until, filters)
     previous = _cost_totals(engine, group_by, since - (until - since), since, filters)
     out = []
     page, total = _page(list(current), limit, offset)
     for key in page:
-        now = cost_math.summarize(current[key], price)
-        before = cost_math.summarize(previous[key], price) if key in previous else None
+        now = cost_math.summarize(current[key], price, api_per_minute)
+        before = cost_math.summarize(previous[key], price, api_per_minute) if key in previous else None
         out.append({**dict(zip(group_by, key)), **now, "top_drivers": cost_math.drivers(now, before),
                     "previous": before})
     return _groups(out, total, offset)
@@ -177,27 +236,40 @@ def cost_by_group(engine: Engine, group_by: Sequence[str], since: datetime, unti
 _STATUS_SUMS = ("sessions", "status_ok", "status_partial", "status_decode_error", "status_dropped",
                 "status_timeout", "empty_hypotheses", "partial_rewrites", "shadow_sessions", "successful_turns",
                 "hallucination_checked", "hallucination_flagged", "hallucination_compression", "hallucination_loop",
-                "hallucination_no_speech")
+                "hallucination_no_speech", "cache_lookups", "cache_hits", "backend_sessions", "fallback_sessions")
 
 
 def status_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
-                    filters: Mapping[str, str], *, limit: int | None = None, offset: int = 0) -> Groups:
-    """Outcome counts per group (decode errors, partials, timeouts, empty transcripts), and the
-    label-free hallucination checks: sessions checked, flagged, per reason, and the rate."""
+                    filters: Mapping[str, str], *, limit: int | None = None, offset: int = 0,
+                    step: timedelta | None = None) -> Groups:
+    """Outcome counts per group (decode errors, partials, timeouts, empty transcripts), the
+    label-free hallucination checks (sessions checked, flagged, per reason, and the rate), the
+    cache hit rate and the share of sessions that fell back to the paid API. With
+    `step`: per step-aligned bucket too, as `latency_by_group`."""
     _check_dims(group_by)
     with read_connection(engine) as conn:
-        window = rollup_rows(conn, [*group_by, *_STATUS_SUMS], since, until, filters)
-        cols = [window.c[d] for d in group_by]
+        window = rollup_rows(conn, [*group_by, *_STATUS_SUMS], since, until, filters, step=step)
+        cols = ([window.c.t] if step is not None else []) + [window.c[d] for d in group_by]
         query = select(*cols, *[func.sum(window.c[c]).label(c) for c in _STATUS_SUMS])
         rows = conn.execute(query.group_by(*cols).order_by(*cols)).mappings().all()
     rows = [r for r in rows if r["sessions"]]
-    end = None if limit is None else offset + limit
-    out = [{**{d: r[d] for d in group_by}, **{c.removeprefix("status_"): int(r[c] or 0) for c in _STATUS_SUMS}}
-           for r in rows[offset:end]]
+    if step is not None:
+        by_key = {(r["t"], *(r[d] for d in group_by)): r for r in rows}
+        page, total, cut = _bucket_pages(list(by_key), limit, offset)
+        rows = [by_key[key] for key in page]
+    else:
+        end = None if limit is None else offset + limit
+        total, rows = len(rows), rows[offset:end]
+    out = [{**({"t": bucket_start(r["t"], step)} if step is not None else {}), **{d: r[d] for d in group_by},
+            **{c.removeprefix("status_"): int(r[c] or 0) for c in _STATUS_SUMS}} for r in rows]
     for row in out:  # label-free: the share of sessions with a hypothesis checked that were flagged
         checked = row["hallucination_checked"]
         row["hallucination_rate"] = row["hallucination_flagged"] / checked if checked else None
-    return _groups(out, len(rows), offset)
+        # Over the sessions that reported it: a fleet without a cache or an API says nothing.
+        row["cache_hit_rate"] = row["cache_hits"] / row["cache_lookups"] if row["cache_lookups"] else None
+        row["fallback_share"] = (row["fallback_sessions"] / row["backend_sessions"]
+                                 if row["backend_sessions"] else None)
+    return _buckets(out, total, offset, cut) if step is not None else _groups(out, total, offset)
 
 
 SAMPLE_FIELDS = ("wer", "substitutions", "deletions", "insertions", "ref_words", "source",

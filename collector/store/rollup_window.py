@@ -9,16 +9,30 @@ way; a day reads about 24 rows per slice instead of 1440.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select, union_all
+from sqlalchemy import BigInteger, Integer, cast, func, select, union_all
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql import Subquery
+from sqlalchemy.sql import ColumnElement, Subquery
 
 from collector.store.models import HourlyRollup, Rollup
 from collector.store.rollups import HOUR, compacted_through, hour_of
 
 MINUTE = timedelta(minutes=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def bucket_index(dialect: str, time, step: timedelta) -> ColumnElement:
+    """SQL: the step-aligned bucket a row's time falls in, as whole steps since the Unix epoch
+    (`time_buckets.bucket_starts` aligns buckets the same way)."""
+    seconds = int(step.total_seconds())
+    if dialect == "sqlite":  # stored as UTC text: strftime('%s') reads it as UTC seconds
+        return cast(func.strftime("%s", time), Integer) // seconds
+    return cast(func.floor(func.extract("epoch", time) / seconds), BigInteger)
+
+
+def bucket_start(index: int, step: timedelta) -> datetime:
+    return _EPOCH + int(index) * step
 
 
 def whole_hours(since: datetime, until: datetime, through: datetime | None) -> tuple[datetime, datetime] | None:
@@ -37,24 +51,30 @@ def whole_hours(since: datetime, until: datetime, through: datetime | None) -> t
 
 
 def rollup_rows(conn: Connection, columns: Sequence[str], since: datetime, until: datetime,
-                filters: Mapping[str, str]) -> Subquery:
+                filters: Mapping[str, str], step: timedelta | None = None) -> Subquery:
     """A subquery with `columns` (slice and value columns) of every rollup row covering the
-    window's minutes, of the slices matching `filters`."""
-    hours = whole_hours(since, until, compacted_through(conn))
+    window's minutes, of the slices matching `filters`. With `step`, also `t`: the row's bucket
+    (`bucket_index`). An hourly row lies in one bucket only when the step is whole hours (buckets
+    and hours both align to the epoch); for other steps the window is read from minute rows."""
+    whole_hours_fit = step is None or step % HOUR == timedelta(0)
+    hours = whole_hours(since, until, compacted_through(conn)) if whole_hours_fit else None
     minutes, hourly = Rollup.__table__, HourlyRollup.__table__
+    dialect = conn.dialect.name
     if hours is None:
-        return _part(minutes, minutes.c.minute, since, until, columns, filters).subquery()
+        return _part(minutes, minutes.c.minute, since, until, columns, filters, dialect, step).subquery()
     first, end = hours
-    parts = [_part(hourly, hourly.c.hour, first, end, columns, filters)]
+    parts = [_part(hourly, hourly.c.hour, first, end, columns, filters, dialect, step)]
     if since < first:
-        parts.append(_part(minutes, minutes.c.minute, since, first, columns, filters))
+        parts.append(_part(minutes, minutes.c.minute, since, first, columns, filters, dialect, step))
     if end < until:
-        parts.append(_part(minutes, minutes.c.minute, end, until, columns, filters))
+        parts.append(_part(minutes, minutes.c.minute, end, until, columns, filters, dialect, step))
     return union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
 
 
-def _part(table, time, since: datetime, until: datetime, columns: Sequence[str], filters: Mapping[str, str]):
-    query = select(*[table.c[c] for c in columns]).where(time >= since, time < until)
+def _part(table, time, since: datetime, until: datetime, columns: Sequence[str], filters: Mapping[str, str],
+          dialect: str, step: timedelta | None):
+    bucket = [bucket_index(dialect, time, step).label("t")] if step is not None else []
+    query = select(*bucket, *[table.c[c] for c in columns]).where(time >= since, time < until)
     for dim, value in filters.items():
         query = query.where(table.c[dim] == value)
     return query

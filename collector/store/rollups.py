@@ -33,11 +33,12 @@ COUNTERS = (
     "wer_insertions", "wer_words",
     "hallucination_checked", "hallucination_flagged", "hallucination_compression", "hallucination_loop",
     "hallucination_no_speech",
+    "cache_lookups", "cache_hits", "backend_sessions", "fallback_sessions",
     "cer_errors", "cer_chars", "entity_occurrences", "entities_found",
     "diar_sessions", "diar_missed_ms", "diar_false_alarm_ms", "diar_confusion_ms", "diar_speech_ms",
     "diar_speaker_errors",
 )
-SUMS = ("audio_seconds", "gpu_seconds", "confidence_sum", "snr_sum")
+SUMS = ("audio_seconds", "gpu_seconds", "confidence_sum", "snr_sum", "api_audio_seconds")
 HISTOGRAMS = ("latency_hist", "first_partial_hist", "queue_hist", "confidence_hist", "snr_hist", "wer_pairs",
               "cer_pairs", "diar_pairs")
 

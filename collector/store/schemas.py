@@ -34,6 +34,12 @@ MAX_PARTIAL_REWRITES = 100_000  # rollups sum these in 32-bit integer columns
 NO_NUL = r"^[^\x00]*$"
 Text = Annotated[str, StringConstraints(pattern=NO_NUL)]
 Status = Literal["ok", "partial", "decode_error", "dropped", "timeout"]
+# Which path served a session, for fleets that mix self-hosted ASR with a paid API: `api` is the
+# fallback (the circuit breaker sends traffic there when the self-hosted path fails).
+Backend = Literal["self_hosted", "api"]
+BACKENDS: tuple[str, ...] = Backend.__args__  # type: ignore[attr-defined]
+FALLBACK_BACKEND = "api"
+MAX_CONCURRENT_STREAMS = 100_000  # streams one node serves at once: far above any GPU's
 Dimension = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 NonNegative = Annotated[float, Field(ge=0, le=MAX_MEASURE, allow_inf_nan=False)]
 
@@ -100,6 +106,11 @@ class SessionIn(BaseModel):
     retries: Annotated[int, Field(ge=0, le=1000)] = 0
     hypothesis: Annotated[Text, StringConstraints(max_length=MAX_TRANSCRIPT_CHARS)] | None = None
     trace_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None
+    cache_hit: bool | None = None
+    backend: Backend | None = None
+    node: Dimension | None = None
+    concurrent_streams: Annotated[int, Field(ge=0, le=MAX_CONCURRENT_STREAMS)] | None = None
+    gpu_utilization: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
     attributes: Annotated[dict[str, Any], AfterValidator(_storable_json), AfterValidator(_known_attributes)] | None = None
 
 

@@ -117,6 +117,16 @@ class SessionBatch:
         return np.array([-1 if m is None else m for m in self.columns["hallucination"]], dtype=np.int64)
 
     @cached_property
+    def cache_hits(self) -> np.ndarray:
+        """1 where a cache answered the session, 0 where it did not, -1 where the sender did not say."""
+        return np.array([-1 if hit is None else int(hit) for hit in self.columns["cache_hit"]], dtype=np.int8)
+
+    @cached_property
+    def backends(self) -> np.ndarray:
+        """The backend that served each session ("" where the sender did not say)."""
+        return np.array([backend or "" for backend in self.columns["backend"]], dtype=str)
+
+    @cached_property
     def empty_hypothesis(self) -> np.ndarray:
         """ok sessions whose transcript is present but blank."""
         blank = np.array([h is not None and not h.strip() for h in self.columns["hypothesis"]], dtype=bool)

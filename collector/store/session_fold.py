@@ -28,7 +28,7 @@ from collector.store.rollups import (
     snr_codes,
     sqlite_datetime,
 )
-from collector.store.schemas import Status
+from collector.store.schemas import FALLBACK_BACKEND, Status
 from collector.store.session_batch import SessionBatch
 
 _STATUSES = get_args(Status)
@@ -112,7 +112,7 @@ class SessionDeltas(Mapping[str, Delta]):
 _COUNTED = ("sessions", *("status_" + s for s in _STATUSES), "successful_turns", "shadow_sessions", "retries",
             "empty_hypotheses", "partial_rewrites", "confidence_count", "snr_count",
             "hallucination_checked", "hallucination_flagged", "hallucination_compression", "hallucination_loop",
-            "hallucination_no_speech")
+            "hallucination_no_speech", "cache_lookups", "cache_hits", "backend_sessions", "fallback_sessions")
 _COUNTER_SLOTS = [COUNTERS.index(name) for name in _COUNTED]  # each a rollup counter
 # What a batch of sessions adds to, and so what its rollup upserts bind and add (the samples'
 # counters and histograms stay as they are): a counter added to `_COUNTED` or a histogram to
@@ -131,11 +131,15 @@ def _measures(batch: SessionBatch, confidence: np.ndarray, snr: np.ndarray) -> n
     """One row per session, one column per `_COUNTED` counter then per `SUMS` sum; NaN (unset) as 0."""
     status = batch.status
     reasons = batch.hallucination_reasons  # -1: not checked
+    cache, backend = batch.cache_hits, batch.backends
+    fallback = backend == FALLBACK_BACKEND
+    audio = batch.floats("audio_seconds")
     columns = [np.ones(len(batch)), *(status == s for s in _STATUSES), batch.successful, batch.shadow,
                batch.floats("retries"), batch.empty_hypothesis, batch.floats("partial_rewrites"),
                ~np.isnan(confidence), ~np.isnan(snr),
                reasons >= 0, reasons > 0, *((reasons > 0) & (reasons & bit > 0) for bit in _REASON_BITS),
-               batch.floats("audio_seconds"), batch.floats("gpu_seconds"), confidence, snr]
+               cache >= 0, cache > 0, backend != "", fallback,
+               audio, batch.floats("gpu_seconds"), confidence, snr, np.where(fallback, audio, 0.0)]
     return np.nan_to_num(np.column_stack(columns), nan=0.0, copy=False)
 
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboards import hallucination_frames, loaders, ui
 from dashboards import transforms as tf
+from dashboards import version_comparison as vc
 
 st.title("Debug")
 if "session_id" not in st.session_state and st.query_params.get("session"):
@@ -25,13 +26,17 @@ def _normalizer(language=None):
 
 if session_id and ui.available(data["session"], f"Session {session_id}"):
     s = data["session"].data
-    row = st.columns(6)
-    row[0].metric("Status", s.get("status"))
-    row[1].metric("Model", s.get("model_version"))
+    # Two rows of three, the model's the widest: a status like "decode_error" and a model name with
+    # its date do not fit a sixth of a laptop screen (the tiles wrap rather than cut, but a word
+    # broken over lines reads worse).
+    row = st.columns([2, 1, 1])
+    row[0].metric("Model", s.get("model_version"))
+    row[1].metric("Status", s.get("status"))
     row[2].metric("Final latency", tf.fmt_ms(s.get("final_latency_ms")))
-    row[3].metric("First partial", tf.fmt_ms(s.get("first_partial_ms")))
-    row[4].metric("Confidence", tf.fmt_num(s.get("confidence"), 3))
-    row[5].metric("SNR", "n/a" if s.get("snr_db") is None else f"{s['snr_db']:.1f} dB")
+    row = st.columns([2, 1, 1])
+    row[0].metric("First partial", tf.fmt_ms(s.get("first_partial_ms")))
+    row[1].metric("Confidence", tf.fmt_num(s.get("confidence"), 3))
+    row[2].metric("SNR", "n/a" if s.get("snr_db") is None else f"{s['snr_db']:.1f} dB")
     st.caption(" · ".join(f"{k}={s.get(k)}" for k in ("ts", "region", "channel", "tenant", "language", "pool")))
     note = hallucination_frames.session_note(s)
     if note:
@@ -111,11 +116,18 @@ if ui.available(data["scatter"], "SNR vs WER"):
     else:
         st.altair_chart(alt.Chart(points).mark_circle(opacity=0.5).encode(
             x=alt.X("snr_db:Q", title="SNR (dB)"), y=alt.Y("wer:Q", title="utterance WER"),
-            color="model_version:N", tooltip=["session_id", "channel", "snr_db", "wer"]), width="stretch")
+            color=alt.Color("model_version:N", legend=alt.Legend(orient="bottom", labelLimit=0, titleLimit=0,
+                                                                 title="model version")),
+            tooltip=["session_id", "channel", "snr_db", "wer"]), width="stretch")
 
 st.subheader("Model versions side by side")
 # Off by default: three grouped queries over the whole window, slow on a large store.
 if st.toggle("Compare model versions", key="compare_versions"):
     parts = [data.sections.get(k) for k in ("wer_by_version", "latency_by_version", "cost_by_version")]
     if all(ui.available(p, "Model comparison") for p in parts):
+        bars = vc.comparison_bars_frame(*(p.data for p in parts))
+        if not bars.empty:
+            st.altair_chart(vc.comparison_chart(bars, vc.comparison_description(bars)), width="content",
+                            key="comparison_chart")
+            st.caption("One panel per metric, each on its own scale; the black bar on WER is its 95% interval.")
         st.dataframe(tf.comparison_frame(*(p.data for p in parts)), key="comparison_table")

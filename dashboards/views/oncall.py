@@ -9,6 +9,9 @@ from dashboards import loaders, timecharts, ui
 from dashboards import series_frames as sf
 from dashboards import transforms as tf
 
+# Shown first and pinned, so that they stay in view however far the table scrolls.
+ALERT_LEAD_COLUMNS = ("severity", "name", "runbook")
+
 data = ui.load("On-call", loaders.load_oncall, latency_dim=st.session_state.get("latency_dim", "region"))
 client = ui.api()
 
@@ -23,8 +26,13 @@ if ui.available(data["alerts"], "Alerts"):
     if alerts.empty:
         st.success("Nothing firing.")
     else:
-        st.dataframe(alerts, hide_index=True, key="alert_table", column_config={
-            "runbook": st.column_config.LinkColumn("runbook", display_text="runbook"),
+        # The runbook link right after the alert's name, pinned with it: at the end of this wide
+        # table it showed only on very wide screens (issue #22).
+        order = [*ALERT_LEAD_COLUMNS, *(c for c in alerts.columns if c not in ALERT_LEAD_COLUMNS)]
+        st.dataframe(alerts, hide_index=True, key="alert_table", column_order=order, column_config={
+            "severity": st.column_config.TextColumn(pinned=True),
+            "name": st.column_config.TextColumn(pinned=True),
+            "runbook": st.column_config.LinkColumn("runbook", display_text="runbook", pinned=True),
             "burn_long": st.column_config.NumberColumn(format="%.1fx"),
             "burn_short": st.column_config.NumberColumn(format="%.1fx"),
             "burn_1h": st.column_config.NumberColumn(format="%.1fx"),
@@ -87,6 +95,24 @@ if ui.available(data["latency_series"], "Latency over time"):
         st.altair_chart(timecharts.lines_chart(lat_series, "ms", "quantile", "final latency (ms)", marks,
                                                "Final latency p50, p95 and p99 over time.", ",.0f", "final latency"),
                         width="stretch", key="latency_series")
+st.subheader("Load and delay")
+if ui.available(data["throughput_series"], "Load over time"):
+    load = sf.throughput_series_frame(data["throughput_series"].data)
+    if load.empty:
+        st.info("No session in this range names its node or pool load.")
+    else:
+        left, right = st.columns(2)
+        left.altair_chart(timecharts.lines_chart(load, "sessions_per_s", "pool", "sessions per second", marks,
+                                                 "Sessions per second per pool over time.", ",.2f", "pool"),
+                          width="stretch", key="throughput_series")
+        queue = load.dropna(subset=["queue_ms_mean"])
+        right.altair_chart(timecharts.lines_chart(queue, "queue_ms_mean", "pool", "mean queue time (ms)", marks,
+                                                  "Mean queue time per pool over time: a queue that grows with "
+                                                  "load is saturation.", ",.0f", "pool"),
+                           width="stretch", key="queue_series")
+if ui.available(data["throughput_by_node"], "Load by node") and data["throughput_by_node"].data:
+    st.dataframe(tf.frame(data["throughput_by_node"].data, list(tf.THROUGHPUT_COLUMNS)), hide_index=True,
+                 key="throughput_table")
 latency_dim = st.radio("by", ["region", "channel", "model_version", "pool"], horizontal=True, key="latency_dim")
 if ui.available(data["latency_by"], "Latency by slice"):
     st.dataframe(tf.frame(data["latency_by"].data, [latency_dim, *tf.LATENCY_COLUMNS]), hide_index=True,

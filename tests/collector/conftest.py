@@ -12,7 +12,8 @@ def live(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"collector-{request.param}")
     url = None if request.param == "sqlite" else create_database()
     try:
-        with running_collector(tmp, config={"max_body_bytes": 1_000_000, "pricing": {"default": 2.5, "h100": 4.0}},
+        pricing = {"default": 2.5, "h100": 4.0, "api_per_minute": 0.03}
+        with running_collector(tmp, config={"max_body_bytes": 1_000_000, "pricing": pricing},
                                database_url=url) as collector:
             collector.extra["engine"] = request.param
             yield collector

@@ -44,6 +44,7 @@ def _record(rng: random.Random, session_id: str) -> dict:
         "audio_seconds": rng.uniform(0, 20), "gpu_seconds": rng.uniform(0, 2), "partial_rewrites": rng.randrange(4),
         "turn_success": rng.choice([True, False]), "shadow": rng.random() < 0.2, "retries": rng.randrange(3),
         "hypothesis": rng.choice(["", "  ", "turn it up", "call 415 555 0199 now"]),
+        "cache_hit": rng.choice([True, False]), "backend": rng.choice(["self_hosted", "api"]),
     }
     for name, value in optional.items():
         if rng.random() < 0.8:
@@ -130,10 +131,20 @@ def test_batch_metrics_equal_observing_each_session():
                 one_by_one.counters[counter][labels] += row[field]
         if row["status"] == "ok" and row["hypothesis"] is not None and not row["hypothesis"].strip():
             one_by_one.counters["asrwatch_empty_hypotheses"][labels] += 1
+        if row["cache_hit"] is not None:
+            one_by_one.counters["asrwatch_cache_lookups"][labels] += 1
+            one_by_one.counters["asrwatch_cache_hits"][labels] += row["cache_hit"]
+        if row["backend"] is not None:
+            one_by_one.counters["asrwatch_backend_sessions"][labels] += 1
+            one_by_one.counters["asrwatch_fallback_sessions"][labels] += row["backend"] == "api"
+    counted = {"asrwatch_cache_lookups", "asrwatch_cache_hits", "asrwatch_backend_sessions",
+               "asrwatch_fallback_sessions"}
+    assert all(any(one_by_one.counters[name].values()) for name in counted)  # the batch exercises them
     for name, series in one_by_one.counters.items():
         # Issue #16: a label set's every child exists from its first session on, at 0 where
         # nothing was counted; the counted children are those observed one by one.
         got = {k: v for k, v in together.counters[name].items() if v}
+        series = {k: v for k, v in series.items() if v}
         assert got.keys() == series.keys(), name
         assert all(math.isclose(got[k], v, rel_tol=1e-12) for k, v in series.items()), name
     label_sets = {key[:-1] for key in together.counters["asrwatch_sessions"]}

@@ -101,19 +101,22 @@ def test_migration_0012_adds_and_removes_the_columns(database_url):
             return {t: {c["name"] for c in found.get_columns(t)} for t in ("sessions", "rollups", "rollups_hourly")}
 
     head = columns()
-    assert "hallucination" in head["sessions"]
+    command.downgrade(config, "0012")  # what 0012 itself added, not the revisions after it
+    engine.dispose()
+    at_0012 = columns()
+    assert "hallucination" in at_0012["sessions"]
     for table in ("rollups", "rollups_hourly"):
         assert {"hallucination_checked", "hallucination_flagged", "hallucination_compression", "hallucination_loop",
-                "hallucination_no_speech"} <= head[table]
+                "hallucination_no_speech"} <= at_0012[table]
     command.downgrade(config, "0011")
     engine.dispose()
     before = columns()
     assert "hallucination" not in before["sessions"]
     assert not any(c.startswith("hallucination") for t in before.values() for c in t)
-    assert {t: head[t] - before[t] for t in head} == {
+    assert {t: at_0012[t] - before[t] for t in at_0012} == {
         "sessions": {"hallucination"},
-        "rollups": {c for c in head["rollups"] if c.startswith("hallucination")},
-        "rollups_hourly": {c for c in head["rollups_hourly"] if c.startswith("hallucination")},
+        "rollups": {c for c in at_0012["rollups"] if c.startswith("hallucination")},
+        "rollups_hourly": {c for c in at_0012["rollups_hourly"] if c.startswith("hallucination")},
     }
     migrate(engine)
     engine.dispose()

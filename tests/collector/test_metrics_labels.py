@@ -107,6 +107,9 @@ def test_every_child_carries_the_time_its_label_set_was_created():
         "asrwatch_diarization_error_seconds_created", "asrwatch_diarization_speech_seconds_created",
         "asrwatch_session_der_created", "asrwatch_hallucination_checked_created",
         "asrwatch_hallucination_flagged_created"}
+    # And #21's cache and fallback counters.
+    OTHER_FAMILIES_OF_20 |= {"asrwatch_cache_lookups_created", "asrwatch_cache_hits_created",
+                             "asrwatch_backend_sessions_created", "asrwatch_fallback_sessions_created"}
     assert families == {name for name, _ in later} == {
         "asrwatch_sessions_created", "asrwatch_empty_hypotheses_created", "asrwatch_gpu_seconds_created",
         "asrwatch_audio_seconds_created", "asrwatch_wer_errors_created", "asrwatch_wer_ref_words_created",

@@ -62,6 +62,9 @@ SINCE, UNTIL = T0 + timedelta(minutes=10), T0 + timedelta(hours=3)
 @pytest.mark.parametrize("step, starts", [
     ("1h", [T0, T0 + timedelta(hours=1), T0 + timedelta(hours=2)]),
     ("30m", [T0 + timedelta(minutes=m) for m in range(0, 180, 30)]),  # the first clipped to 09:10-09:30
+    # Buckets across compacted hours that are not whole hours: /latency and /status read them in
+    # one query from minute rows (`bucketed.ONE_READ`), the windows alone use the hourly rows.
+    ("90m", [T0, T0 + timedelta(minutes=90)]),
 ])
 def test_each_bucket_is_the_query_over_its_window(client, path, step, starts):
     params = {"group_by": "model_version", "since": SINCE.isoformat(), "until": UNTIL.isoformat()}
@@ -69,7 +72,7 @@ def test_each_bucket_is_the_query_over_its_window(client, path, step, starts):
     assert response.status_code == 200, response.text
     assert response.headers["X-Truncated"] == "false"
     rows = response.json()
-    width = timedelta(minutes=60 if step == "1h" else 30)
+    width = timedelta(minutes={"1h": 60, "30m": 30, "90m": 90}[step])
     assert [datetime.fromisoformat(r["t"]) for r in rows] == [t for t in starts for _ in VERSIONS]
     for t in starts:
         window = {"since": max(t, SINCE).isoformat(), "until": min(t + width, UNTIL).isoformat()}
@@ -139,3 +142,19 @@ def test_wer_without_intervals_is_the_same_wer_with_null_intervals(client):
         [(r["t"], r["model_version"], r["wer"], r["cer"]) for r in with_ci]
     assert {(r["ci_low"], r["ci_high"], r["cer_ci_low"], r["cer_ci_high"]) for r in without} == {(None,) * 4}
     assert client.get("/api/v1/wer", params={**params, "intervals": "maybe"}).status_code == 422
+
+
+def test_latency_kind_answers_only_the_latencies_asked_for(client):
+    """A chart of final latency asks `kind=final`: the same figures, none of the other two."""
+    params = {"group_by": "model_version", "since": SINCE.isoformat(), "until": UNTIL.isoformat(), "step": "15m"}
+    every = client.get("/api/v1/latency", params=params).json()
+    final = client.get("/api/v1/latency", params={**params, "kind": "final"}).json()
+    assert final and len(final) == len(every)
+    for whole, mine in zip(every, final):
+        assert mine == {k: v for k, v in whole.items() if not k.startswith(("first_partial_", "queue_"))}
+    two = client.get("/api/v1/latency", params={**params, "kind": "queue,first_partial"}).json()
+    assert {k for k in two[0] if k.endswith("_ms")} == {f"{n}_p{q}_ms" for n in ("queue", "first_partial")
+                                                          for q in (50, 95, 99)}
+    for bad in ("final,p99", ",", "Final"):
+        response = client.get("/api/v1/latency", params={**params, "kind": bad})
+        assert response.status_code == 422 and response.json()["detail"].startswith("kind:"), bad

@@ -5,77 +5,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import httpx
-import pytest
+# The console and the browser come from tests/console_browser.py, shared with the drawn-chart tests.
+from console_browser import CHROMIUM, CHROMIUM_ARGS, console, playwright_api  # noqa: F401
+from console_browser import aria_labels as _aria_labels
+from console_browser import settle as _settle
 
-from live_collector import free_port
-from prerequisites import missing, need_module
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = {"executive": "Executive", "oncall": "On-call", "debug": "Debug", "model_owner": "Model owner",
          "rollouts": "Rollouts"}
 # Set to refresh the README's screenshot (docs/console-oncall.png) from a real run.
 README_SCREENSHOT = os.environ.get("ASRWATCH_README_SCREENSHOT")
-
-
-@pytest.fixture(scope="module")
-def playwright_api():
-    if not Path(CHROMIUM).exists():
-        missing("needs the Debian chromium package")
-    return need_module("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def console(seeded, tmp_path_factory):
-    """`asrwatch console` against the seeded collector, as a user starts it."""
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("console")
-    log = (workdir / "console.log").open("wb")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.pop("ASRWATCH_CONSOLE_TOKEN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "asrwatch", "console", "--api", seeded.live.url,
-                             "--token", seeded.live.tokens["read"], "--port", str(port)],
-                            cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            assert proc.poll() is None, (workdir / "console.log").read_text()
-            try:
-                if httpx.get(url + "/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "console did not start:\n" + (workdir / "console.log").read_text()
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-    assert seeded.live.tokens["read"] not in (workdir / "console.log").read_text()
-
-
-def _settle(page, title: str) -> None:
-    """Wait until the page's title is drawn and Streamlit has finished running the script."""
-    page.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
-    idle = ("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-            " && !document.querySelector('[data-stale=\"true\"]')"
-            " && !document.querySelector('[data-testid=\"stSkeleton\"]')")
-    for _ in range(2):  # twice, a moment apart: a rerun may start right after the first script run
-        page.wait_for_function(idle, timeout=90_000)
-        page.wait_for_timeout(500)
 
 
 def test_every_page_renders_in_chromium(playwright_api, console, seeded, tmp_path):
@@ -109,15 +49,6 @@ def test_every_page_renders_in_chromium(playwright_api, console, seeded, tmp_pat
             assert not errors, errors
         finally:
             browser.close()
-
-
-def _aria_labels(page, prefix: str) -> list[str]:
-    """The ARIA labels of the drawn charts starting with `prefix`. Vega puts a chart's description
-    on the element it renders into (canvas or svg), so this reads what the drawn chart states, in
-    the browser, without reaching into Streamlit's React state."""
-    return page.eval_on_selector_all(
-        "[aria-label]", "(els, prefix) => els.map(e => e.getAttribute('aria-label')).filter(l => l.startsWith(prefix))",
-        prefix)
 
 
 def test_oncall_timeline_shows_the_page_episode_at_its_event_time(playwright_api, console, seeded, api_get):

@@ -322,3 +322,27 @@ def test_executive_cost_and_wer_over_time_are_the_apis_with_whole_legends(seeded
                if "color" in layer.get("encoding", {})]
     assert legends and all(g["orient"] == "bottom" and g["labelLimit"] == 0 for g in legends)
     assert vega_chart(at, "Error budget left for ")  # the burn-down is drawn
+
+
+def test_oncall_draws_load_beside_delay_from_the_throughput_api(seeded, api_get):
+    """Issue #21 item 2: sessions per second and mean queue time per pool over time, and load per
+    node, are /api/v1/throughput's figures."""
+    at = seeded_page(seeded, "oncall")
+    series = api_get("/api/v1/throughput", group_by="pool", step="15m", **window(seeded))
+    assert {r["pool"] for r in series} >= {"a100", "l4-batch"}
+    for description, column in (("Sessions per second per pool", "sessions_per_s"),
+                                 ("Mean queue time per pool", "queue_ms_mean")):
+        spec, datasets = vega_chart(at, description)
+        drawn = layer_data(spec, datasets, "line")
+        got = sorted((t.isoformat(), p, v) for t, p, v in zip(pd.to_datetime(drawn["t"], utc=True), drawn["pool"],
+                                                                 drawn[column]))
+        want = sorted((pd.Timestamp(r["t"]).tz_convert("UTC").isoformat(), r["pool"], r[column]) for r in series
+                      if r["sessions"] and r[column] is not None)
+        assert got == want, description
+    by_node = api_get("/api/v1/throughput", group_by="node,pool", **window(seeded))
+    shown = table(at, "concurrent_streams_max")
+    assert [(n, s, None if pd.isna(m) else m) for n, s, m in zip(
+        shown["node"], shown["sessions"], shown["concurrent_streams_max"])] == [
+        (r["node"], r["sessions"], r["concurrent_streams_max"]) for r in by_node]
+    # The paid API's sessions name no node: they are the `unknown` row, with no load reported.
+    assert {r["node"] for r in by_node} >= {"a100-0", "l4-batch-0", "unknown"}

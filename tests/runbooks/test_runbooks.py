@@ -24,7 +24,7 @@ EXPECTED = {
     "drift-snr", "drift-audio_length", "drift-words_per_second", "drift-latency", "drift-status_mix",
     "drift-traffic_mix", "drift-partial_rewrites", "drift-wer", "vocabulary-drift", "label-free-wer",
     "cost-regression", "router-delivery-failure", "ingest-outage", "canary-rollback", "index",
-    "slo-burn-hallucination", "slo-burn-diarization",
+    "slo-burn-hallucination", "slo-burn-diarization", "slo-burn-cache_hit", "slo-burn-fallback",
 }
 HEADINGS = [f"## {s}" for s in runbooks.SECTIONS]
 SOURCE_DIRS = ("slo", "drift", "collector", "simulator", "dashboards", "inference_probe", "asrwatch")
@@ -73,6 +73,9 @@ def emitted_urls() -> set[str]:
     row = {"sessions": 500, "cost_per_successful_turn": 2.0, "top_drivers": [],
            "previous": {"sessions": 500, "cost_per_successful_turn": 1.0}}
     urls |= {a.runbook_url for a in cost_alerts([row], [], AT)}
+    from slo.cache_regression import cache_alerts
+    now, before = {"cache_lookups": 1000, "cache_hits": 50}, {"cache_lookups": 1000, "cache_hits": 400}
+    urls |= {a.runbook_url for a in cache_alerts([now], [before], [], AT)}
 
     for path in source_files():  # literal links anywhere else (the router's own alert, ...)
         urls |= {m.group(0).strip("\"'") for m in LITERAL_URL.finditer(path.read_text())}
@@ -81,11 +84,12 @@ def emitted_urls() -> set[str]:
 
 def alert_names() -> set[str]:
     from drift.findings import ALERTNAMES
+    from slo.cache_regression import ALERT_NAME as CACHE
     from slo.cost_regression import ALERT_NAME as COST
     from slo.evaluation import ALERT_NAME as SLO
     from slo.router.dispatcher import DELIVERY_ALERT
 
-    names = {COST, SLO, DELIVERY_ALERT, *ALERTNAMES.values()}
+    names = {CACHE, COST, SLO, DELIVERY_ALERT, *ALERTNAMES.values()}
     for path in source_files():  # names only referenced in matchers, e.g. IngestOutage in inhibit rules
         names |= set(ALERTNAME_LITERAL.findall(path.read_text()))
     return names

@@ -8,7 +8,7 @@ from live_collector import running_collector
 
 # The simulator's vocabulary is left unchanged by the whisper normalizer (see
 # test_simulator_transcripts.py), so scoring without it gives the same WER, 3x faster.
-SIM_COLLECTOR_CONFIG = {"normalizer": "none", "pricing": {"default": 2.5, "l4-batch": 1.2}}
+SIM_COLLECTOR_CONFIG = {"normalizer": "none", "pricing": {"default": 2.5, "l4-batch": 1.2, "api_per_minute": 0.024}}
 
 
 @pytest.fixture(scope="session")

@@ -173,6 +173,15 @@ def test_latency_saturation_burns_the_latency_budget_fast_enough_to_page(collect
     assert onset + timedelta(minutes=10) <= page.starts_at <= onset + timedelta(minutes=20)
     assert pages(collector, latency, page.starts_at - timedelta(minutes=1)) == []
     assert page.evidence["burn_rates"]["30m"] > 14.4
+    # Load beside the delay (#21 item 2): the nodes serving us-east carry about four times the
+    # streams once saturated, at the same sessions per second.
+    load_before = {r["pool"]: r for r in get(collector, "/api/v1/throughput", start, onset, group_by="pool")}
+    load_after = {r["pool"]: r for r in get(collector, "/api/v1/throughput", onset + timedelta(minutes=15), end,
+                                            group_by="pool")}
+    for pool in ("a100", "l4-batch"):
+        assert load_after[pool]["concurrent_streams_max"] > 2 * load_before[pool]["concurrent_streams_max"]
+        assert load_after[pool]["gpu_utilization"] > load_before[pool]["gpu_utilization"] + 0.1
+        assert load_after[pool]["sessions_per_s"] == pytest.approx(load_before[pool]["sessions_per_s"], rel=0.3)
     saturated = sessions(collector, onset + timedelta(minutes=15), end, region="us-east")
     timeouts_after = sum(s["status"] == "timeout" for s in saturated)
     timeouts_before = sum(s["status"] == "timeout" for s in sessions(collector, start, onset, region="us-east"))

@@ -63,5 +63,9 @@ def rollup_rows(counts: dict[str, tuple[np.ndarray, np.ndarray]], dim: str, sli:
                 row["diar_pairs"] = {k: v for k, v in {"1000:20000": n - b, "9000:20000": b}.items() if v}
             if sli == "hallucination":  # n sessions checked, b of them flagged
                 row["hallucination_checked"], row["hallucination_flagged"] = n, b
+            if sli == "cache_hit":  # n cache lookups, b of them misses
+                row["cache_lookups"], row["cache_hits"] = n, n - b
+            if sli == "fallback":  # n sessions naming their backend, b of them served by the API
+                row["backend_sessions"], row["fallback_sessions"] = n, b
             rows.append(row)
     return rows

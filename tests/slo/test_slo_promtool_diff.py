@@ -41,6 +41,10 @@ SPECS = parse_slos([
      "filters": {"channel": "kiosk-mic"}, "group_by": ["model_version"], "min_events": MIN_EVENTS},
     {"name": "diar", "sli": "diarization", "max_der": 0.2, "objective": 0.95, "window": "7d",
      "filters": {"channel": "conference"}, "group_by": ["region"], "min_events": MIN_EVENTS},
+    {"name": "cache", "sli": "cache_hit", "objective": 0.9, "window": "7d",
+     "filters": {"channel": "ivr"}, "group_by": ["region"], "min_events": MIN_EVENTS},
+    {"name": "fallback", "sli": "fallback", "objective": 0.99, "window": "1d",
+     "filters": {"channel": "dictation"}, "group_by": ["model_version"], "min_events": MIN_EVENTS},
 ])
 
 
@@ -66,6 +70,8 @@ def scenario():
         (SPECS[4], "region", ["eu", "us"], "car", 5),
         (SPECS[5], "model_version", ["v1", "v2"], "kiosk-mic", 6),
         (SPECS[6], "region", ["eu", "us"], "conference", 7),
+        (SPECS[7], "region", ["eu", "us"], "ivr", 8),
+        (SPECS[8], "model_version", ["v1", "v2"], "dictation", 9),
     ):
         counts = incident_counts(MINUTES, groups, seed)
         rows = rollup_rows(counts, dim, spec.sli, extra={"channel": channel})
@@ -86,6 +92,12 @@ def scenario():
             elif spec.sli == "hallucination":
                 series.append(_series("asrwatch_hallucination_checked_total", labels, total))
                 series.append(_series("asrwatch_hallucination_flagged_total", labels, bad))
+            elif spec.sli == "cache_hit":
+                series.append(_series("asrwatch_cache_lookups_total", labels, total))
+                series.append(_series("asrwatch_cache_hits_total", labels, total - bad))
+            elif spec.sli == "fallback":
+                series.append(_series("asrwatch_backend_sessions_total", labels, total))
+                series.append(_series("asrwatch_fallback_sessions_total", labels, bad))
             elif spec.sli == "diarization":
                 series.append(_series("asrwatch_session_der_bucket", {**labels, "le": "0.2"}, total - bad))
                 series.append(_series("asrwatch_session_der_count", labels, total))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -21,7 +22,7 @@ from collector.store import (
     queries,
     watermark,
 )
-from collector.store import time_buckets
+from collector.store import throughput_query, time_buckets
 from collector.store import audit as access_audit
 
 router = APIRouter(dependencies=[Depends(require_read)], tags=["query"], responses=API_ERRORS)
@@ -111,9 +112,9 @@ def _paged_buckets(request: Request, response: Response, rows, limit: int, offse
 
 def _grouped(fn, request: Request, response: Response, group_by: str | None, since: str | None,
              until: str | None, limit: int, offset: int, *args, step: str | None = None,
-             max_buckets: int = time_buckets.MAX_POINTS):
+             max_buckets: int = time_buckets.MAX_POINTS, dimensions: tuple[str, ...] = queries.ROLLUP_DIMENSIONS):
     start, end = window(since, until)
-    filters = _filters(request, queries.ROLLUP_DIMENSIONS)
+    filters = _filters(request, dimensions)
     try:
         if step is None:
             rows = fn(services_of(request).engine, _group_by(group_by), start, end, filters, *args,
@@ -172,10 +173,29 @@ async def latency(
     until: str | None = None, limit: int = LIMIT, offset: int = OFFSET, step: str | None = STEP,
     model_version: str | None = None, region: str | None = None, channel: str | None = None,
     tenant: str | None = None, language: str | None = None, pool: str | None = None,
+    kind: str | None = Query(None, description="comma-separated latencies to answer: final, first_partial, "
+                                               "queue (default: all three; a chart of one reads a third)"),
 ) -> list[dict[str, Any]]:
     """p50/p95/p99 of final, first-partial and queue latency per group (within 1%)."""
-    return await run_in_threadpool(_grouped, queries.latency_by_group, request, response, group_by, since, until, limit,
-                                   offset, step=step)
+    try:
+        kinds = queries.latency_kinds(kind)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return await run_in_threadpool(_grouped, partial(queries.latency_by_group, kinds=kinds), request, response,
+                                   group_by, since, until, limit, offset, step=step)
+
+
+@router.get("/api/v1/throughput", responses=_PAGED)
+async def throughput(
+    request: Request, response: Response, group_by: str | None = None, since: str | None = None,
+    until: str | None = None, limit: int = LIMIT, offset: int = OFFSET, step: str | None = STEP,
+    node: str | None = None, pool: str | None = None,
+) -> list[dict[str, Any]]:
+    """Throughput and load per node and/or pool (`group_by=node`, `pool` or `node,pool`): sessions,
+    sessions and audio seconds processed per second, GPU seconds, mean and highest concurrent
+    streams, mean GPU utilisation (where senders report them) and mean queue time."""
+    return await run_in_threadpool(_grouped, throughput_query.throughput_by_group, request, response, group_by, since,
+                                   until, limit, offset, step=step, dimensions=throughput_query.THROUGHPUT_DIMENSIONS)
 
 
 @router.get("/api/v1/status", responses=_PAGED)
@@ -214,10 +234,12 @@ async def cost(
     model_version: str | None = None, region: str | None = None, channel: str | None = None,
     tenant: str | None = None, language: str | None = None, pool: str | None = None,
 ) -> list[dict[str, Any]]:
-    """GPU cost, cost per successful turn and per audio minute, and the drivers that moved."""
-    price = services_of(request).settings.price_per_gpu_hour
-    return await run_in_threadpool(_grouped, queries.cost_by_group, request, response, group_by, since, until, limit,
-                                   offset, price, step=step)
+    """GPU cost, cost per successful turn and per audio minute (per backend too: self-hosted GPU
+    time and the paid API's audio minutes at `pricing.api_per_minute`), and the drivers that moved."""
+    settings = services_of(request).settings
+    fn = partial(queries.cost_by_group, api_per_minute=settings.api_price_per_minute)
+    return await run_in_threadpool(_grouped, fn, request, response, group_by, since, until, limit,
+                                   offset, settings.price_per_gpu_hour, step=step)
 
 
 @router.get("/api/v1/audit")

@@ -1,0 +1,87 @@
+"""Throughput and load per node: each batch's sessions folded per minute x node x pool.
+
+Sessions name the node that served them (`node`; "unknown" when unset, so a pool's throughput
+still counts every session) and may report the streams that node was serving when the session
+started (`concurrent_streams`) and its GPU utilisation (`gpu_utilization`, 0..1). `fold_nodes`
+is pure: a batch -> one row of sums per (minute, node, pool). `apply_node_rows` adds them to the
+stored rows in the caller's ingest transaction, with node values past the cardinality budget
+folded into `__other__` (`collector.store.dimension_budget`: autoscaled fleets mint node names
+without end). Rows go in key order, as the slice rollups do, so replicas never deadlock.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func
+from sqlalchemy.engine import Connection
+
+from collector.measures import groups_of
+from collector.store.database import dialect_insert
+from collector.store.dimension_budget import OTHER, budget_of
+from collector.store.models import NodeRollup
+from collector.store.rollups import EPOCH
+from collector.store.session_batch import UNKNOWN, SessionBatch
+
+NodeRow = dict[str, Any]
+_SUMS = ("sessions", "audio_seconds", "gpu_seconds", "queue_ms_sum", "queue_count", "streams_sum", "streams_count",
+         "gpu_utilization_sum", "gpu_utilization_count")
+_TABLE = NodeRollup.__table__
+
+
+def fold_nodes(batch: SessionBatch) -> list[NodeRow]:
+    """Pure: one row per (minute, node, pool) of the batch, in key order."""
+    if not len(batch):
+        return []
+    nodes = [node or UNKNOWN for node in batch.columns["node"]]
+    keys, group = groups_of(list(zip(batch.epoch_minutes.tolist(), nodes, batch.columns["pool"])))
+    n = len(keys)
+    queue, streams, util = batch.floats("queue_ms"), batch.floats("concurrent_streams"), batch.floats("gpu_utilization")
+
+    def total(values: np.ndarray) -> list:
+        return np.bincount(group, weights=np.nan_to_num(values, nan=0.0), minlength=n).tolist()
+
+    def count(values: np.ndarray) -> list[int]:
+        return np.bincount(group, weights=~np.isnan(values), minlength=n).astype(np.int64).tolist()
+
+    most = np.zeros(n, dtype=np.int64)
+    np.maximum.at(most, group, np.nan_to_num(streams, nan=0.0).astype(np.int64))
+    columns = {"sessions": np.bincount(group, minlength=n).tolist(), "audio_seconds": total(batch.floats("audio_seconds")),
+               "gpu_seconds": total(batch.floats("gpu_seconds")), "queue_ms_sum": total(queue), "queue_count": count(queue),
+               "streams_sum": [int(v) for v in total(streams)], "streams_count": count(streams),
+               "streams_max": most.tolist(), "gpu_utilization_sum": total(util), "gpu_utilization_count": count(util)}
+    rows = [{"minute": EPOCH + timedelta(minutes=m), "node": node, "pool": pool,
+             **{name: values[i] for name, values in columns.items()}} for i, (m, node, pool) in enumerate(keys)]
+    return sorted(rows, key=lambda r: (r["minute"], r["node"], r["pool"]))
+
+
+def _merged(rows: list[NodeRow]) -> list[NodeRow]:
+    """Rows whose keys became equal (nodes folded into `__other__`) added up, in key order."""
+    out: dict[tuple, NodeRow] = {}
+    for row in rows:
+        key = (row["minute"], row["node"], row["pool"])
+        kept = out.get(key)
+        if kept is None:
+            out[key] = dict(row)
+        else:
+            for name in _SUMS:
+                kept[name] += row[name]
+            kept["streams_max"] = max(kept["streams_max"], row["streams_max"])
+    return [out[key] for key in sorted(out)]
+
+
+def apply_node_rows(conn: Connection, rows: list[NodeRow]) -> None:
+    """Add the rows to the stored node rollups (the caller's ingest transaction)."""
+    if not rows:
+        return
+    folded = budget_of(conn.engine).decide(conn, {"node": {r["node"] for r in rows}}).get("node", set())
+    if folded:
+        rows = _merged([{**r, "node": OTHER} if r["node"] in folded else r for r in rows])
+    insert = dialect_insert(conn, _TABLE)
+    most = func.greatest if conn.dialect.name == "postgresql" else func.max  # SQLite's max(a, b) is scalar
+    conn.execute(insert.on_conflict_do_update(
+        index_elements=["minute", "node", "pool"],
+        set_={**{name: _TABLE.c[name] + insert.excluded[name] for name in _SUMS},
+              "streams_max": most(_TABLE.c.streams_max, insert.excluded.streams_max)}), rows)

@@ -1,0 +1,78 @@
+"""The cache watch: every evaluator interval, compare each slice's cache hit rate with the
+previous window and hand significant drops to the alert router as tickets
+(`slo.cache_regression`).
+
+Config (`cache:` in asrwatch.yaml): `group_by` (default: the whole fleet), `window_hours` (1),
+`min_drop` (0.1: ten points of hit rate), `min_lookups` (200 in each window), `alpha` (0.01),
+`enabled` (true). Fleets whose senders never set `cache_hit` have no lookups: nothing fires.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.engine import Engine
+
+from asrwatch.jobs import Job
+from asrwatch.settings import Settings, validation_problems
+from collector.store import ROLLUP_DIMENSIONS, queries
+from slo.alert import Alert
+from slo.cache_regression import cache_alerts
+
+if TYPE_CHECKING:
+    from asrwatch.services import Services
+
+log = logging.getLogger("asrwatch.cache")
+
+
+class CacheWatchConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    group_by: list[str] = Field(default_factory=list)
+    window_hours: float = Field(1.0, gt=0)
+    min_drop: float = Field(0.1, gt=0, le=1)
+    min_lookups: int = Field(200, ge=1)
+    alpha: float = Field(0.01, gt=0, lt=1)
+
+    @field_validator("group_by")
+    @classmethod
+    def _known_dimensions(cls, value: list[str]) -> list[str]:
+        for dim in value:
+            if dim not in ROLLUP_DIMENSIONS:
+                raise ValueError(f"unknown dimension {dim!r} (one of {', '.join(ROLLUP_DIMENSIONS)})")
+        return value
+
+    @classmethod
+    def from_settings(cls, settings: Settings | Mapping[str, Any]) -> "CacheWatchConfig":
+        raw = (settings.get("cache") if isinstance(settings, Mapping) else settings.cache) or {}
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:  # an unknown key is named with the closest valid one
+            raise ValueError("invalid cache config: " + "; ".join(validation_problems(exc, cls, "cache"))) from None
+
+
+def check(engine: Engine, settings: Settings, config: CacheWatchConfig, at: datetime) -> list[Alert]:
+    window = timedelta(hours=config.window_hours)
+    current = queries.status_by_group(engine, config.group_by, at - window, at, {})
+    previous = queries.status_by_group(engine, config.group_by, at - 2 * window, at - window, {})
+    return cache_alerts(current, previous, config.group_by, at, min_drop=config.min_drop,
+                        min_lookups=config.min_lookups, alpha=config.alpha, runbook_base_url=settings.runbook_base)
+
+
+def cache_job(services: Services) -> Job | None:
+    """Every evaluator interval (the first pass one interval after start), hand cache hit rate
+    drops to the alert router as tickets; none when disabled."""
+    settings = services.settings
+    config = CacheWatchConfig.from_settings(settings)  # a bad config fails startup
+    if not config.enabled:
+        return None
+
+    def step(at: datetime) -> None:
+        services.alert_router.sync("cache", check(services.engine, settings, config, at), at)
+
+    return Job("cache watch", settings.evaluator_interval_s, step, first_wait_s=settings.evaluator_interval_s, log=log)
