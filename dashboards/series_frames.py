@@ -98,12 +98,18 @@ def episodes_caption(series: Mapping[str, Any]) -> str:
     return "Alert episodes (shaded): " + "; ".join(parts) + "."
 
 
+SPAN = "maintenance span"  # a row of `annotations_frame` that is shaded, not drawn as a rule
+
+
 def annotations_frame(annotations: Sequence[Mapping[str, Any]], since: Any = None, until: Any = None
                       ) -> pd.DataFrame:
-    """t, kind, text: rollout registrations, rollbacks and silences (a silence also ends). Given
-    the charts' range, only the marks inside [since, until] are kept: the API returns markers that
-    overlap the range (a silence that began before it, its end after it), and a rule outside the
-    range would widen the shared time axis and squash the data."""
+    """t, kind, text, start, end, key: rollout registrations, rollbacks, silences and maintenance
+    windows (those with an end also end). Given the charts' range, only the marks inside
+    [since, until] are kept: the API returns markers that overlap the range (a silence that
+    began before it, its end after it), and a rule outside the range would widen the shared time
+    axis and squash the data. A maintenance window also gives one `SPAN` row, `start`..`end`
+    clipped to the range and keyed by the window's id, so one that began before the range or is
+    still running is shaded over the part of it the chart shows."""
     lo, hi = (_time(since) if since is not None else None), (_time(until) if until is not None else None)
     rows = []
     for a in annotations or []:
@@ -111,7 +117,15 @@ def annotations_frame(annotations: Sequence[Mapping[str, Any]], since: Any = Non
         if a.get("end"):
             rows.append({"t": _time(a["end"]), "kind": f"{a['kind']} end", "text": a.get("text", "")})
     rows = [r for r in rows if (lo is None or r["t"] >= lo) and (hi is None or r["t"] <= hi)]
-    return _frame(rows, ["t", "kind", "text"])
+    for a in annotations or []:
+        if a["kind"] != "maintenance":
+            continue
+        start = _time(a["t"]) if lo is None else max(_time(a["t"]), lo)
+        end = hi if not a.get("end") else (_time(a["end"]) if hi is None else min(_time(a["end"]), hi))
+        if end is not None and start < end:
+            rows.append({"t": start, "kind": SPAN, "text": a.get("text", ""), "start": start, "end": end,
+                         "key": a.get("target") or a.get("text", "")})
+    return _frame(rows, ["t", "kind", "text", "start", "end", "key"])
 
 
 LATENCY_QUANTILES = {"p50": "final_p50_ms", "p95": "final_p95_ms", "p99": "final_p99_ms"}

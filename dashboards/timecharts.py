@@ -12,6 +12,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from dashboards.series_frames import SPAN
+
 MARKER_COLORS = {"rollout": "#7c3aed", "rollback": "#dc2626", "silence": "#6b7280", "silence end": "#9ca3af",
                  "maintenance": "#0891b2", "maintenance end": "#67e8f9"}
 MAINTENANCE_FILL = "#0891b2"
@@ -31,6 +33,9 @@ def markers(frame: pd.DataFrame) -> alt.Chart | None:
     """Vertical rules at each marker's time, coloured by kind (shown in a legend of their own)."""
     if frame is None or frame.empty:
         return None
+    frame = frame[frame["kind"] != SPAN][["t", "kind", "text"]]
+    if frame.empty:
+        return None
     kinds = [k for k in MARKER_COLORS if k in set(frame["kind"])]
     return alt.Chart(frame).mark_rule(strokeDash=[4, 3], strokeWidth=2).encode(
         x="t:T",
@@ -40,21 +45,15 @@ def markers(frame: pd.DataFrame) -> alt.Chart | None:
 
 
 def maintenance_spans(frame: pd.DataFrame | None) -> alt.Chart | None:
-    """Maintenance windows shaded from their start rule to their end rule (paired by text; a
-    window reaching past the frame's marks is shaded to its first or last mark): their events
-    count in no budget, so a flat stretch of the budget there is by design."""
-    if frame is None or frame.empty or not frame["kind"].isin(["maintenance", "maintenance end"]).any():
+    """Maintenance windows shaded over the part of the range they cover (`series_frames.SPAN`
+    rows, clipped to the range): their events count in no budget, so a flat stretch of the
+    budget there is by design."""
+    if frame is None or frame.empty or "start" not in frame.columns:
         return None
-    lo, hi = frame["t"].min(), frame["t"].max()
-    spans: list[dict] = []
-    open_: dict[str, pd.Timestamp] = {}
-    for row in frame.sort_values("t").itertuples():
-        if row.kind == "maintenance":
-            open_[row.text] = row.t
-        elif row.kind == "maintenance end":
-            spans.append({"start": open_.pop(row.text, lo), "end": row.t, "text": row.text})
-    spans += [{"start": t, "end": hi, "text": text} for text, t in open_.items()]
-    return alt.Chart(pd.DataFrame(spans)).mark_rect(opacity=0.12, color=MAINTENANCE_FILL).encode(
+    spans = frame[frame["kind"] == SPAN][["start", "end", "text"]]
+    if spans.empty:
+        return None
+    return alt.Chart(spans).mark_rect(opacity=0.12, color=MAINTENANCE_FILL).encode(
         x="start:T", x2="end:T", tooltip=[alt.Tooltip("start:T", format="%Y-%m-%d %H:%M"),
                                           alt.Tooltip("end:T", format="%Y-%m-%d %H:%M"), "text"])
 

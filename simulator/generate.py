@@ -32,6 +32,7 @@ LABELABLE_STATUSES = ("ok", "partial", "decode_error")
 _HALLUCINATION_SALT = 0x9A11  # the hallucination draw's seed: the session's text seed with this mixed in
 _DIARIZATION_SALT = 0xD1A2  # the speaker turns' seed, likewise
 _BACKEND_SALT = 0xCAC4  # the cache hit and backend draws' seed, likewise
+_SHADOW_BACKEND_SALT = 0x5AD0  # and a shadow copy's
 
 
 @dataclass(frozen=True)
@@ -201,17 +202,23 @@ def _emit(
         shadow_outcome = realize(rng, draft)
         shadow_trace = f"{rng.getrandbits(128):032x}"
         shadow = _record(f"sim-{shadow_trace}", shadow_trace, draft, shadow_outcome, None)
+        _serve(random.Random(text_seed ^ _SHADOW_BACKEND_SALT), draft, shadow)  # mirrored to a node too
         shadow["shadow"] = True
         shadow["turn_success"] = None
         batch.sessions.append(shadow)
 
 
 def _serve(rng: random.Random, draft: Draft, record: dict) -> None:
-    """Which path answered the session: the cache (where the channel has one), else the
-    self-hosted recognizer or, with `fallback_p`, the paid API, which spends none of our GPU time;
-    and on the self-hosted path, the node, its concurrent streams and GPU utilisation."""
+    """Which path answered the session: the transcript cache (where the channel has one: no
+    recognizer ran, so no backend, no GPU time and no node), else the self-hosted recognizer (on a
+    node, with its concurrent streams and GPU utilisation) or, with `fallback_p`, the paid API,
+    which spends none of our GPU time. The fallback share is so a share of recognizer traffic."""
+    hit = draft.cache_hit_p is not None and rng.random() < draft.cache_hit_p
     if draft.cache_hit_p is not None:
-        record["cache_hit"] = rng.random() < draft.cache_hit_p
+        record["cache_hit"] = hit
+    if hit:
+        record["gpu_seconds"] = 0.0
+        return
     api = rng.random() < draft.fallback_p
     record["backend"] = "api" if api else "self_hosted"
     if api:

@@ -136,7 +136,7 @@ def _saturation(draft: Draft, since_s: float, fleet: FleetConfig) -> None:
     level = _ramp(since_s, 15 * 60)
     draft.queue_median_ms = draft.queue_median_ms + level * (1200.0 - draft.queue_median_ms)
     draft.queue_sigma = 0.8 + 0.2 * level
-    # The load behind the queue: the nodes carry three times the streams, their GPUs near full.
+    # The load behind the queue: the nodes carry four times the streams, their GPUs near full.
     draft.streams_mean = draft.streams_mean + level * (_SATURATED_STREAMS - draft.streams_mean)
 
 
@@ -367,7 +367,7 @@ SCENARIOS: dict[str, Scenario] = {
             summary=(
                 f"The transcript cache in front of telephony (IVR prompts repeat) is restarted with a new key: its "
                 f"hit rate falls from {CACHE_HIT_RATE['telephony']:.0%} to {_COLD_CACHE_HIT_RATE:.0%}, so more audio "
-                "reaches the recognizer; nothing fails (a ticket, not a page)."
+                "reaches the recognizer (GPU time and cost rise); nothing fails (a ticket, not a page)."
             ),
             should_fire=("cache_hit",),
             scope=lambda fleet: {"channel": "telephony"},

@@ -10,18 +10,18 @@ Config (`cache:` in asrwatch.yaml): `group_by` (default: the whole fleet), `wind
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field
 from sqlalchemy.engine import Engine
 
 from asrwatch.jobs import Job
-from asrwatch.settings import Settings, validation_problems
-from collector.store import ROLLUP_DIMENSIONS, queries
+from asrwatch.settings import Settings
+from collector.store import queries
 from slo.alert import Alert
 from slo.cache_regression import cache_alerts
+from slo.watch_config import WatchConfig
 
 if TYPE_CHECKING:
     from asrwatch.services import Services
@@ -29,31 +29,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("asrwatch.cache")
 
 
-class CacheWatchConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CacheWatchConfig(WatchConfig):
+    section: ClassVar[str] = "cache"
 
-    enabled: bool = True
-    group_by: list[str] = Field(default_factory=list)
     window_hours: float = Field(1.0, gt=0)
     min_drop: float = Field(0.1, gt=0, le=1)
     min_lookups: int = Field(200, ge=1)
     alpha: float = Field(0.01, gt=0, lt=1)
-
-    @field_validator("group_by")
-    @classmethod
-    def _known_dimensions(cls, value: list[str]) -> list[str]:
-        for dim in value:
-            if dim not in ROLLUP_DIMENSIONS:
-                raise ValueError(f"unknown dimension {dim!r} (one of {', '.join(ROLLUP_DIMENSIONS)})")
-        return value
-
-    @classmethod
-    def from_settings(cls, settings: Settings | Mapping[str, Any]) -> "CacheWatchConfig":
-        raw = (settings.get("cache") if isinstance(settings, Mapping) else settings.cache) or {}
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:  # an unknown key is named with the closest valid one
-            raise ValueError("invalid cache config: " + "; ".join(validation_problems(exc, cls, "cache"))) from None
 
 
 def check(engine: Engine, settings: Settings, config: CacheWatchConfig, at: datetime) -> list[Alert]:

@@ -8,18 +8,18 @@ Config (`cost:` in asrwatch.yaml): `group_by` (default: the whole fleet), `windo
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 from sqlalchemy.engine import Engine
 
 from asrwatch.jobs import Job
-from asrwatch.settings import Settings, validation_problems
+from asrwatch.settings import Settings
 from collector.store import cost_by_group
 from slo.alert import Alert
 from slo.cost_regression import cost_alerts
+from slo.watch_config import WatchConfig
 
 if TYPE_CHECKING:
     from asrwatch.services import Services
@@ -27,22 +27,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("asrwatch.cost")
 
 
-class CostWatchConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CostWatchConfig(WatchConfig):
+    section: ClassVar[str] = "cost"
 
-    enabled: bool = True
-    group_by: list[str] = Field(default_factory=list)
     window_hours: float = Field(2.0, gt=0)
     min_relative_increase: float = Field(0.3, gt=0)
     min_sessions: int = Field(200, ge=1)
-
-    @classmethod
-    def from_settings(cls, settings: Settings | Mapping[str, Any]) -> "CostWatchConfig":
-        raw = (settings.get("cost") if isinstance(settings, Mapping) else settings.cost) or {}
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:  # an unknown key is named with the closest valid one
-            raise ValueError("invalid cost config: " + "; ".join(validation_problems(exc, cls, "cost"))) from None
 
 
 def check(engine: Engine, settings: Settings, config: CostWatchConfig, at: datetime) -> list[Alert]:

@@ -163,8 +163,11 @@ def applied_to(window: MaintenanceWindow, spec: SLOSpec) -> Applied | str:
             match.append((spec.group_by.index(dim), value))
         elif filters.get(dim) == [value]:
             continue  # the SLO counts only that traffic: every group is in the window
-        elif dim in filters:
+        elif dim in filters and value not in filters[dim]:
             return f"{dim}={value}: not counted by this SLO (its filters keep {dim} in {filters[dim]})"
+        elif dim in filters:
+            return (f"{dim}={value}: counted by this SLO with the other {dim} values its filters keep "
+                    f"({filters[dim]}) and not one of its group_by, so it cannot be told apart in its counts")
         else:
             return (f"{dim}: not one of the SLO's group_by nor pinned by its filters, so its traffic "
                     "cannot be told apart in the SLO's counts")

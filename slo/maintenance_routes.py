@@ -16,7 +16,7 @@ from asrwatch.settings import Settings
 from collector.api import at_or_collector_now, get_engine, get_settings, parse_time, require_admin, require_read
 from collector.store import API_ERRORS, error_responses
 from slo import maintenance_store
-from slo.maintenance import CONFIG_ID_PREFIX, MaintenanceWindow, WindowSpec, config_windows, unknown_slos
+from slo.maintenance import MaintenanceWindow, WindowSpec, config_windows, unknown_slos
 from slo.spec import SLOSpec, SLOSpecError, slos_from_settings
 
 router = APIRouter(tags=["maintenance"], responses=API_ERRORS)
@@ -61,18 +61,21 @@ async def list_windows(
 
 @router.delete("/api/v1/maintenance/{window_id}", responses=error_responses(404, 409))
 async def delete_window(window_id: str, at: str | None = Query(None, description="RFC 3339; default the collector's clock"),
+                        remove: bool = Query(False, description="also remove a window that is already over "
+                                                                "(its events count in budgets and alerts again)"),
                         engine: Engine = Depends(get_engine), settings: Settings = Depends(get_settings),
                         who: str = Depends(require_admin)) -> dict[str, Any]:
     """An active window ends at `at` (the collector's clock: event time, as the SLOs are
-    judged); one not started yet, or already over (its events then count again), is removed.
+    judged); one not started yet is removed; one already over is left as it is (`action:
+    unchanged`: a retried DELETE of an active window changes nothing more) unless `remove=true`.
     `action` says which."""
-    if window_id.startswith(CONFIG_ID_PREFIX) or any(w.id == window_id for w in config_windows(settings)):
+    if any(w.id == window_id for w in config_windows(settings)):
         raise HTTPException(409, f"window_id: {window_id} comes from the config (maintenance_windows); "
                                  "remove it there and restart")
 
     def act() -> tuple[str, MaintenanceWindow] | None:
         now = at_or_collector_now(at, "at", engine, settings.evaluator_clock)
-        return maintenance_store.end(engine, window_id, f"api:{who}", now, datetime.now(timezone.utc))
+        return maintenance_store.end(engine, window_id, f"api:{who}", now, datetime.now(timezone.utc), remove)
 
     done = await run_in_threadpool(act)
     if done is None:

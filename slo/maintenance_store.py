@@ -58,11 +58,13 @@ def create(engine: Engine, spec: WindowSpec, actor: str, at: datetime) -> Mainte
     return window
 
 
-def end(engine: Engine, window_id: str, actor: str, now: datetime, at: datetime
-        ) -> tuple[Literal["maintenance.end", "maintenance.remove"], MaintenanceWindow] | None:
-    """DELETE: a window active at `now` (the collector's clock, event time) ends then; any other
-    (not started, or over: its events count again) is removed. None when there is no such
-    stored window. `at` is the wall clock, for the audit row."""
+def end(engine: Engine, window_id: str, actor: str, now: datetime, at: datetime, remove_past: bool = False
+        ) -> tuple[Literal["maintenance.end", "maintenance.remove", "unchanged"], MaintenanceWindow] | None:
+    """DELETE: a window active at `now` (the collector's clock, event time) ends then; one not
+    started yet is removed; one already over stays as it is ("unchanged", nothing audited), so a
+    retried DELETE of an active window does not turn its end into a removal, unless
+    `remove_past` asks for that (its events then count in budgets and alerts again). None when
+    there is no such stored window. `at` is the wall clock, for the audit row."""
     table = MaintenanceWindowRow.__table__
     minute = floor_minute(now)
     with write_transaction(engine) as conn:
@@ -72,12 +74,15 @@ def end(engine: Engine, window_id: str, actor: str, now: datetime, at: datetime
         (window,) = as_windows([row])
         if window.starts_at < minute < window.ends_at:
             conn.execute(update(table).where(table.c.id == window_id).values(ends_at=minute))
-            action: Literal["maintenance.end", "maintenance.remove"] = END
+            action: Literal["maintenance.end", "maintenance.remove", "unchanged"] = END
             reason = f"ended at {minute.isoformat()} (event time) via API"
             window = replace(window, ends_at=minute)
-        else:
+        elif minute <= window.starts_at or remove_past:
             conn.execute(delete(table).where(table.c.id == window_id))
-            action, reason = REMOVE, "removed via API"
+            action = REMOVE
+            reason = "removed via API" + (" (over: its events count again)" if minute > window.starts_at else "")
+        else:
+            return "unchanged", window
         _audit(conn, audit.entry(at, actor, action, window_id, reason, _evidence(window)))
     return action, window
 

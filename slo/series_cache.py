@@ -41,6 +41,11 @@ class SeriesCache:
         self._hours: OrderedDict[tuple, tuple[int, CountsSet]] = OrderedDict()
         self._rows = 0
         self._lock = threading.Lock()
+        self._readers: dict[tuple, threading.Lock] = {}  # per (kind, keys): one cold read at a time
+
+    def _reader(self, key: tuple) -> threading.Lock:
+        with self._lock:
+            return self._readers.setdefault(key, threading.Lock())
 
     def set_pieces(self, conn: Connection, kind: str, keys: tuple, start: datetime, end: datetime,
                    read_kept: Read, read_recent: Read) -> list[CountsSet]:
@@ -49,8 +54,17 @@ class SeriesCache:
         kind "minutes": both read minute rows (one read). kind "hours": `read_kept` reads hourly
         rows (stamped at the hour's first minute), `read_recent` the minutes of the hours not
         compacted yet. Hourly rows equal their minutes' sums (`collector.store.compaction`) and late
-        data bumps the same revision, so a kept hour is as valid as a kept hour of minutes."""
+        data bumps the same revision, so a kept hour is as valid as a kept hour of minutes.
+
+        Callers asking for the same counts at once (a page's `/slos` beside the evaluator's pass
+        right after a start) take turns: the second finds the hours the first kept instead of
+        reading them again beside it, which on a cold start doubled the work of both."""
         key = (kind, keys)
+        with self._reader(key):
+            return self._pieces(conn, key, kind, start, end, read_kept, read_recent)
+
+    def _pieces(self, conn: Connection, key: tuple, kind: str, start: datetime, end: datetime,
+                read_kept: Read, read_recent: Read) -> list[CountsSet]:
         through = compacted_through(conn)
         first = hour_of(start)
         cached_end = min(through, end) if through is not None else first

@@ -25,7 +25,9 @@ def summarize(totals_by_pool: Mapping[str, Mapping[str, float]], price: Callable
     Two backends cost differently: the self-hosted path costs its GPU-hours at each pool's price,
     the paid API (sessions sent with `backend: api`, the fallback) its audio minutes at
     `api_per_minute`. Sessions that name no backend are self-hosted. Without an API price, the
-    API's cost is unknown (None) and left out of `cost_usd`; `api_unpriced_minutes` says how much."""
+    API's cost is unknown (None) and left out of `cost_usd` and `cost_per_successful_turn`
+    (`api_unpriced_minutes` says how much is missing), and `cost_per_audio_minute` is the
+    self-hosted path's."""
     keys = ("sessions", "successful_turns", "gpu_seconds", "audio_seconds", "retries", "shadow_sessions",
             "api_audio_seconds", "fallback_sessions")
     sums = {k: sum(float(t.get(k, 0) or 0) for t in totals_by_pool.values()) for k in keys}
@@ -35,6 +37,11 @@ def summarize(totals_by_pool: Mapping[str, Mapping[str, float]], price: Callable
     api_cost = api_minutes * api_per_minute if api_per_minute is not None else (0.0 if not api_minutes else None)
     cost = gpu_cost + (api_cost or 0.0)
     self_hosted_minutes = audio_minutes - api_minutes
+    # The API's audio used no GPU of ours: GPU time per audio second is the self-hosted path's.
+    self_hosted_audio = sums["audio_seconds"] - sums["api_audio_seconds"]
+    # Without an API price, a unit cost over all minutes would count the API's minutes at zero,
+    # and a fallback would look like savings: the per-minute figure is then the self-hosted one.
+    per_minute = _ratio(cost, audio_minutes) if api_cost is not None else _ratio(gpu_cost, self_hosted_minutes)
     return {
         "sessions": int(sums["sessions"]),
         "successful_turns": int(sums["successful_turns"]),
@@ -42,7 +49,10 @@ def summarize(totals_by_pool: Mapping[str, Mapping[str, float]], price: Callable
         "cost_usd": cost,
         "cost_per_successful_turn": _ratio(cost, sums["successful_turns"]),
         "audio_minutes": audio_minutes,
-        "cost_per_audio_minute": _ratio(cost, audio_minutes),
+        "cost_per_audio_minute": per_minute,
+        "retries_per_session": _ratio(sums["retries"], sums["sessions"]),
+        "shadow_fraction": _ratio(sums["shadow_sessions"], sums["sessions"]),
+        "gpu_seconds_per_audio_second": _ratio(sums["gpu_seconds"], self_hosted_audio),
         "fallback_sessions": int(sums["fallback_sessions"]),
         "api_unpriced_minutes": api_minutes if api_cost is None else 0.0,
         "by_backend": {
@@ -51,9 +61,6 @@ def summarize(totals_by_pool: Mapping[str, Mapping[str, float]], price: Callable
             "api": {"audio_minutes": api_minutes, "cost_usd": api_cost,
                     "cost_per_audio_minute": None if api_cost is None else _ratio(api_cost, api_minutes)},
         },
-        "retries_per_session": _ratio(sums["retries"], sums["sessions"]),
-        "shadow_fraction": _ratio(sums["shadow_sessions"], sums["sessions"]),
-        "gpu_seconds_per_audio_second": _ratio(sums["gpu_seconds"], sums["audio_seconds"]),
     }
 
 

@@ -39,7 +39,6 @@ from collector.store.retention import apply_retention
 from collector.store.rollups import HOUR, compacted_through, hour_of
 from collector.store.schemas import (
     API_ERRORS,
-    BACKENDS,
     FALLBACK_BACKEND,
     DiarizationScore,
     ErrorOut,
@@ -106,7 +105,6 @@ __all__ = [
     "SessionFields",
     "SessionIn",
     "STATUSES",
-    "BACKENDS",
     "FALLBACK_BACKEND",
     "storage_problem",
     "store_sessions",

@@ -279,7 +279,8 @@ class RollupCompaction(Base):
 class NodeRollup(Base):
     """Per event-time minute x node x pool: throughput and load, folded at ingest
     (`collector.store.node_rollups`). Apart from the slice rollups because nodes come and go
-    with autoscaling: as a slice dimension they would multiply every slice's rows."""
+    with autoscaling: as a slice dimension they would multiply every slice's rows. Window reads
+    go by the primary key, which leads with the minute; rows stay per minute (no compaction)."""
 
     __tablename__ = "node_rollups"
 
@@ -296,8 +297,6 @@ class NodeRollup(Base):
     streams_max: Mapped[int] = mapped_column(Integer, default=0)
     gpu_utilization_sum: Mapped[float] = mapped_column(Float, default=0.0)
     gpu_utilization_count: Mapped[int] = mapped_column(Integer, default=0)
-
-    __table_args__ = (Index("ix_node_rollups_minute", "minute"),)
 
 
 class RollupHour(Base):

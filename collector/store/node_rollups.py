@@ -73,12 +73,19 @@ def _merged(rows: list[NodeRow]) -> list[NodeRow]:
 
 
 def apply_node_rows(conn: Connection, rows: list[NodeRow]) -> None:
-    """Add the rows to the stored node rollups (the caller's ingest transaction)."""
+    """Add the rows to the stored node rollups (the caller's ingest transaction). Nodes and pools
+    past their budget read `__other__`, pools exactly as in the slice rollups (the same budget,
+    decided in the same transaction), so `/throughput` and `/status` agree on every pool."""
     if not rows:
         return
-    folded = budget_of(conn.engine).decide(conn, {"node": {r["node"] for r in rows}}).get("node", set())
-    if folded:
-        rows = _merged([{**r, "node": OTHER} if r["node"] in folded else r for r in rows])
+    budget = budget_of(conn.engine)
+    folded = budget.decide(conn, {"node": {r["node"] for r in rows}, "pool": {r["pool"] for r in rows}})
+    nodes, pools = folded.get("node", set()), folded.get("pool", set())
+    if nodes or pools:
+        # Pools' folded sessions were counted by the slice rollups' fold; the nodes' are counted here.
+        budget.count_folded_on_commit(conn, {"node": sum(r["sessions"] for r in rows if r["node"] in nodes)})
+        rows = _merged([{**r, "node": OTHER if r["node"] in nodes else r["node"],
+                         "pool": OTHER if r["pool"] in pools else r["pool"]} for r in rows])
     insert = dialect_insert(conn, _TABLE)
     most = func.greatest if conn.dialect.name == "postgresql" else func.max  # SQLite's max(a, b) is scalar
     conn.execute(insert.on_conflict_do_update(

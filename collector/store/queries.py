@@ -62,9 +62,14 @@ class Buckets(Groups):
         return self.cut
 
 
-def _bucket_pages(keys: list[tuple], limit: int | None, offset: int) -> tuple[list[tuple], int, bool]:
-    """Keys `(bucket, *group)` -> the sorted keys of each bucket's page (buckets in time order),
-    the most groups a bucket had, and whether some bucket's groups were cut."""
+def pages(keys: list[tuple], limit: int | None, offset: int, per_bucket: bool
+          ) -> tuple[list[tuple], int, bool]:
+    """The sorted keys of one page, how many groups there were, and whether some were cut. With
+    `per_bucket` the keys are `(bucket, *group)` and each bucket is paged on its own (buckets in
+    time order): the total is the most groups a bucket had."""
+    if not per_bucket:
+        page, total = _page(keys, limit, offset)
+        return page, total, False
     page: list[tuple] = []
     most, cut = 0, False
     end = None if limit is None else offset + limit
@@ -76,7 +81,10 @@ def _bucket_pages(keys: list[tuple], limit: int | None, offset: int) -> tuple[li
     return page, most, cut
 
 
-def _buckets(rows: list[dict[str, Any]], total: int, offset: int, cut: bool) -> Buckets:
+def answer(rows: list[dict[str, Any]], total: int, offset: int, cut: bool, per_bucket: bool) -> Groups:
+    """One page of a grouped answer (`Buckets` for a `step=` answer)."""
+    if not per_bucket:
+        return _groups(rows, total, offset)
     out = Buckets(rows)
     out.total, out.offset, out.cut = total, offset, cut
     return out
@@ -181,10 +189,7 @@ def latency_by_group(engine: Engine, group_by: Sequence[str], since: datetime, u
     merged = {h: histogram.merged_json_texts([row[width + i] for row in fetched], owners, len(keys))
               for i, h in enumerate(fields.values())}
     groups = {key: {h: merged[h][i] for h in fields.values()} for i, key in enumerate(keys)}
-    if lead:
-        page, total, cut = _bucket_pages(list(groups), limit, offset)
-    else:
-        (page, total), cut = _page(list(groups), limit, offset), False
+    page, total, cut = pages(list(groups), limit, offset, bool(lead))
     out = []
     for key in page:
         entry: dict[str, Any] = {"t": bucket_start(key[0], step)} if lead else {}  # type: ignore[arg-type]
@@ -195,7 +200,7 @@ def latency_by_group(engine: Engine, group_by: Sequence[str], since: datetime, u
             for q in quantiles:
                 entry[f"{name}_p{round(q * 100):d}_ms"] = histogram.quantile(hist, q)
         out.append(entry)
-    return _buckets(out, total, offset, cut) if lead else _groups(out, total, offset)
+    return answer(out, total, offset, cut, bool(lead))
 
 
 _COST_SUMS = ("sessions", "successful_turns", "gpu_seconds", "audio_seconds", "retries", "shadow_sessions",
@@ -251,15 +256,11 @@ def status_by_group(engine: Engine, group_by: Sequence[str], since: datetime, un
         window = rollup_rows(conn, [*group_by, *_STATUS_SUMS], since, until, filters, step=step)
         cols = ([window.c.t] if step is not None else []) + [window.c[d] for d in group_by]
         query = select(*cols, *[func.sum(window.c[c]).label(c) for c in _STATUS_SUMS])
-        rows = conn.execute(query.group_by(*cols).order_by(*cols)).mappings().all()
-    rows = [r for r in rows if r["sessions"]]
-    if step is not None:
-        by_key = {(r["t"], *(r[d] for d in group_by)): r for r in rows}
-        page, total, cut = _bucket_pages(list(by_key), limit, offset)
-        rows = [by_key[key] for key in page]
-    else:
-        end = None if limit is None else offset + limit
-        total, rows = len(rows), rows[offset:end]
+        rows = conn.execute(query.group_by(*cols)).mappings().all()
+    lead = ("t",) if step is not None else ()
+    by_key = {tuple(r[d] for d in (*lead, *group_by)): r for r in rows if r["sessions"]}
+    page, total, cut = pages(list(by_key), limit, offset, step is not None)  # sorted as every grouped answer
+    rows = [by_key[key] for key in page]
     out = [{**({"t": bucket_start(r["t"], step)} if step is not None else {}), **{d: r[d] for d in group_by},
             **{c.removeprefix("status_"): int(r[c] or 0) for c in _STATUS_SUMS}} for r in rows]
     for row in out:  # label-free: the share of sessions with a hypothesis checked that were flagged
@@ -269,7 +270,7 @@ def status_by_group(engine: Engine, group_by: Sequence[str], since: datetime, un
         row["cache_hit_rate"] = row["cache_hits"] / row["cache_lookups"] if row["cache_lookups"] else None
         row["fallback_share"] = (row["fallback_sessions"] / row["backend_sessions"]
                                  if row["backend_sessions"] else None)
-    return _buckets(out, total, offset, cut) if step is not None else _groups(out, total, offset)
+    return answer(out, total, offset, cut, step is not None)
 
 
 SAMPLE_FIELDS = ("wer", "substitutions", "deletions", "insertions", "ref_words", "source",

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from collector.store.database import read_connection
 from collector.store.models import NodeRollup
-from collector.store.queries import Buckets, Groups, _bucket_pages, _buckets, _groups, _page
+from collector.store.queries import Groups, answer, pages
 from collector.store.rollup_window import bucket_index, bucket_start
 
 THROUGHPUT_DIMENSIONS = ("node", "pool")
@@ -32,7 +32,7 @@ def _ratio(num: float, den: float) -> float | None:
 def throughput_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
                         filters: Mapping[str, str], *, limit: int | None = None, offset: int = 0,
                         step: timedelta | None = None) -> Groups:
-    for dim in [*group_by, *filters]:
+    for dim in group_by:
         if dim not in THROUGHPUT_DIMENSIONS:
             raise ValueError(f"group_by: unknown dimension {dim!r} for throughput (one of node, pool)")
     t = _TABLE.c
@@ -45,11 +45,9 @@ def throughput_by_group(engine: Engine, group_by: Sequence[str], since: datetime
                        func.sum(t.gpu_utilization_count)).where(t.minute >= since, t.minute < until)
         for dim, value in filters.items():
             query = query.where(t[dim] == value)
-        rows = {tuple(r[:len(keys)]): r[len(keys):] for r in conn.execute(query.group_by(*keys)).all()}
-    if step is not None:
-        page, total, cut = _bucket_pages(list(rows), limit, offset)
-    else:
-        (page, total), cut = _page(list(rows), limit, offset), False
+        # A window without sessions has no group (an aggregate without GROUP BY answers one row of NULLs).
+        rows = {tuple(r[:len(keys)]): r[len(keys):] for r in conn.execute(query.group_by(*keys)).all() if r[len(keys)]}
+    page, total, cut = pages(list(rows), limit, offset, step is not None)
     out = []
     for key in page:
         # PostgreSQL sums integers as numeric (Decimal): plain numbers from here on.
@@ -68,7 +66,4 @@ def throughput_by_group(engine: Engine, group_by: Sequence[str], since: datetime
                   "concurrent_streams_max": int(streams_max) if streams_n else None,
                   "gpu_utilization": _ratio(util_sum, util_n), "queue_ms_mean": _ratio(queue_sum, queue_n)}
         out.append(entry)
-    return _buckets(out, total, offset, cut) if step is not None else _groups(out, total, offset)
-
-
-__all__ = ["THROUGHPUT_DIMENSIONS", "Buckets", "throughput_by_group"]
+    return answer(out, total, offset, cut, step is not None)

@@ -110,6 +110,9 @@ if ui.available(data["throughput_series"], "Load over time"):
                                                   "Mean queue time per pool over time: a queue that grows with "
                                                   "load is saturation.", ",.0f", "pool"),
                            width="stretch", key="queue_series")
+if set(data.view.filters) - {"pool"}:
+    st.caption("Load is per node and pool only: these charts and the table below are not narrowed by the "
+               "other slice filters.")
 if ui.available(data["throughput_by_node"], "Load by node") and data["throughput_by_node"].data:
     st.dataframe(tf.frame(data["throughput_by_node"].data, list(tf.THROUGHPUT_COLUMNS)), hide_index=True,
                  key="throughput_table")

@@ -97,6 +97,13 @@ def test_the_parts_name_the_path_and_the_closest_key():
         DriftConfig.from_settings(Settings(drift={"intervl_s": 5}))
     with pytest.raises(ValueError, match=re.escape("cost.min_session: unknown key (did you mean 'min_sessions'?)")):
         CostWatchConfig.from_settings(Settings(cost={"min_session": 5}))
+    # The watches' group_by is checked at start, not on every pass.
+    from slo.cache_watch import CacheWatchConfig
+    with pytest.raises(ValueError, match=re.escape("cache.min_drops: unknown key (did you mean 'min_drop'?)")):
+        CacheWatchConfig.from_settings(Settings(cache={"min_drops": 0.2}))
+    for config in (CostWatchConfig, CacheWatchConfig):
+        with pytest.raises(ValueError, match=re.escape("unknown dimension 'regoin'")):
+            config.from_settings(Settings(**{config.section: {"group_by": ["regoin"]}}))
     with pytest.raises(ValueError, match=re.escape("rollout_actuators[0].header: unknown key (did you mean 'headers'?)")):
         actuators_from_settings(Settings(rollout_actuators=[{"kind": "webhook", "url": "http://127.0.0.1:9/x",
                                                              "header": {"X": "y"}}]))

@@ -82,8 +82,12 @@ def test_without_an_api_price_the_api_cost_is_unknown_not_zero():
     unpriced = cost.summarize(totals, lambda pool: 2.5)
     assert unpriced["by_backend"]["api"]["cost_usd"] is None and unpriced["api_unpriced_minutes"] == 2.0
     assert unpriced["cost_usd"] == pytest.approx(36 / 3600 * 2.5)  # the GPU's only, and it says so
+    # Unit costs are the self-hosted path's: its 2 minutes, not all 4 (the API's at zero would halve it).
+    assert unpriced["cost_per_audio_minute"] == pytest.approx(36 / 3600 * 2.5 / 2)
+    assert unpriced["gpu_seconds_per_audio_second"] == pytest.approx(36 / 120)
     priced = cost.summarize(totals, lambda pool: 2.5, api_per_minute=0.05)
     assert priced["cost_usd"] == pytest.approx(36 / 3600 * 2.5 + 2 * 0.05) and priced["api_unpriced_minutes"] == 0
+    assert priced["cost_per_audio_minute"] == pytest.approx(priced["cost_usd"] / 4)
 
 
 def _rows(before_hits, before_lookups, hits, lookups, channel="telephony"):

@@ -204,6 +204,37 @@ def test_series_cache_answers_what_a_full_read_does(database_url):
     engine.dispose()
 
 
+def test_callers_asking_at_once_read_the_compacted_hours_once(database_url):
+    """A page's /slos beside the evaluator's pass right after a start: the second waits for the
+    first and finds the hours it kept, instead of reading them again beside it."""
+    engine = make_engine(database_url)
+    migrate(engine)
+    _store(engine, *_sessions(random.Random(5), "s", 1500, T0, 6.3))
+    compact(engine, AT)
+    cache, spec = SeriesCache(), parse_slo(SPECS[0])
+    reads: list = []
+    started = threading.Event()
+
+    def worker() -> None:
+        with read_connection(engine) as conn:
+            def read(ranges, origin):
+                reads.append(ranges)
+                started.set()
+                threading.Event().wait(0.3)  # a slow cold read: the other caller arrives meanwhile
+                return read_counts(conn, spec, ranges, origin)
+            cache_pieces(cache, conn, spec, AT - timedelta(days=1), AT, read)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    threads[0].start()
+    started.wait(10)
+    threads[1].start()
+    for t in threads:
+        t.join(30)
+    assert reads[0] == [(T0, T0 + timedelta(hours=6)), (T0 + timedelta(hours=6), AT)]  # the compacted hours too
+    assert reads[1:] == [[(T0 + timedelta(hours=6), AT)]]  # the second: only the minutes not compacted
+    engine.dispose()
+
+
 @pytest.mark.parametrize(("since", "until", "through", "expected"), [
     (T0, T0 + timedelta(hours=3), T0 + timedelta(hours=9), (T0, T0 + timedelta(hours=3))),
     (T0, T0 + timedelta(hours=3), T0 + timedelta(hours=2), (T0, T0 + timedelta(hours=2))),

@@ -62,8 +62,8 @@ SINCE, UNTIL = T0 + timedelta(minutes=10), T0 + timedelta(hours=3)
 @pytest.mark.parametrize("step, starts", [
     ("1h", [T0, T0 + timedelta(hours=1), T0 + timedelta(hours=2)]),
     ("30m", [T0 + timedelta(minutes=m) for m in range(0, 180, 30)]),  # the first clipped to 09:10-09:30
-    # Buckets across compacted hours that are not whole hours: /latency and /status read them in
-    # one query from minute rows (`bucketed.ONE_READ`), the windows alone use the hourly rows.
+    # Buckets that are not whole hours: /latency and /status read them in one query from minute
+    # rows (`bucketed.ONE_READ`); an hourly row tagged to the wrong bucket would show here.
     ("90m", [T0, T0 + timedelta(minutes=90)]),
 ])
 def test_each_bucket_is_the_query_over_its_window(client, path, step, starts):

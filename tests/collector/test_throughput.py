@@ -17,6 +17,9 @@ from collector.store.dimension_budget import configure
 from collector.store.ingest import store_sessions
 from collector.store.models import NodeRollup, Session
 
+SUMS = ("sessions", "audio_seconds", "gpu_seconds", "queue_ms_sum", "queue_count", "streams_sum", "streams_count",
+        "gpu_utilization_sum", "gpu_utilization_count")
+
 T0 = datetime(2026, 11, 4, 9, 0, tzinfo=timezone.utc)
 DAY = ("2026-11-04T00:00:00Z", "2026-11-05T00:00:00Z")
 
@@ -71,23 +74,29 @@ def test_node_rollups_equal_a_recount_of_the_stored_sessions(database_url):
     stored, recount = _stored(engine), _recount(engine)
     assert stored.keys() == recount.keys() and len(stored) > 20
     for key, row in stored.items():
-        for name, value in recount[key].items():
-            assert row[name] == pytest.approx(value, rel=1e-12), (key, name)
-        assert row["streams_max"] == recount[key].get("streams_max", 0)
+        for name in (*SUMS, "streams_max"):  # every column, both ways: 0 where the recount had nothing
+            assert row[name] == pytest.approx(recount[key].get(name, 0), rel=1e-12), (key, name)
     engine.dispose()
 
 
-def test_nodes_past_the_budget_fold_into_other(database_url):
+def test_nodes_and_pools_past_the_budget_fold_into_other(database_url):
     engine = make_engine(database_url)
     migrate(engine)
     configure(engine, limit=2)
     records = [{"session_id": f"n{i}", "ts": T0 + timedelta(seconds=i), "model_version": "v1", "status": "ok",
                 "pool": "a100", "node": f"node-{i % 5}", "concurrent_streams": i} for i in range(20)]
+    # Five pools: the slice rollups keep two and fold three; the node rollups must agree.
+    records += [{"session_id": f"p{i}", "ts": T0 + timedelta(seconds=i), "model_version": "v1", "status": "ok",
+                 "pool": f"pool-{i % 5}", "node": "node-0"} for i in range(10)]
     store_sessions(engine, records, T0)
     stored = _stored(engine)
     assert {node for _, node, _ in stored} == {"node-0", "node-1", "__other__"}
     other = stored[(T0, "__other__", "a100")]
     assert other["sessions"] == 12 and other["streams_max"] == 19  # nodes 2-4, streams up to 19
+    from collector.store.models import Rollup
+    with engine.connect() as conn:
+        slice_pools = set(conn.execute(select(Rollup.__table__.c.pool)).scalars())
+    assert {pool for _, _, pool in stored} == slice_pools and "__other__" in slice_pools and len(slice_pools) == 3
     engine.dispose()
 
 
@@ -128,3 +137,30 @@ def test_the_throughput_api_by_hand(live, uid):
     a_steps = [(r["t"], r["sessions"], r["sessions_per_s"]) for r in steps if r["node"] == "a"]
     assert [(s, pytest.approx(p)) for _, s, p in a_steps] == [(2, 2 / 60), (1, 1 / 60)]
     assert bad.status_code == 422 and bad.json()["detail"].startswith("group_by:")
+    # Nothing in a window: no group at all (not one row of zeros).
+    with live.client("read") as http:
+        assert http.get("/api/v1/throughput", params={"since": "2026-11-04T08:00:00Z", "until": since,
+                                                      "pool": pool}).json() == []
+
+
+def test_each_throughput_bucket_is_the_query_over_its_window(live, uid):
+    """`step=` buckets, the first and last clipped to a range that starts and ends mid-bucket,
+    equal the same query over each bucket's window alone."""
+    pool = f"p-{uid}"
+    records = [{"session_id": f"{uid}-{i}", "ts": f"2026-11-04T10:{i % 60:02d}:{(7 * i) % 60:02d}Z",
+                "model_version": f"mv-{uid}", "status": "ok", "pool": pool, "node": f"n{i % 3}",
+                "concurrent_streams": i % 11, "audio_seconds": 1.0 + i % 7, "queue_ms": float(i % 13)} for i in range(120)]
+    with live.client("ingest") as http:
+        assert http.post("/api/v1/sessions", json=records).json()["accepted"] == 120
+    since, until = datetime(2026, 11, 4, 10, 7, tzinfo=timezone.utc), datetime(2026, 11, 4, 10, 52, tzinfo=timezone.utc)
+    params = {"group_by": "node", "pool": pool}
+    with live.client("read") as http:
+        steps = http.get("/api/v1/throughput", params={**params, "since": since.isoformat(),
+                                                       "until": until.isoformat(), "step": "15m"}).json()
+        starts = sorted({r["t"] for r in steps})
+        assert [datetime.fromisoformat(t) for t in starts] == [since.replace(minute=m) for m in (0, 15, 30, 45)]
+        for t in starts:
+            start = datetime.fromisoformat(t)
+            window = {"since": max(start, since).isoformat(), "until": min(start + timedelta(minutes=15), until).isoformat()}
+            alone = http.get("/api/v1/throughput", params={**params, **window}).json()
+            assert [{k: v for k, v in r.items() if k != "t"} for r in steps if r["t"] == t] == alone, t

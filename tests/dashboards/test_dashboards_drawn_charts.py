@@ -197,7 +197,8 @@ def test_debug_compares_the_versions_in_a_chart(browser, console, seeded, api_ge
     assert {v for m, v in drawn if m == "WER (%)"} == set(wer)
     for version, row in wer.items():
         assert drawn["WER (%)", version]["datum"]["value"] == pytest.approx(row["wer"] * 100)
-    intervals = {i["datum"]["model_version"]: (i["datum"]["low"], i["datum"]["high"]) for i in whiskers}
+    intervals = {i["datum"]["model_version"]: (i["datum"]["low"], i["datum"]["high"]) for i in whiskers
+                 if i["datum"]["metric"] == "WER (%)"}
     for version in (rollout["baseline_version"], rollout["canary_version"]):
         assert intervals[version] == pytest.approx((wer[version]["ci_low"] * 100, wer[version]["ci_high"] * 100))
     # The higher WER is the taller bar (y grows downwards, bars rise from the same baseline).

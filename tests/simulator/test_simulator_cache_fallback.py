@@ -51,12 +51,19 @@ def test_a_cold_cache_files_a_ticket_for_telephony_only(collector):
     engine = make_engine(collector.database_url)
     try:
         settings = Settings(database_url=collector.database_url)
+        # Before the onset, two normal quarter hours side by side: nothing.
+        quarter = cache_watch.CacheWatchConfig(group_by=["channel"], window_hours=0.25)
+        before_ticket = cache_watch.check(engine, settings, quarter, onset)
         config = cache_watch.CacheWatchConfig(group_by=["channel"], window_hours=0.5)
-        assert cache_watch.check(engine, settings, config, onset) == []  # a normal half hour: nothing
         (ticket,) = cache_watch.check(engine, settings, config, end)
+        gpu = {half: _by(collector, "/api/v1/cost", "channel", since, until)["telephony"]["gpu_seconds"]
+               for half, (since, until) in {"before": (start, onset), "after": (onset, end)}.items()}
     finally:
         engine.dispose()
+    assert before_ticket == []
     assert (ticket.name, ticket.severity, ticket.labels["channel"]) == ("CacheHitRateDrop", "ticket", "telephony")
+    # A cache hit ran no recognizer: with the cache cold, telephony spends more GPU time.
+    assert gpu["after"] > 1.25 * gpu["before"]
     assert ticket.evidence["previous_cache_hit_rate"] - ticket.evidence["cache_hit_rate"] > 0.2
     assert ticket.runbook_url.endswith("/slo-burn-cache_hit")
 
@@ -83,7 +90,8 @@ def test_an_open_circuit_breaker_pages_for_its_region_and_bills_the_api(collecto
     assert after["eu-west"]["fallback_share"] == pytest.approx(truth.expected["fallback_share"], abs=0.06)
     assert before["eu-west"]["fallback_share"] < 0.02
     assert all(r["fallback_share"] < 0.02 for region, r in after.items() if region != "eu-west")
-    assert all(r["backend_sessions"] == r["sessions"] for r in after.values())  # every session names its backend
+    # Every session a recognizer served names its backend; a cache hit names none.
+    assert all(r["backend_sessions"] == r["sessions"] - r["cache_hits"] for r in after.values())
 
     # The SLO engine: nothing before the onset; a page for eu-west alone soon after it.
     assert _fallback_alerts(collector, onset) == []

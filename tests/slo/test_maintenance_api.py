@@ -150,9 +150,14 @@ def test_the_admin_api_checks_tokens_fields_and_audits(client):
     conflict = client.delete("/api/v1/maintenance/config:old-upgrade", headers=_as("admin"))
     assert conflict.status_code == 409 and "config" in conflict.text
     assert client.delete("/api/v1/maintenance/mw-nope", headers=_as("admin")).status_code == 404
+    assert client.delete("/api/v1/maintenance/config:no-such-window", headers=_as("admin")).status_code == 404
     ended = client.delete(f"/api/v1/maintenance/{window['id']}", params={"at": T.isoformat()}, headers=_as("admin"))
     assert ended.status_code == 200, ended.text
     assert ended.json()["action"] == "maintenance.end" and ended.json()["ends_at"] == T.isoformat()
+    # Retried (a double click, a client retry): the window is over now, and stays so.
+    again = client.delete(f"/api/v1/maintenance/{window['id']}", params={"at": T.isoformat()}, headers=_as("admin"))
+    assert again.status_code == 200 and again.json()["action"] == "unchanged"
+    assert again.json()["ends_at"] == T.isoformat()
     removed = client.delete(f"/api/v1/maintenance/{later['id']}", params={"at": T.isoformat()}, headers=_as("admin"))
     assert removed.json()["action"] == "maintenance.remove"
     assert [w["name"] for w in client.get("/api/v1/maintenance", headers=_as("read")).json()] == [
@@ -165,3 +170,8 @@ def test_the_admin_api_checks_tokens_fields_and_audits(client):
                            ("maintenance.end", window["id"], "api:admin"), ("maintenance.remove", later["id"], "api:admin")])
     created = next(e for e in audit if e["action"] == "maintenance.create" and e["target"] == window["id"])
     assert created["evidence"]["slos"] == ["avail"] and created["evidence"]["starts_at"] == window["starts_at"]
+    # Removing a window that is over takes asking for it: its events count again.
+    gone = client.delete(f"/api/v1/maintenance/{window['id']}", params={"at": T.isoformat(), "remove": "true"},
+                         headers=_as("admin"))
+    assert gone.status_code == 200 and gone.json()["action"] == "maintenance.remove"
+    assert [w["name"] for w in client.get("/api/v1/maintenance", headers=_as("read")).json()] == ["old-upgrade"]

@@ -39,11 +39,9 @@ def upgrade() -> None:
         sa.Column("gpu_utilization_sum", sa.Float(), nullable=False),
         sa.Column("gpu_utilization_count", sa.Integer(), nullable=False),
     )
-    op.create_index("ix_node_rollups_minute", "node_rollups", ["minute"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_node_rollups_minute", table_name="node_rollups")
     op.drop_table("node_rollups")
     with op.batch_alter_table("sessions") as batch:
         batch.drop_column("gpu_utilization")
