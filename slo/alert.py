@@ -58,3 +58,17 @@ class Alert:
             "annotations": dict(self.annotations),
             "evidence": self.evidence,
         }
+
+
+def ticket(name: str, group: dict[str, str], summary: str, runbook_url: str, at: datetime,
+           evidence: dict[str, Any]) -> Alert:
+    """A ticket of a watch (cost, cache) about one group: labelled by its name, `severity=ticket`
+    and the group's dimensions, the way the router groups and routes them."""
+    return Alert(name=name, severity="ticket", labels={"alertname": name, "severity": "ticket", **group},
+                 summary=summary, runbook_url=runbook_url, starts_at=at, evidence=evidence)
+
+
+def where(group: dict[str, str]) -> str:
+    """A group as a summary names it: `region=eu, channel=web`, or `fleet`."""
+    return ", ".join(f"{k}={v}" for k, v in group.items()) or "fleet"
+

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from slo.alert import Alert
+from slo.alert import Alert, ticket, where
 from slo.rollout.stats import proportion_increase
 
 ALERT_NAME = "CacheHitRateDrop"
@@ -45,17 +45,11 @@ def cache_alerts(
         if test is None or old_rate - now_rate < min_drop or test.p_value >= alpha:
             continue
         group = dict(zip(group_by, key))
-        where = ", ".join(f"{k}={v}" for k, v in group.items()) or "fleet"
-        alerts.append(Alert(
-            name=ALERT_NAME,
-            severity="ticket",
-            labels={"alertname": ALERT_NAME, "severity": "ticket", **group},
-            summary=(f"Cache hit rate down for {where}: {old_rate:.1%} -> {now_rate:.1%} "
-                     f"({row['cache_lookups']} lookups now, {old['cache_lookups']} before; p={test.p_value:.2g})"),
-            runbook_url=f"{runbook_base_url}/{RUNBOOK}",
-            starts_at=at,
-            evidence={"cache_hit_rate": now_rate, "previous_cache_hit_rate": old_rate,
-                      "cache_lookups": row["cache_lookups"], "previous_cache_lookups": old["cache_lookups"],
-                      "p_value": test.p_value},
-        ))
+        alerts.append(ticket(
+            ALERT_NAME, group,
+            f"Cache hit rate down for {where(group)}: {old_rate:.1%} -> {now_rate:.1%} "
+            f"({row['cache_lookups']} lookups now, {old['cache_lookups']} before; p={test.p_value:.2g})",
+            f"{runbook_base_url}/{RUNBOOK}", at,
+            {"cache_hit_rate": now_rate, "previous_cache_hit_rate": old_rate, "cache_lookups": row["cache_lookups"],
+             "previous_cache_lookups": old["cache_lookups"], "p_value": test.p_value}))
     return alerts

@@ -9,7 +9,6 @@ Config (`cache:` in asrwatch.yaml): `group_by` (default: the whole fleet), `wind
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
@@ -21,12 +20,11 @@ from asrwatch.settings import Settings
 from collector.store import queries
 from slo.alert import Alert
 from slo.cache_regression import cache_alerts
-from slo.watch_config import WatchConfig
+from slo.watch_config import WatchConfig, watch_job
 
 if TYPE_CHECKING:
     from asrwatch.services import Services
 
-log = logging.getLogger("asrwatch.cache")
 
 
 class CacheWatchConfig(WatchConfig):
@@ -47,14 +45,4 @@ def check(engine: Engine, settings: Settings, config: CacheWatchConfig, at: date
 
 
 def cache_job(services: Services) -> Job | None:
-    """Every evaluator interval (the first pass one interval after start), hand cache hit rate
-    drops to the alert router as tickets; none when disabled."""
-    settings = services.settings
-    config = CacheWatchConfig.from_settings(settings)  # a bad config fails startup
-    if not config.enabled:
-        return None
-
-    def step(at: datetime) -> None:
-        services.alert_router.sync("cache", check(services.engine, settings, config, at), at)
-
-    return Job("cache watch", settings.evaluator_interval_s, step, first_wait_s=settings.evaluator_interval_s, log=log)
+    return watch_job(services, CacheWatchConfig, check)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from slo.alert import Alert
+from slo.alert import Alert, ticket, where
 
 ALERT_NAME = "CostRegression"
 RUNBOOK = "cost-regression"
@@ -46,16 +46,11 @@ def cost_alerts(
         moved = [d for d in row.get("top_drivers", []) if d.get("change")]
         drivers = ", ".join(_describe(d) for d in moved[:3]) or "no driver moved"
         group = {d: str(row[d]) for d in group_by}
-        where = ", ".join(f"{k}={v}" for k, v in group.items()) or "fleet"
-        alerts.append(Alert(
-            name=ALERT_NAME,
-            severity="ticket",
-            labels={"alertname": ALERT_NAME, "severity": "ticket", **group},
-            summary=(f"Cost per successful turn {change:+.0%} for {where}: ${before_cost:.5f} -> ${now_cost:.5f}; "
-                     f"drivers: {drivers}"),
-            runbook_url=f"{runbook_base_url}/{RUNBOOK}",
-            starts_at=at,
-            evidence={"current": {k: v for k, v in row.items() if k != "previous"}, "previous": dict(before),
-                      "relative_change": change},
-        ))
+        alerts.append(ticket(
+            ALERT_NAME, group,
+            f"Cost per successful turn {change:+.0%} for {where(group)}: ${before_cost:.5f} -> ${now_cost:.5f}; "
+            f"drivers: {drivers}",
+            f"{runbook_base_url}/{RUNBOOK}", at,
+            {"current": {k: v for k, v in row.items() if k != "previous"}, "previous": dict(before),
+             "relative_change": change}))
     return alerts

@@ -7,7 +7,6 @@ Config (`cost:` in asrwatch.yaml): `group_by` (default: the whole fleet), `windo
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
@@ -19,12 +18,11 @@ from asrwatch.settings import Settings
 from collector.store import cost_by_group
 from slo.alert import Alert
 from slo.cost_regression import cost_alerts
-from slo.watch_config import WatchConfig
+from slo.watch_config import WatchConfig, watch_job
 
 if TYPE_CHECKING:
     from asrwatch.services import Services
 
-log = logging.getLogger("asrwatch.cost")
 
 
 class CostWatchConfig(WatchConfig):
@@ -43,14 +41,4 @@ def check(engine: Engine, settings: Settings, config: CostWatchConfig, at: datet
 
 
 def cost_job(services: Services) -> Job | None:
-    """Every evaluator interval (the first pass one interval after start, once data has come),
-    hand cost regressions to the alert router as tickets; none when disabled."""
-    settings = services.settings
-    config = CostWatchConfig.from_settings(settings)  # a bad config fails startup
-    if not config.enabled:
-        return None
-
-    def step(at: datetime) -> None:
-        services.alert_router.sync("cost", check(services.engine, settings, config, at), at)
-
-    return Job("cost watch", settings.evaluator_interval_s, step, first_wait_s=settings.evaluator_interval_s, log=log)
+    return watch_job(services, CostWatchConfig, check)

@@ -1,16 +1,25 @@
-"""The shape both watches' config sections share (`cost:` for `slo.cost_watch`, `cache:` for
-`slo.cache_watch`): read from the settings, unknown keys named with the closest valid one, and
-`group_by` checked against the slice dimensions at start, not on every pass."""
+"""What both watches share (`cost:` for `slo.cost_watch`, `cache:` for `slo.cache_watch`): a
+config section read from the settings (unknown keys named with the closest valid one, `group_by`
+checked against the slice dimensions at start, not on every pass), and a job that hands each
+pass's tickets to the alert router."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.engine import Engine
 
+from asrwatch.jobs import Job
 from asrwatch.settings import Settings, validation_problems
 from collector.store import ROLLUP_DIMENSIONS
+from slo.alert import Alert
+
+if TYPE_CHECKING:
+    from asrwatch.services import Services
 
 
 class WatchConfig(BaseModel):
@@ -36,3 +45,22 @@ class WatchConfig(BaseModel):
         except ValidationError as exc:  # an unknown key is named with the closest valid one
             problems = "; ".join(validation_problems(exc, cls, cls.section))
             raise ValueError(f"invalid {cls.section} config: {problems}") from None
+
+
+def watch_job(services: Services, config_type: type[WatchConfig],
+              check: Callable[[Engine, Settings, Any, datetime], list[Alert]]) -> Job | None:
+    """Every evaluator interval (the first pass one interval after start, once data has come),
+    hand the watch's tickets to the alert router as the source its section names; none when
+    disabled. A bad config fails startup."""
+    settings = services.settings
+    config = config_type.from_settings(settings)
+    if not config.enabled:
+        return None
+    source = config_type.section
+
+    def step(at: datetime) -> None:
+        services.alert_router.sync(source, check(services.engine, settings, config, at), at)
+
+    return Job(f"{source} watch", settings.evaluator_interval_s, step, first_wait_s=settings.evaluator_interval_s,
+               log=logging.getLogger(f"asrwatch.{source}"))
+

@@ -26,7 +26,8 @@ def _check(tmp_path: Path, change: dict) -> tuple[int, str]:
 def test_the_demo_config_checks(tmp_path: Path) -> None:
     code, output = _check(tmp_path, {})
     assert code == 0, output
-    assert "ok  slos: 4 spec(s)" in output and "ok  router: " in output and "ok  drift: " in output
+    assert "ok  slos: 5 spec(s)" in output and "ok  router: " in output and "ok  drift: " in output
+    assert "ok  cache: window 1 h" in output
 
 
 @pytest.mark.parametrize(("change", "named"), [
