@@ -53,12 +53,14 @@ def tier_rules_frame(series: Mapping[str, Any]) -> pd.DataFrame:
     return _frame(rows, ["severity", "threshold", "rule"])
 
 
-def episodes_frame(series: Mapping[str, Any]) -> pd.DataFrame:
+def episodes_frame(series: Mapping[str, Any], alerts: Sequence[Mapping[str, Any]] = ()) -> pd.DataFrame:
     """start, end, severity, source: the alert episodes to shade. Recorded episodes (what the
     evaluator notified) as they were, clipped to the range (an open one ends at the range's end);
     where none was recorded, the runs of points at which the engine computes a firing severity
     (a collector whose evaluator has not judged those times yet), from the first firing point to
-    the next point."""
+    the next point. A computed run still firing at the range's end starts where the group's
+    firing alert of that severity (`alerts` of `/api/v1/slos`, judged at the range's end) says it began,
+    not at the first chart step after that: the time the alerts table beside the chart shows."""
     since, until = _time(series["since"]), _time(series["until"])
     rows = []
     for e in series.get("episodes") or []:
@@ -82,13 +84,16 @@ def episodes_frame(series: Mapping[str, Any]) -> pd.DataFrame:
             step = _time(p["t"]) - _time(points[i - 1]["t"]) if i else pd.Timedelta(minutes=1)
             end = min(_time(p["t"]) + step, until)
             run["end"] = end if end > run["start"] else run["start"] + step
+            began = [_time(a["starts_at"]) for a in alerts if a.get("severity") == run["severity"]]
+            if began and since <= min(began) <= run["start"]:
+                run["start"] = min(began)
             rows.append(run)
     return _frame(rows, ["start", "end", "severity", "source"])
 
 
-def episodes_caption(series: Mapping[str, Any]) -> str:
+def episodes_caption(series: Mapping[str, Any], alerts: Sequence[Mapping[str, Any]] = ()) -> str:
     """One line naming the shaded episodes with their event times, e.g. 'page 10:12 – 11:05 UTC'."""
-    eps = episodes_frame(series)
+    eps = episodes_frame(series, alerts)
     if eps.empty:
         return "No alert episodes in this range."
     parts = [f"{r.severity} {r.start:%Y-%m-%d %H:%M} – {r.end:%H:%M} UTC"
@@ -182,6 +187,16 @@ def _burn(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return burn if burn is not None and burn == burn else None  # NaN: no events
+
+
+def group_alerts(slos: Mapping[str, Any], slo: str, labels: Mapping[str, str]) -> list[Mapping[str, Any]]:
+    """The alerts firing for one SLO group in a `/api/v1/slos` answer."""
+    for s in slos.get("slos") or []:
+        if s.get("name") == slo:
+            for g in s.get("groups") or []:
+                if g.get("group") == dict(labels):
+                    return list(g.get("alerts") or [])
+    return []
 
 
 def group_choices(slos: Mapping[str, Any], window: str = "1h") -> dict[str, tuple[str, dict[str, str]]]:

@@ -21,6 +21,16 @@ ALERT_NAME = "CacheHitRateDrop"
 RUNBOOK = "slo-burn-cache_hit"
 
 
+def baselines(earlier: Iterable[Mapping[str, Any]], previous: Iterable[Mapping[str, Any]], group_by: Sequence[str],
+              min_lookups: int) -> list[Mapping[str, Any]]:
+    """Each group's baseline row: its window a day (`baseline_hours`) earlier where that held at
+    least `min_lookups`, else its window just before."""
+    kept = {tuple(str(r[d]) for d in group_by): r for r in earlier if r["cache_lookups"] >= min_lookups}
+    out = list(kept.values())
+    out += [r for r in previous if tuple(str(r[d]) for d in group_by) not in kept]
+    return out
+
+
 def cache_alerts(
     current: Iterable[Mapping[str, Any]],
     previous: Iterable[Mapping[str, Any]],

@@ -55,9 +55,11 @@ if ui.available(data["slos"], "Burn rates"):
         slo_name, labels = choices[chosen]
         series = loaders.burn_series(client, data.view, slo_name, labels)
         if ui.available(series, "Burn rate over time"):
-            episodes = sf.episodes_caption(series.data)
+            firing = sf.group_alerts(data["slos"].data, slo_name, labels)  # their starts, as the table shows
+            episodes = sf.episodes_caption(series.data, firing)
             st.altair_chart(timecharts.burn_chart(
-                sf.burn_series_frame(series.data), sf.tier_rules_frame(series.data), sf.episodes_frame(series.data),
+                sf.burn_series_frame(series.data), sf.tier_rules_frame(series.data),
+                sf.episodes_frame(series.data, firing),
                 marks, f"Burn rate of {chosen} per alert window. {episodes}"), width="stretch", key="burn_series")
             st.caption(episodes)
             st.markdown("**Error budget left over the SLO window**")

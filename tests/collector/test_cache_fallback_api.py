@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from collector.measures import cost
-from slo.cache_regression import cache_alerts
+from slo.cache_regression import baselines, cache_alerts
 
 DAY = ("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z")
 API_PER_MINUTE = 0.03  # tests/collector/conftest.py's pricing.api_per_minute
@@ -107,3 +107,22 @@ def test_cache_watch_tickets_only_a_significant_drop():
     # noisy 200 against 200 with min_drop 0.1 is not at alpha 1e-4.
     assert len(cache_alerts(*_rows(100, 200, 40, 200), ["channel"], at)) == 1
     assert cache_alerts(*_rows(100, 200, 76, 200), ["channel"], at, alpha=1e-4) == []
+
+
+def test_a_cache_that_stays_cold_keeps_its_ticket():
+    """The baseline is the window a day earlier where it has lookups: an hour after the drop the
+    window just before is cold too, but a day earlier it was warm, so the ticket stays; a group
+    with no lookups a day earlier (new) is compared with the window just before."""
+    at = datetime(2026, 11, 2, 12, tzinfo=timezone.utc)
+    cold = [{"channel": "telephony", "cache_hits": 50, "cache_lookups": 1000},
+            {"channel": "web", "cache_hits": 50, "cache_lookups": 1000}]
+    previous = [{"channel": "telephony", "cache_hits": 52, "cache_lookups": 1000},
+                {"channel": "web", "cache_hits": 400, "cache_lookups": 1000}]
+    day_earlier = [{"channel": "telephony", "cache_hits": 350, "cache_lookups": 1000},
+                   {"channel": "web", "cache_hits": 3, "cache_lookups": 10}]  # too few: not a baseline
+    chosen = {r["channel"]: r["cache_hits"] for r in baselines(day_earlier, previous, ["channel"], 200)}
+    assert chosen == {"telephony": 350, "web": 400}
+    assert sorted(a.labels["channel"] for a in cache_alerts(cold, baselines(day_earlier, previous, ["channel"], 200),
+                                                            ["channel"], at)) == ["telephony", "web"]
+    assert [a.labels["channel"] for a in cache_alerts(cold, previous, ["channel"], at)] == ["web"]  # the old rule
+

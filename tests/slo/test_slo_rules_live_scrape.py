@@ -57,6 +57,8 @@ def _session(i: int, now: datetime, batch: str) -> dict:
         ["eu", "us"][i // 2 % 2], "status": status,
         "final_latency_ms": [400.0, 2000.0, 2000.5, 3500.0, 1200.0][i % 5],  # 2000 is within the 2 s SLO
         "hypothesis": "" if i % 9 == 0 else HYPOTHESIS,
+        # The fallback SLO's events: the paid API serves some, one in ten names no backend.
+        **({} if i % 10 == 3 else {"backend": "api" if i % 6 == 0 else "self_hosted"}),
     }
 
 
@@ -91,6 +93,8 @@ def _expected(sessions: list[dict], samples: list[dict]) -> dict[str, dict[tuple
         add("availability", s, s["status"] != "ok")
         add("final-latency", s, s["final_latency_ms"] > SLOS["final-latency"]["threshold_ms"])
         add("decode-errors", s, s["status"] == "decode_error" or (s["status"] == "ok" and not s["hypothesis"].strip()))
+        if "backend" in s:
+            add("self-hosted-serves", s, s["backend"] == "api")
     for sample in samples:
         if sample["session_id"] in by_id:
             add("transcript-quality", by_id[sample["session_id"]],
@@ -186,11 +190,14 @@ def test_every_selector_bucket_and_label_the_rules_use_is_in_the_scrape(run):
         by_name[series["name"]].append(series)
     selectors = _selectors(run["rules"])
     names = {name for name, _, _ in selectors}
-    # Each SLO's metrics: sessions and empty hypotheses, the latency and WER histograms, their _created.
+    # Each SLO's metrics: sessions and empty hypotheses, the latency and WER histograms, the backend
+    # counters of the fallback SLO, their _created.
     assert names == {"asrwatch_sessions_total", "asrwatch_sessions_created", "asrwatch_empty_hypotheses_total",
                      "asrwatch_empty_hypotheses_created", "asrwatch_final_latency_ms_count",
                      "asrwatch_final_latency_ms_bucket", "asrwatch_final_latency_ms_created",
-                     "asrwatch_utterance_wer_count", "asrwatch_utterance_wer_bucket", "asrwatch_utterance_wer_created"}
+                     "asrwatch_utterance_wer_count", "asrwatch_utterance_wer_bucket", "asrwatch_utterance_wer_created",
+                     "asrwatch_backend_sessions_total", "asrwatch_backend_sessions_created",
+                     "asrwatch_fallback_sessions_total", "asrwatch_fallback_sessions_created"}
     edges = defaultdict(set)
     distinct = {}
     for name, matchers, text in selectors:
