@@ -32,6 +32,15 @@ def window(seeded, hours: int = 24) -> dict[str, str]:
     return {"since": (until - timedelta(hours=hours)).isoformat().replace("+00:00", "Z"), "until": seeded.as_of}
 
 
+def labeled_sample(api_get, seeded, has: str, **filters) -> tuple[dict, dict]:
+    """A stored session among the window's labeled samples (`filters`) with a sample whose `has`
+    field is set, and that sample: the session a debug-page test opens."""
+    calls = api_get("/api/v1/samples", limit=50, **filters, **window(seeded))
+    session = next(s for s in (api_get(f"/api/v1/sessions/{c['session_id']}") for c in calls)
+                   if any(x.get(has) for x in s["samples"]))
+    return session, next(x for x in session["samples"] if x.get(has))
+
+
 def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 

@@ -9,17 +9,16 @@ way; a day reads about 24 rows per slice instead of 1440.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import BigInteger, Integer, cast, func, select, union_all
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement, Subquery
 
 from collector.store.models import HourlyRollup, Rollup
-from collector.store.rollups import HOUR, compacted_through, hour_of
+from collector.store.rollups import EPOCH, HOUR, compacted_through, hour_of
 
 MINUTE = timedelta(minutes=1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def bucket_index(dialect: str, time, step: timedelta) -> ColumnElement:
@@ -32,7 +31,7 @@ def bucket_index(dialect: str, time, step: timedelta) -> ColumnElement:
 
 
 def bucket_start(index: int, step: timedelta) -> datetime:
-    return _EPOCH + int(index) * step
+    return EPOCH + int(index) * step
 
 
 def whole_hours(since: datetime, until: datetime, through: datetime | None) -> tuple[datetime, datetime] | None:

@@ -5,7 +5,7 @@ The seeded fleet's telephony samples carry speaker turns (`simulator.diarization
 from __future__ import annotations
 
 import pytest
-from console_pages import metrics, seeded_page, table, window
+from console_pages import labeled_sample, metrics, seeded_page, table, window
 
 from dashboards import transforms as tf
 
@@ -22,10 +22,7 @@ def test_model_owner_shows_the_apis_der_per_version_and_channel(seeded, api_get)
 
 
 def test_debug_shows_a_diarized_calls_der_and_turns(seeded, api_get):
-    calls = api_get("/api/v1/samples", channel="telephony", limit=50, **window(seeded))
-    session = next(s for s in (api_get(f"/api/v1/sessions/{c['session_id']}") for c in calls)
-                   if any(x.get("der_speech_s") for x in s["samples"]))
-    sample = next(x for x in session["samples"] if x.get("der_speech_s"))
+    session, sample = labeled_sample(api_get, seeded, "der_speech_s", channel="telephony")
     at = seeded_page(seeded, "debug", session_id=session["session_id"])
     shown = metrics(at)
     assert shown["DER"] == tf.fmt_pct(tf.sample_der(sample))

@@ -6,7 +6,7 @@ collector stored them. The seeded fleet's labeled samples carry their tenant's t
 from __future__ import annotations
 
 import pytest
-from console_pages import seeded_page, window
+from console_pages import labeled_sample, metrics, seeded_page, table, window
 
 from dashboards import transforms as tf
 
@@ -17,18 +17,15 @@ def test_model_owner_wer_table_carries_cer_and_entity_recall(seeded, api_get):
     at = seeded_page(seeded, "model_owner")
     rows = api_get("/api/v1/wer", group_by="model_version", **window(seeded))
     assert any(r["entity_occurrences"] for r in rows), "the seeded samples carry entity terms"
-    shown = next(df.value for df in at.dataframe if "entity_recall" in df.value.columns)
+    shown = table(at, "entity_recall")
     assert list(zip(shown["model_version"], shown["cer"], shown["entity_recall"], shown["entity_occurrences"])) == [
         (r["model_version"], r["cer"], r["entity_recall"], r["entity_occurrences"]) for r in rows]
 
 
 def test_debug_shows_a_samples_cer_and_entities(seeded, api_get):
-    calls = api_get("/api/v1/samples", tenant="retail-co", limit=50, **window(seeded))
-    session = next(s for s in (api_get(f"/api/v1/sessions/{c['session_id']}") for c in calls)
-                   if any(x.get("entity_occurrences") for x in s["samples"]))
-    sample = next(x for x in session["samples"] if x.get("entity_occurrences"))
+    session, sample = labeled_sample(api_get, seeded, "entity_occurrences", tenant="retail-co")
     at = seeded_page(seeded, "debug", session_id=session["session_id"])
-    shown = {m.label: m.value for m in at.metric}
+    shown = metrics(at)
     assert shown["CER"] == tf.fmt_pct(sample["char_errors"] / sample["ref_chars"])
     assert shown["Entities found"] == f"{sample['entities_found']} / {sample['entity_occurrences']}"
     assert shown["Entity recall"] == tf.fmt_pct(sample["entities_found"] / sample["entity_occurrences"])
