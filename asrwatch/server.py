@@ -28,7 +28,9 @@ from collector.api import (BodyLimit, CollectorMetrics, Limit, RateLimiter, api_
 from collector.store import (
     apply_retention,
     compaction_pass,
+    Dimensions,
     configure_dimension_budget,
+    configure_dimensions,
     make_engine,
     migrate,
     storage_problem,
@@ -45,16 +47,27 @@ from slo.router import routes as router_routes
 log = logging.getLogger("asrwatch.collector")
 
 
-def _metrics(settings: Settings, engine: Engine) -> CollectorMetrics:
+def _metrics(settings: Settings, engine: Engine, dimensions: Dimensions) -> CollectorMetrics:
     """/metrics shaped for the SLOs (`slos:` and `openslo:`, parsed once here): their thresholds
     are histogram edges and their dimensions labels, so the exported rules can count them. A
     bad spec raises, naming the SLO and field. The store's per-dimension value budget (rollups
     and labels alike) is set here too: values an SLO filter names never fold."""
     needs = metrics_needs(slos_from_settings(settings))
-    budget = configure_dimension_budget(engine, settings.metrics_label_values_max, needs.pinned)
+    budget = configure_dimension_budget(engine, settings.metrics_label_values_max,
+                                        {dimensions.column(d): v for d, v in needs.pinned.items()})
     return CollectorMetrics(needs.latency_thresholds, needs.max_wers, dimensions=needs.dimensions,
                             label_values_max=settings.metrics_label_values_max, pinned_values=needs.pinned,
-                            budget=budget, max_der_thresholds=needs.max_ders)
+                            budget=budget, max_der_thresholds=needs.max_ders, stored_as=dimensions)
+
+
+def _dimensions(settings: Settings, engine: Engine) -> Dimensions:
+    """The configured dimensions' slots (`collector.store.dimensions`). Ingest, /metrics and the
+    budget need them before anything is built, so a collector configured with dimensions
+    migrates the schema here (idempotent; the lifespan's own pass then finds nothing to do)."""
+    if not settings.dimensions:
+        return configure_dimensions(engine, ())
+    migrate(engine)
+    return configure_dimensions(engine, settings.dimensions)
 
 
 def build_services(settings: Settings) -> Services:
@@ -64,7 +77,7 @@ def build_services(settings: Settings) -> Services:
     services = Services(
         settings=settings,
         engine=engine,
-        metrics=_metrics(settings, engine),
+        metrics=_metrics(settings, engine, _dimensions(settings, engine)),
         # Charged by the auth dependencies (collector.api.auth), which know the token and the scope.
         rate_limiter=RateLimiter({scope: Limit(limit.rate, limit.capacity)
                                   for scope, limit in settings.rate_limits.items()}) if settings.rate_limits else None,

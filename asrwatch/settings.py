@@ -291,6 +291,11 @@ class Settings(BaseSettings):
     # (values SLO filters name are always kept); later values read `__other__`
     # (`collector.store.dimension_budget`: the admitted set is stored, the same on every replica).
     metrics_label_values_max: int = Field(1000, ge=1)
+    # Dimensions besides the fixed six (`collector.store.dimensions`): names read from each session's
+    # `attributes` (over OTLP, the `asr.<name>` or `<name>` span or resource attribute), sliced by
+    # everywhere the fixed ones are (query filters and group_by, SLOs, drift, the judge, /metrics),
+    # within the same budget. At most 8 over a deployment's life; sessions stored before read `unknown`.
+    dimensions: list[str] = Field(default_factory=list)
     traffic_router_file: str | None = None
     # Per-token request limits by the scope an endpoint needs, e.g. {ingest: 50, read: {rate: 20,
     # burst: 40}}; over it: 429 with Retry-After. Empty: no limit.
@@ -327,6 +332,17 @@ class Settings(BaseSettings):
             if key not in type(self).model_fields and key not in _BASE_SETTINGS_ARGS:
                 raise ValueError(unknown_key("", key, type(self).model_fields))
         super().__init__(**values)
+
+    @field_validator("dimensions", mode="before")
+    @classmethod
+    def _dimension_names(cls, value: Any) -> Any:
+        from collector.store.dimensions import check_names  # the rules live with the slots they fill
+
+        if isinstance(value, str):  # ASRWATCH_DIMENSIONS=accent,mic_path
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"must be a list of names, got {type(value).__name__}")
+        return list(check_names(list(value)))
 
     @field_validator("cors_origins", "openslo", mode="before")
     @classmethod

@@ -85,10 +85,15 @@ class WindowSpec(BaseModel):
 
     @field_validator("labels")
     @classmethod
-    def _known_dimensions(cls, value: dict[str, str]) -> dict[str, str]:
+    def _known_dimensions(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        # The configured dimensions come in the context (`config_windows`); a body the API
+        # validates has none, and the route checks its labels against the store's dimensions.
+        if info.context is None:
+            return value
+        known = (*ROLLUP_DIMENSIONS, *info.context.get("dimensions", ()))
         for dim in value:
-            if dim not in ROLLUP_DIMENSIONS:
-                raise ValueError(f"unknown dimension {dim!r} (use one of {', '.join(ROLLUP_DIMENSIONS)})")
+            if dim not in known:
+                raise ValueError(f"unknown dimension {dim!r} (use one of {', '.join(known)})")
         return value
 
     @field_validator("ends_at")
@@ -123,7 +128,7 @@ def config_windows(settings: Settings, specs: Sequence[SLOSpec] | None = None) -
     for i, raw in enumerate(settings.maintenance_windows):
         where = f"maintenance_windows.{i}"
         try:
-            spec = WindowSpec.model_validate(raw)
+            spec = WindowSpec.model_validate(raw, context={"dimensions": tuple(settings.dimensions)})
         except ValidationError as exc:
             problems += [p.replace(": Value error, ", ": ", 1) for p in validation_problems(exc, WindowSpec, where)]
             continue

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from asrwatch.settings import Settings
 from collector.api import at_or_collector_now, get_engine, get_settings, parse_time, require_admin, require_read
-from collector.store import API_ERRORS, error_responses
+from collector.store import API_ERRORS, dimensions_of, error_responses
 from slo import maintenance_store
 from slo.maintenance import MaintenanceWindow, WindowSpec, config_windows, unknown_slos
 from slo.spec import SLOSpec, SLOSpecError, slos_from_settings
@@ -39,6 +39,10 @@ async def create_window(body: WindowSpec, engine: Engine = Depends(get_engine),
     bad = unknown_slos(body, [s.name for s in specs])
     if bad:
         raise HTTPException(422, bad)
+    try:
+        dimensions_of(engine).check(body.labels, "labels")
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
     window = await run_in_threadpool(maintenance_store.create, engine, body, f"api:{who}", datetime.now(timezone.utc))
     return window.to_dict(specs)
 

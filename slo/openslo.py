@@ -31,6 +31,7 @@ import hashlib
 import re
 import unicodedata
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -62,7 +63,7 @@ def import_openslo(text: str, file: str = "<openslo>") -> list[SLOSpec]:
     return convert(read_documents(text, file)).specs
 
 
-def load_openslo(paths: list[str | Path]) -> Imported:
+def load_openslo(paths: list[str | Path], dimensions: Sequence[str] = ()) -> Imported:
     """Specs from files and directories read together (references resolve across all of them)."""
     docs: list[Doc] = []
     for path in files_under(paths):
@@ -71,10 +72,10 @@ def load_openslo(paths: list[str | Path]) -> Imported:
         except (OSError, UnicodeDecodeError) as exc:
             raise OpenSLOError(f"{path}: cannot read: {exc}") from None
         docs += read_documents(text, str(path))
-    return convert(docs)
+    return convert(docs, dimensions)
 
 
-def convert(docs: list[Doc]) -> Imported:
+def convert(docs: list[Doc], dimensions: Sequence[str] = ()) -> Imported:
     catalog = Catalog(docs)
     slos = catalog.of_kind("SLO")
     if not slos:
@@ -94,7 +95,7 @@ def convert(docs: list[Doc]) -> Imported:
             if name != raw["name"]:
                 out.notes.append(f"{label}: name {raw['name']!r} is taken; imported as {name!r}")
             try:
-                out.specs.append(parse_slo({**raw, "name": name}))
+                out.specs.append(parse_slo({**raw, "name": name}, dimensions=dimensions))
             except SLOSpecError as exc:
                 errors.append(f"{label}: as an asrwatch SLO: {exc}")
     if errors:
@@ -250,7 +251,7 @@ def openslo_for_settings(settings: Settings, paths: list[str]) -> list[SLOSpec]:
     cached = _BY_SETTINGS.get(key)
     if cached and cached[0] == wanted:
         return cached[1]
-    specs = load_openslo(list(wanted)).specs
+    specs = load_openslo(list(wanted), settings.dimensions).specs
     try:
         weakref.finalize(settings, _BY_SETTINGS.pop, key, None)
     except TypeError:  # an object without weak references: no cache, read each time

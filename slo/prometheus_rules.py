@@ -49,7 +49,6 @@ from slo.spec import (
     ALWAYS_LABELLED,
     BAD_COUNTERS_FOR_SLI,
     COUNTERS_FOR_SLI,
-    DIMENSIONS,
     HISTOGRAM_FOR_SLI,
     SLOSpec,
     format_duration,
@@ -160,14 +159,6 @@ def bad_and_total(spec: SLOSpec, window: timedelta) -> tuple[str, str]:
     raise NotExportable(f"SLO {spec.name!r}: sli {spec.sli} has no Prometheus form")
 
 
-def check_exportable(spec: SLOSpec) -> None:
-    # /metrics labels every dimension a configured SLO uses (collector.api.metrics), so every
-    # slice dimension can be selected on; anything else has no label to select.
-    for dim in list(spec.filters) + list(spec.group_by):
-        if dim not in DIMENSIONS:
-            raise NotExportable(f"SLO {spec.name!r}: {dim} is not a label of the /metrics series")
-
-
 def _window(minutes: int) -> str:
     return format_duration(timedelta(minutes=minutes))
 
@@ -180,7 +171,8 @@ def rules_for(spec: SLOSpec, *, min_events: int, runbook_base: str = DEFAULT_RUN
               min_bad_events: float = 0.0) -> list[dict[str, Any]]:
     """Rule groups for one SLO: SLI recordings then alerts (one group, so alerts see this
     evaluation's recordings), and a 5-minute group for the period ratio and Sloth's metadata."""
-    check_exportable(spec)
+    # Every dimension a spec filters or groups on is a fixed or a configured one (`slo.spec`
+    # validates it) and a label of /metrics (`collector.api.metrics` labels those SLOs use).
     tiers = policy(spec.window)
     labels = {"slo": spec.name, **spec.sloth_labels(), **spec.labels}
     sel = f'{{slo="{_escape(spec.name)}"}}'

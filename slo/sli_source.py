@@ -40,7 +40,7 @@ from sqlalchemy.sql import ColumnElement
 
 from collector.measures import histogram
 from collector.measures import wer as wer_math
-from collector.store import HourlyRollup, Rollup, histogram_sql, hour_of, read_connection
+from collector.store import FIXED_ONLY, Dimensions, HourlyRollup, Rollup, dimensions_of, histogram_sql, hour_of, read_connection
 from slo import maintenance
 from slo.alerting import longest_window
 from slo.evaluation import series_span
@@ -67,13 +67,13 @@ def quality_pairs(table) -> ColumnElement:
 
 
 def _counts_query(spec: SLOSpec, dialect: str, table=None, time_column: str = "minute",
-                  thresholds: Sequence[float] | None = None):
+                  thresholds: Sequence[float] | None = None, dims: Dimensions = FIXED_ONLY):
     """Good and total events per minute (per hour from `rollups_hourly`) and group, added up by
     the database. Quality sums per (errors:ref_words) pair instead; `_read_set` judges each
     pair against max_wer. A latency SLI gets one good column per threshold (default: the spec's),
     so SLOs differing only in their thresholds share one pass over the histograms."""
     table = Rollup.__table__ if table is None else table
-    keys = [table.c[time_column]] + [table.c[d] for d in spec.group_by]
+    keys = [table.c[time_column]] + [table.c[dims.column(d)] for d in spec.group_by]  # configured ones: their slot
     if dialect == "sqlite":
         # The stored text, parsed once per distinct minute by `Counts.of_columns` rather than per row.
         keys[0] = type_coerce(table.c[time_column], String)
@@ -123,10 +123,11 @@ def _read_set(conn: Connection, specs: Sequence[SLOSpec], ranges: list[tuple[dat
     table, time_column = (HourlyRollup.__table__, "hour") if hourly else (Rollup.__table__, "minute")
     time = table.c[time_column]
     thresholds = [s.threshold_ms for s in specs] if spec.sli in _HIST_FOR else None
-    query = _counts_query(spec, conn.dialect.name, table, time_column, thresholds).where(
+    dims = dimensions_of(conn.engine)
+    query = _counts_query(spec, conn.dialect.name, table, time_column, thresholds, dims).where(
         or_(*[and_(time >= since, time < until) for since, until in ranges]))
     for dim, values in spec.filter_values().items():
-        query = query.where(table.c[dim].in_(values))
+        query = query.where(table.c[dims.column(dim)].in_(values))
     rows = conn.execute(query).all()
     width = len(spec.group_by)
     keys = [tuple(r[1:1 + width]) for r in rows]

@@ -12,9 +12,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from asrwatch.settings import Settings
 from collector.store import ROLLUP_DIMENSIONS
@@ -25,8 +26,13 @@ SLIKind = Literal[
 ]
 SLI_KINDS: tuple[str, ...] = SLIKind.__args__  # type: ignore[attr-defined]
 LATENCY_KINDS = ("latency", "first_partial_latency", "queue_latency")
-# Dimensions a filter or group_by may use: the rollup's slice columns.
+# Dimensions a filter or group_by may use: the fixed slice dimensions, and the configured ones
+# (`dimensions:`), which `parse_slo` passes in the validation context.
 DIMENSIONS = ROLLUP_DIMENSIONS
+
+
+def _dimensions(info: ValidationInfo) -> tuple[str, ...]:
+    return (*DIMENSIONS, *((info.context or {}).get("dimensions") or ()))
 # Dimensions /metrics always labels in full (collector.api.metrics.LABELS); the others become labels
 # only when an SLO uses them, and fold into `__other__` past metrics_label_values_max values.
 ALWAYS_LABELLED = ("model_version", "region", "channel")
@@ -199,25 +205,27 @@ class SLOSpec(BaseModel):
 
     @field_validator("filters")
     @classmethod
-    def _known_filter_dimensions(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _known_filter_dimensions(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        known = _dimensions(info)
         for key, wanted in value.items():
-            if key not in DIMENSIONS:
-                raise ValueError(f"unknown dimension {key!r} (use one of {', '.join(DIMENSIONS)})")
+            if key not in known:
+                raise ValueError(f"unknown dimension {key!r} (use one of {', '.join(known)})")
             if isinstance(wanted, list) and not wanted:
                 raise ValueError(f"{key}: an empty list matches nothing")
         return value
 
     @field_validator("group_by", mode="before")
     @classmethod
-    def _known_group_dimensions(cls, value: Any) -> tuple[str, ...]:
+    def _known_group_dimensions(cls, value: Any, info: ValidationInfo) -> tuple[str, ...]:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if value is not None and not isinstance(value, (list, tuple)):  # tuple(5) would be a TypeError
             raise ValueError(f"must be a list of dimensions, got {type(value).__name__}")
         value = tuple(value or ())
+        known = _dimensions(info)
         for key in value:
-            if key not in DIMENSIONS:
-                raise ValueError(f"unknown dimension {key!r} (use one of {', '.join(DIMENSIONS)})")
+            if key not in known:
+                raise ValueError(f"unknown dimension {key!r} (use one of {', '.join(known)})")
         if len(set(value)) != len(value):
             raise ValueError("a dimension is listed twice")
         return value
@@ -299,26 +307,27 @@ def _describe(error: ValidationError, name: str) -> str:
     return f"SLO {name!r}: " + "; ".join(parts)
 
 
-def parse_slo(raw: dict[str, Any], index: int | None = None) -> SLOSpec:
-    """One raw spec -> SLOSpec, or SLOSpecError naming the SLO and field."""
+def parse_slo(raw: dict[str, Any], index: int | None = None, dimensions: Sequence[str] = ()) -> SLOSpec:
+    """One raw spec -> SLOSpec, or SLOSpecError naming the SLO and field. `dimensions`: the
+    configured ones (`Settings.dimensions`), which filters and group_by may use too."""
     label = raw.get("name") if isinstance(raw, dict) else None
     name = str(label) if label else f"slos[{index}]" if index is not None else "<unnamed>"
     if not isinstance(raw, dict):
         raise SLOSpecError(f"SLO {name!r}: must be a mapping, got {type(raw).__name__}")
     try:
-        return SLOSpec.model_validate(raw)
+        return SLOSpec.model_validate(raw, context={"dimensions": tuple(dimensions)})
     except ValidationError as exc:
         raise SLOSpecError(_describe(exc, name)) from None
     except ValueError as exc:  # raised by a validator outside pydantic's wrapping
         raise SLOSpecError(f"SLO {name!r}: {exc}") from None
 
 
-def parse_slos(raws: list[dict[str, Any]]) -> list[SLOSpec]:
+def parse_slos(raws: list[dict[str, Any]], dimensions: Sequence[str] = ()) -> list[SLOSpec]:
     """All specs; every bad one is reported, not just the first."""
     specs, errors = [], []
     for i, raw in enumerate(raws or []):
         try:
-            specs.append(parse_slo(raw, i))
+            specs.append(parse_slo(raw, i, dimensions))
         except SLOSpecError as exc:
             errors.append(str(exc))
     seen: set[str] = set()
@@ -333,7 +342,7 @@ def parse_slos(raws: list[dict[str, Any]]) -> list[SLOSpec]:
 
 def slos_from_settings(settings: Settings) -> list[SLOSpec]:
     """`slos:` and the SLOs of the OpenSLO files in `openslo:`; a name may be used once across both."""
-    specs = parse_slos(list(settings.slos))
+    specs = parse_slos(list(settings.slos), settings.dimensions)
     paths = list(settings.openslo)
     if not paths:
         return specs
@@ -405,7 +414,7 @@ def metrics_needs(specs: list[SLOSpec]) -> MetricsNeeds:
     return MetricsNeeds(
         latency_thresholds={k: sorted(v) for k, v in thresholds.items()},
         max_wers=sorted({float(s.max_wer) for s in specs if s.sli == "quality"}),  # type: ignore[arg-type]
-        dimensions=[d for d in DIMENSIONS if d in dims],
+        dimensions=[*(d for d in DIMENSIONS if d in dims), *(d for d in dims if d not in DIMENSIONS)],  # configured last
         pinned=pinned,
         max_ders=sorted({float(s.max_der) for s in specs if s.sli == "diarization"}),  # type: ignore[arg-type]
     )

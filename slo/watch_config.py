@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from sqlalchemy.engine import Engine
 
 from asrwatch.jobs import Job
@@ -31,17 +31,19 @@ class WatchConfig(BaseModel):
 
     @field_validator("group_by")
     @classmethod
-    def _known_dimensions(cls, value: list[str]) -> list[str]:
+    def _known_dimensions(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        known = (*ROLLUP_DIMENSIONS, *(info.context or {}).get("dimensions", ()))  # and the configured ones
         for dim in value:
-            if dim not in ROLLUP_DIMENSIONS:
-                raise ValueError(f"unknown dimension {dim!r} (one of {', '.join(ROLLUP_DIMENSIONS)})")
+            if dim not in known:
+                raise ValueError(f"unknown dimension {dim!r} (one of {', '.join(known)})")
         return value
 
     @classmethod
     def from_settings(cls, settings: Settings | Mapping[str, Any]) -> Self:
         raw = (settings.get(cls.section) if isinstance(settings, Mapping) else getattr(settings, cls.section)) or {}
         try:
-            return cls.model_validate(raw)
+            dimensions = () if isinstance(settings, Mapping) else tuple(settings.dimensions)
+            return cls.model_validate(raw, context={"dimensions": dimensions})
         except ValidationError as exc:  # an unknown key is named with the closest valid one
             problems = "; ".join(validation_problems(exc, cls, cls.section))
             raise ValueError(f"invalid {cls.section} config: {problems}") from None

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from collector.measures.histogram import bucket_code
-from collector.store.models import ROLLUP_DIMENSIONS, HourlyRollup, Rollup, Sample, Session
+from collector.store.models import ROLLUP_COLUMNS, HourlyRollup, Rollup, Sample, Session
 from collector.store.rollups import (
     COUNTERS,
     HISTOGRAMS,
@@ -65,7 +65,7 @@ def recomputed_rollups(conn: Connection) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
 
     def entry(row: dict[str, Any]) -> dict[str, Any]:
-        key = rollup_key(row["ts"].replace(second=0, microsecond=0), {d: row[d] for d in ROLLUP_DIMENSIONS})
+        key = rollup_key(row["ts"].replace(second=0, microsecond=0), {d: row[d] or "unknown" for d in ROLLUP_COLUMNS})
         if key not in out:
             out[key] = {**{c: 0 for c in COUNTERS}, **{s: 0.0 for s in SUMS}, **{h: Counter() for h in HISTOGRAMS}}
         return out[key]
@@ -138,6 +138,6 @@ def stored_rollups(conn: Connection) -> dict[str, dict[str, Any]]:
     rows = conn.execute(select(Rollup.__table__)).mappings()
     out = {}
     for row in rows:
-        assert row["rollup_key"] == rollup_key(row["minute"], {d: row[d] for d in ROLLUP_DIMENSIONS}), row["rollup_key"]
+        assert row["rollup_key"] == rollup_key(row["minute"], {d: row[d] for d in ROLLUP_COLUMNS}), row["rollup_key"]
         out[row["rollup_key"]] = normalized(row)
     return out

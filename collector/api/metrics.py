@@ -43,7 +43,7 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from collector.measures import diarization, groups_of, sums, wer
-from collector.store import FALLBACK_BACKEND, STATUSES, UNKNOWN, DimensionBudget, SessionBatch
+from collector.store import FALLBACK_BACKEND, FIXED_ONLY, STATUSES, UNKNOWN, DimensionBudget, Dimensions, SessionBatch
 
 log = logging.getLogger("asrwatch.metrics")
 
@@ -120,21 +120,27 @@ class CollectorMetrics(Collector):
                  label_values_max: int = DEFAULT_LABEL_VALUES_MAX,
                  pinned_values: Mapping[str, Iterable[str]] | None = None,
                  budget: DimensionBudget | None = None,
-                 clock: Callable[[], float] = time.time, max_der_thresholds: Iterable[float] = ()) -> None:
+                 clock: Callable[[], float] = time.time, max_der_thresholds: Iterable[float] = (),
+                 stored_as: Dimensions = FIXED_ONLY) -> None:
         """`dimensions`: slice dimensions labelled besides model_version, region and channel (those
         the SLOs filter or group on); `pinned_values`: per dimension, values that never fold
         (an SLO filter names them); `clock`: unix seconds for the children's created timestamps
         (Prometheus compares them with its own wall clock, so the wall clock, not event time);
         `budget`: the store's cardinality budget (`collector.store.DimensionBudget`): a value it
         has decided keeps or folds as in the rollups, on every replica and after a restart; only
-        values it has not decided (none that ingest stored) fall back to this process' count."""
+        values it has not decided (none that ingest stored) fall back to this process' count.
+        `stored_as`: where each dimension is stored (a configured one in its slot column)."""
         thresholds = latency_thresholds_ms or {}
         self.labels = LABELS + tuple(d for d in dict.fromkeys(dimensions) if d not in LABELS)
+        # Each label's column in a session batch or row (and in the budget): a configured
+        # dimension's slot, which holds None where unset.
+        self._columns = tuple(stored_as.column(d) for d in self.labels)
         self.label_values_max = int(label_values_max)
         if self.label_values_max < 1:
             raise ValueError(f"metrics_label_values_max must be at least 1, got {label_values_max}")
-        self._pinned = {d: frozenset(v) for d, v in (pinned_values or {}).items()}
-        self._seen: dict[str, set[str]] = {d: set() for d in self.labels}
+        self._pinned = {stored_as.column(d) if d in stored_as.names else d: frozenset(v)
+                        for d, v in (pinned_values or {}).items()}
+        self._seen: dict[str, set[str]] = {d: set() for d in self._columns}
         self.budget = budget
         self._lock = threading.Lock()
         self._clock = clock
@@ -238,7 +244,7 @@ class CollectorMetrics(Collector):
         """Label tuples with each dimension's values past the budget replaced by `__other__`;
         `weights[i]` sessions carry `keys[i]` (they are counted as folded). Holds the lock."""
         out = [list(key) for key in keys]
-        for d, dim in enumerate(self.labels):
+        for d, dim in enumerate(self._columns):
             seen, pinned = self._seen[dim], self._pinned.get(dim, frozenset())
             folded, by_budget = 0.0, True
             for i, key in enumerate(keys):
@@ -257,11 +263,12 @@ class CollectorMetrics(Collector):
                 folded += float(weights[i])
             if folded:
                 counter = self.counters["asrwatch_metrics_folded_sessions"]
-                if (dim,) not in counter and not by_budget:  # the budget warned already, once
+                name = self.labels[d]
+                if (name,) not in counter and not by_budget:  # the budget warned already, once
                     log.warning("metrics: dimension %s has more than %d values; further values are "
                                 "labelled %s on /metrics (metrics_label_values_max)",
-                                dim, self.label_values_max, OTHER)
-                counter[(dim,)] += folded
+                                name, self.label_values_max, OTHER)
+                counter[(name,)] += folded
         return [tuple(key) for key in out]
 
     def observe_sessions(self, batch: SessionBatch) -> None:
@@ -280,7 +287,7 @@ class CollectorMetrics(Collector):
         of its first session's queueing, as if counted then."""
         if len(batch):
             # Only the columns counted: the rest (transcripts, attributes) need not wait in memory.
-            counted = SessionBatch({name: batch.columns[name] for name in (*self.labels, *_COUNTED_COLUMNS)
+            counted = SessionBatch({name: batch.columns[name] for name in (*self._columns, *_COUNTED_COLUMNS)
                                     if name in batch.columns})
             with self._lock:
                 self._queued.append((counted, self._clock()))
@@ -305,7 +312,8 @@ class CollectorMetrics(Collector):
         """Count the batch in; session i was queued (or observed) at `queued_at[i]`."""
         columns = batch.columns
         size = len(batch)
-        keys, raw_group = groups_of(list(zip(*(columns.get(name) or [UNKNOWN] * size for name in self.labels))))
+        keys, raw_group = groups_of(list(zip(*(batch.slice_values(name) if name in columns else [UNKNOWN] * size
+                                               for name in self._columns))))
         h = self.histograms
         fields = (("final_latency_ms", h["final"]), ("first_partial_ms", h["first_partial"]),
                   ("queue_ms", h["queue"]), ("confidence", h["confidence"]), ("snr_db", h["snr"]))
@@ -345,7 +353,7 @@ class CollectorMetrics(Collector):
             now = self._clock()
             errors, words = self.counters["asrwatch_wer_errors"], self.counters["asrwatch_wer_ref_words"]
             for session_row, errs in scored:
-                key = tuple(str(session_row.get(name) or UNKNOWN) for name in self.labels)
+                key = tuple(str(session_row.get(name) or UNKNOWN) for name in self._columns)
                 labels = self._within_budget([key], np.ones(1))[0]
                 self._create_children(labels, now)
                 errors[labels] += errs.errors
@@ -363,7 +371,7 @@ class CollectorMetrics(Collector):
             self._count_queued()
             now = self._clock()
             for session_row, errs in scored:
-                key = tuple(str(session_row.get(name) or UNKNOWN) for name in self.labels)
+                key = tuple(str(session_row.get(name) or UNKNOWN) for name in self._columns)
                 labels = self._within_budget([key], np.ones(1))[0]
                 self._create_children(labels, now)
                 error_ms, speech_ms = errs.pair  # the rollups' milliseconds: both engines count alike

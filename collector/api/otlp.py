@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -142,8 +143,10 @@ def flatten(request: ExportTraceServiceRequest) -> list[FlatSpan]:
     return spans
 
 
-def session_record(span: FlatSpan) -> dict[str, Any]:
-    """The session record a root span describes (validated later like any posted record)."""
+def session_record(span: FlatSpan, dimensions: Collection[str] = ()) -> dict[str, Any]:
+    """The session record a root span describes (validated later like any posted record). The
+    configured `dimensions` go to `attributes` from `asr.<name>`, or else from a plain `<name>`
+    span or resource attribute (the span's wins: `flatten`)."""
     record: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in span.attributes.items():
@@ -151,6 +154,9 @@ def session_record(span: FlatSpan) -> dict[str, Any]:
             record[key[len(PREFIX):]] = value
         elif key.startswith(PREFIX):
             extra[key[len(PREFIX):]] = value
+    for name in dimensions:
+        if name not in extra and name in span.attributes:
+            extra[name] = span.attributes[name]
     record.setdefault("session_id", span.trace_id)
     record.setdefault("ts", span.start.isoformat())
     record.setdefault("final_latency_ms", span.duration_ms)

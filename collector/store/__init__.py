@@ -19,6 +19,8 @@ from collector.store.database import (
 from collector.store.diarization_query import diarization_by_group
 from collector.store.dimension_budget import DimensionBudget
 from collector.store.dimension_budget import configure as configure_dimension_budget
+from collector.store.dimensions import FIXED_ONLY, Dimensions, attribute_problem, dimensions_of
+from collector.store.dimensions import configure as configure_dimensions
 from collector.store.ingest import score_and_store_samples, store_sessions, store_stages
 from collector.store.leader import PROCESS_ID, LeaderLock, process_gone
 from collector.store.models import (
@@ -57,6 +59,7 @@ from collector.store.session_batch import UNKNOWN, SessionBatch
 __all__ = [
     "API_ERRORS",
     "apply_retention",
+    "attribute_problem",
     "audit",
     "bucketed",
     "AuditEntry",
@@ -64,12 +67,16 @@ __all__ = [
     "compacted_through",
     "compaction_pass",
     "configure_dimension_budget",
+    "configure_dimensions",
     "cost_by_group",
     "describe_error",
     "dialect_insert",
     "diarization_by_group",
     "DiarizationScore",
     "DimensionBudget",
+    "Dimensions",
+    "FIXED_ONLY",
+    "dimensions_of",
     "EARLIEST",
     "error_responses",
     "ErrorOut",

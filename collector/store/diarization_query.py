@@ -30,7 +30,7 @@ def diarization_by_group(engine: Engine, group_by: Sequence[str], since: datetim
                          offset: int = 0) -> Groups:
     """Per group with diarized sessions: der, missed_s, false_alarm_s, confusion_s, speech_s,
     sessions, speaker_count_error (mean |hyp - ref| speakers per session), ci_low, ci_high."""
-    _check_dims(group_by)
+    _check_dims(engine, group_by)
     groups: dict[tuple, dict[str, Any]] = defaultdict(lambda: {"pairs": [], **dict.fromkeys(SUMS, 0)})
     with read_connection(engine) as conn:
         rows = rollup_rows(conn, [*group_by, "diar_sessions", "diar_pairs", *SUMS], since, until, filters)

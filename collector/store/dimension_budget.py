@@ -45,7 +45,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from collector.store.database import dialect_insert, write_transaction
 from collector.store.leader import lock_key
-from collector.store.models import ROLLUP_DIMENSIONS, DimensionValue
+from collector.store.models import ROLLUP_COLUMNS, DimensionValue
 
 log = logging.getLogger("asrwatch.cardinality")
 
@@ -75,7 +75,7 @@ class DimensionBudget:
     limit: int = DEFAULT_DIMENSION_VALUES_MAX
     pinned: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # The slice dimensions, and `node` (the node rollups': `collector.store.node_rollups`).
-    _admitted: dict[str, set[str]] = field(default_factory=lambda: {d: set() for d in (*ROLLUP_DIMENSIONS, "node")})
+    _admitted: dict[str, set[str]] = field(default_factory=lambda: {d: set() for d in (*ROLLUP_COLUMNS, "node")})
     _full: set[str] = field(default_factory=set)  # dimensions full in committed rows, admitted set loaded
     _rollout_versions: frozenset[str] = frozenset()  # active rollouts' versions, as last read
     _open: dict[int, _Pending] = field(default_factory=dict)  # id(connection) -> its transaction's decisions

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from collector.measures import PLACEHOLDER, WordErrors, redact, redact_strings, word_errors
 from collector.store.database import dialect_insert
 from collector.store.dimension_budget import committed_write
+from collector.store.dimensions import dimensions_of
 from collector.store.models import Sample, Session, Stage
 from collector.store.pg_batch import insert_new_sessions
 from collector.store.node_rollups import apply_node_rows, fold_nodes
@@ -57,7 +58,7 @@ def store_sessions(engine: Engine, records: Sequence[SessionIn | Mapping[str, An
             unique[fields["session_id"]] = fields
     if not unique:
         return result
-    batch = SessionBatch.of(list(unique.values()), received_at)
+    batch = SessionBatch.of(list(unique.values()), received_at, dimensions_of(engine))
     fresh = _store_sqlite(engine, batch) if engine.dialect.name == "sqlite" else _store_postgresql(engine, batch)
     result.accepted = fresh
     result.duplicates += len(batch) - len(fresh)

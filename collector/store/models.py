@@ -87,6 +87,17 @@ class Session(Base):
     node: Mapped[str | None] = mapped_column(String(64))
     concurrent_streams: Mapped[int | None] = mapped_column(Integer)
     gpu_utilization: Mapped[float | None] = mapped_column(Float)
+    # The configured dimensions' values (`collector.store.dimensions`: `dimensions:` in the config,
+    # read from `attributes`), one slot each; NULL where the sender left it unset or the slot was
+    # not assigned yet when the session was stored (both read `unknown`). Migration 0017.
+    dim1: Mapped[str | None] = mapped_column(String(64))
+    dim2: Mapped[str | None] = mapped_column(String(64))
+    dim3: Mapped[str | None] = mapped_column(String(64))
+    dim4: Mapped[str | None] = mapped_column(String(64))
+    dim5: Mapped[str | None] = mapped_column(String(64))
+    dim6: Mapped[str | None] = mapped_column(String(64))
+    dim7: Mapped[str | None] = mapped_column(String(64))
+    dim8: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_sessions_ts", "ts"),
@@ -165,13 +176,23 @@ class RollupValues:
     which is enough for exact corpus WER, per-utterance thresholds and bootstrap intervals.
     """
 
-    rollup_key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    rollup_key: Mapped[str] = mapped_column(String(1200), primary_key=True)
     model_version: Mapped[str] = mapped_column(String(128))
     region: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(64))
     tenant: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(64))
     pool: Mapped[str] = mapped_column(String(64))
+    # The configured dimensions' slots (`collector.store.dimensions`), `unknown` where unset,
+    # unassigned, or stored before the slot was assigned (migration 0017).
+    dim1: Mapped[str] = mapped_column(String(64), default="unknown", server_default="unknown")
+    dim2: Mapped[str] = mapped_column(String(64), default="unknown", server_default="unknown")
+    dim3: Mapped[str] = mapped_column(String(64), default="unknown", server_default="unknown")
+    dim4: Mapped[str] = mapped_column(String(64), default="unknown", server_default="unknown")
+    dim5: Mapped[str] = mapped_column(String(64), default="unknown", server_default="unknown")
+    dim6: Mapped[str] = mapped_column(String(64), default="unknown", server_default="unknown")
+    dim7: Mapped[str] = mapped_column(String(64), default="unknown", server_default="unknown")
+    dim8: Mapped[str] = mapped_column(String(64), default="unknown", server_default="unknown")
 
     sessions: Mapped[int] = mapped_column(Integer, default=0)
     status_ok: Mapped[int] = mapped_column(Integer, default=0)
@@ -351,7 +372,11 @@ class MaintenanceWindowRow(Base):
 
 
 SLICE_DIMENSIONS = ("model_version", "region", "channel", "tenant", "language")
-ROLLUP_DIMENSIONS = SLICE_DIMENSIONS + ("pool",)
+ROLLUP_DIMENSIONS = SLICE_DIMENSIONS + ("pool",)  # the fixed dimensions, by name
+# Slot columns of the configured dimensions (`collector.store.dimensions` maps names to them).
+CUSTOM_SLOTS = tuple(f"dim{i}" for i in range(1, 9))
+# Every slice column of a rollup row, in rollup-key order.
+ROLLUP_COLUMNS = ROLLUP_DIMENSIONS + CUSTOM_SLOTS
 STATUSES = ("ok", "partial", "decode_error", "dropped", "timeout")
 
 
@@ -374,3 +399,15 @@ class DimensionValue(Base):
 
     dimension: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class DimensionSlot(Base):
+    """A configured dimension's slot column (`collector.store.dimensions`), assigned the first time a
+    collector starts with the dimension in `dimensions:`. Never reassigned nor reused, so values
+    stored under one name are never read under another."""
+
+    __tablename__ = "dimension_slots"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot: Mapped[str] = mapped_column(String(8), unique=True)
+    assigned_at: Mapped[datetime]

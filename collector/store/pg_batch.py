@@ -39,7 +39,7 @@ from sqlalchemy import JSON, Boolean, Float, Integer, Table
 from sqlalchemy.engine import Connection
 
 from collector.store.histogram_text import spaced
-from collector.store.models import ROLLUP_DIMENSIONS, Session, UTCDateTime
+from collector.store.models import ROLLUP_COLUMNS, Session, UTCDateTime
 from collector.store.rollups import (
     COUNTERS,
     HISTOGRAMS,
@@ -136,7 +136,7 @@ def _hist_sum(table: str, name: str) -> str:
 
 def _rollup_names(time_column: str, columns: tuple[str, ...]) -> list[str]:
     """The rollup columns in the order `rollups.upsert_row` gives them, with value `columns`."""
-    return ["rollup_key", time_column, *ROLLUP_DIMENSIONS, *columns]
+    return ["rollup_key", time_column, *ROLLUP_COLUMNS, *columns]
 
 
 @functools.cache
@@ -158,7 +158,7 @@ def upsert_rollups(conn: Connection, table: Table, time_column: str, deltas: Map
         return
     columns = value_columns_of(deltas)
     names = _rollup_names(time_column, columns)
-    first_sum = 2 + len(ROLLUP_DIMENSIONS) + sum(c in COUNTERS for c in columns)
+    first_sum = 2 + len(ROLLUP_COLUMNS) + sum(c in COUNTERS for c in columns)
     first_histogram = first_sum + sum(c in SUMS for c in columns)
     render = row_of(deltas)
     rows: list[dict[str, Any]] = []

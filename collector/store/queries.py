@@ -16,10 +16,11 @@ from collector.measures import entity_recall
 from collector.measures import groups_of, hallucination, histogram
 from collector.measures import wer as wer_math
 from collector.store.database import read_connection
-from collector.store.models import ROLLUP_DIMENSIONS, AuditEntry, Sample, Session, Stage
+from collector.store.dimensions import dimensions_of
+from collector.store.models import CUSTOM_SLOTS, ROLLUP_DIMENSIONS, AuditEntry, Sample, Session, Stage
 from collector.store.rollup_window import bucket_start, rollup_rows
 
-SESSION_FILTERS = ROLLUP_DIMENSIONS + ("status",)
+SESSION_FILTERS = ROLLUP_DIMENSIONS + ("status",)  # and the configured dimensions (`dimensions_of`)
 
 
 GROUPS_DEFAULT = 1000  # groups one grouped answer holds unless the caller asks for fewer or more
@@ -90,16 +91,14 @@ def answer(rows: list[dict[str, Any]], total: int, offset: int, cut: bool, per_b
     return out
 
 
-def _check_dims(group_by: Sequence[str]) -> None:
-    for dim in group_by:
-        if dim not in ROLLUP_DIMENSIONS:
-            raise ValueError(f"group_by: unknown dimension {dim!r} (one of {', '.join(ROLLUP_DIMENSIONS)})")
+def _check_dims(engine: Engine, group_by: Sequence[str]) -> None:
+    dimensions_of(engine).check(group_by)
 
 
 def wer_by_group(engine: Engine, group_by: Sequence[str], since: datetime, until: datetime,
                  filters: Mapping[str, str], resamples: int = 1000, *, limit: int | None = None,
                  offset: int = 0) -> Groups:
-    _check_dims(group_by)
+    _check_dims(engine, group_by)
     values = ("wer_utterances", "wer_pairs", "wer_substitutions", "wer_deletions", "wer_insertions",
               "cer_pairs", "entity_occurrences", "entities_found")
     groups: dict[tuple, dict[str, Any]] = defaultdict(
@@ -176,7 +175,7 @@ def latency_by_group(engine: Engine, group_by: Sequence[str], since: datetime, u
     numpy from the stored text; each kind is a third of the work, so a chart asks for its one).
     With `step`: per step-aligned bucket too (rows gain `t`, the bucket's start; each bucket is
     paged on its own), from one read of the window (`rollup_window.rollup_rows`)."""
-    _check_dims(group_by)
+    _check_dims(engine, group_by)
     fields = {name: LATENCY_FIELDS[name] for name in kinds}
     lead = 1 if step is not None else 0
     with read_connection(engine) as conn:
@@ -225,7 +224,7 @@ def cost_by_group(engine: Engine, group_by: Sequence[str], since: datetime, unti
                   api_per_minute: float | None = None) -> Groups:
     """`price`: USD per GPU-hour of a pool; `api_per_minute`: USD per audio minute of the paid API
     (`collector.measures.cost.summarize`)."""
-    _check_dims(group_by)
+    _check_dims(engine, group_by)
     current = _cost_totals(engine, group_by, since, until, filters)
     previous = _cost_totals(engine, group_by, since - (until - since), since, filters)
     out = []
@@ -251,7 +250,7 @@ def status_by_group(engine: Engine, group_by: Sequence[str], since: datetime, un
     label-free hallucination checks (sessions checked, flagged, per reason, and the rate), the
     cache hit rate and the share of sessions that fell back to the paid API. With
     `step`: per step-aligned bucket too, as `latency_by_group`."""
-    _check_dims(group_by)
+    _check_dims(engine, group_by)
     with read_connection(engine) as conn:
         window = rollup_rows(conn, [*group_by, *_STATUS_SUMS], since, until, filters, step=step)
         cols = ([window.c.t] if step is not None else []) + [window.c[d] for d in group_by]
@@ -275,23 +274,25 @@ def status_by_group(engine: Engine, group_by: Sequence[str], since: datetime, un
 
 SAMPLE_FIELDS = ("wer", "substitutions", "deletions", "insertions", "ref_words", "source",
                  "char_errors", "ref_chars", "entity_occurrences", "entities_found")  # the last four: NULL before 0011
-# A session as it was sent and stored; not the word count ingest derives for drift.
-_SESSION_OUT = [c for c in Session.__table__.c if c.name != "hypothesis_words"]
+# A session as it was sent and stored; not what ingest derives: the word count drift reads, the
+# configured dimensions' slots (their values are in `attributes`, as sent).
+_SESSION_OUT = [c for c in Session.__table__.c if c.name != "hypothesis_words" and c.name not in CUSTOM_SLOTS]
 
 
 def list_samples(engine: Engine, since: datetime, until: datetime, filters: Mapping[str, str], limit: int,
                  min_wer: float | None = None, order: str = "recent") -> list[dict[str, Any]]:
     """Labeled samples with their session's slice, SNR and confidence; no transcript text."""
     samples, sessions = Sample.__table__, Session.__table__
+    dims = dimensions_of(engine)
     query = (
         select(samples.c.session_id, samples.c.ts, *[samples.c[f] for f in SAMPLE_FIELDS],
-               *[sessions.c[d] for d in ROLLUP_DIMENSIONS], sessions.c.snr_db, sessions.c.confidence,
+               *[dims.session_column(sessions, d) for d in dims.names], sessions.c.snr_db, sessions.c.confidence,
                sessions.c.status)
         .join(sessions, sessions.c.session_id == samples.c.session_id)
         .where(samples.c.ts >= since, samples.c.ts < until)
     )
     for dim, value in filters.items():
-        query = query.where(sessions.c[dim] == value)
+        query = query.where(dims.session_match(sessions, dim, value))
     if min_wer is not None:
         query = query.where(samples.c.wer >= min_wer)
     query = query.order_by(samples.c.wer.desc() if order == "wer" else samples.c.ts.desc()).limit(limit)
@@ -302,9 +303,10 @@ def list_samples(engine: Engine, since: datetime, until: datetime, filters: Mapp
 def list_sessions(engine: Engine, since: datetime, until: datetime, filters: Mapping[str, str],
                   limit: int) -> list[dict[str, Any]]:
     table = Session.__table__
+    dims = dimensions_of(engine)
     query = select(*_SESSION_OUT).where(table.c.ts >= since, table.c.ts < until)
     for dim, value in filters.items():
-        query = query.where(table.c[dim] == value)
+        query = query.where(table.c.status == value if dim == "status" else dims.session_match(table, dim, value))
     query = query.order_by(table.c.ts.desc()).limit(limit)
     with read_connection(engine) as conn:
         return [dict(r) for r in conn.execute(query).mappings()]

@@ -15,6 +15,7 @@ from sqlalchemy import BigInteger, Integer, cast, func, select, union_all
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement, Subquery
 
+from collector.store.dimensions import Dimensions, dimensions_of
 from collector.store.models import HourlyRollup, Rollup
 from collector.store.rollups import EPOCH, HOUR, compacted_through, hour_of
 
@@ -52,28 +53,32 @@ def whole_hours(since: datetime, until: datetime, through: datetime | None) -> t
 def rollup_rows(conn: Connection, columns: Sequence[str], since: datetime, until: datetime,
                 filters: Mapping[str, str], step: timedelta | None = None) -> Subquery:
     """A subquery with `columns` (slice and value columns) of every rollup row covering the
-    window's minutes, of the slices matching `filters`. With `step`, also `t`: the row's bucket
+    window's minutes, of the slices matching `filters` (a configured dimension, in `columns` or
+    `filters`, by its name: `collector.store.dimensions`). With `step`, also `t`: the row's bucket
     (`bucket_index`). An hourly row lies in one bucket only when the step is whole hours (buckets
     and hours both align to the epoch); for other steps the window is read from minute rows."""
+    dims = dimensions_of(conn.engine)
     whole_hours_fit = step is None or step % HOUR == timedelta(0)
     hours = whole_hours(since, until, compacted_through(conn)) if whole_hours_fit else None
     minutes, hourly = Rollup.__table__, HourlyRollup.__table__
     dialect = conn.dialect.name
     if hours is None:
-        return _part(minutes, minutes.c.minute, since, until, columns, filters, dialect, step).subquery()
+        return _part(minutes, minutes.c.minute, since, until, columns, filters, dialect, step, dims).subquery()
     first, end = hours
-    parts = [_part(hourly, hourly.c.hour, first, end, columns, filters, dialect, step)]
+    parts = [_part(hourly, hourly.c.hour, first, end, columns, filters, dialect, step, dims)]
     if since < first:
-        parts.append(_part(minutes, minutes.c.minute, since, first, columns, filters, dialect, step))
+        parts.append(_part(minutes, minutes.c.minute, since, first, columns, filters, dialect, step, dims))
     if end < until:
-        parts.append(_part(minutes, minutes.c.minute, end, until, columns, filters, dialect, step))
+        parts.append(_part(minutes, minutes.c.minute, end, until, columns, filters, dialect, step, dims))
     return union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
 
 
 def _part(table, time, since: datetime, until: datetime, columns: Sequence[str], filters: Mapping[str, str],
-          dialect: str, step: timedelta | None):
+          dialect: str, step: timedelta | None, dims: Dimensions):
     bucket = [bucket_index(dialect, time, step).label("t")] if step is not None else []
-    query = select(*bucket, *[table.c[c] for c in columns]).where(time >= since, time < until)
+    # A configured dimension is read from its slot, under its name.
+    query = select(*bucket, *[dims.rollup_column(table, c) if c in dims.custom else table.c[c] for c in columns]
+                   ).where(time >= since, time < until)
     for dim, value in filters.items():
-        query = query.where(table.c[dim] == value)
+        query = query.where(table.c[dims.column(dim)] == value)
     return query

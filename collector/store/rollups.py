@@ -23,8 +23,8 @@ from sqlalchemy.engine import Connection
 
 from collector.measures import WordErrors, diarization, pair_key
 from collector.store.database import dialect_insert
-from collector.store.dimension_budget import OTHER, budget_of
-from collector.store.models import ROLLUP_DIMENSIONS, HourlyRollup, Rollup, RollupCompaction, RollupHour
+from collector.store.dimension_budget import OTHER, UNKNOWN, budget_of
+from collector.store.models import CUSTOM_SLOTS, ROLLUP_COLUMNS, HourlyRollup, Rollup, RollupCompaction, RollupHour
 
 COUNTERS = (
     "sessions", "status_ok", "status_partial", "status_decode_error", "status_dropped", "status_timeout",
@@ -57,7 +57,8 @@ def hour_of(ts: datetime) -> datetime:
 
 
 def rollup_key(minute: datetime, dims: Mapping[str, str]) -> str:
-    return key_of(int(minute.timestamp()) // 60, tuple(dims[d] for d in ROLLUP_DIMENSIONS))
+    """The key of a minute's slice; slots `dims` leaves out are `unknown`."""
+    return key_of(int(minute.timestamp()) // 60, tuple(dims.get(d, UNKNOWN) for d in ROLLUP_COLUMNS))
 
 
 def key_of(epoch_minute: int, dims: Sequence[str]) -> str:
@@ -67,24 +68,31 @@ def key_of(epoch_minute: int, dims: Sequence[str]) -> str:
 _ZERO_VALUES: dict[str, Any] = {**{c: 0 for c in COUNTERS}, **{s: 0.0 for s in SUMS}}
 
 
+_UNKNOWN_SLOTS = dict.fromkeys(CUSTOM_SLOTS, UNKNOWN)
+
+
 def empty_delta(minute: datetime, dims: Mapping[str, str]) -> Delta:
-    delta: Delta = {"minute": minute, **dims, **_ZERO_VALUES}
+    """A zero delta of the slice `dims` (slots it leaves out are `unknown`)."""
+    delta: Delta = {"minute": minute, **_UNKNOWN_SLOTS, **dims, **_ZERO_VALUES}
     for h in HISTOGRAMS:
         delta[h] = {}
     return delta
 
 
-_DIMS_OF = itemgetter(*ROLLUP_DIMENSIONS)
+_DIMS_OF = itemgetter(*ROLLUP_COLUMNS)
 
 
 def _delta_for(deltas: dict[str, Delta], row: Mapping[str, Any]) -> Delta:
-    """The delta of the row's minute and slice (rows carry all dimensions, "unknown" if unset)."""
+    """The delta of the row's minute and slice (rows carry all dimensions, "unknown" if unset;
+    a session's slot columns hold NULL where unset: `unknown` too)."""
     ts = row["ts"]
     dims = _DIMS_OF(row)
+    if None in dims:
+        dims = tuple(UNKNOWN if d is None else d for d in dims)
     key = key_of(int(ts.timestamp()) // 60, dims)
     delta = deltas.get(key)
     if delta is None:
-        delta = deltas[key] = empty_delta(minute_of(ts), dict(zip(ROLLUP_DIMENSIONS, dims)))
+        delta = deltas[key] = empty_delta(minute_of(ts), dict(zip(ROLLUP_COLUMNS, dims)))
     return delta
 
 
@@ -160,7 +168,7 @@ def by_hour(rows: Iterable[Mapping[str, Any]]) -> dict[str, Delta]:
         key = key_of(int(hour.timestamp()) // 60, dims)
         d = hours.get(key)
         if d is None:
-            d = hours[key] = empty_delta(hour, dict(zip(ROLLUP_DIMENSIONS, dims)))
+            d = hours[key] = empty_delta(hour, dict(zip(ROLLUP_COLUMNS, dims)))
         for c in COUNTERS:
             d[c] += row[c] or 0
         for c in SUMS:
@@ -197,11 +205,11 @@ def fold_past_budget(conn: Connection, deltas: Mapping[str, Delta]) -> Mapping[s
     budget = budget_of(conn.engine)
     dims_of = getattr(deltas, "dims", None) or (lambda key: _DIMS_OF(deltas[key]))
     slices = {key: dims_of(key) for key in deltas}
-    values = {dim: {s[i] for s in slices.values()} for i, dim in enumerate(ROLLUP_DIMENSIONS)}
+    values = {dim: {s[i] for s in slices.values()} for i, dim in enumerate(ROLLUP_COLUMNS)}
     folded = budget.decide(conn, values)
     if not folded:
         return deltas
-    rules = [(i, folded[dim]) for i, dim in enumerate(ROLLUP_DIMENSIONS) if dim in folded]
+    rules = [(i, folded[dim]) for i, dim in enumerate(ROLLUP_COLUMNS) if dim in folded]
     moved: dict[str, Delta] = {}
     kept: list[str] = []
     sessions = dict.fromkeys(folded, 0)
@@ -216,7 +224,7 @@ def fold_past_budget(conn: Connection, deltas: Mapping[str, Delta]) -> Mapping[s
         delta = deltas[key]
         for i, gone in rules:
             if dims[i] in gone:
-                sessions[ROLLUP_DIMENSIONS[i]] += delta["sessions"]
+                sessions[ROLLUP_COLUMNS[i]] += delta["sessions"]
         minute = delta["minute"]
         _add_to(moved, key_of(int(minute.timestamp()) // 60, new), minute, new, delta)
     for key in [k for k in kept if k in moved]:  # a sender's own `__other__` slice: merged too
@@ -229,7 +237,7 @@ def fold_past_budget(conn: Connection, deltas: Mapping[str, Delta]) -> Mapping[s
 def _add_to(merged: dict[str, Delta], key: str, minute: datetime, dims: Sequence[str], delta: Mapping[str, Any]) -> None:
     target = merged.get(key)
     if target is None:
-        target = merged[key] = empty_delta(minute, dict(zip(ROLLUP_DIMENSIONS, dims)))
+        target = merged[key] = empty_delta(minute, dict(zip(ROLLUP_COLUMNS, dims)))
     for c in COUNTERS:
         target[c] += delta[c]
     for c in SUMS:
@@ -337,11 +345,11 @@ def _upsert_sql(table: str, time_column: str, columns: tuple[str, ...] = _VALUE_
     not in `columns` start at zero in a new row and are left as they are in a stored one."""
     check_value_columns(columns)
     unset = [c for c in _VALUE_COLUMNS if c not in columns]
-    places = ", ".join(["?"] * (2 + len(ROLLUP_DIMENSIONS) + len(columns)) + [unset_value(c) for c in unset])
+    places = ", ".join(["?"] * (2 + len(ROLLUP_COLUMNS) + len(columns)) + [unset_value(c) for c in unset])
     added = [f"{c} = {c} + excluded.{c}" for c in columns if c not in HISTOGRAMS]
     added += [f"{h} = CASE excluded.{h} WHEN '{{}}' THEN {h} ELSE asrwatch_hist_add({h}, excluded.{h}) END"
               for h in columns if h in HISTOGRAMS]
-    return (f"INSERT INTO {table} (rollup_key, {time_column}, {', '.join(ROLLUP_DIMENSIONS)}, "
+    return (f"INSERT INTO {table} (rollup_key, {time_column}, {', '.join(ROLLUP_COLUMNS)}, "
             f"{', '.join([*columns, *unset])}) VALUES ({places}) "
             f"ON CONFLICT (rollup_key) DO UPDATE SET {', '.join(added)}")
 

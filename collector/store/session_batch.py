@@ -18,14 +18,15 @@ from typing import Any
 import numpy as np
 
 from collector.measures import hallucination, hypothesis_words, redact, redact_strings
-from collector.store.models import ROLLUP_DIMENSIONS, Session
+from collector.store.dimensions import FIXED_ONLY, Dimensions, value_of
+from collector.store.models import CUSTOM_SLOTS, ROLLUP_DIMENSIONS, Session
 from collector.store.rollups import EPOCH
 from collector.store.schemas import SESSION_DEFAULTS
 
 UNKNOWN = "unknown"  # a dimension the sender left unset
 COLUMNS = tuple(c.name for c in Session.__table__.columns)
 _MICROSECOND = timedelta(microseconds=1)
-_DERIVED = ("received_at", "hypothesis_words", "hallucination")  # set by ingest, not sent
+_DERIVED = ("received_at", "hypothesis_words", "hallucination", *CUSTOM_SLOTS)  # set by ingest, not sent
 
 
 class SessionBatch:
@@ -38,9 +39,12 @@ class SessionBatch:
         self._floats: dict[str, np.ndarray] = {}
 
     @classmethod
-    def of(cls, records: Sequence[Mapping[str, Any]], received_at: datetime) -> SessionBatch:
+    def of(cls, records: Sequence[Mapping[str, Any]], received_at: datetime,
+           dimensions: Dimensions = FIXED_ONLY) -> SessionBatch:
         """From validated records, received at `received_at`. A record holds the fields of
-        `SessionIn`; one validated as `SessionFields` may leave out those at their default."""
+        `SessionIn`; one validated as `SessionFields` may leave out those at their default.
+        The configured `dimensions` are read from `attributes` (as redacted) into their slots;
+        a value `value_of` refuses must have been rejected before (the ingest routes do)."""
         columns: dict[str, list[Any]] = {}
         for name in COLUMNS:
             if name in SESSION_DEFAULTS:
@@ -57,6 +61,10 @@ class SessionBatch:
         columns["hypothesis"] = [redact(text) for text in columns["hypothesis"]]
         # Every string in `attributes`, nested ones too: senders put caller details there.
         columns["attributes"] = [None if a is None else redact_strings(a) for a in columns["attributes"]]
+        for slot in CUSTOM_SLOTS:
+            columns[slot] = [None] * len(records)
+        for name, slot in dimensions.custom.items():
+            columns[slot] = [None if a is None else value_of(a.get(name), name) for a in columns["attributes"]]
         columns["hypothesis_words"] = list(map(hypothesis_words, columns["hypothesis"]))  # of the text as stored
         columns["received_at"] = [received_at] * len(records)
         return cls(columns)
@@ -71,6 +79,11 @@ class SessionBatch:
     def select(self, keep: Sequence[bool]) -> SessionBatch:
         """The sessions where `keep` is true, in order."""
         return SessionBatch({name: [v for v, k in zip(values, keep) if k] for name, values in self.columns.items()})
+
+    def slice_values(self, column: str) -> list[str]:
+        """A slice column as the rollups key it: a slot left unset reads `unknown`."""
+        values = self.columns[column]
+        return [UNKNOWN if v is None else v for v in values] if column in CUSTOM_SLOTS else values
 
     def rows(self) -> list[dict[str, Any]]:
         names = list(self.columns)

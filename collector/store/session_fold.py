@@ -16,7 +16,7 @@ from typing import get_args
 import numpy as np
 
 from collector.measures import groups_of, hallucination, histogram
-from collector.store.models import ROLLUP_DIMENSIONS
+from collector.store.models import ROLLUP_COLUMNS
 from collector.store.rollups import (
     COUNTERS,
     EPOCH,
@@ -65,7 +65,7 @@ class SessionDeltas(Mapping[str, Delta]):
         delta = self._made.get(key)
         if delta is None:
             i = self._index[key]
-            delta = empty_delta(self._minutes[i], dict(zip(ROLLUP_DIMENSIONS, self._dims[i])))
+            delta = empty_delta(self._minutes[i], dict(zip(ROLLUP_COLUMNS, self._dims[i])))
             delta.update(zip(_COUNTED, self._counters[i]))
             delta.update(zip(SUMS, self._totals[i]))
             codes, counts, run_groups, run_starts = self._entries
@@ -88,7 +88,7 @@ class SessionDeltas(Mapping[str, Delta]):
         return self._minutes[self._index[key]]
 
     def dims(self, key: str) -> tuple[str, ...]:
-        """The key's slice: its value of each of `ROLLUP_DIMENSIONS`."""
+        """The key's slice: its value of each of `ROLLUP_COLUMNS`."""
         return self._dims[self._index[key]]
 
     @property
@@ -146,7 +146,7 @@ def _measures(batch: SessionBatch, confidence: np.ndarray, snr: np.ndarray) -> n
 def fold_sessions(batch: SessionBatch) -> SessionDeltas:
     """The deltas of new sessions (as stored: dimensions filled, transcripts redacted)."""
     epoch_minutes = batch.epoch_minutes.tolist()
-    slices, group = groups_of(list(zip(epoch_minutes, *(batch.columns[d] for d in ROLLUP_DIMENSIONS))))
+    slices, group = groups_of(list(zip(epoch_minutes, *(batch.slice_values(d) for d in ROLLUP_COLUMNS))))
     n = len(slices)
     confidence, snr = batch.floats("confidence"), batch.floats("snr_db")
     # Every counter and sum of every slice in one bincount, over bins slice * width + column. A

@@ -187,6 +187,11 @@ def load_router_config(settings: Settings | Mapping[str, Any]) -> RouterConfig:
         data = {k: getattr(settings, k) for k in ROUTER_KEYS if getattr(settings, k) is not None}
     if "receivers" not in data and "routes" not in data:
         data.update(DEFAULT_ROUTING)
+    dimensions = [] if isinstance(settings, Mapping) else list(settings.dimensions)
+    if "inhibit_rules" not in data and dimensions:
+        # A page inhibits tickets of its own group only: the configured dimensions are part of it.
+        data["inhibit_rules"] = [DEFAULT_INHIBIT_RULES[0].model_copy(update={"equal": GROUP_LABELS + dimensions}),
+                                 *DEFAULT_INHIBIT_RULES[1:]]
     try:
         return RouterConfig.model_validate(data)
     except ValidationError as exc:  # an unknown key is named with the closest valid one

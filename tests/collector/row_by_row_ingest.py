@@ -21,7 +21,7 @@ from sqlalchemy import JSON, Text, cast, select, type_coerce, update
 from sqlalchemy.engine import Connection, Engine
 
 from collector.store.database import dialect_insert, write_transaction
-from collector.store.models import ROLLUP_DIMENSIONS, HourlyRollup, Rollup, Session
+from collector.store.models import ROLLUP_COLUMNS, HourlyRollup, Rollup, Session
 from collector.store.rollups import COUNTERS, HISTOGRAMS, SUMS, Delta, bump_revisions, by_hour, compacted_through
 from collector.store.session_batch import SessionBatch
 from collector.store.session_fold import fold_sessions
@@ -63,7 +63,7 @@ def _add(conn: Connection, table, time_column: str, deltas: Mapping[str, Delta])
             query = query.with_for_update()
         stored = conn.execute(query).mappings().first()
         if stored is None:
-            row = {"rollup_key": key, time_column: d["minute"], **{dim: d[dim] for dim in ROLLUP_DIMENSIONS}}
+            row = {"rollup_key": key, time_column: d["minute"], **{dim: d[dim] for dim in ROLLUP_COLUMNS}}
             row.update({c: d[c] for c in COUNTERS + SUMS})
             row.update({h: _text(conn, {str(k): int(v) for k, v in d[h].items()}) for h in HISTOGRAMS})
             conn.execute(table.insert().values(row))

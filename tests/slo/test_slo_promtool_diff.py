@@ -45,7 +45,10 @@ SPECS = parse_slos([
      "filters": {"channel": "ivr"}, "group_by": ["region"], "min_events": MIN_EVENTS},
     {"name": "fallback", "sli": "fallback", "objective": 0.99, "window": "1d",
      "filters": {"channel": "dictation"}, "group_by": ["model_version"], "min_events": MIN_EVENTS},
-])
+    # A configured dimension (`dimensions: [accent]`): a label like any other in the rules.
+    {"name": "by-accent", "sli": "availability", "objective": 0.99, "window": "1d",
+     "filters": {"channel": "kiosk"}, "group_by": ["accent"], "min_events": MIN_EVENTS},
+], dimensions=["accent"])
 
 
 def _cum(values: np.ndarray) -> str:
@@ -72,6 +75,7 @@ def scenario():
         (SPECS[6], "region", ["eu", "us"], "conference", 7),
         (SPECS[7], "region", ["eu", "us"], "ivr", 8),
         (SPECS[8], "model_version", ["v1", "v2"], "dictation", 9),
+        (SPECS[9], "accent", ["scottish", "welsh"], "kiosk", 10),
     ):
         counts = incident_counts(MINUTES, groups, seed)
         rows = rollup_rows(counts, dim, spec.sli, extra={"channel": channel})
@@ -109,7 +113,7 @@ def scenario():
                 series.append(_series("asrwatch_utterance_wer_count", labels, total))
     # Traffic outside every SLO's filters, all bad: must change nothing.
     noise = np.full(MINUTES, 50)
-    series.append(_series("asrwatch_sessions_total", {**base, "channel": "kiosk", "status": "timeout"}, noise))
+    series.append(_series("asrwatch_sessions_total", {**base, "channel": "lobby", "status": "timeout"}, noise))
     series.append(_series("asrwatch_final_latency_ms_count", {**base, "channel": "web"}, noise))
     return data, series
 

@@ -75,8 +75,9 @@ SLOS = [
      "labels": {"team": "speech"}, "annotations": {"dashboard": "https://grafana.example/d/asr?var-mv={{ $labels.model_version }}"},
      "alerting": {"name": "ASRAvailabilityBurn", "labels": {"category": "availability"},
                   "page_alert": {"labels": {"pager": "oncall"}}, "ticket_alert": {"name": "ASRAvailabilityTicket"}}},
+    # Grouped by a configured dimension too (`dimensions: [accent]`, from attributes): a label like any other.
     {"name": "lat", "sli": "latency", "threshold_ms": 2000, "objective": 0.995, "window": "12h", "min_events": 30,
-     "filters": {"channel": "telephony"}, "group_by": ["region"]},
+     "filters": {"channel": "telephony"}, "group_by": ["region", "accent"]},
     # A window that no alert tier records: its ratio comes from the recorded 5m increases.
     {"name": "dec", "sli": "decode_errors", "objective": 0.99, "window": "8h", "min_events": 30,
      "filters": {"tenant": TENANTS}, "group_by": ["tenant"]},
@@ -95,6 +96,7 @@ def _minute_sessions(k: int, rng: random.Random) -> list[dict]:
                       "ts": (EPOCH + k * MINUTE + timedelta(seconds=rng.randrange(60))).isoformat(),
                       "region": "eu", "channel": "telephony", "tenant": "acme", "model_version": "m1",
                       "status": "ok", "final_latency_ms": GOOD_MS, "hypothesis": "hello there", **fields}
+            record["attributes"] = {"accent": "southern" if record["region"] == "us" else "general"}
             if rng.random() < p_bad:
                 if bad == "latency":
                     record["final_latency_ms"] = BAD_MS
@@ -130,7 +132,8 @@ def scraped(tmp_path_factory):
 
 
 def _scrape_and_engine(tmp_path):
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/scrapes.db", slos=SLOS, evaluator_enabled=False)
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/scrapes.db", slos=SLOS, evaluator_enabled=False,
+                        dimensions=["accent"])
     specs = slos_from_settings(settings)
     values: dict[str, list[str]] = defaultdict(lambda: ["_"] * (MINUTES + 1))
     created: dict[str, float] = {}  # series -> the collector's wall-clock created timestamp
@@ -219,7 +222,7 @@ def test_promtool_fires_with_the_engine_on_real_scrapes(tmp_path, scraped):
     assert len(m2_created) == 1 and 60 * BORN < m2_created.pop() < 60 * (BORN + 1)
     # m1's decode_error child was created with the label set, long before the first decode error;
     # Prometheus sees it from its first scrape, with the created time of the collector's start.
-    m1_decode = 'channel="telephony",model_version="m1",region="eu",status="decode_error",tenant="acme"}'
+    m1_decode = 'accent="general",channel="telephony",model_version="m1",region="eu",status="decode_error",tenant="acme"}'
     assert first["asrwatch_sessions_total{" + m1_decode] == FIRST
     assert 0 < float(values["asrwatch_sessions_created{" + m1_decode][FIRST]) < 60
     assert all(v == "_" for name in values for v in values[name][GAP.start + 1:GAP.stop + 1])
@@ -233,6 +236,10 @@ def test_promtool_fires_with_the_engine_on_real_scrapes(tmp_path, scraped):
                                                                             "SLOErrorBudgetBurn"}
     assert {dict(lb)["slo"] for alerts in compared.values() for _, lb in alerts} == {"avail", "lat", "dec"}
     assert not any(dict(lb).get("tenant") == "probe" for alerts in compared.values() for _, lb in alerts)
+    # The latency burn is in the us sessions, all `southern`: their group alerts, labelled by both.
+    lat = {(dict(lb)["region"], dict(lb)["accent"]) for alerts in compared.values() for _, lb in alerts
+           if dict(lb)["slo"] == "lat"}
+    assert lat == {("us", "southern")}
     # The Sloth-style SLO's alerts carry Sloth's labels; the others none.
     for alerts in compared.values():
         for _, lb in alerts:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -26,7 +27,9 @@ from collector.store import (
     SampleScore,
     SessionFields,
     SessionIn,
+    attribute_problem,
     describe_error,
+    dimensions_of,
     error_responses,
     ingest_turn,
     score_and_store_samples,
@@ -122,6 +125,24 @@ def _records(body: bytes, content_type: str, model: type) -> tuple[list[tuple[in
     return _validate(parse_records(body, content_type), model)
 
 
+def _dimension_values(valid: list[tuple[int, Any]], rejected: list[Rejected], names: Iterable[str]
+                      ) -> tuple[list[tuple[int, Any]], list[Rejected]]:
+    """Records whose configured dimensions (`dimensions:`, in `attributes`) have values a slice can
+    take; the others rejected by index, naming `attributes.<name>`."""
+    names = list(names)
+    if not names:
+        return valid, rejected
+    kept, refused = [], []
+    for index, record in valid:
+        attributes = record.attributes if isinstance(record, SessionIn) else record.get("attributes")
+        problem = attribute_problem(attributes, names)
+        if problem is None:
+            kept.append((index, record))
+        else:
+            refused.append(Rejected(index=index, error=problem))
+    return kept, sorted(rejected + refused, key=lambda r: r.index)
+
+
 def _non_finite(node: Any) -> bool:
     if isinstance(node, float):
         return not math.isfinite(node)
@@ -150,6 +171,7 @@ async def post_sessions(request: Request, background: BackgroundTasks) -> Respon
     def validate_and_store():  # off the event loop: a batch takes milliseconds of CPU
         with ingest_turn(engine):
             valid, rejected = _records(body, content_type, SessionIn)
+            valid, rejected = _dimension_values(valid, rejected, dimensions_of(engine).custom)
             if not valid:
                 return None, rejected
             return store_sessions(engine, [r for _, r in valid], _now()), rejected
@@ -235,6 +257,7 @@ async def post_traces(request: Request) -> Response:
     content_type = request.headers.get("content-type", "application/x-protobuf")
     body = await read_body(request)  # decompressed, within max_body_bytes
     engine = services_of(request).engine
+    names = tuple(dimensions_of(engine).custom)  # read from `asr.<name>` or `<name>` attributes
 
     def store() -> tuple[Any, list[str]]:  # off the event loop: decoding a big body takes a while
         with ingest_turn(engine):
@@ -256,9 +279,15 @@ async def post_traces(request: Request) -> Response:
                 if not otlp.is_session_root(span):
                     continue
                 try:
-                    records.append(SessionIn.model_validate(otlp.session_record(span)))
+                    record = SessionIn.model_validate(otlp.session_record(span, names))
                 except ValidationError as exc:
                     errors.append(f"span {span.span_id}: {describe_error(exc)} (as asr.* attributes)")
+                    continue
+                problem = attribute_problem(record.attributes, names)
+                if problem is not None:
+                    errors.append(f"span {span.span_id}: {problem}")
+                    continue
+                records.append(record)
             with write_transaction(engine) as conn:
                 store_stages(conn, [otlp.stage_row(s) for s in kept])
             return (store_sessions(engine, records, _now()) if records else None), errors

@@ -1,0 +1,131 @@
+"""Dimensions from config (#21 item 1) through a running collector, on SQLite and PostgreSQL:
+a configured dimension filters and groups every window query and /sessions, takes SLO filters and
+group_by, labels /metrics, folds past the cardinality budget, is read from OTLP attributes, and a
+dimension added to a running deployment needs no SQL: sessions stored before read `unknown`."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from sqlalchemy import select
+
+from collector.store import make_engine
+from collector.store.models import DimensionSlot
+from live_collector import running_collector, write_config
+from postgres import create_database, drop_database
+
+DAY = {"since": "2026-11-02T00:00:00Z", "until": "2026-11-03T00:00:00Z"}
+ACCENTS = ("scottish", "welsh", "general")
+
+
+def session(i, version="m1", **attributes):
+    return {"session_id": f"{version}-{i}", "ts": f"2026-11-02T10:{i % 60:02d}:00Z", "model_version": version,
+            "region": "eu", "status": "timeout" if attributes.get("accent") == "scottish" and i % 2 else "ok",
+            "final_latency_ms": 100.0 + i, "attributes": attributes or None}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 'asrwatch.db'}" if request.param == "sqlite" else create_database()
+    yield url
+    if request.param == "postgresql":
+        drop_database(url)
+
+
+def _metric_lines(text: str, name: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(name + "{")]
+
+
+def test_a_configured_dimension_slices_queries_slos_and_metrics(database, tmp_path):
+    config = {
+        "dimensions": ["accent", "mic_path"], "evaluator_clock": "watermark", "metrics_label_values_max": 3,
+        "slos": [{"name": "by-accent", "sli": "availability", "objective": 0.99, "group_by": ["accent"],
+                  "filters": {"mic_path": "far"}}],
+    }
+    records = [session(i, accent=ACCENTS[i % 3], mic_path="far") for i in range(30)]
+    records += [session(30 + i) for i in range(6)]  # no attributes: unknown in both
+    rare = [session(36 + i, accent=f"rare-{i}", mic_path="near") for i in range(3)]  # past the budget
+    with running_collector(tmp_path, config=config, database_url=database) as live:
+        with live.client("ingest") as http:
+            assert http.post("/api/v1/sessions", json=records).json()["accepted"] == len(records)
+            assert http.post("/api/v1/sessions", json=rare).json()["accepted"] == len(rare)
+            refused = http.post("/api/v1/sessions", json=[
+                session(90, accent="welsh"), {**session(91), "attributes": {"accent": {"nested": 1}}},
+                {**session(92), "attributes": {"mic_path": "x" * 65}}])
+        assert refused.status_code == 200 and refused.json()["accepted"] == 1
+        assert [(r["index"], r["error"].split(":")[0]) for r in refused.json()["rejected"]] == \
+            [(1, "attributes.accent"), (2, "attributes.mic_path")]
+        with live.client("read") as http:
+            by_accent = {r["accent"]: r for r in http.get("/api/v1/status", params={**DAY, "group_by": "accent"}).json()}
+            scottish = http.get("/api/v1/status", params={**DAY, "accent": "scottish"}).json()
+            listed = http.get("/api/v1/sessions", params={**DAY, "accent": "unknown", "limit": 100}).json()
+            latency = http.get("/api/v1/latency", params={**DAY, "group_by": "region,mic_path", "step": "1h"}).json()
+            typo = http.get("/api/v1/status", params={**DAY, "group_by": "acent"})
+            slos = http.get("/api/v1/slos").json()
+            metrics = http.get("/metrics").text
+    # Budget of 3 values per dimension: scottish, welsh, general are admitted (`unknown` is always
+    # kept and not counted); the three rare accents fold into __other__.
+    assert {a: r["sessions"] for a, r in by_accent.items()} == \
+        {"scottish": 10, "welsh": 11, "general": 10, "unknown": 6, "__other__": 3}
+    assert (by_accent["scottish"]["ok"], by_accent["scottish"]["timeout"]) == (5, 5)
+    assert [(r["sessions"], r["timeout"]) for r in scottish] == [(10, 5)]
+    assert sorted(s["session_id"] for s in listed) == sorted(f"m1-{30 + i}" for i in range(6))
+    assert all("dim1" not in s and "dim2" not in s for s in listed)  # slots stay inside the store
+    assert {(r["mic_path"], r["final_count"]) for r in latency} == {("far", 30), ("unknown", 7), ("near", 3)}
+    assert typo.status_code == 422 and "acent" in typo.json()["detail"] and "accent" in typo.json()["detail"]
+    [slo] = slos["slos"]
+    groups = {g["group"]["accent"]: (g["good"], g["events"]) for g in slo["groups"]}
+    assert groups == {"scottish": (5, 10), "welsh": (10, 10), "general": (10, 10)}  # mic_path=far only
+    # /metrics labels the dimensions SLOs use, folded as in the rollups.
+    sessions = _metric_lines(metrics, "asrwatch_sessions_total")
+    assert any('accent="scottish"' in line and 'mic_path="far"' in line and 'status="timeout"' in line
+               and line.endswith(" 5.0") for line in sessions)
+    assert not any('accent="rare-' in line for line in sessions)
+    assert any('accent="__other__"' in line for line in sessions)
+
+
+def test_a_dimension_added_later_reads_unknown_before_and_keeps_its_slot(database, tmp_path):
+    with running_collector(tmp_path, config={"dimensions": ["accent"]}, database_url=database) as live:
+        with live.client("ingest") as http:
+            assert http.post("/api/v1/sessions", json=[session(i, accent="welsh", mic_path="far")
+                                                       for i in range(4)]).json()["accepted"] == 4
+        live.stop()
+        # Added to the running deployment: a restart with the longer list, no SQL.
+        write_config(live.config_path, database, live.tokens, {"dimensions": ["mic_path", "accent"]})
+        live.start()
+        with live.client("ingest") as http:
+            assert http.post("/api/v1/sessions", json=[session(10 + i, accent="welsh", mic_path="far")
+                                                       for i in range(3)]).json()["accepted"] == 3
+        with live.client("read") as http:
+            rows = http.get("/api/v1/status", params={**DAY, "group_by": "accent,mic_path"}).json()
+            before = http.get("/api/v1/sessions", params={**DAY, "mic_path": "unknown"}).json()
+    assert {(r["accent"], r["mic_path"]): r["sessions"] for r in rows} == {("welsh", "unknown"): 4, ("welsh", "far"): 3}
+    assert len(before) == 4
+    engine = make_engine(database)
+    with engine.connect() as conn:
+        slots = dict(conn.execute(select(DimensionSlot.name, DimensionSlot.slot)).all())
+    engine.dispose()
+    assert slots == {"accent": "dim1", "mic_path": "dim2"}  # first come, first slot; never moved
+
+
+def test_otlp_spans_give_dimensions_from_span_and_resource_attributes(tmp_path):
+    with running_collector(tmp_path, config={"dimensions": ["accent", "client_version"]}) as live:
+        provider = TracerProvider(resource=Resource.create({"service.name": "asr", "client_version": "7.1"}))
+        exporter = OTLPSpanExporter(endpoint=live.url + "/v1/traces",
+                                    headers={"Authorization": f"Bearer {live.tokens['ingest']}"})
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        tracer = provider.get_tracer("test")
+        for i, attrs in enumerate([{"accent": "welsh"}, {"asr.accent": "scottish", "accent": "welsh"}, {}]):
+            with tracer.start_as_current_span("session", attributes={"asr.model_version": "otel", "asr.status": "ok",
+                                                                     "asr.session_id": f"otel-{i}", **attrs}):
+                pass
+        provider.shutdown()
+        with live.client("read") as http:
+            rows = http.get("/api/v1/status", params={"since": "2000-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z",
+                                                      "model_version": "otel",
+                                                      "group_by": "accent,client_version"}).json()
+    assert {(r["accent"], r["client_version"]): r["sessions"] for r in rows} == \
+        {("welsh", "7.1"): 1, ("scottish", "7.1"): 1, ("unknown", "7.1"): 1}
