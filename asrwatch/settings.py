@@ -336,13 +336,13 @@ class Settings(BaseSettings):
     @field_validator("dimensions", mode="before")
     @classmethod
     def _dimension_names(cls, value: Any) -> Any:
-        from collector.store.dimensions import check_names  # the rules live with the slots they fill
+        from collector.store import check_dimension_names  # the rules live with the slots they fill
 
         if isinstance(value, str):  # ASRWATCH_DIMENSIONS=accent,mic_path
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"must be a list of names, got {type(value).__name__}")
-        return list(check_names(list(value)))
+        return list(check_dimension_names(list(value)))
 
     @field_validator("cors_origins", "openslo", mode="before")
     @classmethod

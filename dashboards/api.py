@@ -148,6 +148,14 @@ class ConsoleAPI:
         time, so a live view agrees with the alerts the evaluator sends during a replay."""
         return datetime.fromisoformat(str(self.get("/api/v1/clock")["evaluation_time"]).replace("Z", "+00:00"))
 
+    def dimensions(self) -> list[str]:
+        """The collector's configured dimensions (`GET /api/v1/dimensions`), which its queries
+        filter by like the fixed ones; none on a collector older than that endpoint."""
+        try:
+            return [str(d) for d in self.get("/api/v1/dimensions").get("configured") or []]
+        except NotAvailable:
+            return []
+
     def sessions(self, window: Mapping[str, str], filters: Mapping[str, str], limit: int = 100,
                  status: str | None = None) -> list[dict[str, Any]]:
         return self.get("/api/v1/sessions", {**window, **filters, "limit": limit, "status": status})

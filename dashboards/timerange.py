@@ -6,6 +6,7 @@ question and the short cache answers them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -29,7 +30,13 @@ CHART_POINTS = 120
 # page's charts take at most this many points, which keeps its first load under 2 s at 1M
 # sessions (bench/console.py: 96 buckets of cost, WER and cost drivers took 3.6 s).
 TREND_POINTS = 24
-FILTER_DIMENSIONS = ("model_version", "region", "channel", "tenant", "language", "pool")
+FILTER_DIMENSIONS = ("model_version", "region", "channel", "tenant", "language", "pool")  # the fixed ones
+
+
+def filter_dimensions(configured: Iterable[str]) -> tuple[str, ...]:
+    """The slice filters: the fixed dimensions, then the collector's configured ones
+    (`GET /api/v1/dimensions`), which every query takes by name like the fixed ones."""
+    return (*FILTER_DIMENSIONS, *(d for d in configured if d not in FILTER_DIMENSIONS))
 
 
 def parse_as_of(text: str | None) -> datetime | None:
@@ -91,7 +98,9 @@ def chart_step(span: timedelta, points: int = CHART_POINTS) -> str:
     return list(CHART_STEPS)[-1]
 
 
-def make_view(range_name: str, as_of: datetime | None, filters: dict[str, str], now: datetime) -> View:
+def make_view(range_name: str, as_of: datetime | None, filters: dict[str, str], now: datetime,
+              dimensions: Sequence[str] = FILTER_DIMENSIONS) -> View:
+    """The view; of `filters`, those on `dimensions` (default: the fixed ones) with a value."""
     if range_name not in RANGES:
         raise ValueError(f"range: one of {', '.join(RANGES)}, got {range_name!r}")
     if now.tzinfo is None:
@@ -102,5 +111,5 @@ def make_view(range_name: str, as_of: datetime | None, filters: dict[str, str], 
         until = datetime.fromtimestamp(epoch, timezone.utc)
     else:
         until = as_of
-    clean = {k: v for k, v in filters.items() if k in FILTER_DIMENSIONS and v}
+    clean = {k: v for k, v in filters.items() if k in dimensions and v}
     return View(until=until, span=RANGES[range_name], live=live, filters=clean)

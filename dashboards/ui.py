@@ -12,8 +12,16 @@ from typing import Any
 import streamlit as st
 
 from dashboards.api import ConsoleAPI, ConsoleError, http_fetch
-from dashboards.loaders import PageData, Section
-from dashboards.timerange import DEFAULT_RANGE, FILTER_DIMENSIONS, RANGES, View, make_view, parse_as_of
+from dashboards.loaders import PageData, Section, gather
+from dashboards.timerange import (
+    DEFAULT_RANGE,
+    FILTER_DIMENSIONS,
+    RANGES,
+    View,
+    filter_dimensions,
+    make_view,
+    parse_as_of,
+)
 
 API_ENV = "ASRWATCH_CONSOLE_API"
 TOKEN_ENV = "ASRWATCH_CONSOLE_TOKEN"
@@ -48,8 +56,17 @@ def api() -> ConsoleAPI:
     return ConsoleAPI(url, token, fetch=_fetch_in_script_context())
 
 
-def _seed_from_query_params() -> None:
-    """Links like `?as_of=...&range=7d&model_version=...` open a view (replays, shared links)."""
+def dimensions() -> tuple[str, ...]:
+    """The slice filters: the fixed dimensions and the collector's configured ones (the fixed
+    ones alone while the collector cannot be asked)."""
+    try:
+        return filter_dimensions(api().dimensions())
+    except (ConsoleError, AttributeError, TypeError):
+        return FILTER_DIMENSIONS
+
+
+def _seed_from_query_params(dims: tuple[str, ...]) -> None:
+    """Links like `?as_of=...&range=7d&model_version=...&accent=...` open a view (replays, shared links)."""
     if st.session_state.get("_seeded"):
         return
     params = st.query_params
@@ -57,23 +74,36 @@ def _seed_from_query_params() -> None:
         st.session_state["range"] = params["range"]
     if "as_of" in params:
         st.session_state["as_of"] = params["as_of"]
-    for dim in FILTER_DIMENSIONS:
+    for dim in dims:
         if params.get(dim):
             st.session_state[f"filter_{dim}"] = params[dim]
     st.session_state["_seeded"] = True
 
 
-def _filter_options(client: ConsoleAPI, view: View) -> dict[str, list[str]]:
+def _values(rows: list[dict[str, Any]], dim: str) -> list[str]:
+    return sorted({str(r[dim]) for r in rows if r.get(dim) is not None})
+
+
+def _filter_options(client: ConsoleAPI, view: View, dims: tuple[str, ...]) -> dict[str, list[str]]:
+    """Each dimension's values in the window: the fixed ones from one grouped answer, each
+    configured one from its own (grouping by all of them at once would multiply the groups)."""
+    configured = [d for d in dims if d not in FILTER_DIMENSIONS]
+    calls: dict[str, Callable[[], Any]] = {"": lambda: client.cost(list(FILTER_DIMENSIONS), view.window(), {})}
+    calls.update({d: (lambda d=d: client.cost([d], view.window(), {})) for d in configured})
     try:
-        rows = client.cost(list(FILTER_DIMENSIONS), view.window(), {})
+        found = gather(calls)
     except ConsoleError:
-        return {d: [] for d in FILTER_DIMENSIONS}
-    return {d: sorted({str(r[d]) for r in rows if r.get(d) is not None}) for d in FILTER_DIMENSIONS}
+        return {d: [] for d in dims}
+    fixed = found[""].data if found[""].ok else []
+    options = {d: _values(fixed, d) for d in FILTER_DIMENSIONS}
+    options.update({d: _values(found[d].data, d) if found[d].ok else [] for d in configured})
+    return options
 
 
 def sidebar() -> None:
     """Time range, "as of" and slice filters; the pages read them through `view()`."""
-    _seed_from_query_params()
+    dims = dimensions()
+    _seed_from_query_params(dims)
     bar = st.sidebar
     bar.selectbox("Time range", list(RANGES), index=list(RANGES).index(DEFAULT_RANGE), key="range")
     bar.text_input("As of (RFC 3339; blank = live)", key="as_of",
@@ -83,9 +113,9 @@ def sidebar() -> None:
     except ValueError as exc:
         bar.error(str(exc))
         return
-    options = _filter_options(api(), base)
+    options = _filter_options(api(), base, dims)
     with bar.expander("Slice filters", expanded=False):
-        for dim in FILTER_DIMENSIONS:
+        for dim in dims:
             key = f"filter_{dim}"
             chosen = st.session_state.get(key)
             values = [ALL] + options[dim] + ([chosen] if chosen and chosen != ALL and chosen not in options[dim] else [])
@@ -104,11 +134,12 @@ def collector_now() -> datetime:
 
 def view() -> View:
     """The current view; a bad "as of" stops the page with one line."""
-    filters = {d: st.session_state.get(f"filter_{d}") for d in FILTER_DIMENSIONS}
+    dims = dimensions()
+    filters = {d: st.session_state.get(f"filter_{d}") for d in dims}
     filters = {d: v for d, v in filters.items() if v and v != ALL}
     try:
         return make_view(st.session_state.get("range", DEFAULT_RANGE),
-                         parse_as_of(st.session_state.get("as_of")), filters, collector_now())
+                         parse_as_of(st.session_state.get("as_of")), filters, collector_now(), dims)
     except ValueError as exc:
         st.error(str(exc))
         st.stop()

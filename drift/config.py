@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from asrwatch.settings import Settings, validation_problems
+from collector.store import ROLLUP_DIMENSIONS
 from drift.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, SLICE_DIMENSIONS
 
 
@@ -21,6 +22,8 @@ class DriftConfig(BaseModel):
     # Bounded so that `at` minus the windows stays a valid datetime (no overflow, no 500).
     current_hours: float = Field(24.0, gt=0, le=24 * 366)
     reference_days: float = Field(7.0, gt=0, le=3660)
+    # Slices: any fixed dimension, or one the config's `dimensions:` names (`from_settings` passes
+    # those in; they are the default's tail when this is not set).
     dimensions: tuple[str, ...] = SLICE_DIMENSIONS
     pairs: bool = True
     min_reference: int = Field(200, ge=2)  # below: "insufficient data", not a verdict
@@ -77,15 +80,35 @@ class DriftConfig(BaseModel):
             raise ValueError(f"unknown drift feature(s) {unknown}; known: {list(known)}")
         return value
 
+    @field_validator("dimensions")
+    @classmethod
+    def _known_dimensions(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        # Without a context (built in code, not from settings) only the fixed ones are known.
+        known = (*ROLLUP_DIMENSIONS, *((info.context or {}).get("dimensions") or ()))
+        unknown = [d for d in value if d not in known]
+        if unknown:
+            raise ValueError(f"unknown dimension(s) {unknown}; known: {list(known)}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"a dimension is listed twice: {list(value)}")
+        return value
+
     @classmethod
     def from_settings(cls, settings: Settings | Mapping[str, Any], **overrides: Any) -> "DriftConfig":
         raw = settings.get("drift") if isinstance(settings, Mapping) else settings.drift
+        configured = _configured(settings.get("dimensions") if isinstance(settings, Mapping) else settings.dimensions)
         data = dict(raw or {})
         data.update({k: v for k, v in overrides.items() if v is not None})
+        if configured and "dimensions" not in data:  # a configured dimension is sliced by unless told otherwise
+            data["dimensions"] = SLICE_DIMENSIONS + configured
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(data, context={"dimensions": configured})
         except ValidationError as exc:  # an unknown key is named with the closest valid one
             raise ValueError("invalid drift config: " + "; ".join(validation_problems(exc, cls, "drift"))) from None
+
+
+def _configured(names: Sequence[str] | None) -> tuple[str, ...]:
+    """The config's custom dimension names (a bare mapping's may be anything: kept only if a list)."""
+    return tuple(names) if isinstance(names, (list, tuple)) else ()
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,16 @@ NUMERIC_FEATURES = (
 # hallucination: "flagged" or "clean" per session checked at ingest (`collector.measures.hallucination`),
 # sessions not checked left out: the test compares the flagged share of a slice.
 CATEGORICAL_FEATURES = ("status", "channel", "language", "hallucination")
-SLICE_DIMENSIONS = ("region", "channel", "model_version", "tenant")
+SLICE_DIMENSIONS = ("region", "channel", "model_version", "tenant")  # the default slices (`DriftConfig.dimensions`)
 MAX_BINS = 512
 QUANTILE_SAMPLE = 65_536
 MISSING = "unknown"
+
+
+def slice_columns(dimensions: Sequence[str]) -> tuple[str, ...]:
+    """The slice columns a scan reads for its `dimensions`: those, and model_version whatever they
+    are (label-free WER and pinned baselines are per version). SLICE_DIMENSIONS for the default."""
+    return tuple(dict.fromkeys((*dimensions, "model_version")))
 
 
 @dataclass
@@ -98,15 +104,16 @@ class SessionTable:
         return len(self.is_current)
 
 
-def session_table(columns: dict[str, Sequence]) -> SessionTable:
+def session_table(columns: dict[str, Sequence], dimensions: Sequence[str] = SLICE_DIMENSIONS) -> SessionTable:
     """Build the table from raw columns (as `drift.source` reads them).
 
     `columns` holds session_id, is_current (truthy for the current window), the slice
-    dimensions, status, language, the numeric session fields, hypothesis_words
+    columns of `dimensions` (`slice_columns`), status, language, the numeric session fields, hypothesis_words
     (whitespace word count of the transcript, None when absent) and hallucination (the reason
     bitmask stored at ingest, None where not checked).
     """
-    required = ("session_id", "is_current", "status", "audio_seconds") + SLICE_DIMENSIONS
+    slices = slice_columns(dimensions)
+    required = ("session_id", "is_current", "status", "audio_seconds") + slices
     for name in required:
         if name not in columns:
             raise ValueError(f"session columns: missing '{name}'")
@@ -134,7 +141,7 @@ def session_table(columns: dict[str, Sequence]) -> SessionTable:
         "partial_rewrite_rate": ratio(numeric("partial_rewrites"), audio),
     }
     cats = {}
-    for name in dict.fromkeys(SLICE_DIMENSIONS + CATEGORICAL_FEATURES):
+    for name in dict.fromkeys(slices + CATEGORICAL_FEATURES):
         col = columns.get(name)
         if name == "hallucination":
             cats[name] = col if isinstance(col, Encoded) else hallucination_levels(numeric(name))
@@ -208,8 +215,10 @@ class SampleTable:
         return len(self.ts)
 
 
-def sample_table(columns: dict[str, Sequence], levels: dict[str, list[str]] | None = None) -> SampleTable:
-    """Samples with the session's dimensions, encoded with the session table's levels."""
+def sample_table(columns: dict[str, Sequence], levels: dict[str, list[str]] | None = None,
+                 dimensions: Sequence[str] = SLICE_DIMENSIONS) -> SampleTable:
+    """Samples with the session's slice columns (`slice_columns(dimensions)`), encoded with the
+    session table's levels."""
     for name in ("session_id", "ts", "substitutions", "deletions", "insertions", "ref_words"):
         if name not in columns:
             raise ValueError(f"sample columns: missing '{name}'")
@@ -221,7 +230,7 @@ def sample_table(columns: dict[str, Sequence], levels: dict[str, list[str]] | No
         + np.asarray(columns["insertions"], dtype=np.float64)
     )
     cats = {}
-    for name in SLICE_DIMENSIONS:
+    for name in slice_columns(dimensions):
         known = list(levels.get(name, []))
         cats[name] = encode(columns.get(name, [None] * n), known)
     return SampleTable(

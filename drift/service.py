@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
+from collector.store import dimensions_of
 from drift.config import DriftConfig, Windows
 from drift.features import sample_table, session_table
 from drift.scan import ScanReport, run_scan
@@ -17,7 +18,10 @@ from drift.transcripts import load_texts
 
 def scan_database(engine: Engine, config: DriftConfig, at: datetime,
                   progress: Callable[[str], None] | None = None, read_sessions: Callable = load_sessions) -> ScanReport:
-    """`read_sessions`: the session reader (the bench and the differential test pass the old one)."""
+    """`read_sessions`: the session reader (the bench and the differential test pass the old one).
+    ValueError naming `drift.dimensions` when a slice dimension is neither fixed nor one the
+    engine was configured with (`collector.store.configure_dimensions`)."""
+    dimensions_of(engine).check(config.dimensions, "drift.dimensions")
     windows = Windows.ending_at(at, config)
     pins = load_pins(engine)
     step = progress or (lambda _: None)
@@ -30,15 +34,16 @@ def scan_database(engine: Engine, config: DriftConfig, at: datetime,
         # the read is this process' own work, stepping rows with the GIL released and retaken per
         # row, so a second reading thread would only hand the GIL back and forth: one after the other.
         overlap = engine.dialect.name == "postgresql"
-        pending = pool.submit(read_sessions, engine, windows, pins) if overlap else None
-        sessions = None if overlap else session_table(read_sessions(engine, windows, pins))
+        pending = pool.submit(read_sessions, engine, windows, pins, config.dimensions) if overlap else None
+        sessions = None if overlap else session_table(read_sessions(engine, windows, pins, config.dimensions),
+                                                      config.dimensions)
         step("reading samples")
         raw_samples = load_samples(engine, windows, config, pins)
         if pending is not None:
             step("waiting for sessions")
-            sessions = session_table(pending.result())
+            sessions = session_table(pending.result(), config.dimensions)
     levels = {name: enc.levels for name, enc in sessions.categorical.items()}
-    samples = sample_table(raw_samples, levels)
+    samples = sample_table(raw_samples, levels, config.dimensions)
     step("reading transcripts")
     texts = load_texts(engine, windows, config, pins, raw_samples)
     report = run_scan(sessions, samples, windows, config, texts, progress)

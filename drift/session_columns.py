@@ -3,9 +3,10 @@
 At a million sessions the read, not the scan, was the slow part: the driver makes one Python
 object per value, and turning 14 columns of row tuples into arrays cost as much again. So:
 
-- the six categorical columns come as one string per row (joined in SQL with a separator that
-  cannot be typed), which is encoded once per distinct combination, not once per value; the
-  row's window (current or reference) leads that string, so it costs no value of its own;
+- the categorical columns (six, and any further slice dimension) come as one string per row
+  (joined in SQL with a separator that cannot be typed), which is encoded once per distinct
+  combination, not once per value; the row's window (current or reference) leads that string,
+  so it costs no value of its own;
 - each partition's rows become one 2-D object array in a single numpy call, whose columns
   convert to floats (NULL as NaN) in C, instead of a transposition into one tuple per column.
 
@@ -18,7 +19,7 @@ contains the separator makes the joined key ambiguous; then this falls back to t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from sqlalchemy import Float, Text, case, cast, func, literal, literal_column, select, text
@@ -128,20 +129,32 @@ class _KeyEncoder:
                 for name in self.names}
 
 
-def _flagged_key(table, current, strings: tuple[str, ...]):
+Strings = tuple[str, ...] | Mapping[str, object]  # column names, or name -> SQL expression
+
+
+def _string_columns(table, strings: Strings) -> dict[str, object]:
+    """name -> SQL expression: a bare name is the table's column (a configured dimension comes as
+    its slot's expression, `Dimensions.session_column`)."""
+    if isinstance(strings, Mapping):
+        return dict(strings)
+    return {name: table.c[name] for name in strings}
+
+
+def _flagged_key(current, strings: dict[str, object]):
     """`flag SEP a SEP b ...`: the row's window ("1" current, "0" reference), then its labels."""
     flag = case((current, literal("1")), else_=literal("0"))
-    return joined_key([flag, *[table.c[name] for name in strings]])
+    return joined_key([flag, *strings.values()])
 
 
-def read_columns(engine: Engine, table, where, current, strings: tuple[str, ...], numbers: dict[str, object],
+def read_columns(engine: Engine, table, where, current, strings: Strings, numbers: dict[str, object],
                  partitions: Callable) -> dict:
     """session_id, is_current, encoded `strings`, float `numbers` (name -> SQL expression)."""
     c = table.c
-    query = select(c.session_id, _flagged_key(table, current, strings), *numbers.values()).where(where)
+    strings = _string_columns(table, strings)
+    query = select(c.session_id, _flagged_key(current, strings), *numbers.values()).where(where)
     ids: list[np.ndarray] = []
     floats: dict[str, list[np.ndarray]] = {name: [] for name in numbers}
-    encoder = _KeyEncoder(strings)
+    encoder = _KeyEncoder(tuple(strings))
     for rows in partitions(engine, query):
         table_ = np.array(rows, dtype=object)  # one call: rows x columns, no per-column tuples
         ids.append(table_[:, 0])
@@ -185,7 +198,7 @@ def _split_text(joined: str | None, n: int) -> np.ndarray:
     return out
 
 
-def read_columns_postgresql(engine: Engine, table, where, current, strings: tuple[str, ...],
+def read_columns_postgresql(engine: Engine, table, where, current, strings: Strings,
                             numbers: dict[str, object], partition: int) -> dict:
     """What `read_columns` returns, from one aggregate row: PostgreSQL sends the rows' ids and
     keys as two texts and the numbers as one bytea of binary float8s (NULL as NaN, as the row
@@ -195,12 +208,13 @@ def read_columns_postgresql(engine: Engine, table, where, current, strings: tupl
     rows, codes and levels are the same (the keys go through the encoder in the row reader's
     partitions)."""
     c = table.c
+    strings = _string_columns(table, strings)
     nan = literal_column("'NaN'::float8")
     floats = [func.float8send(func.coalesce(cast(expr, Float(53)), nan)) for expr in numbers.values()]
     packed = floats[0]
     for value in floats[1:]:
         packed = packed.op("||")(value)
-    inner = select(c.session_id.label("sid"), _flagged_key(table, current, strings).label("key"),
+    inner = select(c.session_id.label("sid"), _flagged_key(current, strings).label("key"),
                    packed.label("numbers")).where(where).subquery()
     query = select(func.count(), func.string_agg(inner.c.sid, RECORD_SEPARATOR),
                    func.string_agg(inner.c.key, RECORD_SEPARATOR),
@@ -210,7 +224,7 @@ def read_columns_postgresql(engine: Engine, table, where, current, strings: tupl
         n, sids, keys, packed_rows = conn.execute(query).one()
     # Each big value is dropped once it is converted, and each number column is converted straight
     # from the received bytes: the peak of the read (and of the scan beside it) stays lower.
-    encoder = _KeyEncoder(strings)
+    encoder = _KeyEncoder(tuple(strings))
     keys_ = _split_text(keys, n)
     del keys
     for start in range(0, n, partition):

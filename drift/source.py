@@ -20,16 +20,16 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.sql.expression import Join
 
-from collector.store import Sample, Session, read_connection
+from collector.store import Sample, Session, dimensions_of, read_connection
 from drift.config import DriftConfig, Windows
-from drift.features import SLICE_DIMENSIONS, Encoded, encode
+from drift.features import SLICE_DIMENSIONS, Encoded, encode, slice_columns
 from drift.models import DriftBaseline
 from drift.session_columns import FIXED_START, SERIAL_SCAN, AmbiguousKey, read_columns, read_columns_postgresql
 
 log = logging.getLogger("asrwatch.drift")
 PARTITION = 100_000
 Pins = dict[str, tuple[datetime, datetime]]
-_STRINGS = ("region", "channel", "model_version", "tenant", "language", "status")
+_STRINGS = ("region", "channel", "model_version", "tenant", "language", "status")  # with the default slices
 # hypothesis_words: stored at ingest (`collector.measures.word_count`), so no scan counts words in SQL.
 _NUMBERS = ("audio_seconds", "confidence", "snr_db", "final_latency_ms", "first_partial_ms", "partial_rewrites",
             "hypothesis_words", "hallucination")
@@ -136,46 +136,62 @@ def load_pins(engine: Engine) -> Pins:
         return {b.model_version: (b.reference_start, b.reference_end) for b in s.query(DriftBaseline)}
 
 
-def load_sessions(engine: Engine, windows: Windows, pins: Pins) -> dict:
+def session_strings(engine: Engine, dimensions: Sequence[str] = SLICE_DIMENSIONS) -> dict:
+    """name -> SQL expression of every categorical session column a scan slicing by `dimensions`
+    reads: the default slices' and features' columns, then each further dimension's (a configured
+    one from its slot, `unknown` where NULL)."""
+    table = Session.__table__
+    dims = dimensions_of(engine)
+    strings: dict = {name: table.c[name] for name in _STRINGS}
+    for name in slice_columns(dimensions):
+        if name not in strings:
+            strings[name] = dims.session_column(table, name)
+    return strings
+
+
+def load_sessions(engine: Engine, windows: Windows, pins: Pins, dimensions: Sequence[str] = SLICE_DIMENSIONS) -> dict:
     """Columns for `drift.features.session_table` (categorical columns already encoded)."""
     s = Session.__table__.c
     current, keep = _windows_filter(s.ts, s.model_version, windows, pins)
     numbers = {name: s[name] for name in _NUMBERS}
+    strings = session_strings(engine, dimensions)
     try:
         if engine.dialect.name == "postgresql":
             try:
-                return read_columns_postgresql(engine, Session.__table__, keep, current, _STRINGS, numbers, PARTITION)
+                return read_columns_postgresql(engine, Session.__table__, keep, current, strings, numbers, PARTITION)
             except DBAPIError:
                 # One aggregated value is capped at 1 GB: past about 9 million sessions in the
                 # windows the one-row read fails, and the row reader (no such cap) answers.
                 log.warning("drift: the sessions did not fit one aggregated row; reading them row by row")
-        return read_columns(engine, Session.__table__, keep, current, _STRINGS, numbers, _raw_partitions)
+        return read_columns(engine, Session.__table__, keep, current, strings, numbers, _raw_partitions)
     except AmbiguousKey:
-        return load_sessions_per_column(engine, windows, pins)
+        return load_sessions_per_column(engine, windows, pins, dimensions)
 
 
-def load_sessions_per_column(engine: Engine, windows: Windows, pins: Pins) -> dict:
+def load_sessions_per_column(engine: Engine, windows: Windows, pins: Pins,
+                             dimensions: Sequence[str] = SLICE_DIMENSIONS) -> dict:
     """The same columns as `load_sessions`, one driver column at a time: the reference that
     `load_sessions` must equal, and its fallback when a label contains its key separator."""
     s = Session.__table__.c
     current, keep = _windows_filter(s.ts, s.model_version, windows, pins)
+    strings = session_strings(engine, dimensions)
     query = select(
         s.session_id,
         case((current, 1), else_=0).label("is_current"),
-        *[s[name] for name in _STRINGS],
+        *strings.values(),
         *[s[name] for name in _NUMBERS],
     ).where(keep)
     ids: list[np.ndarray] = []
     flags: list[np.ndarray] = []
-    encoders = {name: _Encoder() for name in _STRINGS}
+    encoders = {name: _Encoder() for name in strings}
     numbers: dict[str, list[np.ndarray]] = {name: [] for name in _NUMBERS}
     for rows in _raw_partitions(engine, query):
         cols = list(zip(*rows))
         ids.append(np.array(cols[0], dtype=object))
         flags.append(np.array(cols[1], dtype=bool))
-        for i, name in enumerate(_STRINGS, start=2):
+        for i, name in enumerate(strings, start=2):
             encoders[name].add(cols[i])
-        for i, name in enumerate(_NUMBERS, start=2 + len(_STRINGS)):
+        for i, name in enumerate(_NUMBERS, start=2 + len(strings)):
             numbers[name].append(np.array(cols[i], dtype=np.float64))
     out: dict = {
         "session_id": np.concatenate(ids) if ids else np.zeros(0, dtype=object),
@@ -222,18 +238,20 @@ def load_samples(engine: Engine, windows: Windows, config: DriftConfig, pins: Pi
     s, m = Session.__table__.c, Sample.__table__.c
     current, in_window = _windows_filter(s.ts, s.model_version, windows, pins)
     window = case((current, 1), (in_window, 0), else_=-1).label("window")
+    dims, slices = dimensions_of(engine), slice_columns(config.dimensions)
     sqlite = engine.dialect.name == "sqlite"
     join = (_SamplesFirst if sqlite else Join)(Sample.__table__, Session.__table__, m.session_id == s.session_id)
     query = (
         select(m.session_id, event_time(engine, s.ts).label("ts"), window, m.substitutions, m.deletions,
-               m.insertions, m.ref_words, s.confidence, m.reference, m.hypothesis, *[s[d] for d in SLICE_DIMENSIONS])
+               m.insertions, m.ref_words, s.confidence, m.reference, m.hypothesis,
+               *[dims.session_column(Session.__table__, d) for d in slices])
         .select_from(join)
         .where(s.ts >= samples_since(windows, config, pins), s.ts < windows.at)
     )
     if sqlite:
         query = query.order_by(s.ts, literal_column("sessions.rowid"), m.source)
     names = ["session_id", "ts", "window", "substitutions", "deletions", "insertions", "ref_words", "confidence",
-             "reference", "hypothesis", *SLICE_DIMENSIONS]
+             "reference", "hypothesis", *slices]
     cols: dict[str, list] = {name: [] for name in names}
     # SQLite: plain tuples. PostgreSQL: the server-side cursor as before, whose plan (no parallel
     # workers) fixes the row order. `ts` comes as `event_time` gives it, seconds below in one call.

@@ -17,16 +17,17 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from collector.store import Session, read_connection
+from collector.store import Session, dimensions_of, read_connection
 from drift.config import DriftConfig, Windows
-from drift.features import SLICE_DIMENSIONS
+from drift.features import slice_columns
 from drift.scan import Texts
 from drift.source import Pins, _windows_filter, epoch_seconds, event_time
 from drift.vocabulary import LABELED_HYPOTHESIS, REFERENCE, TRAFFIC
 
 
-def _labeled(samples: dict) -> Texts:
-    """Each sample in a window as two texts, its reference then its hypothesis."""
+def _labeled(samples: dict, slices: tuple[str, ...]) -> Texts:
+    """Each sample in a window as two texts, its reference then its hypothesis, labelled with
+    the `slices` columns `drift.source.load_samples` read."""
     rows = [i for i, w in enumerate(samples["window"]) if w >= 0]
 
     def twice(values: list) -> list:
@@ -38,15 +39,17 @@ def _labeled(samples: dict) -> Texts:
         session_id=twice(samples["session_id"]),
         text=[text for i in rows for text in (samples["reference"][i], samples["hypothesis"][i])],
         kind=np.tile(np.array([REFERENCE, LABELED_HYPOTHESIS], dtype=np.int8), len(rows)),
-        labels={d: twice(samples[d]) for d in SLICE_DIMENSIONS},
+        labels={d: twice(samples[d]) for d in slices},
     )
 
 
 def load_texts(engine: Engine, windows: Windows, config: DriftConfig, pins: Pins, samples: dict) -> Texts:
-    labeled = _labeled(samples)
+    slices = slice_columns(config.dimensions)
+    labeled = _labeled(samples, slices)
     if config.max_hypotheses <= 0:
         return labeled
     s = Session.__table__.c
+    labels = [dimensions_of(engine).session_column(Session.__table__, d) for d in slices]
     current, keep = _windows_filter(s.ts, s.model_version, windows, pins)
     per_slot = max(config.max_hypotheses // 24, 1)
     rows: list[tuple] = []
@@ -62,7 +65,7 @@ def load_texts(engine: Engine, windows: Windows, config: DriftConfig, pins: Pins
             for k in range(24):
                 a, b = start + k * step, start + (k + 1) * step
                 query = (
-                    select(s.session_id, event_time(engine, s.ts), s.hypothesis, *[s[d] for d in SLICE_DIMENSIONS])
+                    select(s.session_id, event_time(engine, s.ts), s.hypothesis, *labels)
                     .where(keep, s.ts >= a, s.ts < b, s.hypothesis.is_not(None), current if flag else ~current)
                     .order_by(s.ts)
                     .limit(per_slot)
@@ -74,12 +77,12 @@ def load_texts(engine: Engine, windows: Windows, config: DriftConfig, pins: Pins
                     result.close()
                 rows.extend(slot)
                 flags.extend([flag] * len(slot))
-    columns = [list(map(itemgetter(j), rows)) for j in range(3 + len(SLICE_DIMENSIONS))]  # see `build_corpus`
+    columns = [list(map(itemgetter(j), rows)) for j in range(3 + len(slices))]  # see `build_corpus`
     return Texts(
         window=np.concatenate([labeled.window, np.array(flags, dtype=np.int8)]),
         ts=np.concatenate([labeled.ts, epoch_seconds(engine, columns[1])]),
         session_id=labeled.session_id + columns[0],
         text=labeled.text + columns[2],
         kind=np.concatenate([labeled.kind, np.full(len(rows), TRAFFIC, dtype=np.int8)]),
-        labels={d: labeled.labels[d] + columns[3 + j] for j, d in enumerate(SLICE_DIMENSIONS)},
+        labels={d: labeled.labels[d] + columns[3 + j] for j, d in enumerate(slices)},
     )

@@ -20,6 +20,7 @@ from collector.store.diarization_query import diarization_by_group
 from collector.store.dimension_budget import DimensionBudget
 from collector.store.dimension_budget import configure as configure_dimension_budget
 from collector.store.dimensions import FIXED_ONLY, Dimensions, attribute_problem, dimensions_of
+from collector.store.dimensions import check_names as check_dimension_names
 from collector.store.dimensions import configure as configure_dimensions
 from collector.store.ingest import score_and_store_samples, store_sessions, store_stages
 from collector.store.leader import PROCESS_ID, LeaderLock, process_gone
@@ -65,6 +66,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "compacted_through",
+    "check_dimension_names",
     "compaction_pass",
     "configure_dimension_budget",
     "configure_dimensions",

@@ -2,30 +2,34 @@
 
 WER, CER and DER pairs, entity counts, status counters, successful turns and GPU cost come from the per-minute rollups;
 latency samples (Mann-Whitney needs them, not a histogram) and privacy errors from the
-sessions of the window.
+sessions of the window. A slice is cut by the fixed dimensions or the configured ones
+(`dimensions:`), each read from its slot column (`collector.store.dimensions`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from collector.measures import wer as wer_math
-from collector.store import Rollup, Session, read_connection
+from collector.store import Rollup, Session, dimensions_of, read_connection
 from slo.rollout.judge import ArmStats, SliceData
 
 SLICE_DIMENSIONS = ("region", "channel", "tenant", "language", "pool")
 FAILURE_STATUSES = ("status_decode_error", "status_dropped", "status_timeout")
 
 
-def validate_slice_by(slice_by: Sequence[str]) -> list[str]:
-    bad = [d for d in slice_by if d not in SLICE_DIMENSIONS]
+def validate_slice_by(slice_by: Sequence[str], configured: Iterable[str] = ()) -> list[str]:
+    """`slice_by` as a list, or ValueError naming the unknown dimensions and the valid ones: the
+    fixed slice dimensions and `configured` (the configured dimensions' names)."""
+    known = [*SLICE_DIMENSIONS, *configured]
+    bad = [d for d in slice_by if d not in known]
     if bad:
-        raise ValueError(f"slice_by: unknown dimension(s) {bad}; use {list(SLICE_DIMENSIONS)}")
+        raise ValueError(f"slice_by: unknown dimension(s) {bad}; use {known}")
     return list(slice_by)
 
 
@@ -43,7 +47,9 @@ def load_slices(
     until: datetime,
     price_per_gpu_hour: Callable[[str | None], float],
 ) -> list[SliceData]:
-    dims = validate_slice_by(slice_by)
+    mapping = dimensions_of(engine)
+    dims = validate_slice_by(slice_by, mapping.custom)
+    columns = [mapping.column(d) for d in dims]  # a configured dimension's slot
     versions = (baseline, canary)
     acc: dict[tuple[str, tuple[str, ...]], dict] = defaultdict(lambda: {
         "pairs": [], "cer_pairs": [], "diar_pairs": [], "entities": 0, "found": 0, "latency": [], "sessions": 0, "failures": 0, "decode_errors": 0, "privacy": 0,
@@ -54,7 +60,7 @@ def load_slices(
         rows = conn.execute(select(Rollup).where(Rollup.model_version.in_(versions), Rollup.minute >= minute_floor,
                                                  Rollup.minute < until))
         for r in rows:
-            a = acc[(r.model_version, tuple(getattr(r, d) for d in dims))]
+            a = acc[(r.model_version, tuple(getattr(r, c) for c in columns))]
             # Each language by the measure that fits it: CER where words are not spaced (`ArmStats`).
             if wer_math.written_without_spaces(r.language):
                 a["cer_pairs"].append(r.cer_pairs or {})
@@ -70,7 +76,9 @@ def load_slices(
             a["decode_errors"] += r.status_decode_error
             a["turns"] += r.successful_turns
             a["cost"] += (r.gpu_seconds or 0.0) / 3600.0 * price_per_gpu_hour(r.pool)
-        cols = [Session.model_version, Session.final_latency_ms, Session.attributes] + [getattr(Session, d) for d in dims]
+        # A configured dimension's NULL (left unset) reads `unknown`, as its rollups store it.
+        cols = [Session.model_version, Session.final_latency_ms, Session.attributes] + \
+            [mapping.session_column(Session.__table__, d) for d in dims]
         rows = conn.execute(select(*cols).where(Session.model_version.in_(versions), Session.ts >= since,
                                                 Session.ts < until))
         for row in rows:

@@ -13,15 +13,16 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Engine
 
 from asrwatch.jobs import Job
 from asrwatch.services import Services, services_of
 from asrwatch.settings import Settings
 from collector.api import at_or_collector_now, get_engine, get_settings, require_admin, require_read
-from collector.store import API_ERRORS, LeaderLock, error_responses
+from collector.store import API_ERRORS, LeaderLock, dimensions_of, error_responses
 from slo.rollout import actuators as actuators_mod
 from slo.rollout import flagger, service
 from slo.rollout.judge import Verdict
@@ -37,9 +38,17 @@ def _now() -> datetime:
 
 @router.post("/api/v1/rollouts", responses={
     200: {"model": dict[str, Any], "description": "already registered with this spec"},
-    201: {"model": dict[str, Any], "description": "registered"}, **error_responses(400, 409)})
-def register(spec: service.RolloutSpec, engine: Engine = Depends(get_engine),
+    201: {"model": dict[str, Any], "description": "registered"}, **error_responses(400, 409)},
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": service.RolloutSpec.model_json_schema()}}}})
+def register(body: dict[str, Any] = Body(...), engine: Engine = Depends(get_engine),
              who: str = Depends(require_admin)) -> JSONResponse:
+    # Validated here, not by FastAPI: `slice_by` may name this store's configured dimensions.
+    try:
+        spec = service.parse_spec(body, dimensions_of(engine))
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]) \
+            from None
     try:
         rollout, created = service.register(engine, spec, actor=f"api:{who}", at=_now())
     except ValueError as exc:

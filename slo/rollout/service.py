@@ -17,12 +17,12 @@ from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 
-from collector.store import audit
+from collector.store import Dimensions, audit, dimensions_of
 from slo.models import SLOAlertState
 from slo.rollout import outbox
 from slo.rollout.actuators import Actuator, RolloutTarget
@@ -38,6 +38,9 @@ _THRESHOLD_KEYS = {f for f in Thresholds.__dataclass_fields__} - {"min_utterance
 
 
 class RolloutSpec(BaseModel):
+    """A rollout. `slice_by` takes the fixed slice dimensions and, validated with the context
+    `{"dimensions": names}` (`parse_spec`), the configured ones."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str
@@ -60,8 +63,8 @@ class RolloutSpec(BaseModel):
 
     @field_validator("slice_by")
     @classmethod
-    def _slice_by(cls, value: list[str]) -> list[str]:
-        return validate_slice_by(value)
+    def _slice_by(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        return validate_slice_by(value, (info.context or {}).get("dimensions", ()))
 
     @field_validator("thresholds")
     @classmethod
@@ -117,21 +120,30 @@ def _row_to_dict(row: RolloutRow) -> dict[str, Any]:
     }
 
 
-def spec_of(row: RolloutRow) -> RolloutSpec:
-    return RolloutSpec(name=row.name, baseline_version=row.baseline_version, canary_version=row.canary_version,
-                       slice_by=row.slice_by, protected_slices=row.protected_slices,
-                       min_utterances=row.min_utterances, thresholds=row.thresholds, since=row.since,
-                       lookback=f"{row.lookback_s}s", dry_run=row.dry_run)
+def parse_spec(raw: Any, dimensions: Dimensions) -> RolloutSpec:
+    """A spec whose `slice_by` may name the store's configured dimensions (pydantic's
+    ValidationError, a ValueError, names the field otherwise)."""
+    return RolloutSpec.model_validate(raw, context={"dimensions": tuple(dimensions.custom)})
+
+
+def spec_of(row: RolloutRow, dimensions: Dimensions) -> RolloutSpec:
+    return parse_spec(dict(name=row.name, baseline_version=row.baseline_version, canary_version=row.canary_version,
+                           slice_by=row.slice_by, protected_slices=row.protected_slices,
+                           min_utterances=row.min_utterances, thresholds=row.thresholds, since=row.since,
+                           lookback=f"{row.lookback_s}s", dry_run=row.dry_run), dimensions)
 
 
 def register(engine: Engine, spec: RolloutSpec, *, actor: str, at: datetime) -> tuple[dict[str, Any], bool]:
     """Create the rollout; registering the same spec again is a no-op. Returns (rollout, created)."""
     from slo.router.config import seconds
 
+    dimensions = dimensions_of(engine)
+    # A spec built without the store's dimensions may still name one this store does not know.
+    validate_slice_by(spec.slice_by, dimensions.custom)
     with OrmSession(engine, expire_on_commit=False) as s, s.begin():
         existing = s.get(RolloutRow, spec.name)
         if existing is not None:
-            if spec_of(existing).model_dump() != spec.model_dump() | {"lookback": f"{seconds(spec.lookback)}s"}:
+            if spec_of(existing, dimensions).model_dump() != spec.model_dump() | {"lookback": f"{seconds(spec.lookback)}s"}:
                 raise ValueError(f"name: rollout {spec.name!r} already exists with a different spec")
             return _row_to_dict(existing), False
         row = RolloutRow(name=spec.name, baseline_version=spec.baseline_version, canary_version=spec.canary_version,
@@ -183,7 +195,15 @@ def verdict_for(engine: Engine, name: str, at: datetime, *, price_per_gpu_hour: 
         row = s.get(RolloutRow, name)
         if row is None:
             return None
-        spec = spec_of(row)
+    dimensions = dimensions_of(engine)
+    try:
+        validate_slice_by(row.slice_by, dimensions.custom)
+    except ValueError as exc:
+        # Registered by a dimension the config no longer lists: nobody can judge it, so no gate
+        # may promote it, and the evaluator's pass over the other rollouts goes on.
+        return Verdict(decision="pause", reasons=[f"rollout {name!r} cannot be judged: {exc}"],
+                       metrics={"rollout": {"name": name, "state": row.state}}, at=at)
+    spec = spec_of(row, dimensions)
     since = spec.since or (at - timedelta(seconds=row.lookback_s))
     slices = load_slices(engine, baseline=spec.baseline_version, canary=spec.canary_version,
                          slice_by=spec.slice_by, since=since, until=at, price_per_gpu_hour=price_per_gpu_hour)

@@ -22,7 +22,7 @@ from collector.store import (
     queries,
     watermark,
 )
-from collector.store import throughput_query, time_buckets
+from collector.store import dimensions_of, throughput_query, time_buckets
 from collector.store import audit as access_audit
 
 router = APIRouter(dependencies=[Depends(require_read)], tags=["query"], responses=API_ERRORS)
@@ -68,7 +68,7 @@ async def list_sessions(
     tenant: str | None = None, language: str | None = None, pool: str | None = None, status: str | None = None,
 ) -> list[dict[str, Any]]:
     start, end = window(since, until)
-    filters = _filters(request, queries.SESSION_FILTERS)
+    filters = _filters(request, (*dimensions_of(services_of(request).engine).names, "status"))
     found = await run_in_threadpool(queries.list_sessions, services_of(request).engine, start, end, filters, limit + 1)
     response.headers["X-Truncated"] = "true" if len(found) > limit else "false"  # more sessions in the window
     found = found[:limit]
@@ -112,9 +112,10 @@ def _paged_buckets(request: Request, response: Response, rows, limit: int, offse
 
 def _grouped(fn, request: Request, response: Response, group_by: str | None, since: str | None,
              until: str | None, limit: int, offset: int, *args, step: str | None = None,
-             max_buckets: int = time_buckets.MAX_POINTS, dimensions: tuple[str, ...] = queries.ROLLUP_DIMENSIONS):
+             max_buckets: int = time_buckets.MAX_POINTS, dimensions: tuple[str, ...] | None = None):
     start, end = window(since, until)
-    filters = _filters(request, dimensions)
+    # The fixed dimensions and the configured ones (`dimensions:`) filter by query parameter.
+    filters = _filters(request, dimensions or dimensions_of(services_of(request).engine).names)
     try:
         if step is None:
             rows = fn(services_of(request).engine, _group_by(group_by), start, end, filters, *args,
@@ -222,7 +223,7 @@ async def samples(
 ) -> list[dict[str, Any]]:
     """Labeled samples (scores, never transcript text) with their session's slice, SNR, confidence."""
     start, end = window(since, until)
-    filters = _filters(request, queries.ROLLUP_DIMENSIONS)
+    filters = _filters(request, dimensions_of(services_of(request).engine).names)
     return await run_in_threadpool(queries.list_samples, services_of(request).engine, start, end, filters, limit,
                                    min_wer, order)
 
@@ -261,3 +262,11 @@ async def clock(request: Request) -> dict[str, Any]:
     mark = await run_in_threadpool(watermark, engine)
     at = await run_in_threadpool(evaluation_time, engine, mode)
     return {"mode": mode, "evaluation_time": at, "watermark": mark, "wall": datetime.now(timezone.utc)}
+
+
+@router.get("/api/v1/dimensions")
+async def dimensions(request: Request) -> dict[str, list[str]]:
+    """The dimensions every query filters and groups by: the fixed ones, and those this collector
+    was configured with (`dimensions:`), which the console offers as slice filters."""
+    dims = dimensions_of(services_of(request).engine)
+    return {"fixed": [d for d in dims.names if d not in dims.custom], "configured": list(dims.custom)}
