@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -26,13 +27,16 @@ from asrwatch.settings import Settings
 from collector.api import (BodyLimit, CollectorMetrics, Limit, RateLimiter, api_docs, health, ingest, query,
                            runbooks)
 from collector.store import (
+    StorePolicy,
     apply_retention,
     compaction_pass,
     Dimensions,
     configure_dimension_budget,
     configure_dimensions,
+    configure_sampling,
     make_engine,
     migrate,
+    prune_session_keys,
     storage_problem,
 )
 from drift import ReportCache, scan_database
@@ -73,6 +77,8 @@ def _dimensions(settings: Settings, engine: Engine) -> Dimensions:
 def build_services(settings: Settings) -> Services:
     config_windows(settings, slos_from_settings(settings))  # a bad maintenance window fails here, named
     engine = make_engine(settings.database_url)
+    store = settings.store
+    configure_sampling(engine, StorePolicy(store.sessions, store.sample_rate, tuple(store.always), store.dedupe_hours))
     alert_router = AlertRouter.from_settings(engine, settings)  # a bad router config fails here
     services = Services(
         settings=settings,
@@ -99,6 +105,11 @@ def jobs(services: Services, *, housekeeping: bool = True) -> list[Job]:
     if housekeeping:
         out.append(Job("rollup compaction", settings.compaction_interval_s, lambda at: compaction_pass(engine, at),
                        log=logging.getLogger("collector.compaction")))
+        if settings.store.sessions == "sample":  # ids of sessions not stored, kept for retries only
+            hours = settings.store.dedupe_hours
+            out.append(Job("session key pruning", 600.0,
+                           lambda at: prune_session_keys(engine, datetime.now(timezone.utc) - timedelta(hours=hours)),
+                           clock="wall", log=log))
         if settings.retention_days:
             days = settings.retention_days
             out.append(Job("retention", settings.retention_interval_s, lambda at: apply_retention(engine, at, days),

@@ -210,6 +210,31 @@ class RateLimit(BaseModel):
         return self.burst if self.burst is not None else max(1.0, self.rate)
 
 
+class StoreSettings(BaseModel):
+    """`store:` (`collector.store.sampling`): which sessions are stored. Every session counts in
+    the rollups and on /metrics whatever this says."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sessions: Literal["all", "sample"] = "all"
+    sample_rate: float = Field(1.0, gt=0, le=1)  # the stored share of the sessions not in `always`
+    always: list[Literal["failures", "labeled", "canary", "probe"]] = Field(
+        default_factory=lambda: ["failures", "labeled", "canary", "probe"])
+    # How long the ids of sessions not stored are kept, so a retried batch is counted once.
+    dedupe_hours: float = Field(48.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, value: Any) -> Any:
+        return refuse_unknown_keys(value, cls)
+
+    @model_validator(mode="after")
+    def _rate_only_when_sampling(self) -> "StoreSettings":
+        if self.sessions == "all" and self.sample_rate != 1.0:
+            raise ValueError("sample_rate: only with sessions: sample (sessions: all stores every session)")
+        return self
+
+
 # Variables with the ASRWATCH_ prefix that belong to other asrwatch commands or to the tests,
 # not to this settings object: the unknown-variable check leaves them alone.
 OTHER_ENV_VARS = frozenset({
@@ -296,6 +321,9 @@ class Settings(BaseSettings):
     # everywhere the fixed ones are (query filters and group_by, SLOs, drift, the judge, /metrics),
     # within the same budget. At most 8 over a deployment's life; sessions stored before read `unknown`.
     dimensions: list[str] = Field(default_factory=list)
+    # Sampled session storage (`collector.store.sampling`): {sessions: all | sample, sample_rate,
+    # always: [failures, labeled, canary, probe], dedupe_hours}.
+    store: StoreSettings = Field(default_factory=StoreSettings)
     traffic_router_file: str | None = None
     # Per-token request limits by the scope an endpoint needs, e.g. {ingest: 50, read: {rate: 20,
     # burst: 40}}; over it: 429 with Retry-After. Empty: no limit.

@@ -39,6 +39,9 @@ from collector.store.models import (
 )
 from collector.store.queries import cost_by_group
 from collector.store.retention import apply_retention
+from collector.store.sampling import StorePolicy, counted_only, policy_of
+from collector.store.sampling import configure as configure_sampling
+from collector.store.sampling import prune_keys as prune_session_keys
 from collector.store.rollups import HOUR, compacted_through, hour_of
 from collector.store.schemas import (
     API_ERRORS,
@@ -70,6 +73,8 @@ __all__ = [
     "compaction_pass",
     "configure_dimension_budget",
     "configure_dimensions",
+    "configure_sampling",
+    "counted_only",
     "cost_by_group",
     "describe_error",
     "dialect_insert",
@@ -95,7 +100,9 @@ __all__ = [
     "MaintenanceWindowRow",
     "make_engine",
     "migrate",
+    "policy_of",
     "process_gone",
+    "prune_session_keys",
     "PROCESS_ID",
     "queries",
     "throughput_query",
@@ -113,6 +120,7 @@ __all__ = [
     "SessionBatch",
     "SessionFields",
     "SessionIn",
+    "StorePolicy",
     "STATUSES",
     "FALLBACK_BACKEND",
     "storage_problem",

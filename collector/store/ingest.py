@@ -19,12 +19,13 @@ from collector.measures import PLACEHOLDER, WordErrors, redact, redact_strings, 
 from collector.store.database import dialect_insert
 from collector.store.dimension_budget import committed_write
 from collector.store.dimensions import dimensions_of
-from collector.store.models import Sample, Session, Stage
+from collector.store.models import Sample, Session, SessionKey, Stage
 from collector.store.pg_batch import insert_new_sessions
 from collector.store.node_rollups import apply_node_rows, fold_nodes
 from collector.store.rollups import accumulate_diarization, accumulate_samples, apply_deltas, sqlite_datetime
 from collector.store.sample_diarization import Diarized, diarization_columns, diarize_samples
 from collector.store.schemas import SampleIn, SessionIn
+from collector.store.sampling import LABELED_ATTRIBUTE, StorePolicy, active_canaries, kept, policy_of
 from collector.store.session_batch import COLUMNS, SessionBatch
 from collector.store.session_fold import fold_sessions
 
@@ -59,7 +60,11 @@ def store_sessions(engine: Engine, records: Sequence[SessionIn | Mapping[str, An
     if not unique:
         return result
     batch = SessionBatch.of(list(unique.values()), received_at, dimensions_of(engine))
-    fresh = _store_sqlite(engine, batch) if engine.dialect.name == "sqlite" else _store_postgresql(engine, batch)
+    policy = policy_of(engine)
+    if policy.sampling:
+        fresh = _store_sampled(engine, batch, policy)
+    else:
+        fresh = _store_sqlite(engine, batch) if engine.dialect.name == "sqlite" else _store_postgresql(engine, batch)
     result.accepted = fresh
     result.duplicates += len(batch) - len(fresh)
     return result
@@ -116,6 +121,55 @@ def _store_sqlite(engine: Engine, batch: SessionBatch) -> SessionBatch:
         apply_deltas(conn, fold_sessions(fresh))
         apply_node_rows(conn, fold_nodes(fresh))
     return fresh
+
+
+def _store_sampled(engine: Engine, batch: SessionBatch, policy: StorePolicy) -> SessionBatch:
+    """`store.sessions: sample`: fold every new session into the rollups, store the kept ones
+    (`sampling.kept`) and only the ids of the others (`session_keys`); return the new ones.
+    New means in neither table, so a retry is counted once whichever way it was decided (and
+    whatever the policy was then). On PostgreSQL both inserts skip ids a concurrent replica
+    stored meanwhile; on SQLite the write lock keeps everyone else out."""
+    ids = batch.columns["session_id"]
+    labeled = [bool(a) and a.get(LABELED_ATTRIBUTE) is True for a in batch.columns["attributes"]]
+    with committed_write(engine) as conn:
+        canaries = active_canaries(conn) if "canary" in policy.always else frozenset()
+        keep = kept(policy, ids, batch.columns["status"], batch.columns["tenant"], batch.columns["model_version"],
+                    labeled, canaries)
+        seen = _known_ids(conn, ids)
+        stored = batch.select([k and sid not in seen for sid, k in zip(ids, keep)])
+        if engine.dialect.name == "sqlite":
+            if len(stored):
+                conn.exec_driver_sql(_SQLITE_SESSION_INSERT, list(zip(*_sqlite_columns(stored))))
+            inserted = set(stored.columns["session_id"])
+        else:
+            inserted = insert_new_sessions(conn, stored)
+        counted = [{"session_id": sid, "received_at": batch.columns["received_at"][0]}
+                   for sid, k in zip(ids, keep) if not k and sid not in seen]
+        if counted:
+            insert = dialect_insert(conn, SessionKey.__table__).on_conflict_do_nothing(index_elements=["session_id"])
+            if engine.dialect.name == "sqlite":
+                conn.execute(insert, counted)
+                inserted.update(row["session_id"] for row in counted)
+            else:
+                inserted.update(conn.execute(insert.returning(SessionKey.__table__.c.session_id), counted).scalars())
+        fresh = batch if len(inserted) == len(batch) else batch.select([sid in inserted for sid in ids])
+        apply_deltas(conn, fold_sessions(fresh))
+        apply_node_rows(conn, fold_nodes(fresh))
+    return fresh
+
+
+def _known_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
+    """The ids stored as sessions or counted as session keys already."""
+    found: set[str] = set()
+    for table in (Session.__table__, SessionKey.__table__):
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            found.update(conn.execute(select(table.c.session_id).where(table.c.session_id.in_(chunk))).scalars())
+    return found
+
+
+SAMPLED_OUT = ("session_id: counted but not stored (store.sessions: sample); send a session headed for "
+               "labeling with attributes.labeled: true and it is always stored")
 
 
 def _sqlite_columns(batch: SessionBatch) -> list[list[Any]]:
@@ -215,11 +269,14 @@ def score_and_store_samples(
             chunk = ids[start:start + 1000]
             query = select(sessions_table).where(sessions_table.c.session_id.in_(chunk))
             found.update({r["session_id"]: dict(r) for r in conn.execute(query).mappings()})
+        missing = [sample.session_id for _, sample in samples if sample.session_id not in found]
+        counted_only = _known_ids(conn, missing) if missing else set()  # counted, not stored (sampling)
         pending: dict[tuple[str, str], tuple[int, ScoredSample, dict[str, Any]]] = {}
         for index, sample in samples:
             session = found.get(sample.session_id)
             if session is None:
-                rejected.append((index, "session_id: unknown session; post the session before its sample"))
+                rejected.append((index, SAMPLED_OUT if sample.session_id in counted_only
+                                 else "session_id: unknown session; post the session before its sample"))
                 continue
             if sample.hypothesis is None and session["hypothesis"] is None:
                 rejected.append((index, "hypothesis: required when the session carries no hypothesis"))

@@ -411,3 +411,15 @@ class DimensionSlot(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     slot: Mapped[str] = mapped_column(String(8), unique=True)
     assigned_at: Mapped[datetime]
+
+
+class SessionKey(Base):
+    """The id of a session counted but not stored (`collector.store.sampling`: `store.sessions:
+    sample`), so a retried batch is counted once. Pruned `store.dedupe_hours` after receipt."""
+
+    __tablename__ = "session_keys"
+
+    session_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    received_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_session_keys_received_at", "received_at"),)

@@ -22,7 +22,7 @@ from collector.store import (
     queries,
     watermark,
 )
-from collector.store import dimensions_of, throughput_query, time_buckets
+from collector.store import counted_only, dimensions_of, policy_of, throughput_query, time_buckets
 from collector.store import audit as access_audit
 
 router = APIRouter(dependencies=[Depends(require_read)], tags=["query"], responses=API_ERRORS)
@@ -78,8 +78,11 @@ async def list_sessions(
 
 @router.get("/api/v1/sessions/{session_id}", responses=error_responses(404))
 async def get_session(request: Request, session_id: str) -> dict[str, Any]:
-    found = await run_in_threadpool(queries.get_session, services_of(request).engine, session_id)
+    engine = services_of(request).engine
+    found = await run_in_threadpool(queries.get_session, engine, session_id)
     if found is None:
+        if policy_of(engine).sampling and await run_in_threadpool(counted_only, engine, session_id):
+            raise HTTPException(404, f"session_id: {session_id!r} was counted but not stored (store.sessions: sample)")
         raise HTTPException(404, f"session_id: no session {session_id!r}")
     await _audit_transcripts(request, "GET /api/v1/sessions/{session_id}", [found])
     return found
@@ -270,3 +273,12 @@ async def dimensions(request: Request) -> dict[str, list[str]]:
     was configured with (`dimensions:`), which the console offers as slice filters."""
     dims = dimensions_of(services_of(request).engine)
     return {"fixed": [d for d in dims.names if d not in dims.custom], "configured": list(dims.custom)}
+
+
+@router.get("/api/v1/storage")
+async def storage(request: Request) -> dict[str, Any]:
+    """Which sessions this collector stores (`store:`): views that read stored sessions say
+    when they work on a sample."""
+    policy = policy_of(services_of(request).engine)
+    return {"sessions": policy.sessions, "sample_rate": policy.sample_rate if policy.sampling else 1.0,
+            "always": list(policy.always) if policy.sampling else []}
