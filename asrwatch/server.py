@@ -59,6 +59,7 @@ def _metrics(settings: Settings, engine: Engine, dimensions: Dimensions) -> Coll
     needs = metrics_needs(slos_from_settings(settings))
     budget = configure_dimension_budget(engine, settings.metrics_label_values_max,
                                         {dimensions.column(d): v for d, v in needs.pinned.items()})
+    budget.names = {slot: name for name, slot in dimensions.custom.items()}
     return CollectorMetrics(needs.latency_thresholds, needs.max_wers, dimensions=needs.dimensions,
                             label_values_max=settings.metrics_label_values_max, pinned_values=needs.pinned,
                             budget=budget, max_der_thresholds=needs.max_ders, stored_as=dimensions)

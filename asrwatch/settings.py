@@ -320,7 +320,7 @@ class Settings(BaseSettings):
     # `attributes` (over OTLP, the `asr.<name>` or `<name>` span or resource attribute), sliced by
     # everywhere the fixed ones are (query filters and group_by, SLOs, drift, the judge, /metrics),
     # within the same budget. At most 8 over a deployment's life; sessions stored before read `unknown`.
-    dimensions: list[str] = Field(default_factory=list)
+    dimensions: list[str] | str = Field(default_factory=list)  # env: comma-separated or a JSON list
     # Sampled session storage (`collector.store.sampling`): {sessions: all | sample, sample_rate,
     # always: [failures, labeled, canary, probe], dedupe_hours}.
     store: StoreSettings = Field(default_factory=StoreSettings)

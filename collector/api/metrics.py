@@ -135,6 +135,7 @@ class CollectorMetrics(Collector):
         # Each label's column in a session batch or row (and in the budget): a configured
         # dimension's slot, which holds None where unset.
         self._columns = tuple(stored_as.column(d) for d in self.labels)
+        self._stored_as = stored_as
         self.label_values_max = int(label_values_max)
         if self.label_values_max < 1:
             raise ValueError(f"metrics_label_values_max must be at least 1, got {label_values_max}")
@@ -214,7 +215,9 @@ class CollectorMetrics(Collector):
                 per_slice = label_names[:len(self.labels)] == self.labels  # children of a label set
                 counted = self.counters.get(name, {})
                 if name == "asrwatch_folded_sessions":
-                    counted = {(d,): n for d, n in (self.budget.folded_sessions if self.budget else {}).items()}
+                    # The budget counts per stored column: a configured dimension by its name.
+                    counted = {(self._stored_as.name_of(d),): n
+                               for d, n in (self.budget.folded_sessions if self.budget else {}).items()}
                 for labels, value in counted.items():
                     created = self.created.get(labels[:len(self.labels)]) if per_slice else None
                     family.add_metric(list(labels), value, created=created)

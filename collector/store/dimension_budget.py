@@ -80,6 +80,7 @@ class DimensionBudget:
     _rollout_versions: frozenset[str] = frozenset()  # active rollouts' versions, as last read
     _open: dict[int, _Pending] = field(default_factory=dict)  # id(connection) -> its transaction's decisions
     folded_sessions: dict[str, float] = field(default_factory=dict)  # dimension -> sessions folded
+    names: Mapping[str, str] = field(default_factory=dict)  # a configured dimension's slot -> its name (logs)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -199,7 +200,8 @@ class DimensionBudget:
             self.folded_sessions[dimension] = self.folded_sessions.get(dimension, 0.0) + sessions
         if first:  # one line per dimension and process, never one per session
             log.warning("cardinality: dimension %s has %d distinct values (metrics_label_values_max); "
-                        "sessions with further values are stored and labelled as %s", dimension, self.limit, OTHER)
+                        "sessions with further values are stored and labelled as %s", self.names.get(dimension, dimension),
+                        self.limit, OTHER)
 
 
 @contextmanager

@@ -30,17 +30,35 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement
 
 from collector.store.database import dialect_insert, write_transaction
-from collector.store.models import CUSTOM_SLOTS, ROLLUP_DIMENSIONS, DimensionSlot, Session
+from collector.measures import redact
+from collector.store.leader import lock_key
+from collector.store.models import (CUSTOM_SLOTS, ROLLUP_DIMENSIONS, DimensionSlot, NodeRollup, Rollup, Sample,
+                                    Session)
 
 UNKNOWN = "unknown"
-MAX_VALUE_LENGTH = 64  # the slot columns' width, as for `region` and the other fixed dimensions
+# The slot columns' width, as for `region`, and in UTF-8 bytes too: with eight slots of 4-byte
+# characters a rollup key would pass PostgreSQL's 2704-byte btree entry limit (rollups_pkey).
+MAX_VALUE_LENGTH = 64
 NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")  # a Prometheus label name, lower case
 # Names a dimension may not take: the fixed ones, every session field (a filter `status=` or
 # `node=` means the field), and the labels asrwatch sets itself on series and alerts.
-RESERVED = frozenset({*Session.__table__.columns.keys(), "slo", "severity", "alertname", "le", "job",
-                      "instance", "sloth_id", "sloth_service", "sloth_slo", "sloth_severity", "sloth_window",
-                      "pairs", "t", "minute", "hour", "rollup_key"})
+# Queries read a dimension and a rollup's value columns side by side, and answer rows hold both,
+# so no column of the rollups, samples or node rollups either; nor a query parameter of the read
+# API or the console (a filter is a query parameter by its name), nor a key of a grouped answer.
+RESERVED = frozenset({
+    *Session.__table__.columns.keys(), *Rollup.__table__.columns.keys(), *Sample.__table__.columns.keys(),
+    *NodeRollup.__table__.columns.keys(),
+    "slo", "severity", "alertname", "le", "job", "instance", "sloth_id", "sloth_service", "sloth_slo",
+    "sloth_severity", "sloth_window",
+    "since", "until", "at", "step", "limit", "offset", "group_by", "kind", "order", "intervals", "min_wer",
+    "quantiles", "resamples", "range", "as_of", "token", "page", "view",
+    "pairs", "t", "minute", "hour", "group", "events", "good", "ok", "wer", "cer", "der", "utterances",
+    "ref_words", "ref_chars", "insertion_rate", "entity_recall", "cost_usd", "cost_per_audio_minute",
+    "cost_per_successful_turn", "audio_minutes", "by_backend", "previous", "change", "sli_value",
+    "hallucination_rate", "cache_hit_rate", "fallback_share", "p50", "p95", "p99", "count", "value", "name",
+})
 _TABLE = DimensionSlot.__table__
+_LOCK_KEY = lock_key("asrwatch-dimension-slots")
 
 
 def check_names(names: Sequence[str]) -> tuple[str, ...]:
@@ -49,11 +67,12 @@ def check_names(names: Sequence[str]) -> tuple[str, ...]:
         raise ValueError(f"dimensions: at most {len(CUSTOM_SLOTS)}, got {len(names)}")
     seen: set[str] = set()
     for i, name in enumerate(names):
-        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        if not isinstance(name, str) or not NAME_PATTERN.match(name) or name.startswith("__"):
             raise ValueError(f"dimensions[{i}]: {name!r} is not a dimension name "
-                             "(lower-case letters, digits and _, not starting with a digit)")
+                             "(lower-case letters, digits and _, not starting with a digit nor __)")
         if name in RESERVED:
-            raise ValueError(f"dimensions[{i}]: {name!r} is a fixed dimension or a session field")
+            raise ValueError(f"dimensions[{i}]: {name!r} is taken (a fixed dimension, a stored field, a query "
+                             "parameter or a key of the API's answers)")
         if name in seen:
             raise ValueError(f"dimensions[{i}]: {name!r} is listed twice")
         seen.add(name)
@@ -73,9 +92,9 @@ def value_of(value: Any, name: str) -> str | None:
     if not isinstance(value, str):
         raise ValueError(f"attributes.{name}: a dimension's value must be a string, a whole number or a "
                          f"boolean, got {type(value).__name__}")
-    if len(value) > MAX_VALUE_LENGTH:
-        raise ValueError(f"attributes.{name}: a dimension's value is at most {MAX_VALUE_LENGTH} characters, "
-                         f"got {len(value)}")
+    if len(value.encode()) > MAX_VALUE_LENGTH:
+        raise ValueError(f"attributes.{name}: a dimension's value is at most {MAX_VALUE_LENGTH} bytes (UTF-8), "
+                         f"got {len(value.encode())}")
     if "\x00" in value:
         raise ValueError(f"attributes.{name}: must not contain NUL (\\u0000) characters")
     return value
@@ -83,12 +102,14 @@ def value_of(value: Any, name: str) -> str | None:
 
 def attribute_problem(attributes: Mapping[str, Any] | None, names: Iterable[str]) -> str | None:
     """Why a session's `attributes` cannot give the configured dimensions their values (naming
-    `attributes.<name>`), or None."""
+    `attributes.<name>`), or None. Judged on the value as stored: redacted (`[EMAIL]` can make
+    it longer), as `SessionBatch` takes it."""
     if not attributes:
         return None
     for name in names:
+        value = attributes.get(name)
         try:
-            value_of(attributes.get(name), name)
+            value_of(redact(value) if isinstance(value, str) else value, name)
         except ValueError as exc:
             return str(exc)
     return None
@@ -154,6 +175,8 @@ def assign_slots(conn: Connection, names: Sequence[str], at: datetime) -> dict[s
     """Every assigned name -> slot, assigning the lowest free slot to each of `names` that has none
     yet (in the caller's write transaction). ValueError when the slots are used up: each was
     assigned once, to a name that may since have left the config."""
+    if conn.dialect.name == "postgresql":  # replicas starting together take slots one at a time
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
     assigned = {row.name: row.slot for row in conn.execute(select(_TABLE.c.name, _TABLE.c.slot))}
     for name in names:
         if name in assigned:

@@ -62,7 +62,13 @@ def rollup_key(minute: datetime, dims: Mapping[str, str]) -> str:
 
 
 def key_of(epoch_minute: int, dims: Sequence[str]) -> str:
-    return f"{epoch_minute}|" + "|".join(dims)
+    """The minute and the slice's values joined by `|`; a value holding `|` or `\\` has them
+    escaped, so two slices never share a key (values without them, nearly all, as they are)."""
+    return f"{epoch_minute}|" + "|".join([_escaped(d) if "|" in d or "\\" in d else d for d in dims])
+
+
+def _escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("|", "\\|")
 
 
 _ZERO_VALUES: dict[str, Any] = {**{c: 0 for c in COUNTERS}, **{s: 0.0 for s in SUMS}}

@@ -129,3 +129,44 @@ def test_otlp_spans_give_dimensions_from_span_and_resource_attributes(tmp_path):
                                                       "group_by": "accent,client_version"}).json()
     assert {(r["accent"], r["client_version"]): r["sessions"] for r in rows} == \
         {("welsh", "7.1"): 1, ("scottish", "7.1"): 1, ("unknown", "7.1"): 1}
+
+
+@pytest.mark.parametrize("name", ["sessions", "wer_pairs", "source", "step", "group_by", "__name__", "wer", "node"])
+def test_a_name_queries_or_answers_already_use_is_refused(name):
+    from asrwatch.settings import Settings
+
+    with pytest.raises(ValueError, match=r"dimensions\[1\]"):
+        Settings(dimensions=["accent", name])
+
+
+def test_dimensions_from_the_environment_comma_separated(monkeypatch):
+    from asrwatch.settings import Settings
+
+    monkeypatch.setenv("ASRWATCH_DIMENSIONS", "accent,mic_path")
+    assert Settings().dimensions == ["accent", "mic_path"]
+
+
+def test_values_holding_the_key_separator_stay_apart_and_are_judged_as_stored(database_url):
+    from collector.store import SessionIn, configure_dimensions, make_engine, migrate, queries, store_sessions
+    from collector.store.dimensions import attribute_problem
+    from datetime import datetime, timezone
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    configure_dimensions(engine, ["accent", "mic"])
+    at = datetime(2026, 11, 2, 11, tzinfo=timezone.utc)
+    records = [{"session_id": "p-1", "attributes": {"accent": "a|b", "mic": "c"}},
+               {"session_id": "p-2", "attributes": {"accent": "a", "mic": "b|c"}},
+               {"session_id": "p-3", "attributes": {"accent": "a", "mic": "b|c"}},
+               {"session_id": "p-4", "attributes": {"accent": "a\\", "mic": "|c"}}]
+    for batch in (records[:2], records[2:]):  # one batch's fold and the stored rows' upsert alike
+        store_sessions(engine, [SessionIn.model_validate({**r, "ts": "2026-11-02T10:00:00Z", "model_version": "m",
+                                                          "status": "ok"}) for r in batch], at)
+    rows = queries.status_by_group(engine, ["accent", "mic"], datetime(2026, 11, 2, tzinfo=timezone.utc), at, {})
+    assert {(r["accent"], r["mic"]): r["sessions"] for r in rows} == \
+        {("a|b", "c"): 1, ("a", "b|c"): 2, ("a\\", "|c"): 1}
+    engine.dispose()
+    # 64 bytes as sent, 65 once the address in it is redacted ([EMAIL]): refused by name, never a 500.
+    assert attribute_problem({"accent": "x" * 49 + " contact a@b.co"}, ["accent"]).startswith("attributes.accent:")
+    assert attribute_problem({"accent": "é" * 33}, ["accent"]).startswith("attributes.accent:")  # 66 bytes
+    assert attribute_problem({"accent": "x" * 64}, ["accent"]) is None

@@ -114,3 +114,22 @@ def test_store_settings_typos_and_contradictions_are_errors():
         Settings(store={"sample_rate": 0.1})
     with pytest.raises(ValueError, match="always"):
         Settings(store={"sessions": "sample", "sample_rate": 0.1, "always": ["failure"]})
+
+
+def test_session_keys_are_pruned_after_the_dedupe_horizon(database_url):
+    from datetime import datetime, timedelta, timezone
+
+    from collector.store import (SessionIn, StorePolicy, configure_sampling, make_engine, migrate, prune_session_keys,
+                                 store_sessions)
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    configure_sampling(engine, StorePolicy("sample", 0.0001, always=()))
+    records = [SessionIn.model_validate({"session_id": f"k-{i}", "ts": "2026-11-02T10:00:00Z", "model_version": "m",
+                                         "status": "ok"}) for i in range(20)]
+    received = datetime(2026, 11, 2, 10, 1, tzinfo=timezone.utc)
+    assert len(store_sessions(engine, records, received).accepted) == 20
+    assert len(store_sessions(engine, records, received).accepted) == 0  # within the horizon: a retry
+    assert prune_session_keys(engine, received) == 0  # received at, not before
+    assert prune_session_keys(engine, received + timedelta(hours=1)) == 20
+    engine.dispose()

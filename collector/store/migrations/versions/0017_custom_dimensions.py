@@ -46,9 +46,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    bind = op.get_bind()
     for table in ROLLUP_TABLES:
-        # Rows of slices that differ only in a slot would share a key once the slots are gone.
-        op.execute(sa.text(f"DELETE FROM {table} WHERE " + " OR ".join(f"{s} <> 'unknown'" for s in SLOTS)))
+        # Slices that differ only in a slot would share a key once the slots are gone, and
+        # dropping them would lose their sessions from every total: refuse instead.
+        sliced = bind.execute(sa.text(f"SELECT count(*) FROM {table} WHERE "
+                                      + " OR ".join(f"{s} <> 'unknown'" for s in SLOTS))).scalar()
+        if sliced:
+            raise RuntimeError(f"downgrade below 0017: {table} holds {sliced} rows sliced by configured dimensions; "
+                               "their counts would be lost (rebuild the rollups without them first)")
         op.execute(sa.text(f"UPDATE {table} SET rollup_key = substr(rollup_key, 1, length(rollup_key) - :n)")
                    .bindparams(n=len(KEY_SUFFIX)))
         with op.batch_alter_table(table) as batch:
