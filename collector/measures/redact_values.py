@@ -22,6 +22,7 @@ from collector.measures.redaction import redact
 _CLEAN: dict[str, None] = {}
 _CLEAN_MAX = 4096  # strings remembered; the set starts over when full
 _CLEAN_CHARS = 256  # longer strings are rarely repeated: not remembered
+_SCALARS = (int, float, bool)  # kept as sent
 
 
 # Attribute strings are cut to this many characters before they are redacted: redaction costs up
@@ -71,7 +72,11 @@ def redact_strings(value: Any) -> Any:
     if isinstance(value, str):
         return _redact_text(value)
     if isinstance(value, dict):
-        return {key: redact_strings(item) for key, item in value.items()}
+        # Most attribute maps hold only strings redaction has seen clean, and numbers: the same map back.
+        for item in value.values():
+            if not (item in _CLEAN if type(item) is str else item is None or type(item) in _SCALARS):
+                return {key: redact_strings(item) for key, item in value.items()}
+        return value
     if isinstance(value, (list, tuple)):
         return [redact_strings(item) for item in value]
     return value

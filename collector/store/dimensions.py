@@ -30,7 +30,6 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement
 
 from collector.store.database import dialect_insert, write_transaction
-from collector.measures import redact
 from collector.store.leader import lock_key
 from collector.store.models import (CUSTOM_SLOTS, ROLLUP_DIMENSIONS, DimensionSlot, NodeRollup, Rollup, Sample,
                                     Session)
@@ -82,34 +81,47 @@ def check_names(names: Sequence[str]) -> tuple[str, ...]:
 def value_of(value: Any, name: str) -> str | None:
     """A dimension's value as stored, from what the sender put in `attributes[name]`: strings as
     they are, whole numbers and booleans as text, None (unknown) for null or "". ValueError naming
-    `attributes.<name>` for anything else."""
-    if value is None or value == "":
+    `attributes.<name>` for anything else. Runs for every value of every session: the common
+    case (a short string) returns after a few C-level checks."""
+    if type(value) is str:
+        if value and (len(value) <= 16 or len(value.encode()) <= MAX_VALUE_LENGTH) and "\x00" not in value:
+            return value
+        if not value:
+            return None
+        if "\x00" in value:
+            raise ValueError(f"attributes.{name}: must not contain NUL (\\u0000) characters")
+        raise ValueError(f"attributes.{name}: a dimension's value is at most {MAX_VALUE_LENGTH} bytes (UTF-8), "
+                         f"got {len(value.encode())}")
+    if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        value = str(value)
-    if not isinstance(value, str):
-        raise ValueError(f"attributes.{name}: a dimension's value must be a string, a whole number or a "
-                         f"boolean, got {type(value).__name__}")
-    if len(value.encode()) > MAX_VALUE_LENGTH:
-        raise ValueError(f"attributes.{name}: a dimension's value is at most {MAX_VALUE_LENGTH} bytes (UTF-8), "
-                         f"got {len(value.encode())}")
-    if "\x00" in value:
-        raise ValueError(f"attributes.{name}: must not contain NUL (\\u0000) characters")
+        return value_of(str(value), name)
+    raise ValueError(f"attributes.{name}: a dimension's value must be a string, a whole number or a "
+                     f"boolean, got {type(value).__name__}")
+
+
+def stored_value(value: Any) -> str | None:
+    """A value `value_of` accepted as sent, once redacted (`SessionBatch`): redaction can make it
+    longer (`[EMAIL]`), so it is cut to the column at a character boundary; what it replaced is gone."""
+    if type(value) is not str:
+        return value_of(value, "")
+    if not value:
+        return None
+    if len(value) > 16 and len(value.encode()) > MAX_VALUE_LENGTH:
+        return value.encode()[:MAX_VALUE_LENGTH].decode(errors="ignore")
     return value
 
 
 def attribute_problem(attributes: Mapping[str, Any] | None, names: Iterable[str]) -> str | None:
     """Why a session's `attributes` cannot give the configured dimensions their values (naming
-    `attributes.<name>`), or None. Judged on the value as stored: redacted (`[EMAIL]` can make
-    it longer), as `SessionBatch` takes it."""
+    `attributes.<name>`), or None. Judged as sent; `stored_value` fits what redaction lengthens."""
     if not attributes:
         return None
     for name in names:
-        value = attributes.get(name)
         try:
-            value_of(redact(value) if isinstance(value, str) else value, name)
+            value_of(attributes.get(name), name)
         except ValueError as exc:
             return str(exc)
     return None

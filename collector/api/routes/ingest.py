@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timezone
 from collections.abc import Iterable
 from typing import Any
@@ -109,6 +110,12 @@ def _validate(items: list[tuple[int, Any]], model: type) -> tuple[list[tuple[int
     return valid, rejected
 
 
+# What in a JSON text can parse to a float that is not finite: NaN, Infinity, an exponent of three
+# digits or more, or 309 digits in a row. A body without any (nearly every one) skips the walk
+# through every record's attributes; a body with one is walked (most matches are harmless).
+_MAYBE_NON_FINITE = re.compile(rb"NaN|Infinity|[eE]\+?\d{3}|\d{309}")
+
+
 def _records(body: bytes, content_type: str, model: type) -> tuple[list[tuple[int, Any]], list[Rejected]]:
     # Fastest path: a clean JSON array validates straight from the bytes, with no Python
     # objects in between; anything else is parsed first so each rejection names its record.
@@ -118,7 +125,8 @@ def _records(body: bytes, content_type: str, model: type) -> tuple[list[tuple[in
             # pydantic's JSON parser takes NaN, Infinity and 1e400 (as inf), which only the
             # free-form `attributes` could then hold: such a batch goes the strict way, where
             # the record holding one is rejected by its index and its neighbours are stored.
-            if records and not any(_non_finite(r.get("attributes")) for r in records if isinstance(r, dict)):
+            if records and (not _MAYBE_NON_FINITE.search(body) or not any(
+                    _non_finite(r.get("attributes")) for r in records if isinstance(r, dict))):
                 return list(enumerate(records)), []
         except ValidationError:
             pass
