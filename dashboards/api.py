@@ -160,6 +160,10 @@ class ConsoleAPI:
                  status: str | None = None) -> list[dict[str, Any]]:
         return self.get("/api/v1/sessions", {**window, **filters, "limit": limit, "status": status})
 
+    def storage(self) -> dict[str, Any]:
+        """Which sessions the collector stores: `GET /api/v1/storage` (`sessions`: all or sample)."""
+        return self.get("/api/v1/storage")
+
     def session(self, session_id: str) -> dict[str, Any]:
         return self.get(f"/api/v1/sessions/{_quote(session_id)}")
 

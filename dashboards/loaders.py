@@ -177,6 +177,7 @@ def load_debug(api: ConsoleAPI, view: View, session_id: str | None = None, compa
     calls: dict[str, Callable[[], Any]] = {
         "recent": lambda: api.sessions(view.window(), view.filters, limit=50),
         "scatter": lambda: api.samples(view.window(), view.filters, order="recent", limit=2000),
+        "storage": api.storage,  # whether the session list is a sample
     }
     if compare:
         calls["wer_by_version"] = lambda: api.wer(["model_version"], view.window(), view.filters)

@@ -111,6 +111,9 @@ class ScanReport:
     tests_run: int
     slices_evaluated: int
     counts: dict[str, int] = field(default_factory=dict)
+    # Under sampled storage (`collector.store.sampling`): the share stored and, per window, the
+    # sessions the scan read ("stored") beside those the rollups counted; None when all are stored.
+    sample: dict[str, Any] | None = None
 
     def tickets(self) -> list[Finding]:
         return [f for f in self.findings if SEVERITY_RANK[f.severity] >= SEVERITY_RANK["ticket"]]
@@ -128,6 +131,7 @@ class ScanReport:
             "tests_run": self.tests_run,
             "slices_evaluated": self.slices_evaluated,
             "counts": self.counts,
+            "sample": self.sample,
         }
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from collector.store import dimensions_of
+from collector.store import dimensions_of, policy_of, queries
 from drift.config import DriftConfig, Windows
 from drift.features import sample_table, session_table
 from drift.scan import ScanReport, run_scan
-from drift.source import load_pins, load_samples, load_sessions
+from drift.source import Pins, load_pins, load_samples, load_sessions
 from drift.transcripts import load_texts
 
 
@@ -48,7 +49,40 @@ def scan_database(engine: Engine, config: DriftConfig, at: datetime,
     texts = load_texts(engine, windows, config, pins, raw_samples)
     report = run_scan(sessions, samples, windows, config, texts, progress)
     report.counts["pinned_baselines"] = len(pins)
+    policy = policy_of(engine)
+    if policy.sampling:
+        report.sample = sample_sizes(policy.sample_rate, policy.always,
+                                     (report.counts["sessions_reference"], report.counts["sessions_current"]),
+                                     counted_sessions(engine, windows, pins))
     return report
+
+
+def _counted(engine: Engine, since: datetime, until: datetime, by_version: bool = False) -> dict[str, int]:
+    rows = queries.status_by_group(engine, ["model_version"] if by_version else [], since, until, {})
+    return {r.get("model_version", ""): int(r["sessions"]) for r in rows}
+
+
+def counted_sessions(engine: Engine, windows: Windows, pins: Pins) -> tuple[int, int]:
+    """Sessions the rollups counted in the windows the scan read (reference, current): every
+    session counts there, stored or not. The reference is per model version where a version's
+    baseline is pinned (`drift.source._windows_filter`). Rollups are per minute: a window edge
+    inside a minute counts that minute's sessions by their minute."""
+    current = sum(_counted(engine, windows.current_start, windows.at).values())
+    if not pins:
+        return sum(_counted(engine, windows.reference_start, windows.current_start).values()), current
+    default = _counted(engine, windows.reference_start, windows.current_start, by_version=True)
+    reference = sum(n for version, n in default.items() if version not in pins)
+    for version, (start, end) in pins.items():
+        reference += _counted(engine, start, end, by_version=True).get(version, 0)
+    return reference, current
+
+
+def sample_sizes(rate: float, always: Sequence[str], stored: tuple[int, int], counted: tuple[int, int]
+                 ) -> dict[str, Any]:
+    """Pure: the report's `sample`: what was stored and read beside what was counted, per window."""
+    return {"sample_rate": rate, "always": list(always),
+            "reference": {"stored": stored[0], "counted": counted[0]},
+            "current": {"stored": stored[1], "counted": counted[1]}}
 
 
 _LEADER_LOCK_ID = 0x64726674  # "drft": one replica routes drift at a time

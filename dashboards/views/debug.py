@@ -5,7 +5,7 @@ import os
 import altair as alt
 import streamlit as st
 
-from dashboards import hallucination_frames, loaders, ui
+from dashboards import hallucination_frames, loaders, sample_captions, ui
 from dashboards import transforms as tf
 from dashboards import version_comparison as vc
 
@@ -101,6 +101,10 @@ if session_id and ui.available(data["session"], f"Session {session_id}"):
 
 st.subheader("Recent sessions")
 if ui.available(data["recent"], "Sessions"):
+    # An older collector has no /api/v1/storage: it stores every session, nothing to say.
+    note = sample_captions.sessions_caption(data["storage"].data, data.totals.get("sessions"))
+    if note:
+        st.caption(note)
     recent = tf.frame(data["recent"].data, ["session_id", "ts", "status", "model_version", "channel", "region",
                                             "final_latency_ms", "confidence", "snr_db"])
     recent["hallucination"] = [hallucination_frames.reasons_label(r.get("hallucination")) for r in data["recent"].data]

@@ -3,7 +3,7 @@
 import altair as alt
 import streamlit as st
 
-from dashboards import hallucination_frames, loaders, ui
+from dashboards import hallucination_frames, loaders, sample_captions, ui
 from dashboards import transforms as tf
 
 data = ui.load("Model owner", loaders.load_model_owner)
@@ -41,6 +41,8 @@ if drift_ok:
     st.subheader("Drift findings")
     if drift.get("at"):
         st.caption(f"Drift scan ending {drift['at']}")  # live views show the collector's last pass
+    if note := sample_captions.drift_caption(drift.get("sample")):
+        st.caption(note)
     findings = tf.findings_frame(drift)
     row = st.columns(3)
     row[0].metric("Findings", tf.fmt_int(len(findings)))
@@ -93,7 +95,7 @@ if drift_ok:
             st.dataframe(slices, hide_index=True, key="calibration_slice_table")
         curve = tf.calibration_frame(drift)
         if curve.empty:
-            ece = lf.melt(id_vars=["model_version"], value_vars=["ece_raw", "ece_calibrated"], var_name="calibration",
+            ece = lf.melt(id_vars=["model_version"], value_vars=["raw_ece", "calibrated_ece"], var_name="calibration",
                           value_name="ece").dropna()
             st.altair_chart(alt.Chart(ece).mark_bar().encode(
                 x=alt.X("ece:Q", title="expected calibration error"), y=alt.Y("model_version:N", title=None),

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from collector.measures import wer as wer_math
-from collector.store import Rollup, Session, dimensions_of, read_connection
+from collector.store import Rollup, Session, dimensions_of, policy_of, read_connection
 from slo.rollout.judge import ArmStats, SliceData
 
 SLICE_DIMENSIONS = ("region", "channel", "tenant", "language", "pool")
@@ -52,7 +52,7 @@ def load_slices(
     columns = [mapping.column(d) for d in dims]  # a configured dimension's slot
     versions = (baseline, canary)
     acc: dict[tuple[str, tuple[str, ...]], dict] = defaultdict(lambda: {
-        "pairs": [], "cer_pairs": [], "diar_pairs": [], "entities": 0, "found": 0, "latency": [], "sessions": 0, "failures": 0, "decode_errors": 0, "privacy": 0,
+        "pairs": [], "cer_pairs": [], "diar_pairs": [], "entities": 0, "found": 0, "latency": [], "sessions": 0, "stored": 0, "failures": 0, "decode_errors": 0, "privacy": 0,
         "turns": 0, "cost": 0.0, "hallucination_checked": 0, "hallucination_flagged": 0})
 
     minute_floor = since.replace(second=0, microsecond=0)
@@ -83,24 +83,30 @@ def load_slices(
                                                 Session.ts < until))
         for row in rows:
             a = acc[(row[0], tuple(row[3:]))]
+            a["stored"] += 1
             if row[1] is not None:
                 a["latency"].append(float(row[1]))
             if _is_privacy_error(row[2]):
                 a["privacy"] += 1
 
+    # Under sampled storage the latency samples and privacy errors come from the stored share
+    # (a canary of an active rollout is stored whole): each arm says how many rows that was.
+    policy = policy_of(engine)
+    rate = policy.sample_rate if policy.sampling else None
     keys = sorted({k for _, k in acc})
     out = []
     for key in keys:
         arms = []
         for version in (canary, baseline):
             a = acc.get((version, key))
-            arms.append(ArmStats() if a is None else ArmStats(
+            arms.append(ArmStats(stored=None if rate is None else 0) if a is None else ArmStats(
                 wer_pairs=wer_math.merge_pairs(a["pairs"]), cer_pairs=wer_math.merge_pairs(a["cer_pairs"]),
                 diar_pairs=wer_math.merge_pairs(a["diar_pairs"]),
                 entity_occurrences=a["entities"], entities_found=a["found"], latency_ms=a["latency"],
                 sessions=a["sessions"],
                 failures=a["failures"], decode_errors=a["decode_errors"], privacy_errors=a["privacy"],
                 successful_turns=a["turns"], cost_usd=a["cost"],
-                hallucination_checked=a["hallucination_checked"], hallucination_flagged=a["hallucination_flagged"]))
-        out.append(SliceData(dict(zip(dims, key)), arms[0], arms[1]))
+                hallucination_checked=a["hallucination_checked"], hallucination_flagged=a["hallucination_flagged"],
+                stored=None if rate is None else a["stored"]))
+        out.append(SliceData(dict(zip(dims, key)), arms[0], arms[1], sample_rate=rate))
     return out

@@ -52,6 +52,9 @@ class ArmStats:
     privacy_errors: int = 0
     successful_turns: int = 0
     cost_usd: float = 0.0
+    # Under sampled storage: the arm's sessions stored (rows read for latency and privacy errors)
+    # beside `sessions`, counted by the rollups; None when every session is stored.
+    stored: int | None = None
 
     @property
     def utterances(self) -> int:
@@ -81,6 +84,7 @@ def merge_arms(arms: Sequence[ArmStats]) -> ArmStats:
         privacy_errors=sum(a.privacy_errors for a in arms),
         successful_turns=sum(a.successful_turns for a in arms),
         cost_usd=sum(a.cost_usd for a in arms),
+        stored=None if all(a.stored is None for a in arms) else sum(a.stored or 0 for a in arms),
     )
 
 
@@ -89,6 +93,7 @@ class SliceData:
     key: Mapping[str, str]  # e.g. {"channel": "far_field", "region": "eu"}
     canary: ArmStats
     baseline: ArmStats
+    sample_rate: float | None = None  # the stored share when the store samples sessions, else None
 
 
 @dataclass(frozen=True)
@@ -130,10 +135,23 @@ class Verdict:
     reasons: list[str]
     metrics: dict[str, Any]
     at: datetime
+    # Judged on a sample: {"sample_rate", "canary": {"stored", "counted"}, "baseline": {...}}
+    # (`sample_sizes`); None when every session is stored.
+    sample: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"decision": self.decision, "reasons": list(self.reasons), "metrics": finite_or_null(self.metrics),
-                "at": self.at.isoformat()}
+                "at": self.at.isoformat(), "sample": self.sample}
+
+
+def sample_sizes(slices: Sequence[SliceData], canary: ArmStats, baseline: ArmStats) -> dict[str, Any] | None:
+    """Pure: the verdict's `sample` over the pooled arms, or None when the slices were not sampled."""
+    rate = next((s.sample_rate for s in slices if s.sample_rate is not None), None)
+    if rate is None:
+        return None
+    return {"sample_rate": rate,
+            "canary": {"stored": canary.stored or 0, "counted": canary.sessions},
+            "baseline": {"stored": baseline.stored or 0, "counted": baseline.sessions}}
 
 
 def slice_name(key: Mapping[str, str]) -> str:
@@ -230,6 +248,7 @@ def _arm_summary(arm: ArmStats) -> dict[str, Any]:
     return {
         "utterances": arm.utterances,
         "sessions": arm.sessions,
+        **({} if arm.stored is None else {"stored_sessions": arm.stored}),
         "latency_samples": len(arm.latency_ms),
         "wer": wer_math.corpus_wer(*wer_math.parse_pairs(arm.wer_pairs)),
         "cer": wer_math.corpus_wer(*wer_math.parse_pairs(arm.cer_pairs)),
@@ -346,7 +365,7 @@ def judge(
         reasons = [f"no significant regression in {len(protected_units) + len(unprotected_units)} slices "
                    f"(alpha={th.alpha}, Holm); corpus WER "
                    f"{wer['baseline']:.4f} -> {wer['canary']:.4f}" if wer else "no significant regression"]
-    return Verdict(decision=decision, reasons=reasons, metrics=metrics, at=at)
+    return Verdict(decision=decision, reasons=reasons, metrics=metrics, at=at, sample=sample_sizes(slices, c, b))
 
 
 def worse(a: Decision, b: Decision) -> Decision:

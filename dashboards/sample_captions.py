@@ -1,0 +1,35 @@
+"""Captions for views that read stored sessions when the collector stores only a sample of them
+(`store: {sessions: sample}`, #23 item 2): every session counts in the rollups, so tiles and
+charts from rollups are whole, but a session list or a drift scan reads the stored share only."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dashboards.transforms import fmt_int
+
+
+def _share(rate: float, always: list[str]) -> str:
+    plus = f" (plus {', '.join(always)})" if always else ""
+    return f"Stored sessions are a {rate * 100:g}% sample{plus}"
+
+
+def sessions_caption(storage: Mapping[str, Any] | None, counted: int | None) -> str | None:
+    """Pure: the session list's caption under sampling (`GET /api/v1/storage`), None otherwise.
+    `counted`: the window's sessions as the rollups count them."""
+    if not storage or storage.get("sessions") != "sample" or float(storage.get("sample_rate", 1.0)) >= 1.0:
+        return None
+    return (f"{_share(float(storage['sample_rate']), list(storage.get('always') or []))}: this list shows "
+            f"stored sessions only, of {fmt_int(counted)} sessions counted in this window.")
+
+
+def drift_caption(sample: Mapping[str, Any] | None) -> str | None:
+    """Pure: the drift view's caption from the report's `sample`, None when the scan read every session."""
+    if not sample:
+        return None
+    ref, cur = sample["reference"], sample["current"]
+    return (f"{_share(float(sample['sample_rate']), list(sample.get('always') or []))}: this scan reads "
+            f"{fmt_int(ref['stored'] + cur['stored'])} of {fmt_int(ref['counted'] + cur['counted'])} sessions "
+            f"(reference {fmt_int(ref['stored'])} of {fmt_int(ref['counted'])}, "
+            f"current {fmt_int(cur['stored'])} of {fmt_int(cur['counted'])}).")

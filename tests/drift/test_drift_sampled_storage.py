@@ -1,0 +1,117 @@
+"""Drift under sampled session storage (#23 item 2): the scan reads the stored share of the
+sessions, and its report says so with the sample sizes per window, the sessions read beside the
+sessions the rollups counted; a pinned baseline's window is counted per model version. A store
+that keeps every session gives `sample: None`. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session as OrmSession
+
+from collector.store import Session, StorePolicy, configure_sampling, score_and_store_samples, store_sessions
+from collector.store.database import make_engine, migrate
+from collector.store.schemas import SampleIn, SessionIn
+from collector.store.sampling import sampled_in
+from drift.config import DriftConfig, Windows
+from drift.models import DriftBaseline
+from drift.service import scan_database
+from drift.stored_reports import latest_report, save_report
+
+AT = datetime(2026, 5, 4, 12, 0, tzinfo=timezone.utc)
+RATE = 0.2
+CONFIG = DriftConfig(min_reference=20, min_current=20)
+WINDOWS = Windows.ending_at(AT, CONFIG)
+
+
+def _sessions() -> list[dict]:
+    """Reference (hours 25..168 before AT), current (1..23 h), and some outside both windows;
+    every 10th a failure, every 12th sent to labeling."""
+    out = []
+    for i in range(900):
+        hours = (1 + i % 23) if i % 3 == 0 else (25 + i % 140) if i % 3 == 1 else (170 + i % 30)
+        record = {"session_id": f"s{i}", "ts": (AT - timedelta(hours=hours, minutes=i % 7)).isoformat(),
+                  "model_version": "v1" if i % 2 else "v2", "region": "ab"[i % 4 // 2],
+                  "status": "timeout" if i % 10 == 0 else "ok", "confidence": 0.5 + (i % 7) / 20,
+                  "snr_db": 20.0 + i % 5, "hypothesis": "turn on the lights"}
+        if i % 12 == 5:
+            record["attributes"] = {"labeled": True}
+        out.append(record)
+    return out
+
+
+def _fill(engine) -> list[dict]:
+    records = _sessions()
+    store_sessions(engine, [SessionIn.model_validate(r) for r in records], AT)
+    labeled = [SampleIn.model_validate({"session_id": r["session_id"], "reference": "turn on the light"})
+               for r in records if r.get("attributes")]
+    scored, rejected = score_and_store_samples(engine, list(enumerate(labeled)), "basic", AT)
+    assert len(scored) == len(labeled) and not rejected  # labeled sessions are always stored
+    return records
+
+
+def _in(record: dict, start: datetime, end: datetime, versions=("v1", "v2")) -> bool:
+    ts = datetime.fromisoformat(record["ts"])
+    return start <= ts < end and record["model_version"] in versions
+
+
+def _stored(engine, start: datetime, end: datetime, versions=("v1", "v2")) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(Session).where(
+            Session.ts >= start, Session.ts < end, Session.model_version.in_(versions))).scalar()
+
+
+def test_the_scan_reports_the_sample_it_read(database_url):
+    engine = make_engine(database_url)
+    migrate(engine)
+    configure_sampling(engine, StorePolicy("sample", RATE))
+    records = _fill(engine)
+    report = scan_database(engine, CONFIG, AT)
+
+    ref = (WINDOWS.reference_start, WINDOWS.current_start)
+    cur = (WINDOWS.current_start, AT)
+    expected_ref = sum(_in(r, *ref) for r in records)
+    expected_cur = sum(_in(r, *cur) for r in records)
+    kept_cur = sum(_in(r, *cur) and (r["status"] != "ok" or bool(r.get("attributes"))
+                                     or sampled_in(r["session_id"], RATE)) for r in records)
+    assert report.sample == {
+        "sample_rate": RATE, "always": ["failures", "labeled", "canary", "probe"],
+        "reference": {"stored": _stored(engine, *ref), "counted": expected_ref},
+        "current": {"stored": _stored(engine, *cur), "counted": expected_cur}}
+    assert report.sample["current"]["stored"] == kept_cur < expected_cur  # a sample, read whole
+    assert report.sample["reference"]["stored"] < expected_ref
+    assert report.to_dict()["sample"] == report.sample
+
+    save_report(engine, CONFIG, report, AT)  # the stored pass keeps it
+    assert latest_report(engine, CONFIG, since=AT, until=AT).report["sample"] == report.sample
+    engine.dispose()
+
+
+def test_a_pinned_baseline_is_counted_in_its_own_window(database_url):
+    engine = make_engine(database_url)
+    migrate(engine)
+    configure_sampling(engine, StorePolicy("sample", RATE))
+    records = _fill(engine)
+    pin = (AT - timedelta(days=9), AT - timedelta(days=6))  # v1's reference: older than the default one
+    with OrmSession(engine) as s, s.begin():
+        s.add(DriftBaseline(model_version="v1", reference_start=pin[0], reference_end=pin[1], pinned_at=AT,
+                            pinned_by="test"))
+    report = scan_database(engine, CONFIG, AT)
+
+    default = (WINDOWS.reference_start, WINDOWS.current_start)
+    counted = sum(_in(r, *default, versions=("v2",)) or _in(r, *pin, versions=("v1",)) for r in records)
+    stored = _stored(engine, *default, versions=("v2",)) + _stored(engine, *pin, versions=("v1",))
+    assert report.sample["reference"] == {"stored": stored, "counted": counted}
+    assert report.counts["sessions_reference"] == stored
+    engine.dispose()
+
+
+def test_a_store_of_every_session_reports_no_sample(database_url):
+    engine = make_engine(database_url)
+    migrate(engine)
+    records = _fill(engine)
+    report = scan_database(engine, CONFIG, AT)
+    assert report.sample is None and report.to_dict()["sample"] is None
+    assert report.counts["sessions_current"] == sum(_in(r, WINDOWS.current_start, AT) for r in records)
+    engine.dispose()
