@@ -34,6 +34,7 @@ from collector.store import (
     configure_dimension_budget,
     configure_dimensions,
     configure_sampling,
+    drop_sessions_before,
     make_engine,
     migrate,
     prune_session_keys,
@@ -111,6 +112,10 @@ def jobs(services: Services, *, housekeeping: bool = True) -> list[Job]:
             out.append(Job("session key pruning", 600.0,
                            lambda at: prune_session_keys(engine, datetime.now(timezone.utc) - timedelta(hours=hours)),
                            clock="wall", log=log))
+        if settings.store.session_days:  # whole sessions: whole day partitions on PostgreSQL
+            days = settings.store.session_days
+            out.append(Job("session retention", settings.retention_interval_s,
+                           lambda at: drop_sessions_before(engine, at - timedelta(days=days)), clock="wall", log=log))
         if settings.retention_days:
             days = settings.retention_days
             out.append(Job("retention", settings.retention_interval_s, lambda at: apply_retention(engine, at, days),

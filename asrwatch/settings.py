@@ -222,6 +222,9 @@ class StoreSettings(BaseModel):
         default_factory=lambda: ["failures", "labeled", "canary", "probe"])
     # How long the ids of sessions not stored are kept, so a retried batch is counted once.
     dedupe_hours: float = Field(48.0, gt=0)
+    # Whole sessions older than this many days (event time) are removed; rollups keep their counts.
+    # PostgreSQL drops whole day partitions (`collector.store.partitions`). None: kept.
+    session_days: float | None = Field(None, gt=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -38,6 +38,7 @@ from collector.store.models import (
     Session,
 )
 from collector.store.queries import cost_by_group
+from collector.store.partitions import drop_sessions_before
 from collector.store.retention import apply_retention
 from collector.store.sampling import StorePolicy, counted_only, policy_of
 from collector.store.sampling import configure as configure_sampling
@@ -78,6 +79,7 @@ __all__ = [
     "cost_by_group",
     "describe_error",
     "dialect_insert",
+    "drop_sessions_before",
     "diarization_by_group",
     "DiarizationScore",
     "DimensionBudget",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -20,9 +20,10 @@ from collector.store.database import dialect_insert
 from collector.store.dimension_budget import committed_write
 from collector.store.dimensions import dimensions_of
 from collector.store.models import Sample, Session, SessionKey, Stage
+from collector.store.partitions import ensure_days
 from collector.store.pg_batch import insert_new_sessions
 from collector.store.node_rollups import apply_node_rows, fold_nodes
-from collector.store.rollups import accumulate_diarization, accumulate_samples, apply_deltas, sqlite_datetime
+from collector.store.rollups import EPOCH, accumulate_diarization, accumulate_samples, apply_deltas, sqlite_datetime
 from collector.store.sample_diarization import Diarized, diarization_columns, diarize_samples
 from collector.store.schemas import SampleIn, SessionIn
 from collector.store.sampling import LABELED_ATTRIBUTE, StorePolicy, active_canaries, kept, policy_of
@@ -71,6 +72,7 @@ def store_sessions(engine: Engine, records: Sequence[SessionIn | Mapping[str, An
 
 
 def _store_postgresql(engine: Engine, batch: SessionBatch) -> SessionBatch:
+    ensure_days(engine, batch_days(batch))  # the day partitions, in a transaction of their own
     with committed_write(engine) as conn:
         inserted = insert_new_sessions(conn, batch)  # one statement, in key order
         fresh = batch if len(inserted) == len(batch) else batch.select(
@@ -131,6 +133,7 @@ def _store_sampled(engine: Engine, batch: SessionBatch, policy: StorePolicy) -> 
     stored meanwhile; on SQLite the write lock keeps everyone else out."""
     ids = batch.columns["session_id"]
     labeled = [bool(a) and a.get(LABELED_ATTRIBUTE) is True for a in batch.columns["attributes"]]
+    ensure_days(engine, batch_days(batch))
     with committed_write(engine) as conn:
         canaries = active_canaries(conn) if "canary" in policy.always else frozenset()
         keep = kept(policy, ids, batch.columns["status"], batch.columns["tenant"], batch.columns["model_version"],
@@ -158,6 +161,11 @@ def _store_sampled(engine: Engine, batch: SessionBatch, policy: StorePolicy) -> 
     return fresh
 
 
+def batch_days(batch: SessionBatch) -> set[date]:
+    """The UTC days of the batch's sessions (their partitions on PostgreSQL)."""
+    return {(EPOCH_DAY + timedelta(days=d)) for d in set((batch.epoch_minutes // 1440).tolist())}
+
+
 def _known_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
     """The ids stored as sessions or counted as session keys already."""
     found: set[str] = set()
@@ -168,6 +176,7 @@ def _known_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
     return found
 
 
+EPOCH_DAY = EPOCH.date()
 SAMPLED_OUT = ("session_id: counted but not stored (store.sessions: sample); send a session headed for "
                "labeling with attributes.labeled: true and it is always stored")
 

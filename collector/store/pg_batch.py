@@ -3,7 +3,7 @@
 Row by row (an executemany of the sessions, then a SELECT ... FOR UPDATE of the rollup rows, the
 sums in Python and an executemany of UPDATEs), a batch cost one round trip to the server per
 session and per rollup row. Here each table gets one `INSERT ... SELECT FROM json_to_recordset`:
-- sessions: `ON CONFLICT (session_id) DO NOTHING RETURNING session_id` names the new ones, so a
+- sessions: `ON CONFLICT (session_id, ts) DO NOTHING RETURNING session_id` names the new ones, so a
   session sent twice (or to two replicas at once) is stored once and counted as a duplicate;
 - rollups: `ON CONFLICT (rollup_key) DO UPDATE` adds counters, sums and histograms to the stored
   row in SQL, under the row lock the upsert takes, so concurrent replicas never lose an update.
@@ -69,9 +69,11 @@ def _sql_type(column) -> str:
     return "text"
 
 
-def _insert_from_json(table: Table, names: list[str], key: str, given: dict[str, str] | None = None) -> str:
+def _insert_from_json(table: Table, names: list[str], key: str, given: dict[str, str] | None = None,
+                      where: str = "") -> str:
     """INSERT of one row per object of a JSON array (the statement's last parameter), in key order.
-    `given`: columns whose value is an SQL expression instead (the same for every row)."""
+    `given`: columns whose value is an SQL expression instead (the same for every row); `where`:
+    a condition on the array's rows (`u`)."""
     given = given or {}
     kinds = {name: _sql_type(table.c[name]) for name in names}
     record = ", ".join(f"{name} {kind}" for name, kind in kinds.items())
@@ -83,13 +85,19 @@ def _insert_from_json(table: Table, names: list[str], key: str, given: dict[str,
 
     columns = [*names, *given]
     return (f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(map(value, columns))} "
-            f"FROM json_to_recordset(%s::json) AS u({record}) ORDER BY {key} COLLATE \"C\"")
+            f"FROM json_to_recordset(%s::json) AS u({record}) {where}ORDER BY {key} COLLATE \"C\"")
 
 
 _SESSION_FIELDS = [name for name in COLUMNS if name != "received_at"]  # one value per batch
+# `sessions` is partitioned by day (migration 0019, `collector.store.partitions`), keyed by
+# (session_id, ts): a retry (same id, same ts) meets the key; the same id sent at another event
+# time within a day is found by NOT EXISTS, which reads only those days' partitions.
 _SESSION_INSERT = _insert_from_json(
     Session.__table__, _SESSION_FIELDS, "session_id", given={"received_at": "%s::timestamp AT TIME ZONE 'UTC'"},
-) + " ON CONFLICT (session_id) DO NOTHING RETURNING session_id"
+    where="WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = u.session_id "
+          "AND s.ts >= (u.ts AT TIME ZONE 'UTC') - interval '1 day' "
+          "AND s.ts < (u.ts AT TIME ZONE 'UTC') + interval '1 day') ",
+) + " ON CONFLICT (session_id, ts) DO NOTHING RETURNING session_id"
 _SESSION_FLOATS = [name for name in _SESSION_FIELDS if isinstance(Session.__table__.c[name].type, Float)]
 
 

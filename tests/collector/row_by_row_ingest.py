@@ -38,7 +38,9 @@ def store_sessions_row_by_row(engine: Engine, records: Sequence[Mapping[str, Any
     with write_transaction(engine) as conn:
         inserted = set()
         for row in sorted(batch.rows(), key=lambda r: r["session_id"]):
-            stmt = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=["session_id"])
+            # PostgreSQL keys the partitioned sessions by (session_id, ts) (migration 0019).
+            key = ["session_id", "ts"] if conn.dialect.name == "postgresql" else ["session_id"]
+            stmt = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=key)
             if conn.execute(stmt.returning(table.c.session_id), row).first() is not None:
                 inserted.add(row["session_id"])
         fresh = batch.select([sid in inserted for sid in batch.columns["session_id"]])

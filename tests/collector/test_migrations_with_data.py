@@ -23,13 +23,14 @@ from alembic import command
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from rollup_compare import hourly_rollups, recomputed_rollups, rollup_differences, stored_rollups
-from sqlalchemy import MetaData, Table, insert, inspect, select
+from sqlalchemy import MetaData, Table, insert, inspect, select, text
 from sqlalchemy.orm import Session as OrmSession
 
 from collector.store import queries
 from collector.store.compaction import compact
 from collector.store.database import alembic_config, make_engine, migrate
 from collector.store.ingest import score_and_store_samples, store_sessions
+from collector.store import partitions
 from collector.store.models import CUSTOM_SLOTS, AuditEntry, HourlyRollup, Rollup, Sample, Session, Stage
 from collector.store.rollups import hour_of
 from collector.store.schemas import SampleIn, SessionIn
@@ -134,6 +135,11 @@ def test_upgrade_from_0001_keeps_the_data_and_derives_the_new_tables(database_ur
         stages = list(orm.scalars(select(Stage).order_by(Stage.start)))
         audit = list(orm.scalars(select(AuditEntry)))
     assert len(sessions) == 36 and len(samples) == len(rows["samples"]) > 5
+    if engine.dialect.name == "postgresql":  # 0019: partitioned by day, every row in its day's partition
+        days = {partitions.partition_name(s.ts.date()) for s in sessions.values()}
+        assert set(partitions.partitions(engine)) == days | {partitions.DEFAULT}
+        with engine.connect() as conn:
+            assert conn.execute(text(f"SELECT count(*) FROM {partitions.DEFAULT}")).scalar() == 0
     for want in rows["sessions"]:
         got = sessions[want["session_id"]]
         for column in at_0001["sessions"]:
