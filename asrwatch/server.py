@@ -35,6 +35,7 @@ from collector.store import (
     configure_dimensions,
     configure_sampling,
     drop_sessions_before,
+    make_session_partitions,
     make_engine,
     migrate,
     prune_session_keys,
@@ -107,10 +108,14 @@ def jobs(services: Services, *, housekeeping: bool = True) -> list[Job]:
     if housekeeping:
         out.append(Job("rollup compaction", settings.compaction_interval_s, lambda at: compaction_pass(engine, at),
                        log=logging.getLogger("collector.compaction")))
-        if settings.store.sessions == "sample":  # ids of sessions not stored, kept for retries only
-            hours = settings.store.dedupe_hours
-            out.append(Job("session key pruning", 600.0,
-                           lambda at: prune_session_keys(engine, datetime.now(timezone.utc) - timedelta(hours=hours)),
+        # Ids of sessions counted but not stored, kept for retries only (pruned under any policy:
+        # a collector switched back to storing everything still empties the table).
+        hours = settings.store.dedupe_hours
+        out.append(Job("session key pruning", 600.0,
+                       lambda at: prune_session_keys(engine, datetime.now(timezone.utc) - timedelta(hours=hours)),
+                       clock="wall", log=log))
+        if engine.dialect.name == "postgresql":  # the coming days' partitions, before their rows
+            out.append(Job("session partitions", 3600.0, lambda at: make_session_partitions(engine, at),
                            clock="wall", log=log))
         if settings.store.session_days:  # whole sessions: whole day partitions on PostgreSQL
             days = settings.store.session_days

@@ -39,8 +39,9 @@ from collector.store.models import (
 )
 from collector.store.queries import cost_by_group
 from collector.store.partitions import drop_sessions_before
+from collector.store.partitions import make_ahead as make_session_partitions
 from collector.store.retention import apply_retention
-from collector.store.sampling import StorePolicy, counted_only, policy_of
+from collector.store.sampling import StorePolicy, counted_only, policy_of, sampled_in
 from collector.store.sampling import configure as configure_sampling
 from collector.store.sampling import prune_keys as prune_session_keys
 from collector.store.rollups import HOUR, compacted_through, hour_of
@@ -101,6 +102,7 @@ __all__ = [
     "LeaderLock",
     "MaintenanceWindowRow",
     "make_engine",
+    "make_session_partitions",
     "migrate",
     "policy_of",
     "process_gone",
@@ -114,6 +116,7 @@ __all__ = [
     "Rollup",
     "RollupHour",
     "Sample",
+    "sampled_in",
     "SampleIn",
     "SampleResult",
     "SampleScore",

@@ -26,7 +26,7 @@ from collector.store.node_rollups import apply_node_rows, fold_nodes
 from collector.store.rollups import EPOCH, accumulate_diarization, accumulate_samples, apply_deltas, sqlite_datetime
 from collector.store.sample_diarization import Diarized, diarization_columns, diarize_samples
 from collector.store.schemas import SampleIn, SessionIn
-from collector.store.sampling import LABELED_ATTRIBUTE, StorePolicy, active_canaries, kept, policy_of
+from collector.store.sampling import LABELED_ATTRIBUTE, StorePolicy, active_canaries, keys_pending, kept, policy_of
 from collector.store.session_batch import COLUMNS, SessionBatch
 from collector.store.session_fold import fold_sessions
 
@@ -62,7 +62,7 @@ def store_sessions(engine: Engine, records: Sequence[SessionIn | Mapping[str, An
         return result
     batch = SessionBatch.of(list(unique.values()), received_at, dimensions_of(engine))
     policy = policy_of(engine)
-    if policy.sampling:
+    if policy.sampling or keys_pending(engine):
         fresh = _store_sampled(engine, batch, policy)
     else:
         fresh = _store_sqlite(engine, batch) if engine.dialect.name == "sqlite" else _store_postgresql(engine, batch)
@@ -138,7 +138,8 @@ def _store_sampled(engine: Engine, batch: SessionBatch, policy: StorePolicy) -> 
         canaries = active_canaries(conn) if "canary" in policy.always else frozenset()
         keep = kept(policy, ids, batch.columns["status"], batch.columns["tenant"], batch.columns["model_version"],
                     labeled, canaries)
-        seen = _known_ids(conn, ids)
+        first, last = min(batch.columns["ts"]), max(batch.columns["ts"])
+        seen = _known_ids(conn, ids, (first - timedelta(days=1), last + timedelta(days=1, microseconds=1)))
         stored = batch.select([k and sid not in seen for sid, k in zip(ids, keep)])
         if engine.dialect.name == "sqlite":
             if len(stored):
@@ -166,13 +167,16 @@ def batch_days(batch: SessionBatch) -> set[date]:
     return {(EPOCH_DAY + timedelta(days=d)) for d in set((batch.epoch_minutes // 1440).tolist())}
 
 
-def _known_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
-    """The ids stored as sessions or counted as session keys already."""
+def _known_ids(conn: Connection, ids: Sequence[str], span: tuple[datetime, datetime] | None = None) -> set[str]:
+    """The ids stored as sessions (with `span`, those whose event time lies in it: on PostgreSQL
+    only those days' partitions are read) or counted as session keys already."""
     found: set[str] = set()
     for table in (Session.__table__, SessionKey.__table__):
         for start in range(0, len(ids), 900):
-            chunk = ids[start:start + 900]
-            found.update(conn.execute(select(table.c.session_id).where(table.c.session_id.in_(chunk))).scalars())
+            query = select(table.c.session_id).where(table.c.session_id.in_(ids[start:start + 900]))
+            if span is not None and table is Session.__table__:
+                query = query.where(table.c.ts >= span[0], table.c.ts < span[1])
+            found.update(conn.execute(query).scalars())
     return found
 
 

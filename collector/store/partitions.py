@@ -84,27 +84,49 @@ def _known(engine: Engine) -> _Known:
         return known
 
 
-def ensure_days(engine: Engine, days: Iterable[date]) -> None:
-    """Make the partitions of `days` (PostgreSQL; nothing on SQLite). Each day is asked of the
-    database once per process; a day PostgreSQL refuses (its rows are in DEFAULT) is logged once
-    and left to DEFAULT."""
+# Days ingest makes partitions for, around the wall clock: a sender cannot make thousands of
+# partitions with made-up event times (every statement on `sessions` would plan and lock them all);
+# rows of other days go to DEFAULT.
+PAST_DAYS = 400
+FUTURE_DAYS = 2
+# `CREATE TABLE ... PARTITION OF` takes an ACCESS EXCLUSIVE lock on `sessions`: waiting behind a
+# long read would queue every ingest and read behind it. Past this, the batch fails (503, the
+# sender retries) instead; the housekeeping job makes the coming days' partitions ahead anyway.
+LOCK_TIMEOUT = "2s"
+_CHECK_VIOLATION = "23514"  # DEFAULT holds rows of the day: PostgreSQL refuses its partition
+
+
+def ensure_days(engine: Engine, days: Iterable[date], now: datetime | None = None) -> None:
+    """Make the partitions of `days` that lie within PAST_DAYS before and FUTURE_DAYS after
+    `now` (PostgreSQL; nothing on SQLite). Each day is asked of the database once per process. A
+    day whose rows already sit in DEFAULT stays there (logged once); any other failure (the lock
+    timeout) raises, so the caller's batch fails and is retried."""
     if engine.dialect.name != "postgresql":
         return
     known = _known(engine)
-    wanted = sorted(set(days) - known.days)
+    wanted = set(days) - known.days
     if not wanted:
         return
+    today = (now or datetime.now(timezone.utc)).date()
+    wanted = {d for d in wanted if today - timedelta(days=PAST_DAYS) <= d <= today + timedelta(days=FUTURE_DAYS)}
     with known.lock:
-        wanted = [d for d in wanted if d not in known.days]
-        for day in wanted:
+        for day in sorted(wanted - known.days):
             try:
                 with write_transaction(engine) as conn:
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
                     conn.exec_driver_sql(partition_ddl(day))
-            except DBAPIError as exc:  # e.g. "updated partition constraint for default partition would be violated"
-                log.warning("sessions of %s stay in the %s partition: %s", day, DEFAULT,
-                            str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__)
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) != _CHECK_VIOLATION:
+                    raise
+                log.warning("sessions of %s stay in the %s partition: it holds some already", day, DEFAULT)
             known.days.add(day)
+
+
+def make_ahead(engine: Engine, now: datetime) -> None:
+    """The housekeeping job: today's and the coming days' partitions, before their rows come."""
+    today = now.astimezone(timezone.utc).date()
+    ensure_days(engine, [today + timedelta(days=k) for k in range(FUTURE_DAYS + 1)], now)
 
 
 def partitions(engine: Engine) -> dict[str, str]:
@@ -127,14 +149,19 @@ def drop_sessions_before(engine: Engine, cutoff: datetime) -> dict[str, int]:
             return {"rows_deleted": conn.execute(delete(table).where(table.c.ts < cutoff)).rowcount,
                     "partitions_dropped": 0}
     last_day = cutoff.date() - timedelta(days=1)  # partitions whose whole day is before the cutoff
+    with engine.connect() as conn:
+        names = [name for name, _ in conn.execute(_PARTITIONS, {"parent": PARENT}).all()]
     dropped = 0
+    # One short transaction per partition (DROP locks `sessions` for its moment), and DEFAULT's
+    # rows deleted on their own, without that lock held.
+    for name in sorted(names):
+        day = day_of_partition(name)
+        if day is not None and day <= last_day:
+            with write_transaction(engine) as conn:
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+            dropped += 1
     with write_transaction(engine) as conn:
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        for name, _ in conn.execute(_PARTITIONS, {"parent": PARENT}).all():
-            day = day_of_partition(name)
-            if day is not None and day <= last_day:
-                conn.exec_driver_sql(f"DROP TABLE {name}")
-                dropped += 1
         rows = conn.exec_driver_sql(f"DELETE FROM {DEFAULT} WHERE ts < %s", (cutoff,)).rowcount
     known = _known(engine)
     with known.lock:

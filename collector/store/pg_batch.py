@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
+from datetime import timedelta
 from collections.abc import Mapping
 from typing import Any
 
@@ -96,7 +97,9 @@ _SESSION_INSERT = _insert_from_json(
     Session.__table__, _SESSION_FIELDS, "session_id", given={"received_at": "%s::timestamp AT TIME ZONE 'UTC'"},
     where="WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = u.session_id "
           "AND s.ts >= (u.ts AT TIME ZONE 'UTC') - interval '1 day' "
-          "AND s.ts < (u.ts AT TIME ZONE 'UTC') + interval '1 day') ",
+          "AND s.ts < (u.ts AT TIME ZONE 'UTC') + interval '1 day' "
+          # The batch's own span as constants too, so the plan reads those days' partitions only.
+          "AND s.ts >= %s::timestamptz AND s.ts < %s::timestamptz) ",
 ) + " ON CONFLICT (session_id, ts) DO NOTHING RETURNING session_id"
 _SESSION_FLOATS = [name for name in _SESSION_FIELDS if isinstance(Session.__table__.c[name].type, Float)]
 
@@ -110,8 +113,11 @@ def insert_new_sessions(conn: Connection, batch: SessionBatch) -> set[str]:
     columns["ts"] = batch.ts_texts()
     document = orjson.dumps([dict(zip(_SESSION_FIELDS, values))
                              for values in zip(*(columns[name] for name in _SESSION_FIELDS))])
-    # The received_at placeholder comes first in the statement's SELECT list, the document last.
-    params = (sqlite_datetime(batch.columns["received_at"][0]), document.decode())
+    # The received_at placeholder comes first in the statement's SELECT list, then the document,
+    # then the batch's span of event times widened by a day each way (the NOT EXISTS's bounds).
+    first, last = min(batch.columns["ts"]), max(batch.columns["ts"])
+    params = (sqlite_datetime(batch.columns["received_at"][0]), document.decode(),
+              first - timedelta(days=1), last + timedelta(days=1, microseconds=1))
     return {row[0] for row in conn.exec_driver_sql(_SESSION_INSERT, params)}
 
 

@@ -288,7 +288,8 @@ def list_samples(engine: Engine, since: datetime, until: datetime, filters: Mapp
         select(samples.c.session_id, samples.c.ts, *[samples.c[f] for f in SAMPLE_FIELDS],
                *[dims.session_column(sessions, d) for d in dims.names], sessions.c.snr_db, sessions.c.confidence,
                sessions.c.status)
-        .join(sessions, sessions.c.session_id == samples.c.session_id)
+        # A sample carries its session's ts: on PostgreSQL an id is unique per (id, ts) (migration 0019).
+        .join(sessions, (sessions.c.session_id == samples.c.session_id) & (sessions.c.ts == samples.c.ts))
         .where(samples.c.ts >= since, samples.c.ts < until)
     )
     for dim, value in filters.items():
@@ -315,7 +316,8 @@ def list_sessions(engine: Engine, since: datetime, until: datetime, filters: Map
 def get_session(engine: Engine, session_id: str) -> dict[str, Any] | None:
     sessions, stages, samples = Session.__table__, Stage.__table__, Sample.__table__
     with read_connection(engine) as conn:
-        row = conn.execute(select(*_SESSION_OUT).where(sessions.c.session_id == session_id)).mappings().first()
+        row = conn.execute(select(*_SESSION_OUT).where(sessions.c.session_id == session_id)
+                           .order_by(sessions.c.ts)).mappings().first()  # the first, should an id repeat (0019)
         if row is None:
             return None
         out = dict(row)

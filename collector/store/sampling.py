@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -110,3 +111,23 @@ def counted_only(engine: Engine, session_id: str) -> bool:
     table = SessionKey.__table__
     with read_connection(engine) as conn:
         return conn.execute(select(func.count()).select_from(table).where(table.c.session_id == session_id)).scalar() > 0
+
+
+_KEYS_TTL_S = 300.0  # how long a process trusts what it last found in `session_keys`
+_KEYS_SEEN: weakref.WeakKeyDictionary[Engine, tuple[float, bool]] = weakref.WeakKeyDictionary()
+
+
+def keys_pending(engine: Engine) -> bool:
+    """Whether `session_keys` may hold ids (a sampling policy ran within `dedupe_hours`): then a
+    store keeping every session still looks there, so a retry of a session once counted but not
+    stored is not counted again after the policy changed (or on a replica with the other one)."""
+    now = time.monotonic()
+    with _LOCK:
+        seen = _KEYS_SEEN.get(engine)
+    if seen is not None and now - seen[0] < _KEYS_TTL_S:
+        return seen[1]
+    with read_connection(engine) as conn:
+        found = conn.execute(select(SessionKey.__table__.c.session_id).limit(1)).first() is not None
+    with _LOCK:
+        _KEYS_SEEN[engine] = (now, found)
+    return found

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from collector.measures import wer as wer_math
-from collector.store import Rollup, Session, dimensions_of, policy_of, read_connection
+from collector.store import Rollup, Session, dimensions_of, policy_of, read_connection, sampled_in
 from slo.rollout.judge import ArmStats, SliceData
 
 SLICE_DIMENSIONS = ("region", "channel", "tenant", "language", "pool")
@@ -76,23 +76,28 @@ def load_slices(
             a["decode_errors"] += r.status_decode_error
             a["turns"] += r.successful_turns
             a["cost"] += (r.gpu_seconds or 0.0) / 3600.0 * price_per_gpu_hour(r.pool)
+        # Under sampled storage the stored rows over-represent the always-kept classes (every
+        # failure, labeled session, probe): latency is compared on the hashed share alone, an
+        # unbiased sample, except for an arm stored whole (the canary of an active rollout).
+        # Privacy errors are counted on every stored row: the veto wants each one seen.
+        policy = policy_of(engine)
+        rate = policy.sample_rate if policy.sampling else None
+        whole = {canary} if rate is not None and "canary" in policy.always else set()
         # A configured dimension's NULL (left unset) reads `unknown`, as its rollups store it.
-        cols = [Session.model_version, Session.final_latency_ms, Session.attributes] + \
+        cols = [Session.model_version, Session.final_latency_ms, Session.attributes, Session.session_id] + \
             [mapping.session_column(Session.__table__, d) for d in dims]
         rows = conn.execute(select(*cols).where(Session.model_version.in_(versions), Session.ts >= since,
                                                 Session.ts < until))
         for row in rows:
-            a = acc[(row[0], tuple(row[3:]))]
+            a = acc[(row[0], tuple(row[4:]))]
+            if _is_privacy_error(row[2]):
+                a["privacy"] += 1
+            if rate is not None and row[0] not in whole and not sampled_in(row[3], rate):
+                continue
             a["stored"] += 1
             if row[1] is not None:
                 a["latency"].append(float(row[1]))
-            if _is_privacy_error(row[2]):
-                a["privacy"] += 1
 
-    # Under sampled storage the latency samples and privacy errors come from the stored share
-    # (a canary of an active rollout is stored whole): each arm says how many rows that was.
-    policy = policy_of(engine)
-    rate = policy.sample_rate if policy.sampling else None
     keys = sorted({k for _, k in acc})
     out = []
     for key in keys:

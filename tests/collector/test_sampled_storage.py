@@ -133,3 +133,21 @@ def test_session_keys_are_pruned_after_the_dedupe_horizon(database_url):
     assert prune_session_keys(engine, received) == 0  # received at, not before
     assert prune_session_keys(engine, received + timedelta(hours=1)) == 20
     engine.dispose()
+
+
+def test_a_retry_after_sampling_was_turned_off_is_still_counted_once(database_url):
+    from datetime import datetime, timezone
+
+    from collector.store import SessionIn, StorePolicy, configure_sampling, make_engine, migrate, store_sessions
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    configure_sampling(engine, StorePolicy("sample", 0.0001, always=()))
+    records = [SessionIn.model_validate({"session_id": f"r-{i}", "ts": "2026-11-02T10:00:00Z", "model_version": "m",
+                                         "status": "ok"}) for i in range(10)]
+    at = datetime(2026, 11, 2, 10, 1, tzinfo=timezone.utc)
+    assert len(store_sessions(engine, records, at).accepted) == 10  # counted, ids kept
+    configure_sampling(engine, StorePolicy())  # every session stored from now on (or another replica's config)
+    retried = store_sessions(engine, records, at)
+    assert (len(retried.accepted), retried.duplicates) == (0, 10)
+    engine.dispose()

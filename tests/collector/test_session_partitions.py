@@ -78,3 +78,24 @@ def test_session_retention_deletes_rows_on_sqlite(tmp_path):
     assert drop_sessions_before(engine, DAY0 + timedelta(days=2)) == {"rows_deleted": 20, "partitions_dropped": 0}
     assert _stored(engine) == 10
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_partitions_are_made_ahead_and_only_near_the_wall_clock(postgres_url):
+    from collector.store.partitions import ensure_days, make_ahead
+
+    engine = make_engine(postgres_url)
+    migrate(engine)
+    now = datetime(2026, 12, 6, 21, tzinfo=timezone.utc)
+    make_ahead(engine, now)
+    assert {"sessions_p20261206", "sessions_p20261207", "sessions_p20261208"} <= set(partitions(engine))
+    # A made-up event time far from now: no partition of its own (a sender cannot make thousands).
+    ensure_days(engine, [datetime(2001, 1, 1).date(), datetime(2030, 1, 1).date()], now)
+    assert not {"sessions_p20010101", "sessions_p20300101"} & set(partitions(engine))
+    # Its rows still land, in DEFAULT.
+    old = SessionIn.model_validate({"session_id": "old", "ts": "2001-01-01T10:00:00Z", "model_version": "m",
+                                    "status": "ok"})
+    assert len(store_sessions(engine, [old], RECEIVED).accepted) == 1
+    with engine.connect() as conn:
+        assert conn.execute(text(f"SELECT count(*) FROM {DEFAULT}")).scalar() == 1
+    engine.dispose()

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from collector.store import (Session, StorePolicy, configure_sampling, dimensions_of, score_and_store_samples,
-                             store_sessions)
+from collector.store import (Session, StorePolicy, configure_sampling, dimensions_of, sampled_in,
+                             score_and_store_samples, store_sessions)
 from collector.store.database import make_engine, migrate
 from collector.store.schemas import SampleIn, SessionIn
 from slo.rollout import service
@@ -40,13 +40,15 @@ def _fill(engine) -> None:
     assert not rejected
 
 
-def _stored(engine, version: str, region: str | None = None) -> int:
-    query = select(func.count()).select_from(Session).where(Session.model_version == version, Session.ts >= T,
-                                                            Session.ts < AT)
+def _stored(engine, version: str, region: str | None = None, share: bool = False) -> int:
+    """Stored rows of the version (with `share`, only those in the hashed share: the unbiased
+    sample the judge compares, without the always-kept failures and labeled sessions)."""
+    query = select(Session.session_id).where(Session.model_version == version, Session.ts >= T, Session.ts < AT)
     if region is not None:
         query = query.where(Session.region == region)
     with engine.connect() as conn:
-        return conn.execute(query).scalar()
+        ids = conn.execute(query).scalars().all()
+    return sum(sampled_in(i, RATE) for i in ids) if share else len(ids)
 
 
 def _register(engine) -> None:
@@ -68,7 +70,10 @@ def test_each_arm_says_how_many_of_its_sessions_were_stored(database_url):
     for region, s in got.items():
         assert s.sample_rate == RATE
         assert (s.canary.stored, s.canary.sessions) == (SENT[("v2", region)], SENT[("v2", region)])
-        assert (s.baseline.stored, s.baseline.sessions) == (_stored(engine, "v1", region), SENT[("v1", region)])
+        assert (s.baseline.stored, s.baseline.sessions) == (_stored(engine, "v1", region, share=True),
+                                                            SENT[("v1", region)])
+        assert s.baseline.stored < _stored(engine, "v1", region)  # the always-kept rows are left out
+        assert len(s.baseline.latency_ms) == s.baseline.stored
         assert s.baseline.stored < s.baseline.sessions  # the baseline is sampled
         assert len(s.baseline.latency_ms) == s.baseline.stored
 
@@ -77,11 +82,12 @@ def test_each_arm_says_how_many_of_its_sessions_were_stored(database_url):
     canary_sent = SENT[("v2", "eu")] + SENT[("v2", "us")]
     assert verdict.to_dict()["sample"] == {
         "sample_rate": RATE, "canary": {"stored": _stored(engine, "v2"), "counted": canary_sent},
-        "baseline": {"stored": _stored(engine, "v1"), "counted": baseline_sent}}
+        "baseline": {"stored": _stored(engine, "v1", share=True), "counted": baseline_sent}}
     assert _stored(engine, "v2") == canary_sent
     summary = verdict.metrics["baseline"]
-    assert (summary["stored_sessions"], summary["sessions"]) == (_stored(engine, "v1"), baseline_sent)
-    assert verdict.metrics["slices"]["region=us"]["baseline"]["stored_sessions"] == _stored(engine, "v1", "us")
+    assert (summary["stored_sessions"], summary["sessions"]) == (_stored(engine, "v1", share=True), baseline_sent)
+    assert verdict.metrics["slices"]["region=us"]["baseline"]["stored_sessions"] == \
+        _stored(engine, "v1", "us", share=True)
     engine.dispose()
 
 
