@@ -15,7 +15,6 @@ from sqlalchemy import select
 from collector.store import make_engine
 from collector.store.models import DimensionSlot
 from live_collector import running_collector, write_config
-from postgres import create_database, drop_database
 
 DAY = {"since": "2026-11-02T00:00:00Z", "until": "2026-11-03T00:00:00Z"}
 ACCENTS = ("scottish", "welsh", "general")
@@ -27,19 +26,11 @@ def session(i, version="m1", **attributes):
             "final_latency_ms": 100.0 + i, "attributes": attributes or None}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'asrwatch.db'}" if request.param == "sqlite" else create_database()
-    yield url
-    if request.param == "postgresql":
-        drop_database(url)
-
-
 def _metric_lines(text: str, name: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(name + "{")]
 
 
-def test_a_configured_dimension_slices_queries_slos_and_metrics(database, tmp_path):
+def test_a_configured_dimension_slices_queries_slos_and_metrics(database_url, tmp_path):
     config = {
         "dimensions": ["accent", "mic_path"], "evaluator_clock": "watermark", "metrics_label_values_max": 3,
         "slos": [{"name": "by-accent", "sli": "availability", "objective": 0.99, "group_by": ["accent"],
@@ -48,7 +39,7 @@ def test_a_configured_dimension_slices_queries_slos_and_metrics(database, tmp_pa
     records = [session(i, accent=ACCENTS[i % 3], mic_path="far") for i in range(30)]
     records += [session(30 + i) for i in range(6)]  # no attributes: unknown in both
     rare = [session(36 + i, accent=f"rare-{i}", mic_path="near") for i in range(3)]  # past the budget
-    with running_collector(tmp_path, config=config, database_url=database) as live:
+    with running_collector(tmp_path, config=config, database_url=database_url) as live:
         with live.client("ingest") as http:
             assert http.post("/api/v1/sessions", json=records).json()["accepted"] == len(records)
             assert http.post("/api/v1/sessions", json=rare).json()["accepted"] == len(rare)
@@ -87,14 +78,14 @@ def test_a_configured_dimension_slices_queries_slos_and_metrics(database, tmp_pa
     assert any('accent="__other__"' in line for line in sessions)
 
 
-def test_a_dimension_added_later_reads_unknown_before_and_keeps_its_slot(database, tmp_path):
-    with running_collector(tmp_path, config={"dimensions": ["accent"]}, database_url=database) as live:
+def test_a_dimension_added_later_reads_unknown_before_and_keeps_its_slot(database_url, tmp_path):
+    with running_collector(tmp_path, config={"dimensions": ["accent"]}, database_url=database_url) as live:
         with live.client("ingest") as http:
             assert http.post("/api/v1/sessions", json=[session(i, accent="welsh", mic_path="far")
                                                        for i in range(4)]).json()["accepted"] == 4
         live.stop()
         # Added to the running deployment: a restart with the longer list, no SQL.
-        write_config(live.config_path, database, live.tokens, {"dimensions": ["mic_path", "accent"]})
+        write_config(live.config_path, database_url, live.tokens, {"dimensions": ["mic_path", "accent"]})
         live.start()
         with live.client("ingest") as http:
             assert http.post("/api/v1/sessions", json=[session(10 + i, accent="welsh", mic_path="far")
@@ -104,7 +95,7 @@ def test_a_dimension_added_later_reads_unknown_before_and_keeps_its_slot(databas
             before = http.get("/api/v1/sessions", params={**DAY, "mic_path": "unknown"}).json()
     assert {(r["accent"], r["mic_path"]): r["sessions"] for r in rows} == {("welsh", "unknown"): 4, ("welsh", "far"): 3}
     assert len(before) == 4
-    engine = make_engine(database)
+    engine = make_engine(database_url)
     with engine.connect() as conn:
         slots = dict(conn.execute(select(DimensionSlot.name, DimensionSlot.slot)).all())
     engine.dispose()

@@ -8,7 +8,6 @@ import pytest
 
 from collector.store.sampling import StorePolicy, kept, sampled_in
 from live_collector import running_collector
-from postgres import create_database, drop_database
 
 DAY = {"since": "2026-11-02T00:00:00Z", "until": "2026-11-03T00:00:00Z"}
 RATE = 0.2
@@ -35,14 +34,6 @@ def test_always_kept_classes_are_stored_whatever_the_hash():
     assert kept(StorePolicy(), ids, ["ok"] * 5, ["t"] * 5, ["v"] * 5, [False] * 5, frozenset()) == [True] * 5
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'asrwatch.db'}" if request.param == "sqlite" else create_database()
-    yield url
-    if request.param == "postgresql":
-        drop_database(url)
-
-
 def _records() -> list[dict]:
     out = []
     for i in range(400):
@@ -57,13 +48,13 @@ def _records() -> list[dict]:
     return out
 
 
-def test_every_session_counts_and_only_the_kept_are_stored(database, tmp_path):
+def test_every_session_counts_and_only_the_kept_are_stored(database_url, tmp_path):
     config = {"store": {"sessions": "sample", "sample_rate": RATE}}
     records = _records()
     expected = {r["session_id"] for r in records if r["status"] != "ok" or (r.get("attributes") or {}).get("labeled")
                 or r.get("tenant") == "probe" or sampled_in(r["session_id"], RATE)}
     assert 80 < len(expected) < 200  # a sample, and every class in it
-    with running_collector(tmp_path, config=config, database_url=database) as live:
+    with running_collector(tmp_path, config=config, database_url=database_url) as live:
         with live.client("ingest") as http:
             assert http.post("/api/v1/sessions", json=records).json()["accepted"] == 400
             retried = http.post("/api/v1/sessions", json=records[:150]).json()  # a sender's retry
@@ -88,11 +79,11 @@ def test_every_session_counts_and_only_the_kept_are_stored(database, tmp_path):
     assert sessions == 400
 
 
-def test_a_canary_of_an_active_rollout_is_stored_whole(database, tmp_path):
+def test_a_canary_of_an_active_rollout_is_stored_whole(database_url, tmp_path):
     config = {"store": {"sessions": "sample", "sample_rate": 0.01}}
     canary = [{"session_id": f"c-{i}", "ts": f"2026-11-02T11:{i:02d}:00Z", "model_version": "canary-2",
                "status": "ok"} for i in range(50)]
-    with running_collector(tmp_path, config=config, database_url=database) as live:
+    with running_collector(tmp_path, config=config, database_url=database_url) as live:
         with live.client("admin") as http:
             assert http.post("/api/v1/rollouts", json={"name": "c2", "baseline_version": "stable",
                                                        "canary_version": "canary-2"}).status_code == 201
