@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.sql.dml import Insert
 
 from collector.store.histogram_text import add_histogram_text
+from collector.store.per_engine import PerEngine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_ID = 0x61737277  # "asrw": serializes concurrent replicas running migrations
@@ -94,8 +94,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
-_INGEST_TURNS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
-_INGEST_TURNS_GUARD = threading.Lock()
+_INGEST_TURNS: PerEngine[threading.Lock] = PerEngine(threading.Lock)
 
 
 def ingest_turn(engine: Engine) -> AbstractContextManager:
@@ -106,11 +105,7 @@ def ingest_turn(engine: Engine) -> AbstractContextManager:
     each waits on the network while another computes."""
     if engine.dialect.name != "sqlite":
         return nullcontext()
-    with _INGEST_TURNS_GUARD:
-        lock = _INGEST_TURNS.get(engine)
-        if lock is None:
-            lock = _INGEST_TURNS[engine] = threading.Lock()
-        return lock
+    return _INGEST_TURNS.get(engine)
 
 
 @contextmanager

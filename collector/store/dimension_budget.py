@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from sqlalchemy.engine import Connection, Engine
 from collector.store.database import dialect_insert, write_transaction
 from collector.store.leader import lock_key
 from collector.store.models import ROLLUP_COLUMNS, DimensionValue
+from collector.store.per_engine import PerEngine
 
 log = logging.getLogger("asrwatch.cardinality")
 
@@ -221,23 +221,15 @@ def committed_write(engine: Engine) -> Iterator[Connection]:
     budget.committed(pending)
 
 
-_BUDGETS: weakref.WeakKeyDictionary[Engine, DimensionBudget] = weakref.WeakKeyDictionary()
-_BUDGETS_LOCK = threading.Lock()
+_BUDGETS: PerEngine[DimensionBudget] = PerEngine(DimensionBudget)
 
 
 def configure(engine: Engine, limit: int = DEFAULT_DIMENSION_VALUES_MAX,
               pinned: Mapping[str, Iterable[str]] | None = None) -> DimensionBudget:
     """Set the engine's budget (the collector does this at start from its settings)."""
-    budget = DimensionBudget(limit, {d: frozenset(v) for d, v in (pinned or {}).items()})
-    with _BUDGETS_LOCK:
-        _BUDGETS[engine] = budget
-    return budget
+    return _BUDGETS.set(engine, DimensionBudget(limit, {d: frozenset(v) for d, v in (pinned or {}).items()}))
 
 
 def budget_of(engine: Engine) -> DimensionBudget:
     """The engine's budget; the default one for an engine nobody configured."""
-    with _BUDGETS_LOCK:
-        budget = _BUDGETS.get(engine)
-        if budget is None:
-            budget = _BUDGETS[engine] = DimensionBudget()
-        return budget
+    return _BUDGETS.get(engine)

@@ -18,8 +18,6 @@ ones: past the limit they fold into `__other__` in the rollups.
 from __future__ import annotations
 
 import re
-import threading
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,6 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement
 
 from collector.store.database import dialect_insert, write_transaction
+from collector.store.per_engine import PerEngine
 from collector.store.leader import lock_key
 from collector.store.models import (CUSTOM_SLOTS, ROLLUP_DIMENSIONS, DimensionSlot, NodeRollup, Rollup, Sample,
                                     Session)
@@ -179,8 +178,7 @@ class Dimensions:
 
 
 FIXED_ONLY = Dimensions()  # an engine nobody configured
-_REGISTRY: weakref.WeakKeyDictionary[Engine, Dimensions] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
+_REGISTRY: PerEngine[Dimensions] = PerEngine(lambda: FIXED_ONLY)
 
 
 def assign_slots(conn: Connection, names: Sequence[str], at: datetime) -> dict[str, str]:
@@ -217,12 +215,9 @@ def configure(engine: Engine, names: Sequence[str], at: datetime | None = None) 
         dims = Dimensions({name: assigned[name] for name in names})
     else:
         dims = FIXED_ONLY
-    with _LOCK:
-        _REGISTRY[engine] = dims
-    return dims
+    return _REGISTRY.set(engine, dims)
 
 
 def dimensions_of(engine: Engine) -> Dimensions:
     """The engine's mapping (the fixed six for an engine nobody configured)."""
-    with _LOCK:
-        return _REGISTRY.get(engine, FIXED_ONLY)
+    return _REGISTRY.get(engine)

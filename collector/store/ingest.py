@@ -26,7 +26,8 @@ from collector.store.node_rollups import apply_node_rows, fold_nodes
 from collector.store.rollups import EPOCH, accumulate_diarization, accumulate_samples, apply_deltas, sqlite_datetime
 from collector.store.sample_diarization import Diarized, diarization_columns, diarize_samples
 from collector.store.schemas import SampleIn, SessionIn
-from collector.store.sampling import LABELED_ATTRIBUTE, StorePolicy, active_canaries, keys_pending, kept, policy_of
+from collector.store.sampling import (LABELED_ATTRIBUTE, StorePolicy, active_canaries, counted_ids, keys_pending, kept,
+                                      policy_of)
 from collector.store.session_batch import COLUMNS, SessionBatch
 from collector.store.session_fold import fold_sessions
 
@@ -167,16 +168,15 @@ def batch_days(batch: SessionBatch) -> set[date]:
     return {(EPOCH_DAY + timedelta(days=d)) for d in set((batch.epoch_minutes // 1440).tolist())}
 
 
-def _known_ids(conn: Connection, ids: Sequence[str], span: tuple[datetime, datetime] | None = None) -> set[str]:
-    """The ids stored as sessions (with `span`, those whose event time lies in it: on PostgreSQL
-    only those days' partitions are read) or counted as session keys already."""
-    found: set[str] = set()
-    for table in (Session.__table__, SessionKey.__table__):
-        for start in range(0, len(ids), 900):
-            query = select(table.c.session_id).where(table.c.session_id.in_(ids[start:start + 900]))
-            if span is not None and table is Session.__table__:
-                query = query.where(table.c.ts >= span[0], table.c.ts < span[1])
-            found.update(conn.execute(query).scalars())
+def _known_ids(conn: Connection, ids: Sequence[str], span: tuple[datetime, datetime]) -> set[str]:
+    """The ids stored as sessions whose event time lies in `span` (on PostgreSQL only those days'
+    partitions are read) or counted as session keys already."""
+    table = Session.__table__
+    found = counted_ids(conn, ids)
+    for start in range(0, len(ids), 900):
+        query = select(table.c.session_id).where(table.c.session_id.in_(ids[start:start + 900]),
+                                                 table.c.ts >= span[0], table.c.ts < span[1])
+        found.update(conn.execute(query).scalars())
     return found
 
 
@@ -283,7 +283,7 @@ def score_and_store_samples(
             query = select(sessions_table).where(sessions_table.c.session_id.in_(chunk))
             found.update({r["session_id"]: dict(r) for r in conn.execute(query).mappings()})
         missing = [sample.session_id for _, sample in samples if sample.session_id not in found]
-        counted_only = _known_ids(conn, missing) if missing else set()  # counted, not stored (sampling)
+        counted_only = counted_ids(conn, missing) if missing else set()  # counted, not stored (sampling)
         pending: dict[tuple[str, str], tuple[int, ScoredSample, dict[str, Any]]] = {}
         for index, sample in samples:
             session = found.get(sample.session_id)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
 
@@ -32,6 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from collector.store.database import write_transaction
+from collector.store.per_engine import PerEngine
 from collector.store.leader import lock_key
 from collector.store.models import Session
 
@@ -72,16 +72,7 @@ class _Known:
         self.lock = threading.Lock()
 
 
-_KNOWN: weakref.WeakKeyDictionary[Engine, _Known] = weakref.WeakKeyDictionary()
-_KNOWN_LOCK = threading.Lock()
-
-
-def _known(engine: Engine) -> _Known:
-    with _KNOWN_LOCK:
-        known = _KNOWN.get(engine)
-        if known is None:
-            known = _KNOWN[engine] = _Known()
-        return known
+_KNOWN: PerEngine[_Known] = PerEngine(_Known)
 
 
 # Days ingest makes partitions for, around the wall clock: a sender cannot make thousands of
@@ -103,7 +94,7 @@ def ensure_days(engine: Engine, days: Iterable[date], now: datetime | None = Non
     timeout) raises, so the caller's batch fails and is retried."""
     if engine.dialect.name != "postgresql":
         return
-    known = _known(engine)
+    known = _KNOWN.get(engine)
     wanted = set(days) - known.days
     if not wanted:
         return
@@ -163,7 +154,7 @@ def drop_sessions_before(engine: Engine, cutoff: datetime) -> dict[str, int]:
             dropped += 1
     with write_transaction(engine) as conn:
         rows = conn.exec_driver_sql(f"DELETE FROM {DEFAULT} WHERE ts < %s", (cutoff,)).rowcount
-    known = _known(engine)
+    known = _KNOWN.get(engine)
     with known.lock:
         known.days = {d for d in known.days if d > last_day}
     return {"rows_deleted": rows, "partitions_dropped": dropped}

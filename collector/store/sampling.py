@@ -19,18 +19,17 @@ a canary's sessions to judge, the probe's) and counts the rest, as Prometheus-st
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from collector.store.database import read_connection, write_transaction
+from collector.store.per_engine import PerEngine
 from collector.store.models import SessionKey
 
 ALWAYS_CLASSES = ("failures", "labeled", "canary", "probe")
@@ -81,21 +80,17 @@ def active_canaries(conn: Connection) -> frozenset[str]:
     return frozenset(row[0] for row in conn.execute(_ACTIVE_CANARIES))
 
 
-_POLICIES: weakref.WeakKeyDictionary[Engine, StorePolicy] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
+_POLICIES: PerEngine[StorePolicy] = PerEngine(StorePolicy)
 
 
 def configure(engine: Engine, policy: StorePolicy) -> StorePolicy:
     """Set the engine's store policy (the collector does at start from `store:`)."""
-    with _LOCK:
-        _POLICIES[engine] = policy
-    return policy
+    return _POLICIES.set(engine, policy)
 
 
 def policy_of(engine: Engine) -> StorePolicy:
     """The engine's policy: every session stored unless configured otherwise."""
-    with _LOCK:
-        return _POLICIES.get(engine, StorePolicy())
+    return _POLICIES.get(engine)
 
 
 def prune_keys(engine: Engine, before: datetime) -> int:
@@ -106,15 +101,21 @@ def prune_keys(engine: Engine, before: datetime) -> int:
         return conn.execute(delete(table).where(table.c.received_at < before)).rowcount
 
 
+def counted_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
+    """Of `ids`, those counted but not stored (sampled out)."""
+    table = SessionKey.__table__
+    return {sid for start in range(0, len(ids), 900) for sid in conn.execute(
+        select(table.c.session_id).where(table.c.session_id.in_(ids[start:start + 900]))).scalars()}
+
+
 def counted_only(engine: Engine, session_id: str) -> bool:
     """Whether the session was counted but not stored (sampled out)."""
-    table = SessionKey.__table__
     with read_connection(engine) as conn:
-        return conn.execute(select(func.count()).select_from(table).where(table.c.session_id == session_id)).scalar() > 0
+        return bool(counted_ids(conn, [session_id]))
 
 
 _KEYS_TTL_S = 300.0  # how long a process trusts what it last found in `session_keys`
-_KEYS_SEEN: weakref.WeakKeyDictionary[Engine, tuple[float, bool]] = weakref.WeakKeyDictionary()
+_KEYS_SEEN: PerEngine[tuple[float, bool] | None] = PerEngine(lambda: None)
 
 
 def keys_pending(engine: Engine) -> bool:
@@ -122,12 +123,10 @@ def keys_pending(engine: Engine) -> bool:
     store keeping every session still looks there, so a retry of a session once counted but not
     stored is not counted again after the policy changed (or on a replica with the other one)."""
     now = time.monotonic()
-    with _LOCK:
-        seen = _KEYS_SEEN.get(engine)
+    seen = _KEYS_SEEN.get(engine)
     if seen is not None and now - seen[0] < _KEYS_TTL_S:
         return seen[1]
     with read_connection(engine) as conn:
         found = conn.execute(select(SessionKey.__table__.c.session_id).limit(1)).first() is not None
-    with _LOCK:
-        _KEYS_SEEN[engine] = (now, found)
+    _KEYS_SEEN.set(engine, (now, found))
     return found
