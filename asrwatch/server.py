@@ -24,26 +24,46 @@ from asrwatch import __version__
 from asrwatch.jobs import Job, JobRunner, Lockstep
 from asrwatch.services import Services
 from asrwatch.settings import Settings
-from collector.api import (BodyLimit, CollectorMetrics, Limit, RateLimiter, api_docs, health, ingest, query,
-                           runbooks)
+from collector.api import (
+    BodyLimit,
+    CollectorMetrics,
+    Limit,
+    RateLimiter,
+    api_docs,
+    health,
+    ingest,
+    query,
+    runbooks,
+)
 from collector.store import (
+    Dimensions,
     StorePolicy,
     apply_retention,
     compaction_pass,
-    Dimensions,
     configure_dimension_budget,
     configure_dimensions,
     configure_sampling,
     drop_sessions_before,
-    make_session_partitions,
     make_engine,
+    make_session_partitions,
     migrate,
     prune_session_keys,
     storage_problem,
 )
 from drift import ReportCache, scan_database
 from drift import routes as drift_routes
-from slo import AlertRouter, SeriesCache, cache_watch, cost_watch, evaluator_job, metrics_needs, slos_from_settings
+from slo import (
+    AlertRouter,
+    PrometheusAPI,
+    SeriesCache,
+    SLISourceUnavailable,
+    cache_watch,
+    cost_watch,
+    evaluator_job,
+    metrics_needs,
+    prometheus_source_problems,
+    slos_from_settings,
+)
 from slo import routes as slo_routes
 from slo.maintenance import config_windows
 from slo.maintenance_routes import router as maintenance_router
@@ -79,6 +99,9 @@ def _dimensions(settings: Settings, engine: Engine) -> Dimensions:
 
 def build_services(settings: Settings) -> Services:
     config_windows(settings, slos_from_settings(settings))  # a bad maintenance window fails here, named
+    problems = prometheus_source_problems(settings)  # an SLO Prometheus cannot judge fails here, named
+    if problems:
+        raise ValueError("sli_source: prometheus: " + "; ".join(problems))
     engine = make_engine(settings.database_url)
     store = settings.store
     configure_sampling(engine, StorePolicy(store.sessions, store.sample_rate, tuple(store.always), store.dedupe_hours))
@@ -95,6 +118,7 @@ def build_services(settings: Settings) -> Services:
         drift_reports=ReportCache(),
         drift_scan=scan_database,
         rollout_leader=rollout_routes.rollout_leader(engine, settings),
+        prometheus=PrometheusAPI(settings.prometheus) if settings.sli_source == "prometheus" and settings.prometheus else None,
     )
     services.alert_hooks.append(router_routes.router_hook(engine, alert_router))
     return services
@@ -150,6 +174,8 @@ def create_app(settings: Settings, *, run_background: bool = True, lockstep: Loc
         finally:
             await runner.stop()
             services.engine.dispose()
+            if services.prometheus is not None:
+                services.prometheus.close()
 
     # /docs is collector.api.api_docs (offline Swagger UI); ReDoc would load from a CDN too.
     app = FastAPI(title="asrwatch collector", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -162,6 +188,12 @@ def create_app(settings: Settings, *, run_background: bool = True, lockstep: Loc
                            allow_methods=["GET", "POST", "PUT", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
                            expose_headers=["Retry-After", "X-Truncated", "X-Total-Groups", "Link"], max_age=600)
+
+    @app.exception_handler(SLISourceUnavailable)
+    async def sli_source_unavailable(request: Request, exc: SLISourceUnavailable) -> JSONResponse:
+        # The SLIs live in Prometheus and it did not answer: say so, by name; nothing is judged.
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "15"})
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)

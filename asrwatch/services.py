@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the types only: importing the parts here would make every r
     from collector.api import CollectorMetrics, RateLimiter
     from collector.store import LeaderLock
     from drift import DriftConfig, ReportCache, ScanReport
-    from slo import AlertHook, AlertRouter, SeriesCache
+    from slo import AlertHook, AlertRouter, PrometheusAPI, SeriesCache
 
     DriftScan = Callable[[Engine, DriftConfig, datetime], ScanReport]
 
@@ -38,6 +38,8 @@ class Services:
     # The drift scan the live page and the drift job run (tests swap in one that counts or refuses).
     drift_scan: DriftScan
     rollout_leader: LeaderLock
+    # `sli_source: prometheus`: the client the SLO engine reads its SLIs through (None: local).
+    prometheus: PrometheusAPI | None = None
     # Called by the SLO evaluator with each pass's transitions (the alert router's hook first).
     alert_hooks: list[AlertHook] = field(default_factory=list)
 

@@ -19,8 +19,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from asrwatch import links
 
@@ -238,6 +249,36 @@ class StoreSettings(BaseModel):
         return self
 
 
+class PrometheusSettings(BaseModel):
+    """`prometheus:` the Prometheus HTTP API (Prometheus, Thanos Query, Mimir's Prometheus API)
+    that `sli_source: prometheus` reads the SLIs from (`slo.prometheus_source`). `url` is the base
+    before `/api/v1/query` (for Mimir, with its `/prometheus` prefix); `headers` go with every query
+    (a bearer token, Mimir's `X-Scope-OrgID`) and are never logged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_s: float = Field(10.0, gt=0, le=300)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, value: Any) -> Any:
+        return refuse_unknown_keys(value, cls)
+
+    @field_validator("url")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"must be an absolute http(s) URL such as http://prometheus:9090, got {value!r}")
+        if "@" in value.split("://", 1)[1].split("/", 1)[0]:
+            # The URL is named in errors and logs; credentials belong in `headers`, which never are.
+            raise ValueError("must not hold credentials (user:password@): put them in prometheus.headers "
+                             "(e.g. Authorization)")
+        return value
+
+
 # Variables with the ASRWATCH_ prefix that belong to other asrwatch commands or to the tests,
 # not to this settings object: the unknown-variable check leaves them alone.
 OTHER_ENV_VARS = frozenset({
@@ -327,6 +368,11 @@ class Settings(BaseSettings):
     # Sampled session storage (`collector.store.sampling`): {sessions: all | sample, sample_rate,
     # always: [failures, labeled, canary, probe], dedupe_hours}.
     store: StoreSettings = Field(default_factory=StoreSettings)
+    # Where the SLO engine reads its SLIs (`slo.prometheus_source`): "local" from the rollups;
+    # "prometheus" through PromQL over the rules `asrwatch slo rules` exports, loaded into the
+    # Prometheus-compatible engine `prometheus:` names, which scrapes every replica's /metrics.
+    sli_source: Literal["local", "prometheus"] = "local"
+    prometheus: PrometheusSettings | None = None
     traffic_router_file: str | None = None
     # Per-token request limits by the scope an endpoint needs, e.g. {ingest: 50, read: {rate: 20,
     # burst: 40}}; over it: 429 with Retry-After. Empty: no limit.
@@ -364,10 +410,24 @@ class Settings(BaseSettings):
                 raise ValueError(unknown_key("", key, type(self).model_fields))
         super().__init__(**values)
 
+    @model_validator(mode="after")
+    def _sli_source_has_its_engine(self) -> "Settings":
+        if self.sli_source == "prometheus":
+            if self.prometheus is None:
+                raise ValueError("prometheus: sli_source: prometheus needs prometheus: {url: http://...}")
+            if self.evaluator_clock == "watermark":
+                # Prometheus counts sessions when it scrapes them, not at their event time, so it
+                # cannot judge a replay as of its own minutes.
+                raise ValueError("evaluator_clock: watermark needs sli_source: local (Prometheus counts "
+                                 "sessions at scrape time, not at their event time)")
+        return self
+
     @field_validator("dimensions", mode="before")
     @classmethod
     def _dimension_names(cls, value: Any) -> Any:
-        from collector.store import check_dimension_names  # the rules live with the slots they fill
+        from collector.store import (
+            check_dimension_names,  # the rules live with the slots they fill
+        )
 
         if isinstance(value, str):  # ASRWATCH_DIMENSIONS=accent,mic_path
             value = [v.strip() for v in value.split(",") if v.strip()]

@@ -15,6 +15,17 @@ id and an event time of "now", as a live fleet's would. Reports:
     python bench/load.py                       # 3 minutes on SQLite
     python bench/load.py --minutes 0.5         # quick
     python bench/load.py --database-url postgresql+psycopg://user@host/db [--replicas 2]
+    python bench/load.py --database-url ... --replicas 2 --rate 0 --store sample --sli-source prometheus
+
+Modes (the capacity model's, README "Capacity model"): `--store all` (default) stores every
+session; `--store sample --sample-rate 0.01` stores the share plus the always-kept classes and
+leaves the others' ids in `session_keys`, so loss is checked as stored + keys = acknowledged =
+the rollups' session count. `--sli-source prometheus` has the evaluator read its SLIs from
+Prometheus: `--prometheus-url`, or, without one, Debian's `prometheus` binary started here in a
+temporary folder, scraping every replica's /metrics every 15 s with the rules
+`asrwatch slo rules` exports, and stopped at the end. CPU seconds of the collectors, of the
+PostgreSQL server processes and of this load generator are measured over the run, for
+sessions/s per collector core.
 
 `run_load(...)` returns the figures as a dict for a bench runner.
 """
@@ -24,7 +35,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import secrets
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -39,7 +53,8 @@ from typing import Any
 import httpx
 import orjson
 import psutil
-from sqlalchemy import func, select
+import yaml
+from sqlalchemy import func, select, text
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +64,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # tests/live_collector.py starts a real
 from live_collector import LiveCollector, free_port, write_config  # noqa: E402
 
 from collector.store.database import make_engine  # noqa: E402
-from collector.store.models import Rollup, Session  # noqa: E402
+from collector.store.models import Rollup, Session, SessionKey  # noqa: E402
 from simulator.generate import generate  # noqa: E402
 from simulator.run import scenario_set  # noqa: E402
 
@@ -198,44 +213,229 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
+@dataclass(frozen=True)
+class Mode:
+    """What the collectors run as: session storage and where the evaluator reads its SLIs."""
+
+    store: str = "all"  # all | sample
+    sample_rate: float = 1.0
+    sli_source: str = "local"  # local | prometheus
+    prometheus_url: str | None = None  # None with sli_source prometheus: start one here
+
+    def config(self, prometheus_url: str | None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.store == "sample":
+            out["store"] = {"sessions": "sample", "sample_rate": self.sample_rate}
+        if self.sli_source == "prometheus":
+            out["sli_source"] = "prometheus"
+            out["prometheus"] = {"url": prometheus_url}
+        return out
+
+    def describe(self) -> str:
+        store = f"sample {self.sample_rate:g}" if self.store == "sample" else "all"
+        source = "local rollups" if self.sli_source == "local" else f"prometheus {self.prometheus_url or '(started here)'}"
+        return f"store {store}, SLIs from {source}"
+
+
+class LocalPrometheus:
+    """Debian's `prometheus` (2.42) in a temporary folder: scrapes the replicas, loads the rules."""
+
+    def __init__(self, workdir: Path, targets: list[tuple[str, str]], config_path: Path) -> None:
+        binary = shutil.which("prometheus") or "/usr/bin/prometheus"
+        if not Path(binary).exists():
+            raise RuntimeError("--sli-source prometheus without --prometheus-url needs the `prometheus` binary "
+                               "(Debian package prometheus)")
+        self.binary, self.workdir, self.targets, self.config_path = binary, workdir, targets, config_path
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        rules = subprocess.run([sys.executable, "-m", "asrwatch", "slo", "rules", "--config", str(self.config_path)],
+                               cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        (self.workdir / "rules.yaml").write_text(rules)
+        # /metrics takes a read token: one job per replica, each with its own (the rules sum
+        # across jobs and instances, as across a real fleet's replicas).
+        config = {
+            "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
+            "rule_files": [str(self.workdir / "rules.yaml")],
+            "scrape_configs": [{"job_name": f"asrwatch-{i}", "authorization": {"type": "Bearer", "credentials": token},
+                                "static_configs": [{"targets": [url.split("://", 1)[1]]}]}
+                               for i, (url, token) in enumerate(self.targets)],
+        }
+        (self.workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+        log = open(self.workdir / "prometheus.log", "wb")  # noqa: SIM115 (closed with the process)
+        self.process = subprocess.Popen(
+            [self.binary, f"--config.file={self.workdir / 'prometheus.yml'}",
+             f"--storage.tsdb.path={self.workdir / 'data'}", f"--web.listen-address={self.url.split('://', 1)[1]}"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"prometheus exited {self.process.returncode}: "
+                                   f"{(self.workdir / 'prometheus.log').read_text()[-3000:]}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(self.url + "/-/ready", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError("prometheus not ready")
+
+    def series(self) -> int:
+        """Head series Prometheus holds (scraped + recorded)."""
+        with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+            body = httpx.get(self.url + "/api/v1/status/tsdb", timeout=10).json()
+            return int(body["data"]["headStats"]["numSeries"])
+        return -1
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
 @contextlib.contextmanager
-def collectors(workdir: Path, database_url: str | None, replicas: int,
-               evaluator: bool = True) -> Iterator[list[LiveCollector]]:
-    """`asrwatch serve` subprocesses on one database, each with its own tokens; stopped on the
-    way out even when one fails to start (a busy machine can take a minute to import)."""
-    config = {"slos": SLOS, "evaluator_interval_s": 15.0, "evaluator_enabled": evaluator}
+def collectors(workdir: Path, database_url: str | None, replicas: int, evaluator: bool = True,
+               mode: Mode = Mode()) -> Iterator[tuple[list[LiveCollector], LocalPrometheus | None]]:
+    """`asrwatch serve` subprocesses on one database, each with its own tokens (and a Prometheus
+    scraping them when the mode needs one started here); stopped on the way out even when one
+    fails to start (a busy machine can take a minute to import)."""
     database_url = database_url or f"sqlite:///{workdir / 'asrwatch.db'}"
+    planned = []
+    for i in range(replicas):
+        replica_dir = workdir / f"replica-{i}"
+        replica_dir.mkdir(parents=True)
+        tokens = {scope: f"{scope}-{secrets.token_hex(12)}" for scope in ("ingest", "read", "admin")}
+        planned.append((f"http://127.0.0.1:{free_port()}", tokens, replica_dir))
+    prometheus = None
+    prometheus_url = mode.prometheus_url
+    if mode.sli_source == "prometheus" and not prometheus_url:
+        (workdir / "prometheus").mkdir()
+        prometheus = LocalPrometheus(workdir / "prometheus", [(url, tokens["read"]) for url, tokens, _ in planned],
+                                     planned[0][2] / "asrwatch.yaml")
+        prometheus_url = prometheus.url
+    config = {"slos": SLOS, "evaluator_interval_s": 15.0, "evaluator_enabled": evaluator, **mode.config(prometheus_url)}
     live: list[LiveCollector] = []
     try:
-        for i in range(replicas):
-            replica_dir = workdir / f"replica-{i}"
-            replica_dir.mkdir(parents=True)
-            tokens = {scope: f"{scope}-{secrets.token_hex(12)}" for scope in ("ingest", "read", "admin")}
+        for url, tokens, replica_dir in planned:
             write_config(replica_dir / "asrwatch.yaml", database_url, tokens, config)
-            live.append(LiveCollector(f"http://127.0.0.1:{free_port()}", database_url, tokens,
-                                      replica_dir / "asrwatch.yaml", replica_dir))
+        if prometheus:
+            prometheus.start()
+        for url, tokens, replica_dir in planned:
+            live.append(LiveCollector(url, database_url, tokens, replica_dir / "asrwatch.yaml", replica_dir))
             live[-1].start(timeout_s=180)
-        yield live
+        yield live, prometheus
     finally:
         for replica in live:
             replica.stop()
+        if prometheus:
+            prometheus.stop()
 
 
-def _count_stored(database_url: str, run_id: str) -> tuple[int, int]:
+class CpuMeter:
+    """CPU seconds (user + system) of the collectors, the PostgreSQL server and this process."""
+
+    def __init__(self, collector_pids: list[int], database_url: str) -> None:
+        self.collectors = [psutil.Process(pid) for pid in collector_pids]
+        self.postgres = database_url.startswith("postgresql")
+
+    @staticmethod
+    def _seconds(procs: list[psutil.Process]) -> float:
+        total = 0.0
+        for proc in list(procs):
+            with contextlib.suppress(psutil.Error):
+                procs = procs + proc.children(recursive=True)  # workers, if serve ever forks any
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def _postgres_seconds(self) -> float:
+        # Backends come and go with connections: the sum over live ones plus the server's
+        # children-of-exited count (cpu_times children_*) of the postmaster.
+        total = 0.0
+        for proc in psutil.process_iter(["name"]):
+            if proc.info["name"] and proc.info["name"].startswith("postgres"):
+                with contextlib.suppress(psutil.Error):
+                    times = proc.cpu_times()
+                    total += times.user + times.system
+                    if proc.ppid() == 1 or proc.parent().name() != "postgres":
+                        total += times.children_user + times.children_system
+        return total if self.postgres else float("nan")
+
+    def read(self) -> dict[str, float]:
+        me = psutil.Process().cpu_times()
+        machine = psutil.cpu_times()
+        return {"collectors": self._seconds(self.collectors), "postgres": self._postgres_seconds(),
+                "load_generator": me.user + me.system, "machine": sum(machine) - machine.idle - machine.iowait,
+                "wall": time.monotonic()}
+
+
+def _cpu_figures(before: dict[str, float], after: dict[str, float], acknowledged: int) -> dict[str, float]:
+    """Pure: CPU seconds over the run and what they imply per session and per core."""
+    wall = after["wall"] - before["wall"]
+    out: dict[str, float] = {}
+    for part in ("collectors", "postgres", "load_generator", "machine"):
+        seconds = after[part] - before[part]
+        out[f"cpu_s_{part}"] = seconds
+        out[f"cores_busy_{part}"] = seconds / wall if wall else float("nan")
+    collector_s = out["cpu_s_collectors"]
+    out["collector_cpu_ms_per_1k_sessions"] = 1e6 * collector_s / acknowledged if acknowledged else float("nan")
+    out["sessions_per_s_per_collector_core"] = acknowledged / collector_s if collector_s else float("nan")
+    out["sessions_per_s_per_postgres_core"] = (acknowledged / out["cpu_s_postgres"]
+                                               if out["cpu_s_postgres"] else float("nan"))
+    return out
+
+
+def _count_stored(database_url: str, run_id: str) -> tuple[int, int, int]:
+    """(sessions stored, session_keys held, rollup sessions) for this run's ids."""
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
             stored = conn.execute(select(func.count()).select_from(Session)
                                   .where(Session.session_id.like(f"{run_id}-%"))).scalar()
+            keys = conn.execute(select(func.count()).select_from(SessionKey)
+                                .where(SessionKey.session_id.like(f"{run_id}-%"))).scalar()
             rolled = conn.execute(select(func.coalesce(func.sum(Rollup.sessions), 0))).scalar()
     finally:
         engine.dispose()
-    return int(stored), int(rolled)
+    return int(stored), int(keys), int(rolled)
+
+
+# Bytes on disk per table (a partitioned table's partitions summed, indexes and TOAST included).
+_PG_SIZES = text("""
+    SELECT c.relname, COALESCE((SELECT sum(pg_total_relation_size(t.relid)) FROM pg_partition_tree(c.oid) t),
+                               pg_total_relation_size(c.oid))
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+""")
+
+
+def _table_sizes(database_url: str) -> dict[str, dict[str, int]]:
+    """PostgreSQL only: bytes and rows of the tables ingest writes, for bytes per row."""
+    if not database_url.startswith("postgresql"):
+        return {}
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            sizes = {name: int(size) for name, size in conn.execute(_PG_SIZES)}
+            out = {}
+            for name in ("sessions", "session_keys", "stages", "samples", "rollups", "node_rollups"):
+                if name in sizes:
+                    rows = conn.execute(text(f"SELECT count(*) FROM {name}")).scalar()
+                    out[name] = {"bytes": sizes[name], "rows": int(rows)}
+    finally:
+        engine.dispose()
+    return out
 
 
 def run_load(minutes: float = 3.0, rate: float = 1000.0, batch_size: int = 100, senders: int = 4,
              database_url: str | None = None, replicas: int = 1, interval_s: float = 10.0,
-             progress: bool = True, evaluator: bool = True) -> dict[str, Any]:
+             progress: bool = True, evaluator: bool = True, mode: Mode = Mode()) -> dict[str, Any]:
     """Run the load test and return its figures (see the module docstring)."""
     if replicas > 1 and not (database_url or "").startswith("postgresql"):
         raise ValueError("replicas: more than one replica needs a PostgreSQL --database-url")
@@ -243,12 +443,15 @@ def run_load(minutes: float = 3.0, rate: float = 1000.0, batch_size: int = 100, 
     run_id = f"load-{uuid.uuid4().hex[:10]}"
     duration = minutes * 60.0
     with tempfile.TemporaryDirectory(prefix="asrwatch-load-") as tmp, \
-            collectors(Path(tmp), database_url, replicas, evaluator) as live:
+            collectors(Path(tmp), database_url, replicas, evaluator, mode) as (live, prometheus):
         database_url = live[0].database_url
-        _, rolled_before = _count_stored(database_url, run_id)
+        _, _, rolled_before = _count_stored(database_url, run_id)
         ledger = Ledger()
         sampler = RssSampler([r.process.pid for r in live])
         sampler.start()
+        meter = CpuMeter([r.process.pid for r in live], database_url)
+        load_before = psutil.getloadavg()
+        cpu_before = meter.read()
         start = time.monotonic()
         sender = Sender([(r.url, r.tokens["ingest"]) for r in live], pool, run_id, rate, batch_size,
                         start, start + duration, ledger)
@@ -259,15 +462,25 @@ def run_load(minutes: float = 3.0, rate: float = 1000.0, batch_size: int = 100, 
         for t in threads:
             t.join()
         elapsed = time.monotonic() - start
+        cpu_after = meter.read()
+        load_after = psutil.getloadavg()
         sampler.stop.set()
         sampler.join()
-        stored, rolled_after = _count_stored(database_url, run_id)
+        stored, keys, rolled_after = _count_stored(database_url, run_id)
+        sizes = _table_sizes(database_url)
+        prometheus_series = prometheus.series() if prometheus else None
         alive = all(r.process.poll() is None for r in live)
-    return _figures(ledger, sampler.samples, start, elapsed, interval_s, stored, rolled_after - rolled_before,
-                    dict(minutes=minutes, offered_per_s=rate, batch_size=batch_size, senders=senders,
-                         replicas=replicas, evaluator=evaluator,
-                         database=database_url.split(":", 1)[0].split("+", 1)[0],
-                         collector_alive_at_end=alive))
+    figures = _figures(ledger, sampler.samples, start, elapsed, interval_s, stored, rolled_after - rolled_before,
+                       dict(minutes=minutes, offered_per_s=rate, batch_size=batch_size, senders=senders,
+                            replicas=replicas, evaluator=evaluator, store=mode.store,
+                            sample_rate=mode.sample_rate, sli_source=mode.sli_source, mode=mode.describe(),
+                            database=database_url.split(":", 1)[0].split("+", 1)[0],
+                            collector_alive_at_end=alive),
+                       keys=keys)
+    figures.update(_cpu_figures(cpu_before, cpu_after, ledger.acknowledged))
+    figures.update(load_before=list(load_before), load_after=list(load_after), table_sizes=sizes,
+                   prometheus_series=prometheus_series)
+    return figures
 
 
 def _show_progress(threads, ledger: Ledger, sampler: RssSampler, start: float, duration: float,
@@ -292,7 +505,7 @@ def _show_progress(threads, ledger: Ledger, sampler: RssSampler, start: float, d
 
 
 def _figures(ledger: Ledger, rss: list[tuple[float, int]], start: float, elapsed: float, interval_s: float,
-             stored: int, rolled: int, run: dict[str, Any]) -> dict[str, Any]:
+             stored: int, rolled: int, run: dict[str, Any], keys: int = 0) -> dict[str, Any]:
     latencies = [lat for _, _, lat in ledger.done]
     intervals = []
     whole = int(elapsed // interval_s)  # only complete intervals: the tail is a partial one
@@ -314,8 +527,10 @@ def _figures(ledger: Ledger, rss: list[tuple[float, int]], start: float, elapsed
         "acknowledged": ledger.acknowledged,
         "duplicates": ledger.duplicates,
         "stored": stored,
+        "session_keys": keys,
         "rollup_sessions": rolled,
-        "lost": ledger.acknowledged - stored,
+        # Every acknowledged session is either stored or (sampled out) held as a key.
+        "lost": ledger.acknowledged - stored - keys,
         "requests": len(latencies),
         "errors": dict(ledger.errors),
         "retries": ledger.retries,
@@ -342,20 +557,41 @@ def report(f: dict[str, Any]) -> str:
                if f["offered_per_s"] else "as fast as acknowledged")
     rows = [
         ("database", f"{f['database']}, {f['replicas']} replica(s), SLO evaluator {'on' if f['evaluator'] else 'off'}"),
+        ("mode", f.get("mode", "store all, SLIs from local rollups")),
         ("duration", f"{f['elapsed_s']:.0f} s"),
         ("offered", offered),
         ("acknowledged", f"{f['sessions_per_s']:,.0f} sessions/s overall; per interval min "
                          f"{f['min_interval_sessions_per_s']:,.0f}, median {f['median_interval_sessions_per_s']:,.0f}"),
         ("batch", f"{f['batch_size']} sessions, {f['senders']} senders, {f['requests']:,} requests"),
         ("ingest latency", f"p50 {f['p50_ms']:,.1f} ms, p99 {f['p99_ms']:,.1f} ms, max {f['max_ms']:,.0f} ms"),
-        ("loss", f"acknowledged {f['acknowledged']:,}, stored {f['stored']:,}, rollups {f['rollup_sessions']:,}"
-                 f" -> lost {f['lost']}"),
+        ("loss", (f"acknowledged {f['acknowledged']:,}, stored {f['stored']:,}"
+                  + (f" + session_keys {f['session_keys']:,}" if f.get("session_keys") else "")
+                  + f", rollups {f['rollup_sessions']:,} -> lost {f['lost']}")),
         ("errors", (", ".join(f"{k}: {v}" for k, v in f["errors"].items()) or "none")
                    + (f" ({f['retries']} retries)" if f["retries"] else "")),
         ("collector RSS", f"first {f['rss_window_s']:.0f} s {f['rss_first_mb']:,.0f} MB, last {f['rss_window_s']:.0f} s "
                           f"{f['rss_last_mb']:,.0f} MB ({f['rss_growth_pct']:+.1f}%), peak {f['rss_peak_mb']:,.0f} MB"),
-        ("machine", f"{psutil.cpu_count()} CPUs, load average {' '.join(f'{x:.1f}' for x in psutil.getloadavg())}"),
+        ("machine", f"{psutil.cpu_count()} CPUs, load average before "
+                    f"{' '.join(f'{x:.2f}' for x in f.get('load_before') or psutil.getloadavg())}, after "
+                    f"{' '.join(f'{x:.2f}' for x in f.get('load_after') or psutil.getloadavg())}"),
     ]
+    if "cpu_s_collectors" in f:
+        postgres = (f"postgres {f['cpu_s_postgres']:.1f} s ({f['cores_busy_postgres']:.2f} cores), "
+                    if f["database"] == "postgresql" else "")
+        rows.append(("CPU", f"collectors {f['cpu_s_collectors']:.1f} s ({f['cores_busy_collectors']:.2f} cores), "
+                            f"{postgres}load generator {f['cpu_s_load_generator']:.1f} s "
+                            f"({f['cores_busy_load_generator']:.2f} cores); whole machine "
+                            f"{f['cores_busy_machine']:.2f} of {psutil.cpu_count()} cores busy"))
+        rows.append(("per core", f"{f['sessions_per_s_per_collector_core']:,.0f} sessions/s per collector core "
+                                 f"({f['collector_cpu_ms_per_1k_sessions']:.0f} CPU ms per 1,000)"
+                                 + (f", {f['sessions_per_s_per_postgres_core']:,.0f} sessions/s per PostgreSQL core"
+                                    if postgres else "")))
+    for name, size in (f.get("table_sizes") or {}).items():
+        if size["rows"]:
+            rows.append((f"table {name}", f"{size['rows']:,} rows, {size['bytes'] / 2**20:,.1f} MiB, "
+                                          f"{size['bytes'] / size['rows']:,.0f} bytes/row"))
+    if f.get("prometheus_series") is not None:
+        rows.append(("prometheus", f"{f['prometheus_series']:,} head series"))
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
     lines.append("")
@@ -375,15 +611,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--replicas", type=int, default=1, help="collectors on the same PostgreSQL, load spread")
     parser.add_argument("--interval", type=float, default=10.0, help="seconds per reported interval")
     parser.add_argument("--no-evaluator", action="store_true", help="ingest only (to tell its memory apart)")
+    parser.add_argument("--store", choices=["all", "sample"], default="all",
+                        help="store every session (default) or a sample (store.sessions: sample)")
+    parser.add_argument("--sample-rate", type=float, help="stored share with --store sample (default 0.01)")
+    parser.add_argument("--sli-source", choices=["local", "prometheus"], default="local",
+                        help="where the evaluator reads SLIs (default: the local rollups)")
+    parser.add_argument("--prometheus-url", help="with --sli-source prometheus: a Prometheus that scrapes the "
+                                                  "replicas (default: start /usr/bin/prometheus here)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
+    if args.store == "all" and args.sample_rate not in (None, 1.0):
+        parser.error("--sample-rate needs --store sample")
+    if args.prometheus_url and args.sli_source != "prometheus":
+        parser.error("--prometheus-url needs --sli-source prometheus")
+    mode = Mode(store=args.store, sample_rate=(args.sample_rate or 0.01) if args.store == "sample" else 1.0,
+                sli_source=args.sli_source, prometheus_url=args.prometheus_url)
+    print(f"mode: {mode.describe()}", flush=True)
     figures = run_load(args.minutes, args.rate, args.batch_size, args.senders, args.database_url, args.replicas,
-                       args.interval, evaluator=not args.no_evaluator)
+                       args.interval, evaluator=not args.no_evaluator, mode=mode)
     print(report(figures))
     if args.json:
         Path(args.json).write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
-    if figures["lost"] or figures["stored"] != figures["acknowledged"]:
+    if figures["lost"] or figures["stored"] + figures["session_keys"] != figures["acknowledged"]:
         print("LOSS: acknowledged sessions missing from the database", file=sys.stderr)
+        raise SystemExit(1)
+    if mode.store == "sample" and figures["rollup_sessions"] != figures["acknowledged"]:
+        print("LOSS: acknowledged sessions missing from the rollups", file=sys.stderr)
         raise SystemExit(1)
     return figures
 

@@ -33,3 +33,13 @@ def drift_caption(sample: Mapping[str, Any] | None) -> str | None:
             f"{fmt_int(ref['stored'] + cur['stored'])} of {fmt_int(ref['counted'] + cur['counted'])} sessions "
             f"(reference {fmt_int(ref['stored'])} of {fmt_int(ref['counted'])}, "
             f"current {fmt_int(cur['stored'])} of {fmt_int(cur['counted'])}).")
+
+
+def sli_source_caption(slos: Mapping[str, Any] | None) -> str | None:
+    """Pure: the SLO views' caption when the SLIs come from Prometheus (`sli_source: prometheus`,
+    #23 item 1), None when the collector counts them from its rollups."""
+    if not slos or not any(s.get("sli_source") == "prometheus" for s in slos.get("slos") or []):
+        return None
+    return ("SLIs are read from Prometheus (sli_source: prometheus): burn rates and alerts are its recording "
+            "and alerting rules on scrape time; the SLO window's budget moves in 5-minute steps, and "
+            "maintenance windows do not apply.")

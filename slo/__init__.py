@@ -8,6 +8,11 @@ The alert router (`slo.router`) and the rollout judge (`slo.rollout`) live besid
 from slo import cache_watch, cost_watch, routes  # modules other packages use whole
 from slo.alert import Alert, fingerprint
 from slo.evaluator import AlertHook, evaluator_job
+from slo.prometheus_source import (
+    PrometheusAPI,
+    SLISourceUnavailable,
+    prometheus_source_problems,
+)
 from slo.rollout.actuators import from_settings as rollout_actuators
 from slo.router.config import load_router_config
 from slo.router.service import AlertRouter
@@ -24,8 +29,11 @@ __all__ = [
     "fingerprint",
     "load_router_config",
     "metrics_needs",
+    "PrometheusAPI",
+    "prometheus_source_problems",
     "rollout_actuators",
     "routes",
     "SeriesCache",
+    "SLISourceUnavailable",
     "slos_from_settings",
 ]

@@ -15,7 +15,8 @@ the same SLO and group. The exported Prometheus rules encode exactly these condi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import numpy as np
@@ -107,18 +108,31 @@ def conditions(
     # then builds it once and the shorter windows reuse it.
     for minutes in sorted({w for t in tiers for w in (t.long_minutes, t.short_minutes)}, reverse=True):
         counts(minutes)
-    fired, low, tier_counts = [], [], []
-    for tier in tiers:
+    tier_counts = tuple((*counts(t.long_minutes), *counts(t.short_minutes)) for t in tiers)
+    decided = tier_decisions(
+        tiers, objective, min_events, min_bad_events,
+        ratios=[(_error_ratio(g_l, t_l), _error_ratio(g_s, t_s)) for g_l, t_l, g_s, t_s in tier_counts],
+        long_events=[t_l for _, t_l, _, _ in tier_counts],
+        long_bad=[t_l - g_l for g_l, t_l, _, _ in tier_counts])
+    return replace(decided, counts=tier_counts)
+
+
+def tier_decisions(tiers: tuple[Tier, ...], objective: float, min_events: int, min_bad_events: float, *,
+                   ratios: Sequence[tuple[np.ndarray, np.ndarray]], long_events: Sequence[np.ndarray],
+                   long_bad: Sequence[np.ndarray]) -> Conditions:
+    """The Workbook's rule on each tier's long and short error ratios and its long window's events
+    (and bad events), whoever counted them: the rollups (`conditions`) or Prometheus' recordings
+    (`slo.prometheus_source`). `counts` is left empty."""
+    fired, low = [], []
+    for tier, (r_long, r_short), t_long, bad in zip(tiers, ratios, long_events, long_bad):
         threshold = tier.threshold(objective)
-        g_long, t_long = counts(tier.long_minutes)
-        g_short, t_short = counts(tier.short_minutes)
-        hot = _ratio_above(g_long, t_long, threshold) & _ratio_above(g_short, t_short, threshold)
+        # No events means no ratio (NaN), which is never above: as PromQL compares.
+        hot = (r_long > threshold) & (r_short > threshold)
         enough = t_long >= tier.min_events(objective, min_events, min_bad_events)
         fired.append(hot & enough)
         # A page-level burn on too little traffic is filed as a ticket only if it holds at least
         # `min_bad_events` bad events: a handful of slow synthetic probes is not an incident.
-        low.append(hot & ~enough & ((t_long - g_long) >= min_bad_events))
-        tier_counts.append((g_long, t_long, g_short, t_short))
+        low.append(hot & ~enough & (bad >= min_bad_events))
     shape = np.broadcast_shapes(*(f.shape for f in fired)) if fired else (0,)
     page = np.zeros(shape, dtype=bool)
     ticket = np.zeros(shape, dtype=bool)
@@ -131,17 +145,15 @@ def conditions(
             ticket |= f
     low_ticket = low_page & ~ticket & ~page
     ticket = (ticket | low_page) & ~page
-    return Conditions(page, ticket, low_ticket, tuple(fired), tuple(low), tuple(tier_counts))
+    return Conditions(page, ticket, low_ticket, tuple(fired), tuple(low), ())
 
 
-def _ratio_above(good: np.ndarray, total: np.ndarray, threshold: float) -> np.ndarray:
-    # Same arithmetic as PromQL: (total - good) / total compared with the threshold; no events
-    # means no ratio (NaN), which is never above.
+def _error_ratio(good: np.ndarray, total: np.ndarray) -> np.ndarray:
+    # Same arithmetic as PromQL: (total - good) / total; no events means no ratio (NaN).
     good = good.astype(np.float64, copy=False)
     total = total.astype(np.float64, copy=False)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = (total - good) / total
-    return ratio > threshold
+        return (total - good) / total
 
 
 def firing_since(

@@ -30,8 +30,8 @@ from slo.models import SLOAlertState
 from slo.series import MINUTE, floor_minute
 from slo.series_cache import SeriesCache
 from slo.sli_source import snapshot_connection, tiered_family
-from slo.snapshot import alert_tiers
 from slo.spec import SLOSpec, format_duration
+from slo.status import alert_tiers
 
 MAX_VALUES = 100_000  # points x groups in one answer; past it the caller narrows with group=
 
@@ -65,6 +65,14 @@ def _chunks(times: list[datetime], span: timedelta) -> list[list[datetime]]:
     return [sorted(chunk) for chunk in out]
 
 
+def check_group(spec: SLOSpec, group: dict[str, str]) -> None:
+    """ValueError naming `group` for a key the SLO does not group by."""
+    unknown = sorted(set(group) - set(spec.group_by))
+    if unknown:
+        raise ValueError(f"group: {', '.join(unknown)} is not one of the SLO's group_by "
+                         f"({', '.join(spec.group_by) or 'none'})")
+
+
 def matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in wanted.items())
 
@@ -87,10 +95,7 @@ def timeline(engine: Engine, spec: SLOSpec, times: list[datetime], group: dict[s
     as the engine computes it before recorded episodes are consulted) at each of `times`
     (ascending), for the SLO's groups whose labels include `group`. ValueError naming `group` for
     a key the SLO does not group by, or for an answer past MAX_VALUES."""
-    unknown = sorted(set(group) - set(spec.group_by))
-    if unknown:
-        raise ValueError(f"group: {', '.join(unknown)} is not one of the SLO's group_by "
-                         f"({', '.join(spec.group_by) or 'none'})")
+    check_group(spec, group)
     windows = tier_windows(spec)
     # A point's windows reach back at most the SLO window; its series reaches back series_span.
     chunk_span = series_span(spec) - spec.window
@@ -154,11 +159,9 @@ def episodes(engine: Engine, spec: SLOSpec, since: datetime, until: datetime, gr
 
 
 def series_answer(engine: Engine, spec: SLOSpec, since: datetime, until: datetime, step: timedelta,
-                  times: list[datetime], group: dict[str, str], cache: SeriesCache, *, min_events: int,
-                  min_bad_events: float = 0.0, configured: Sequence[MaintenanceWindow] = ()) -> dict[str, Any]:
-    """The body of `GET /api/v1/slos/{name}/series`."""
-    found = timeline(engine, spec, times, group, cache, min_events=min_events, min_bad_events=min_bad_events,
-                     configured=configured)
+                  group: dict[str, str], found: Timeline) -> dict[str, Any]:
+    """The body of `GET /api/v1/slos/{name}/series`, around a `timeline` (or, with `sli_source:
+    prometheus`, `slo.prometheus_source.prometheus_timeline`)."""
     return {
         "slo": spec.name, "sli": spec.sli, "objective": spec.objective, "window": format_duration(spec.window),
         "since": since.isoformat(), "until": until.isoformat(), "step": format_duration(step),

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from slo.alert import Alert
-from slo.alerting import Tier, conditions, firing_since, longest_window, policy
+from slo.alerting import Conditions, Tier, conditions, firing_since, longest_window, policy
 from slo.burn_rate import (
     CURRENT_BURN_WINDOW,
     REPORT_WINDOWS,
@@ -142,11 +142,6 @@ def evaluate_slo(
     return out
 
 
-def _burn(good: int, total: int, objective: float) -> float:
-    # burn_rate for one firing group, in plain floats (numpy on scalars costs more than the math)
-    return (total - good) / total / (1.0 - objective) if total else math.nan
-
-
 def _alert(
     spec: SLOSpec,
     series: SLISeries,
@@ -161,20 +156,51 @@ def _alert(
     min_events: int,
     min_bad_events: float = 0.0,
 ) -> Alert:
+    i, low_traffic = fired_tier(tiers, cond, g, severity)
+    g_long, t_long, g_short, t_short = (a[:, 0] for a in cond.counts[i])
+    return slo_alert(spec, status, severity, tiers[i], starts_at, url,
+                     TierCounts.of(int(t_long[g]), int(t_long[g] - g_long[g]), int(t_short[g]), int(t_short[g] - g_short[g])),
+                     low_traffic=low_traffic, min_events=tiers[i].min_events(spec.objective, min_events, min_bad_events))
+
+
+def fired_tier(tiers: tuple[Tier, ...], cond: Conditions, g: int, severity: str) -> tuple[int, bool]:
+    """(index of the tier that fired `severity` for group row `g` at the first end of `cond`, and
+    whether it is a page-level burn on too little traffic filed as a ticket)."""
+    low_traffic = severity == "ticket" and bool(cond.low_traffic_ticket[g, 0])
+    wanted = "page" if low_traffic else severity
+    source = cond.tier_low if low_traffic else cond.tier_fired
+    return next(i for i, (t, f) in enumerate(zip(tiers, source)) if t.severity == wanted and f[g, 0]), low_traffic
+
+
+@dataclass(frozen=True)
+class TierCounts:
+    """A tier's windows as the SLI source saw them: error ratios, and events where it counts them
+    (the rollups count both windows; Prometheus records events for the long windows only, and its
+    `increase()` may give fractions)."""
+
+    long_events: float
+    long_ratio: float
+    short_events: float | None
+    short_ratio: float
+
+    @classmethod
+    def of(cls, long_events: int, long_bad: int, short_events: int, short_bad: int) -> TierCounts:
+        return cls(long_events, long_bad / long_events if long_events else math.nan,
+                   short_events, short_bad / short_events if short_events else math.nan)
+
+
+def slo_alert(spec: SLOSpec, status: GroupStatus, severity: str, tier: Tier, starts_at: datetime, url: str,
+              counts: TierCounts, *, low_traffic: bool, min_events: int) -> Alert:
+    """The alert of one SLO group firing `severity` by `tier`: the same labels, summary and
+    annotations whichever source (`slo.snapshot`, `slo.prometheus_source`) judged it."""
     # The spec's labels first (with Sloth's sloth_* for a spec that names its service): the
     # group's dimensions and asrwatch's own keys win (the spec refuses those names anyway),
     # exactly as the exported rules combine them (`slo.prometheus_rules.rules_for`).
     name = spec.alert_name(severity)
     labels = {**spec.alert_labels(severity), "alertname": name, "slo": spec.name, "severity": severity,
               **status.labels}
-    low_traffic = severity == "ticket" and bool(cond.low_traffic_ticket[g, 0])
-    wanted = "page" if low_traffic else severity
-    source = cond.tier_low if low_traffic else cond.tier_fired
-    i = next(i for i, (t, f) in enumerate(zip(tiers, source)) if t.severity == wanted and f[g, 0])
-    tier = tiers[i]
-    g_long, t_long, g_short, t_short = (a[:, 0] for a in cond.counts[i])
-    burn_long = _burn(int(g_long[g]), int(t_long[g]), spec.objective)
-    burn_short = _burn(int(g_short[g]), int(t_short[g]), spec.objective)
+    burn_long = counts.long_ratio / (1.0 - spec.objective)
+    burn_short = counts.short_ratio / (1.0 - spec.objective)
     long_w = format_duration(timedelta(minutes=tier.long_minutes))
     short_w = format_duration(timedelta(minutes=tier.short_minutes))
     group = ", ".join(f"{k}={v}" for k, v in status.labels.items()) or "all traffic"
@@ -191,7 +217,7 @@ def _alert(
                     "error_budget_remaining": f"{status.error_budget_remaining:.4g}"}
     if low_traffic:
         summary += (
-            f"; LOW TRAFFIC: only {int(t_long[g])} events in {long_w} (minimum {tier.min_events(spec.objective, min_events, min_bad_events)}),"
+            f"; LOW TRAFFIC: only {round(counts.long_events)} events in {long_w} (minimum {min_events}),"
             " so this page-level burn is filed as a ticket"
         )
         annotations["low_traffic"] = "true"
@@ -205,13 +231,21 @@ def _alert(
         annotations=annotations,
         evidence={
             "tier": {"long": long_w, "short": short_w, "factor": tier.factor},
-            "events": {long_w: int(t_long[g]), short_w: int(t_short[g])},
-            "bad": {long_w: int(t_long[g] - g_long[g]), short_w: int(t_short[g] - g_short[g])},
+            "events": {long_w: _whole(counts.long_events), short_w: _whole(counts.short_events)},
+            "bad": {long_w: _whole(counts.long_events, counts.long_ratio),
+                    short_w: _whole(counts.short_events, counts.short_ratio)},
             "burn_rates": status.burn_rates,
             "error_budget_remaining": status.error_budget_remaining,
             "low_traffic": low_traffic,
         },
     )
+
+
+def _whole(events: float | None, ratio: float = 1.0) -> int | None:
+    # Events (or events x error ratio: the bad ones) as a whole number; None where not counted.
+    if events is None or not math.isfinite(events * ratio):
+        return None if events is None else 0
+    return round(events * ratio)
 
 
 def evaluation_time(at: datetime) -> datetime:

@@ -30,6 +30,7 @@ from asrwatch.settings import Settings
 from collector.store import LeaderLock
 from slo.alert import Alert
 from slo.models import SLOAlertState
+from slo.prometheus_source import PrometheusAPI, SLISourceUnavailable, held_open
 from slo.series_cache import SeriesCache
 from slo.snapshot import firing_alerts, slo_statuses
 
@@ -53,8 +54,12 @@ class Transitions:
     leader: bool = True
 
 
-def record_transitions(engine: Engine, alerts: list[Alert], at: datetime) -> Transitions:
-    """Diff the alerts firing at `at` against the open episodes, in one write transaction."""
+def record_transitions(engine: Engine, alerts: list[Alert], at: datetime,
+                       held: Callable[[str, dict[str, str]], bool] | None = None) -> Transitions:
+    """Diff the alerts firing at `at` against the open episodes, in one write transaction. An
+    open episode that `held(slo, labels)` says the source did not judge stays open and keeps
+    firing (so no hook resolves it): its data is missing (`slo.prometheus_source.held_open`),
+    which is not the same as good."""
     out = Transitions()
     current = {a.fingerprint: a for a in alerts}
     with engine.connect() as conn:
@@ -76,6 +81,8 @@ def record_transitions(engine: Engine, alerts: list[Alert], at: datetime) -> Tra
                         row.summary = alert.summary
                         row.annotations = dict(alert.annotations)
                         out.firing.append(Alert(**{**alert.__dict__, "starts_at": row.starts_at}))
+                    elif held is not None and held(row.slo, dict(row.labels or {})):
+                        out.firing.append(row.to_alert())
                     else:
                         row.resolved_at = at
                         row.last_evaluated_at = at
@@ -106,9 +113,12 @@ def record_transitions(engine: Engine, alerts: list[Alert], at: datetime) -> Tra
 
 
 def evaluate_once(engine: Engine, settings: Settings, at: datetime, hooks: Sequence[AlertHook] = (),
-                  cache: SeriesCache | None = None) -> Transitions:
-    alerts = firing_alerts(slo_statuses(engine, settings, at, cache))
-    result = record_transitions(engine, alerts, at)
+                  cache: SeriesCache | None = None, prometheus: PrometheusAPI | None = None) -> Transitions:
+    """One pass. When the SLI source cannot answer (`SLISourceUnavailable`) it raises before
+    anything is recorded: no alert starts or resolves on missing data."""
+    statuses = slo_statuses(engine, settings, at, cache, prometheus)
+    held = held_open(statuses) if settings.sli_source == "prometheus" else None
+    result = record_transitions(engine, firing_alerts(statuses), at, held)
     if result.leader:
         for hook in hooks:
             try:
@@ -138,8 +148,18 @@ def evaluator_job(services: Services) -> Job:
     gauge = Gauge("asrwatch_slo_evaluator_leader", "1 while this replica is the SLO evaluator leader, else 0",
                   registry=services.metrics.registry)
 
+    source_up = Gauge("asrwatch_sli_source_up", "1 when the SLO evaluator's last pass could read its SLI source "
+                      "(sli_source), else 0", ["source"], registry=services.metrics.registry)
+
     def step(at: datetime) -> None:
-        evaluate_once(engine, settings, at, list(services.alert_hooks), services.slo_series)
+        try:
+            evaluate_once(engine, settings, at, list(services.alert_hooks), services.slo_series, services.prometheus)
+        except SLISourceUnavailable as exc:
+            # Nothing recorded, nothing resolved; one line per pass, not a traceback.
+            source_up.labels(settings.sli_source).set(0)
+            log.warning("SLO evaluation skipped: %s", exc)
+            return
+        source_up.labels(settings.sli_source).set(1)
 
     if engine.dialect.name != "postgresql":
         gauge.set(1)

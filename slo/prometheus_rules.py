@@ -44,7 +44,6 @@ from collector.api import DEFAULT_LABEL_VALUES_MAX, OTHER
 from slo.alerting import policy
 from slo.burn_rate import REPORT_WINDOWS
 from slo.evaluation import DEFAULT_RUNBOOK_BASE, runbook_url
-from slo.snapshot import runbook_base as runbook_base_of
 from slo.spec import (
     ALWAYS_LABELLED,
     BAD_COUNTERS_FOR_SLI,
@@ -54,6 +53,7 @@ from slo.spec import (
     format_duration,
     min_events_for,
 )
+from slo.status import runbook_base as runbook_base_of
 
 if TYPE_CHECKING:
     from asrwatch.settings import Settings
@@ -167,6 +167,30 @@ def _ratio(bad: str, total: str) -> str:
     return f"{bad}\n/\n{total}\n"
 
 
+def recorded_windows(spec: SLOSpec) -> tuple[list[int], list[int]]:
+    """(minutes of every `slo:sli_error:ratio_rate<w>` recording, minutes of every
+    `slo:sli_events:increase<w>` one): the reported windows and the tiers' windows; events for
+    the tiers' long windows (their low-traffic guard). The SLO window is recorded too, by
+    `_period_rules` where it is none of these."""
+    tiers = policy(spec.window)
+    windows = sorted(set(REPORT_WINDOWS.values()) | {m for t in tiers for m in (t.long_minutes, t.short_minutes)})
+    return windows, sorted({t.long_minutes for t in tiers})
+
+
+def period_sums(spec: SLOSpec) -> tuple[str, str] | None:
+    """PromQL for the bad and total events over the SLO window from the recorded 5-minute
+    increases (`_period_rules`), or None where the window is a recorded one (no period rules)."""
+    if spec.window_minutes in recorded_windows(spec)[0]:
+        return None
+    sel = f'{{slo="{_escape(spec.name)}"}}'
+    # The group runs every 5m, so each sample is the increase since the previous one; a range
+    # half a step short of the window holds window/5m of them (tested with promtool 2.42,
+    # whose ranges include their start; the half step is meant to keep the count on
+    # Prometheus 3's left-open ranges too, which is not tested).
+    span = format_duration(spec.window - PERIOD_STEP / 2)
+    return f"sum_over_time({PERIOD_BAD}{sel}[{span}])", f"sum_over_time({PERIOD_TOTAL}{sel}[{span}])"
+
+
 def rules_for(spec: SLOSpec, *, min_events: int, runbook_base: str = DEFAULT_RUNBOOK_BASE,
               min_bad_events: float = 0.0) -> list[dict[str, Any]]:
     """Rule groups for one SLO: SLI recordings then alerts (one group, so alerts see this
@@ -176,8 +200,7 @@ def rules_for(spec: SLOSpec, *, min_events: int, runbook_base: str = DEFAULT_RUN
     tiers = policy(spec.window)
     labels = {"slo": spec.name, **spec.sloth_labels(), **spec.labels}
     sel = f'{{slo="{_escape(spec.name)}"}}'
-    windows = sorted(set(REPORT_WINDOWS.values()) | {m for t in tiers for m in (t.long_minutes, t.short_minutes)})
-    event_windows = sorted({t.long_minutes for t in tiers})
+    windows, event_windows = recorded_windows(spec)
     rules: list[dict[str, Any]] = []
     for minutes in windows:
         bad, total = bad_and_total(spec, timedelta(minutes=minutes))
@@ -228,28 +251,21 @@ def rules_for(spec: SLOSpec, *, min_events: int, runbook_base: str = DEFAULT_RUN
     return [
         {"name": f"asrwatch-slo-{spec.name}", "rules": rules},
         {"name": f"asrwatch-slo-{spec.name}-period", "interval": PERIOD_INTERVAL,
-         "rules": _period_rules(spec, labels, sel, recorded=set(windows), current_minutes=tiers[0].short_minutes)},
+         "rules": _period_rules(spec, labels, sel, current_minutes=tiers[0].short_minutes)},
     ]
 
 
-def _period_rules(spec: SLOSpec, labels: dict[str, str], sel: str, *, recorded: set[int],
-                  current_minutes: int) -> list[dict[str, Any]]:
+def _period_rules(spec: SLOSpec, labels: dict[str, str], sel: str, *, current_minutes: int) -> list[dict[str, Any]]:
     """The whole-window ratio from recorded 5-minute increases, and Sloth's metadata."""
     period = format_duration(spec.window)
     rules: list[dict[str, Any]] = []
-    if spec.window_minutes not in recorded:  # a 1d or 3d window is recorded from raw already
+    sums = period_sums(spec)
+    if sums is not None:  # a 1d or 3d window is recorded from raw already
         bad, total = bad_and_total(spec, PERIOD_STEP)
-        # The group runs every 5m, so each sample is the increase since the previous one; a range
-        # half a step short of the window holds window/5m of them (tested with promtool 2.42,
-        # whose ranges include their start; the half step is meant to keep the count on
-        # Prometheus 3's left-open ranges too, which is not tested).
-        span = format_duration(spec.window - PERIOD_STEP / 2)
         rules += [
             {"record": PERIOD_BAD, "expr": bad, "labels": dict(labels)},
             {"record": PERIOD_TOTAL, "expr": total, "labels": dict(labels)},
-            {"record": f"slo:sli_error:ratio_rate{period}",
-             "expr": _ratio(f"sum_over_time({PERIOD_BAD}{sel}[{span}])", f"sum_over_time({PERIOD_TOTAL}{sel}[{span}])"),
-             "labels": dict(labels)},
+            {"record": f"slo:sli_error:ratio_rate{period}", "expr": _ratio(*sums), "labels": dict(labels)},
         ]
     on = f"on ({', '.join(SLOTH_IDENTITY)}) group_left"
     budget = f"slo:error_budget:ratio{sel}"

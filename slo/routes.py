@@ -19,13 +19,20 @@ from sqlalchemy.orm import Session as OrmSession
 
 from asrwatch.services import services_of
 from asrwatch.settings import Settings
-from collector.api import at_or_collector_now, get_engine, get_settings, parse_time, require_read
+from collector.api import (
+    at_or_collector_now,
+    get_engine,
+    get_settings,
+    parse_time,
+    require_read,
+)
 from collector.store import API_ERRORS, error_responses, time_buckets
 from slo.alert_history import Episode, alerts_as_of, routed_to
 from slo.annotations import annotations
-from slo.burn_timeline import series_answer
+from slo.burn_timeline import series_answer, timeline
 from slo.maintenance import config_windows
 from slo.models import SLOAlertState
+from slo.prometheus_source import PrometheusAPI, prometheus_client, prometheus_timeline
 from slo.series_cache import SeriesCache
 from slo.snapshot import firing_alerts, place_alerts, slo_statuses
 from slo.spec import SLOSpecError, min_events_for, slos_from_settings
@@ -34,9 +41,10 @@ router = APIRouter(dependencies=[Depends(require_read)], tags=["slo"], responses
 RESOLVED_LOOKBACK = timedelta(hours=24)
 
 
-def _statuses(engine: Engine, settings: Settings, at: datetime, cache: SeriesCache | None = None):
+def _statuses(engine: Engine, settings: Settings, at: datetime, cache: SeriesCache | None = None,
+              prometheus: PrometheusAPI | None = None):
     try:
-        return slo_statuses(engine, settings, at, cache)
+        return slo_statuses(engine, settings, at, cache, prometheus)
     except SLOSpecError as exc:
         raise HTTPException(500, f"invalid SLO config: {exc}") from None
 
@@ -52,9 +60,10 @@ def _episodes(engine: Engine, at: datetime) -> list[Episode]:
                 for row in rows]
 
 
-def _judged(engine: Engine, settings: Settings, at: datetime, cache: SeriesCache | None):
+def _judged(engine: Engine, settings: Settings, at: datetime, cache: SeriesCache | None,
+            prometheus: PrometheusAPI | None = None):
     """The SLO statuses at `at` with their alerts as recorded where the evaluator judged `at`."""
-    statuses = _statuses(engine, settings, at, cache)
+    statuses = _statuses(engine, settings, at, cache, prometheus)
     episodes = _episodes(engine, at)
     alerts = alerts_as_of(firing_alerts(statuses), episodes, at)
     return place_alerts(statuses, alerts), alerts, episodes
@@ -64,14 +73,16 @@ def _judged(engine: Engine, settings: Settings, at: datetime, cache: SeriesCache
 async def get_slos(request: Request, at: str | None = None, engine: Engine = Depends(get_engine),
                    settings: Settings = Depends(get_settings)) -> dict[str, Any]:
     when = await run_in_threadpool(at_or_collector_now, at, "at", engine, settings.evaluator_clock)
-    statuses, _, _ = await run_in_threadpool(_judged, engine, settings, when, services_of(request).slo_series)
+    services = services_of(request)
+    statuses, _, _ = await run_in_threadpool(_judged, engine, settings, when, services.slo_series, services.prometheus)
     return {"at": when.isoformat(), "slos": [s.to_dict() for s in statuses]}
 
 
-def _alerts(engine: Engine, settings: Settings, at: datetime, state: str, cache: SeriesCache | None) -> list[dict[str, Any]]:
+def _alerts(engine: Engine, settings: Settings, at: datetime, state: str, cache: SeriesCache | None,
+            prometheus: PrometheusAPI | None = None) -> list[dict[str, Any]]:
     out = []
     if state in ("firing", "all"):
-        _, alerts, episodes = _judged(engine, settings, at, cache)
+        _, alerts, episodes = _judged(engine, settings, at, cache, prometheus)
         routed = routed_to(episodes, alerts, at)
         for alert in alerts:
             out.append({**alert.to_dict(), "state": "firing", "routed_to": routed.get(alert.fingerprint, [])})
@@ -93,7 +104,8 @@ async def get_alerts(
     settings: Settings = Depends(get_settings),
 ) -> dict[str, Any]:
     when = await run_in_threadpool(at_or_collector_now, at, "at", engine, settings.evaluator_clock)
-    alerts = await run_in_threadpool(_alerts, engine, settings, when, state, services_of(request).slo_series)
+    services = services_of(request)
+    alerts = await run_in_threadpool(_alerts, engine, settings, when, state, services.slo_series, services.prometheus)
     return {"at": when.isoformat(), "state": state, "alerts": alerts}
 
 
@@ -111,7 +123,8 @@ def parse_group(value: str | None) -> dict[str, str]:
 
 
 def _series(engine: Engine, settings: Settings, name: str, group: str | None, since: str | None,
-            until: str | None, at: str | None, step: str, cache: SeriesCache | None) -> dict[str, Any]:
+            until: str | None, at: str | None, step: str, cache: SeriesCache | None,
+            prometheus: PrometheusAPI | None = None) -> dict[str, Any]:
     try:
         spec = next((s for s in slos_from_settings(settings) if s.name == name), None)
     except SLOSpecError as exc:
@@ -125,10 +138,15 @@ def _series(engine: Engine, settings: Settings, name: str, group: str | None, si
     try:
         width = time_buckets.parse_step(step)
         times = time_buckets.evaluation_times(start, end, width)
-        return series_answer(engine, spec, start, end, width, times, parse_group(group),
-                             cache if cache is not None else SeriesCache(), min_events=min_events_for(spec, settings),
-                             min_bad_events=float(settings.slo_min_bad_events or 0),
-                             configured=config_windows(settings))
+        wanted = parse_group(group)
+        min_events, min_bad = min_events_for(spec, settings), float(settings.slo_min_bad_events or 0)
+        if settings.sli_source == "prometheus":
+            with prometheus_client(settings, prometheus) as api:
+                found = prometheus_timeline(api, spec, times, width, wanted, min_events=min_events, min_bad_events=min_bad)
+        else:
+            found = timeline(engine, spec, times, wanted, cache if cache is not None else SeriesCache(),
+                             min_events=min_events, min_bad_events=min_bad, configured=config_windows(settings))
+        return series_answer(engine, spec, start, end, width, wanted, found)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
 
@@ -147,8 +165,9 @@ async def get_slo_series(
     alert tiers use and the error budget left over the SLO window, each as `/api/v1/slos?at=<t>`
     reports it, and the severity the engine fires there (`firing`, before recorded episodes are
     consulted); the tiers (thresholds) and the recorded alert episodes overlapping the range."""
+    services = services_of(request)
     return await run_in_threadpool(_series, engine, settings, name, group, since, until, at, step,
-                                   services_of(request).slo_series)
+                                   services.slo_series, services.prometheus)
 
 
 @router.get("/api/v1/annotations")

@@ -1,88 +1,42 @@
-"""Every SLO's status as of `at`, read from the rollups: what the API and the evaluator share."""
+"""Every SLO's status as of `at`, read from the rollups (or, with `sli_source: prometheus`, from
+Prometheus: `slo.prometheus_source`): what the API and the evaluator share."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
 from slo.alert import Alert
-from slo.alerting import policy
-from slo.burn_rate import REPORT_WINDOWS
-from slo.evaluation import DEFAULT_RUNBOOK_BASE, GroupStatus, evaluate_slo, series_span
+from slo.evaluation import GroupStatus, evaluate_slo, series_span
 from slo.maintenance import MaintenanceWindow, applied_for, config_windows
 from slo.maintenance_store import windows_between
+from slo.prometheus_source import PrometheusAPI, prometheus_client, prometheus_statuses
 from slo.series import floor_minute
 from slo.series_cache import SeriesCache
 from slo.sli_source import family_key, snapshot_connection, tiered_family
-from slo.spec import SLOSpec, format_duration, min_events_for, slos_from_settings
+from slo.spec import SLOSpec, min_events_for, slos_from_settings
+from slo.status import SLOStatus, runbook_base
 
 if TYPE_CHECKING:
     from asrwatch.settings import Settings
 
-
-@dataclass
-class SLOStatus:
-    spec: SLOSpec
-    groups: list[GroupStatus]
-    # The maintenance windows that dropped events from its SLO window, and whether each covers `at`.
-    maintenance: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        spec = self.spec
-        return {
-            "name": spec.name,
-            "sli": spec.sli,
-            "objective": spec.objective,
-            "window": format_duration(spec.window),
-            "threshold_ms": spec.threshold_ms,
-            "max_wer": spec.max_wer,
-            "max_der": spec.max_der,
-            "filters": dict(spec.filters),
-            "group_by": list(spec.group_by),
-            "alert_tiers": alert_tiers(spec),
-            "burn_windows": burn_windows(),
-            "groups": [g.to_dict() for g in self.groups],
-            "maintenance": self.maintenance,
-        }
+__all__ = ["SLOStatus", "firing_alerts", "place_alerts", "runbook_base", "slo_statuses"]
 
 
-def alert_tiers(spec: SLOSpec) -> list[dict[str, Any]]:
-    """The tiers `evaluate_slo` judges this SLO by (`slo.alerting.policy`: the 30-day tiers with
-    their windows scaled to the SLO's window), so a client draws the thresholds the engine uses
-    instead of a copy of the 30-day ones. `enabled` is false for a tier the spec disables."""
-    out = []
-    for tier in policy(spec.window):
-        long_w, short_w = timedelta(minutes=tier.long_minutes), timedelta(minutes=tier.short_minutes)
-        out.append({
-            "severity": tier.severity, "enabled": spec.alert_enabled(tier.severity),
-            "long_window": format_duration(long_w), "long_window_s": int(long_w.total_seconds()),
-            "short_window": format_duration(short_w), "short_window_s": int(short_w.total_seconds()),
-            "factor": tier.factor,
-        })
-    return out
-
-
-def burn_windows() -> list[dict[str, Any]]:
-    """The windows every group's `burn_rates` reports (`slo.burn_rate.REPORT_WINDOWS`), shortest first."""
-    return [{"window": name, "window_s": minutes * 60} for name, minutes in REPORT_WINDOWS.items()]
-
-
-def runbook_base(settings: Settings | None) -> str:
-    """Where SLO runbook links point in both engines: `Settings.runbook_base` (made absolute on
-    `external_url`), or the default without settings."""
-    return settings.runbook_base if settings is not None else DEFAULT_RUNBOOK_BASE
-
-
-def slo_statuses(engine: Engine, settings: Settings, at: datetime, cache: SeriesCache | None = None) -> list[SLOStatus]:
-    """Per SLO, in config order. SLOs of one family (same SLI, filters and groups) are read in one
+def slo_statuses(engine: Engine, settings: Settings, at: datetime, cache: SeriesCache | None = None,
+                 prometheus: PrometheusAPI | None = None) -> list[SLOStatus]:
+    """Per SLO, in config order, from the configured `sli_source` (Prometheus through `prometheus`,
+    or a client made for this call). From the rollups: SLOs of one family (same SLI, filters and groups) are read in one
     pass, and SLOs that count the same events share one two-resolution series
     (`slo.sli_source.tiered_family`); one series is alive at a time, so memory follows the groups
     and the tiers' windows, not the number of SLOs. Every SLO is read in one snapshot (minutes read
     on demand for a starts_at replay included), so all statuses count the same events. Without a
     cache a fresh one serves this call."""
+    if settings.sli_source == "prometheus":
+        with prometheus_client(settings, prometheus) as api:
+            return prometheus_statuses(api, settings, at)
     specs = slos_from_settings(settings)
     cache = SeriesCache() if cache is None else cache
     families: dict[tuple, list[SLOSpec]] = {}

@@ -5,7 +5,7 @@ silences (also drawn as markers on every time axis)."""
 import altair as alt
 import streamlit as st
 
-from dashboards import loaders, timecharts, ui
+from dashboards import loaders, sample_captions, timecharts, ui
 from dashboards import series_frames as sf
 from dashboards import transforms as tf
 
@@ -45,6 +45,8 @@ marks = sf.annotations_frame(data["annotations"].data, data.view.since, data.vie
 st.subheader("Burn rate over time")
 if ui.available(data["slos"], "Burn rates"):
     burns = tf.burn_frame(data["slos"].data)
+    if note := sample_captions.sli_source_caption(data["slos"].data):
+        st.caption(note)
     if burns.empty:
         st.info("No SLOs are configured on this collector.")
     else:

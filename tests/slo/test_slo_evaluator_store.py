@@ -147,3 +147,20 @@ def test_an_episode_that_late_data_extends_is_reopened_not_duplicated(store):
     with OrmSession(engine) as db:
         rows = db.scalars(select(SLOAlertState).where(SLOAlertState.slo == "reopen")).all()
     assert len(rows) == 1 and rows[0].resolved_at is None
+
+
+def test_an_episode_the_source_did_not_judge_stays_open_and_firing(store):
+    """`sli_source: prometheus` (`slo.prometheus_source.held_open`): a group whose recordings are
+    missing neither resolves in the store nor leaves the hooks' firing list (the router would
+    send a resolve for it)."""
+    engine, _ = store
+    at = datetime(2031, 1, 1, tzinfo=timezone.utc)
+    labels = {"alertname": "SLOErrorBudgetBurn", "slo": "held", "severity": "page", "region": "eu"}
+    alert = Alert(name="SLOErrorBudgetBurn", severity="page", labels=labels, summary="s", runbook_url="/r",
+                  starts_at=at)
+    record_transitions(engine, [alert], at)
+    kept = record_transitions(engine, [], at + timedelta(minutes=1), held=lambda slo, lab: slo == "held")
+    assert not kept.resolved and [a.fingerprint for a in kept.firing] == [alert.fingerprint]
+    assert kept.firing[0].starts_at == at
+    resolved = record_transitions(engine, [], at + timedelta(minutes=2), held=lambda slo, lab: False)
+    assert [a.fingerprint for a in resolved.resolved] == [alert.fingerprint]
