@@ -31,7 +31,8 @@ def _config(tmp_path: Path, data: dict) -> Path:
 
 
 def _invoke(args: list[str]):
-    return CliRunner().invoke(app, args)
+    # A wide terminal: the error panel would wrap a long path (a pytest-xdist worker's tmp_path).
+    return CliRunner().invoke(app, args, env={"COLUMNS": "1000"})
 
 
 def test_slo_validate_refuses_slo_for_slos(tmp_path):
