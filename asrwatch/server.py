@@ -24,17 +24,8 @@ from asrwatch import __version__
 from asrwatch.jobs import Job, JobRunner, Lockstep
 from asrwatch.services import Services
 from asrwatch.settings import Settings
-from collector.api import (
-    BodyLimit,
-    CollectorMetrics,
-    Limit,
-    RateLimiter,
-    api_docs,
-    health,
-    ingest,
-    query,
-    runbooks,
-)
+from collector.api import (BodyLimit, CollectorMetrics, Limit, RateLimiter, api_docs, health, ingest, query,
+                           runbooks)
 from collector.store import (
     Dimensions,
     StorePolicy,

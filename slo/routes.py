@@ -19,13 +19,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from asrwatch.services import services_of
 from asrwatch.settings import Settings
-from collector.api import (
-    at_or_collector_now,
-    get_engine,
-    get_settings,
-    parse_time,
-    require_read,
-)
+from collector.api import at_or_collector_now, get_engine, get_settings, parse_time, require_read
 from collector.store import API_ERRORS, error_responses, time_buckets
 from slo.alert_history import Episode, alerts_as_of, routed_to
 from slo.annotations import annotations
