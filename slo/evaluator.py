@@ -82,6 +82,8 @@ def record_transitions(engine: Engine, alerts: list[Alert], at: datetime,
                         row.annotations = dict(alert.annotations)
                         out.firing.append(Alert(**{**alert.__dict__, "starts_at": row.starts_at}))
                     elif held is not None and held(row.slo, dict(row.labels or {})):
+                        # Still firing as far as anyone can tell: the API and the router keep it.
+                        row.last_evaluated_at = at
                         out.firing.append(row.to_alert())
                     else:
                         row.resolved_at = at

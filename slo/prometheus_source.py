@@ -88,7 +88,7 @@ class PrometheusAPI:
                     ) -> list[tuple[dict[str, str], dict[datetime, float]]]:
         """Per series: its value at each step from `start` to `end` where it has one."""
         data = self._post("/api/v1/query_range", {"query": expr, "start": f"{start.timestamp():.3f}",
-                                                  "end": f"{end.timestamp():.3f}", "step": f"{step.total_seconds():g}"},
+                                                  "end": f"{end.timestamp():.3f}", "step": str(int(step.total_seconds()))},
                           "matrix")
         return self._parsed(lambda: [
             (item["metric"], {datetime.fromtimestamp(float(t), tz=timezone.utc): float(v) for t, v in item["values"]})
@@ -210,6 +210,12 @@ def read_groups(api: PrometheusAPI, specs: Sequence[SLOSpec], at: datetime) -> d
         spec, match = by_name.get(labels.get("slo", "")), RECORDED.match(labels.get("__name__", ""))
         if spec is None or match is None or out[spec.name].problem:
             continue
+        missing = [d for d in spec.group_by if d not in labels]
+        if missing:  # rules exported before the SLO grouped by these
+            out[spec.name].problem = (f"Prometheus' rules do not group by {', '.join(missing)}: export and load "
+                                      "the rules again")
+            out[spec.name].groups.clear()
+            continue
         group = out[spec.name].groups.setdefault(_key(spec, labels), GroupReadings())
         (group.ratios if match.group(1).startswith("sli_error") else group.events)[_minutes(match.group(2))] = value
     for spec in judged:
@@ -255,11 +261,15 @@ def decide(spec: SLOSpec, readings: Sequence[GroupReadings], *, min_events: int,
 
     ratios, events, bad = [], [], []
     for tier in tiers:
-        r_long = grid(r.ratios.get(tier.long_minutes, math.nan) for r in readings)
+        # A long window without its events recording is not judged (PromQL's `and` drops it too).
+        r_long = grid(r.ratios.get(tier.long_minutes, math.nan) if tier.long_minutes in r.events else math.nan
+                      for r in readings)
         n_long = grid(r.events.get(tier.long_minutes, 0.0) for r in readings)
         ratios.append((r_long, grid(r.ratios.get(tier.short_minutes, math.nan) for r in readings)))
         events.append(n_long)
-        bad.append(np.nan_to_num(r_long * n_long))
+        # Bad events are whole numbers recorded as ratio x events: "at least N" is "more than
+        # N - 0.5", as the exported rules test it (`prometheus_rules.rules_for`).
+        bad.append(np.where(np.nan_to_num(r_long * n_long) > min_bad_events - 0.5, np.inf, 0.0))
     return tier_decisions(tiers, spec.objective, min_events, min_bad_events, ratios=ratios, long_events=events,
                           long_bad=bad)
 
@@ -325,17 +335,20 @@ def prometheus_statuses(api: PrometheusAPI, settings: Settings, at: datetime) ->
 
 def held_open(statuses: Sequence[SLOStatus]) -> Callable[[str, dict[str, str]], bool]:
     """For the evaluator: whether an open episode (its SLO and labels) must stay open though
-    nothing fires for it, because the source did not judge its group (its SLO's rules missing or
-    stale, or its group's recordings absent). An episode of an SLO no longer configured, or
-    without a label the SLO now groups by, is not held: it resolves, as in `local` mode."""
+    nothing fires for it, because the source did not judge its SLO (its rules missing or stale,
+    or none of its recordings there: its targets not scraped). An episode of an SLO no longer
+    configured, or without a label the SLO now groups by, is not held: it resolves, as in
+    `local` mode."""
     by_name = {s.spec.name: s for s in statuses}
-    judged = {(s.spec.name, tuple(sorted(g.labels.items()))) for s in statuses for g in s.groups}
 
     def held(slo: str, labels: dict[str, str]) -> bool:
         status = by_name.get(slo)
         if status is None or any(d not in labels for d in status.spec.group_by):
             return False
-        return status.problem is not None or (slo, tuple(sorted((d, labels[d]) for d in status.spec.group_by))) not in judged
+        # The SLO's data is missing as a whole (no recordings, or rules that do not match it):
+        # nothing is judged. One group missing while others are recorded is a group gone (a
+        # retired model version): it resolves, as in `local` mode, rather than page forever.
+        return status.problem is not None or not status.groups
 
     return held
 
@@ -404,7 +417,7 @@ def prometheus_timeline(api: PrometheusAPI, spec: SLOSpec, times: Sequence[datet
                          "values: choose a group (group=k=v,...) or a longer step")
     left: dict[Key, dict[datetime, float]] = {}
     bad, total = period_sums(spec) or bad_and_total(spec, spec.window)
-    for labels, values in _values_at(api, f"1 - ({bad}) / ({total}) / {budget!r}", times, step):
+    for labels, values in _values_at(api, f"1 - clamp_max(({bad}) / ({total}), 1) / {budget!r}", times, step):
         left.setdefault(_key(spec, labels), {}).update({t: v for t, v in values.items() if math.isfinite(v)})
     keys = sorted(readings)
     grid = [readings[k].get(t) or GroupReadings() for k in keys for t in times]

@@ -19,7 +19,8 @@ from collector.measures import PLACEHOLDER, WordErrors, redact, redact_strings, 
 from collector.store.database import dialect_insert
 from collector.store.dimension_budget import committed_write
 from collector.store.dimensions import dimensions_of
-from collector.store.models import Sample, Session, SessionKey, Stage
+from collector.store.id_lookup import ids_in, insert_keys
+from collector.store.models import Sample, Session, Stage
 from collector.store.partitions import ensure_days
 from collector.store.pg_batch import insert_new_sessions
 from collector.store.node_rollups import apply_node_rows, fold_nodes
@@ -148,15 +149,8 @@ def _store_sampled(engine: Engine, batch: SessionBatch, policy: StorePolicy) -> 
             inserted = set(stored.columns["session_id"])
         else:
             inserted = insert_new_sessions(conn, stored)
-        counted = [{"session_id": sid, "received_at": batch.columns["received_at"][0]}
-                   for sid, k in zip(ids, keep) if not k and sid not in seen]
-        if counted:
-            insert = dialect_insert(conn, SessionKey.__table__).on_conflict_do_nothing(index_elements=["session_id"])
-            if engine.dialect.name == "sqlite":
-                conn.execute(insert, counted)
-                inserted.update(row["session_id"] for row in counted)
-            else:
-                inserted.update(conn.execute(insert.returning(SessionKey.__table__.c.session_id), counted).scalars())
+        inserted |= insert_keys(conn, [sid for sid, k in zip(ids, keep) if not k and sid not in seen],
+                                batch.columns["received_at"][0])
         fresh = batch if len(inserted) == len(batch) else batch.select([sid in inserted for sid in ids])
         apply_deltas(conn, fold_sessions(fresh))
         apply_node_rows(conn, fold_nodes(fresh))
@@ -171,13 +165,7 @@ def batch_days(batch: SessionBatch) -> set[date]:
 def _known_ids(conn: Connection, ids: Sequence[str], span: tuple[datetime, datetime]) -> set[str]:
     """The ids stored as sessions whose event time lies in `span` (on PostgreSQL only those days'
     partitions are read) or counted as session keys already."""
-    table = Session.__table__
-    found = counted_ids(conn, ids)
-    for start in range(0, len(ids), 900):
-        query = select(table.c.session_id).where(table.c.session_id.in_(ids[start:start + 900]),
-                                                 table.c.ts >= span[0], table.c.ts < span[1])
-        found.update(conn.execute(query).scalars())
-    return found
+    return counted_ids(conn, ids) | ids_in(conn, "sessions", ids, span)
 
 
 EPOCH_DAY = EPOCH.date()

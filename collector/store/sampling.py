@@ -29,6 +29,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from collector.store.database import read_connection, write_transaction
+from collector.store.id_lookup import ids_in
 from collector.store.per_engine import PerEngine
 from collector.store.models import SessionKey
 
@@ -103,9 +104,7 @@ def prune_keys(engine: Engine, before: datetime) -> int:
 
 def counted_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
     """Of `ids`, those counted but not stored (sampled out)."""
-    table = SessionKey.__table__
-    return {sid for start in range(0, len(ids), 900) for sid in conn.execute(
-        select(table.c.session_id).where(table.c.session_id.in_(ids[start:start + 900]))).scalars()}
+    return ids_in(conn, "session_keys", ids)
 
 
 def counted_only(engine: Engine, session_id: str) -> bool:

@@ -108,14 +108,34 @@ def test_the_console_says_where_the_slis_come_from():
     assert "Prometheus" in (sli_source_caption({"slos": [{"name": "a", "sli_source": "prometheus"}]}) or "")
 
 
-def test_open_alerts_of_groups_prometheus_did_not_judge_are_held_open():
+def test_open_alerts_are_held_only_while_their_slo_is_not_judged():
     eu_readings = _readings(m5=0.0, h1=0.0)
+    eu_readings.events = {60: 100.0}
     judged = SLOStatus(SPEC, group_statuses(SPEC, {("eu",): eu_readings}, AT, min_events=10, base="/runbooks",
                                             min_bad_events=0.0), source="prometheus")
     held = held_open([judged])
     assert not held("availability", {"region": "eu", "severity": "page"})  # judged: nothing fires, it resolves
-    assert held("availability", {"region": "us", "severity": "page"})  # no recordings for us: missing, not good
+    # Other groups are recorded, this one is gone (a retired model version): it resolves too.
+    assert not held("availability", {"region": "us", "severity": "page"})
     assert not held("availability", {"severity": "page"})  # the SLO now groups by region: a stale episode
     assert not held("removed-slo", {"region": "us"})  # an SLO no longer configured resolves as in local mode
+    # None of the SLO's recordings (targets not scraped), or rules that do not match it: held.
+    assert held_open([SLOStatus(SPEC, [], source="prometheus")])("availability", {"region": "eu"})
     stale = SLOStatus(SPEC, [], source="prometheus", problem="rules exported for another objective")
     assert held_open([stale])("availability", {"region": "eu"})
+
+
+def test_a_long_window_without_its_events_recording_fires_nothing():
+    readings = _readings(m5=0.5, h1=0.5)  # hot ratios, but no slo:sli_events:increase1h
+    (group,) = group_statuses(SPEC, {("eu",): readings}, AT, min_events=10, base="/runbooks", min_bad_events=0.0)
+    assert group.alerts == []
+
+
+def test_bad_events_recorded_as_a_ratio_count_as_whole_events():
+    # 8 bad of 49: the recordings give 8/49 and 49, whose product is 7.999...; the local engine
+    # and the exported rules (> N - 0.5) count 8 bad events, enough for min_bad_events 8.
+    readings = _readings(m5=8 / 49, h1=8 / 49)
+    readings.events = {60: 49.0}
+    (group,) = group_statuses(SPEC, {("eu",): readings}, AT, min_events=10, base="/runbooks", min_bad_events=8.0)
+    (ticket,) = group.alerts
+    assert ticket.severity == "ticket" and ticket.annotations["low_traffic"] == "true"
