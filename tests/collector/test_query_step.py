@@ -158,3 +158,14 @@ def test_latency_kind_answers_only_the_latencies_asked_for(client):
     for bad in ("final,p99", ",", "Final"):
         response = client.get("/api/v1/latency", params={**params, "kind": bad})
         assert response.status_code == 422 and response.json()["detail"].startswith("kind:"), bad
+
+
+@pytest.mark.parametrize("path", ["/api/v1/latency", "/api/v1/wer", "/api/v1/cost", "/api/v1/sessions",
+                                  "/api/v1/samples"])
+def test_a_misspelt_filter_is_refused_by_name_not_ignored(client, path):
+    """`?regoin=eu` once answered for every region; a filter, declared parameters and both together
+    still answer."""
+    window = {"since": SINCE.isoformat(), "until": UNTIL.isoformat()}
+    wrong = client.get(path, params={**window, "regoin": "eu"})
+    assert wrong.status_code == 422 and wrong.json()["detail"].startswith("regoin: not a query parameter of")
+    assert client.get(path, params={**window, "region": "eu", "limit": 10}).status_code == 200

@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.concurrency import run_in_threadpool
 
 from asrwatch.services import services_of
@@ -50,6 +51,20 @@ WER_STEP = Query(None, description="e.g. 1h, 1d: one row per (bucket start t, gr
 
 
 def _filters(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
+    """The dimension filters among the query parameters. A parameter that is neither a filter nor
+    one the endpoint declares is refused, by name: `?regoin=eu` would otherwise answer for every
+    region, and look like an answer for eu."""
+    route = request.scope.get("route")
+    declared: set[str] = set()
+    stack = [route.dependant] if isinstance(route, APIRoute) else []
+    while stack:  # the endpoint's own query parameters and its dependencies'
+        dependant = stack.pop()
+        declared.update(p.alias for p in dependant.query_params)
+        stack.extend(dependant.dependencies)
+    unknown = sorted(set(request.query_params) - set(allowed) - declared)
+    if unknown:
+        raise HTTPException(422, f"{unknown[0]}: not a query parameter of {request.url.path} (filters: "
+                                 f"{', '.join(allowed)}; see /docs for the others)")
     return {k: v for k, v in request.query_params.items() if k in allowed}
 
 
