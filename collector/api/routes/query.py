@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any, Literal
@@ -63,7 +64,10 @@ def _filters(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
         stack.extend(dependant.dependencies)
     unknown = sorted(set(request.query_params) - set(allowed) - declared)
     if unknown:
-        raise HTTPException(422, f"{unknown[0]}: not a query parameter of {request.url.path} (filters: "
+        name = unknown[0]
+        # Named first, as every error is; a name that is not a plain word is quoted after `query`.
+        where = name if re.fullmatch(r"[\w.\[\]-]+", name) else f"query: parameter {name[:64]!r}"
+        raise HTTPException(422, f"{where}: not a query parameter of {request.url.path} (filters: "
                                  f"{', '.join(allowed)}; see /docs for the others)")
     return {k: v for k, v in request.query_params.items() if k in allowed}
 
