@@ -15,14 +15,7 @@ def check_config(settings: Settings) -> list[str]:
     """One line per section that parsed; raises ValueError naming the section and key otherwise.
     The same parsers `serve` runs at start (asrwatch.server), minus the database."""
     from drift import DriftConfig
-    from slo import (
-        cache_watch,
-        cost_watch,
-        load_router_config,
-        prometheus_source_problems,
-        rollout_actuators,
-        slos_from_settings,
-    )
+    from slo import cache_watch, check_sli_source, cost_watch, load_router_config, rollout_actuators, slos_from_settings
     from slo.maintenance import config_windows
 
     specs = slos_from_settings(settings)
@@ -32,9 +25,7 @@ def check_config(settings: Settings) -> list[str]:
     cache = cache_watch.CacheWatchConfig.from_settings(settings)
     acting = rollout_actuators(settings)
     windows = config_windows(settings, specs)
-    problems = prometheus_source_problems(settings)
-    if problems:
-        raise ValueError("sli_source: prometheus: " + "; ".join(problems))
+    check_sli_source(settings)
     source = f"prometheus at {settings.prometheus.url}" if settings.prometheus and settings.sli_source == "prometheus" \
         else "local rollups"
     return [

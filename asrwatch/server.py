@@ -49,10 +49,10 @@ from slo import (
     SeriesCache,
     SLISourceUnavailable,
     cache_watch,
+    check_sli_source,
     cost_watch,
     evaluator_job,
     metrics_needs,
-    prometheus_source_problems,
     slos_from_settings,
 )
 from slo import routes as slo_routes
@@ -90,9 +90,7 @@ def _dimensions(settings: Settings, engine: Engine) -> Dimensions:
 
 def build_services(settings: Settings) -> Services:
     config_windows(settings, slos_from_settings(settings))  # a bad maintenance window fails here, named
-    problems = prometheus_source_problems(settings)  # an SLO Prometheus cannot judge fails here, named
-    if problems:
-        raise ValueError("sli_source: prometheus: " + "; ".join(problems))
+    check_sli_source(settings)  # an SLO Prometheus cannot judge fails here, named
     engine = make_engine(settings.database_url)
     store = settings.store
     configure_sampling(engine, StorePolicy(store.sessions, store.sample_rate, tuple(store.always), store.dedupe_hours))

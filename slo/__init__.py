@@ -8,11 +8,7 @@ The alert router (`slo.router`) and the rollout judge (`slo.rollout`) live besid
 from slo import cache_watch, cost_watch, routes  # modules other packages use whole
 from slo.alert import Alert, fingerprint
 from slo.evaluator import AlertHook, evaluator_job
-from slo.prometheus_source import (
-    PrometheusAPI,
-    SLISourceUnavailable,
-    prometheus_source_problems,
-)
+from slo.prometheus_source import PrometheusAPI, SLISourceUnavailable, check_sli_source
 from slo.rollout.actuators import from_settings as rollout_actuators
 from slo.router.config import load_router_config
 from slo.router.service import AlertRouter
@@ -23,6 +19,7 @@ __all__ = [
     "Alert",
     "AlertHook",
     "AlertRouter",
+    "check_sli_source",
     "cache_watch",
     "cost_watch",
     "evaluator_job",
@@ -30,7 +27,6 @@ __all__ = [
     "load_router_config",
     "metrics_needs",
     "PrometheusAPI",
-    "prometheus_source_problems",
     "rollout_actuators",
     "routes",
     "SeriesCache",

@@ -353,12 +353,12 @@ def held_open(statuses: Sequence[SLOStatus]) -> Callable[[str, dict[str, str]], 
     return held
 
 
-def prometheus_source_problems(settings: Settings) -> list[str]:
-    """Why Prometheus could not judge these SLOs as the local engine would, one line each: an SLI
-    the rules have no form for. Grouping past the /metrics label budget only warns (the rules'
-    `__other__` group), as `asrwatch slo rules` does."""
+def check_sli_source(settings: Settings) -> None:
+    """ValueError naming each SLO Prometheus could not judge as the local engine would (an SLI the
+    rules have no form for); `serve` and `asrwatch check` refuse such a config. Grouping past the
+    /metrics label budget only warns (the rules' `__other__` group), as `asrwatch slo rules` does."""
     if settings.sli_source != "prometheus":
-        return []
+        return
     specs = slos_from_settings(settings)
     problems = []
     for spec in specs:
@@ -366,9 +366,10 @@ def prometheus_source_problems(settings: Settings) -> list[str]:
             bad_and_total(spec, spec.window)
         except NotExportable as exc:
             problems.append(str(exc))
+    if problems:
+        raise ValueError("sli_source: prometheus: " + "; ".join(problems))
     for warning in folding_warnings(specs, settings):
         log.warning("sli_source prometheus: %s", warning)
-    return problems
 
 
 def _values_at(api: PrometheusAPI, expr: str, times: Sequence[datetime], step: timedelta

@@ -107,17 +107,25 @@ def test_store_settings_typos_and_contradictions_are_errors():
         Settings(store={"sessions": "sample", "sample_rate": 0.1, "always": ["failure"]})
 
 
-def test_session_keys_are_pruned_after_the_dedupe_horizon(database_url):
-    from datetime import datetime, timedelta, timezone
-
-    from collector.store import (SessionIn, StorePolicy, configure_sampling, make_engine, migrate, prune_session_keys,
-                                 store_sessions)
+def _sampling_almost_all_out(database_url: str, prefix: str, count: int):
+    """A migrated store that keeps almost no session (no class always kept), and `count` sessions
+    for it: each will be counted and only its id kept."""
+    from collector.store import SessionIn, StorePolicy, configure_sampling, make_engine, migrate
 
     engine = make_engine(database_url)
     migrate(engine)
     configure_sampling(engine, StorePolicy("sample", 0.0001, always=()))
-    records = [SessionIn.model_validate({"session_id": f"k-{i}", "ts": "2026-11-02T10:00:00Z", "model_version": "m",
-                                         "status": "ok"}) for i in range(20)]
+    records = [SessionIn.model_validate({"session_id": f"{prefix}-{i}", "ts": "2026-11-02T10:00:00Z",
+                                         "model_version": "m", "status": "ok"}) for i in range(count)]
+    return engine, records
+
+
+def test_session_keys_are_pruned_after_the_dedupe_horizon(database_url):
+    from datetime import datetime, timedelta, timezone
+
+    from collector.store import prune_session_keys, store_sessions
+
+    engine, records = _sampling_almost_all_out(database_url, "k", 20)
     received = datetime(2026, 11, 2, 10, 1, tzinfo=timezone.utc)
     assert len(store_sessions(engine, records, received).accepted) == 20
     assert len(store_sessions(engine, records, received).accepted) == 0  # within the horizon: a retry
@@ -129,13 +137,9 @@ def test_session_keys_are_pruned_after_the_dedupe_horizon(database_url):
 def test_a_retry_after_sampling_was_turned_off_is_still_counted_once(database_url):
     from datetime import datetime, timezone
 
-    from collector.store import SessionIn, StorePolicy, configure_sampling, make_engine, migrate, store_sessions
+    from collector.store import StorePolicy, configure_sampling, store_sessions
 
-    engine = make_engine(database_url)
-    migrate(engine)
-    configure_sampling(engine, StorePolicy("sample", 0.0001, always=()))
-    records = [SessionIn.model_validate({"session_id": f"r-{i}", "ts": "2026-11-02T10:00:00Z", "model_version": "m",
-                                         "status": "ok"}) for i in range(10)]
+    engine, records = _sampling_almost_all_out(database_url, "r", 10)
     at = datetime(2026, 11, 2, 10, 1, tzinfo=timezone.utc)
     assert len(store_sessions(engine, records, at).accepted) == 10  # counted, ids kept
     configure_sampling(engine, StorePolicy())  # every session stored from now on (or another replica's config)
