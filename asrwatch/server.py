@@ -30,6 +30,7 @@ from collector.store import (
     Dimensions,
     StorePolicy,
     apply_retention,
+    checkpoint_wal,
     compaction_pass,
     configure_dimension_budget,
     configure_dimensions,
@@ -121,6 +122,8 @@ def jobs(services: Services, *, housekeeping: bool = True) -> list[Job]:
     if housekeeping:
         out.append(Job("rollup compaction", settings.compaction_interval_s, lambda at: compaction_pass(engine, at),
                        log=logging.getLogger("collector.compaction")))
+        if engine.dialect.name == "sqlite":  # the WAL copied back here, not inside an ingest commit
+            out.append(Job("WAL checkpoint", 1.0, lambda at: checkpoint_wal(engine), clock="wall", log=log))
         # Ids of sessions counted but not stored, kept for retries only (pruned under any policy:
         # a collector switched back to storing everything still empties the table).
         hours = settings.store.dedupe_hours

@@ -65,7 +65,12 @@ def compression_ratio(text: str) -> float:
 def max_compression_ratio(text: str) -> float:
     """The highest compression ratio over the stripped transcript's windows of `WINDOW_BYTES`
     bytes (the whole text when it is no longer than that): `compression_ratio` of each."""
-    data = text.strip().encode("utf-8")
+    return _max_ratio(text.strip().encode("utf-8"))
+
+
+def _max_ratio(data: bytes) -> float:
+    if len(data) <= WINDOW_BYTES:  # nearly every transcript: no windows to build and compare
+        return len(data) / len(zlib.compress(data))
     return max(len(window) / len(zlib.compress(window)) for window in _windows(data))
 
 
@@ -77,11 +82,15 @@ def _windows(data: bytes) -> list[bytes]:
 
 
 _NO_PUNCTUATION = str.maketrans("", "", _PUNCTUATION)
+_ASCII_PUNCTUATION = "".join(c for c in _PUNCTUATION if c.isascii()).encode("ascii")
 
 
 def loop_words(text: str) -> list[str]:
     """The words the loop check compares: lowercased, punctuation removed (in C, one pass)."""
-    return text.lower().translate(_NO_PUNCTUATION).split()
+    lowered = text.lower()
+    if lowered.isascii():  # most transcripts: bytes.translate deletes at C speed, str.translate maps char by char
+        return lowered.encode("ascii").translate(None, _ASCII_PUNCTUATION).decode("ascii").split()
+    return lowered.translate(_NO_PUNCTUATION).split()
 
 
 def ngram_loop(words: list[str], max_n: int = LOOP_MAX_N, repeats: int = LOOP_REPEATS) -> int | None:
@@ -125,7 +134,8 @@ def hallucination_reasons(text: str | None, speech_absent: float | None = None) 
     # words: a text with fewer (a set, cheap) has none to look for.
     if len(words) - len(set(words)) >= LOOP_REPEATS - 1 and ngram_loop(words) is not None:
         mask |= LOOP
-    if len(text.strip().encode("utf-8")) >= MIN_BYTES and max_compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD:
+    data = text.strip().encode("utf-8")
+    if len(data) >= MIN_BYTES and _max_ratio(data) > COMPRESSION_RATIO_THRESHOLD:
         mask |= COMPRESSION
     return mask
 

@@ -7,6 +7,7 @@ queries. It imports nothing from the HTTP layer, the SLO engine, drift or the co
 from collector.store import audit, bucketed, histogram_sql, queries, throughput_query, time_buckets
 from collector.store.clock import EARLIEST, LATEST, evaluation_time, watermark
 from collector.store.compaction import compaction_pass
+from collector.store.wal_checkpoint import checkpoint as checkpoint_wal
 from collector.store.database import (
     dialect_insert,
     ingest_turn,
@@ -19,7 +20,7 @@ from collector.store.database import (
 from collector.store.diarization_query import diarization_by_group
 from collector.store.dimension_budget import DimensionBudget
 from collector.store.dimension_budget import configure as configure_dimension_budget
-from collector.store.dimensions import FIXED_ONLY, Dimensions, attribute_problem, dimensions_of
+from collector.store.dimensions import FIXED_ONLY, Dimensions, attribute_problem, attribute_problems, dimensions_of
 from collector.store.dimensions import check_names as check_dimension_names
 from collector.store.dimensions import configure as configure_dimensions
 from collector.store.ingest import score_and_store_samples, store_sessions, store_stages
@@ -59,6 +60,7 @@ from collector.store.schemas import (
     SessionIn,
     describe_error,
     error_responses,
+    sessions_without_nul,
 )
 from collector.store.session_batch import UNKNOWN, SessionBatch
 
@@ -66,12 +68,14 @@ __all__ = [
     "API_ERRORS",
     "apply_retention",
     "attribute_problem",
+    "attribute_problems",
     "audit",
     "bucketed",
     "AuditEntry",
     "Base",
     "compacted_through",
     "check_dimension_names",
+    "checkpoint_wal",
     "compaction_pass",
     "configure_dimension_budget",
     "configure_dimensions",
@@ -125,6 +129,7 @@ __all__ = [
     "SessionBatch",
     "SessionFields",
     "SessionIn",
+    "sessions_without_nul",
     "StorePolicy",
     "STATUSES",
     "FALLBACK_BACKEND",

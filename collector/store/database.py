@@ -21,6 +21,7 @@ from collector.store.histogram_text import add_histogram_text
 from collector.store.per_engine import PerEngine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+WAL_AUTOCHECKPOINT_PAGES = 10_000  # 40 MiB of WAL at SQLite's 4 KiB pages
 _MIGRATION_LOCK_ID = 0x61737277  # "asrw": serializes concurrent replicas running migrations
 
 
@@ -66,6 +67,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # Checkpoints run in the server's background job (`collector.store.wal_checkpoint`); a writer
+    # copies the WAL back itself only past this many pages (the default, 1,000, was every third batch).
+    cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     cur.close()
     # The rollup upsert adds histograms in SQL (collector.store.rollups._upsert_sql).
     dbapi_conn.create_function("asrwatch_hist_add", 2, add_histogram_text, deterministic=True)

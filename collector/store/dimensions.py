@@ -113,6 +113,40 @@ def stored_value(value: Any) -> str | None:
     return value
 
 
+_TEXT_OR_NONE = frozenset({str, type(None)})
+
+
+def stored_values(values: Sequence[Any]) -> list[str | None]:
+    """`stored_value` of each value. A batch holds few distinct values of a dimension: when all
+    are strings (or unset), each distinct one is worked out once. (Only then: 1, 1.0 and True are
+    equal as set members, but not as stored values.)"""
+    if set(map(type, values)) <= _TEXT_OR_NONE:
+        stored = {value: stored_value(value) for value in set(values)}
+        return [stored[value] for value in values]
+    return [stored_value(value) for value in values]
+
+
+def attribute_problems(attributes: Sequence[Mapping[str, Any] | None], names: Sequence[str]) -> dict[int, str]:
+    """`attribute_problem` of each session's attributes, by index, where it has one: each distinct
+    string judged once per dimension (as `stored_values` does), anything else one by one."""
+    suspects: set[int] = set()
+    for name in names:
+        values = [a.get(name) if a else None for a in attributes]
+        if set(map(type, values)) <= _TEXT_OR_NONE and all(_accepted(v, name) for v in set(values)):
+            continue
+        suspects.update(i for i, value in enumerate(values) if not _accepted(value, name))
+    problems = {i: attribute_problem(attributes[i], names) for i in sorted(suspects)}
+    return {i: problem for i, problem in problems.items() if problem is not None}
+
+
+def _accepted(value: Any, name: str) -> bool:
+    try:
+        value_of(value, name)
+    except ValueError:
+        return False
+    return True
+
+
 def attribute_problem(attributes: Mapping[str, Any] | None, names: Iterable[str]) -> str | None:
     """Why a session's `attributes` cannot give the configured dimensions their values (naming
     `attributes.<name>`), or None. Judged as sent; `stored_value` fits what redaction lengthens."""

@@ -11,15 +11,18 @@ without end). Rows go in key order, as the slice rollups do, so replicas never d
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.engine import Connection
 
 from collector.measures import groups_of
-from collector.store.database import dialect_insert
 from collector.store.dimension_budget import OTHER, budget_of
 from collector.store.models import NodeRollup
 from collector.store.rollups import EPOCH
@@ -86,9 +89,16 @@ def apply_node_rows(conn: Connection, rows: list[NodeRow]) -> None:
         budget.count_folded_on_commit(conn, {"node": sum(r["sessions"] for r in rows if r["node"] in nodes)})
         rows = _merged([{**r, "node": OTHER if r["node"] in nodes else r["node"],
                          "pool": OTHER if r["pool"] in pools else r["pool"]} for r in rows])
-    insert = dialect_insert(conn, _TABLE)
-    most = func.greatest if conn.dialect.name == "postgresql" else func.max  # SQLite's max(a, b) is scalar
-    conn.execute(insert.on_conflict_do_update(
+    conn.execute(_upsert(conn.dialect.name), rows)
+
+
+@functools.cache
+def _upsert(dialect: str) -> Insert:
+    """The node rows' upsert, built once per dialect: building it took about a millisecond, a
+    fifth of a small batch's fold (SQLAlchemy caches the compiled form, not the construction)."""
+    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(_TABLE)
+    most = func.greatest if dialect == "postgresql" else func.max  # SQLite's max(a, b) is scalar
+    return insert.on_conflict_do_update(
         index_elements=["minute", "node", "pool"],
         set_={**{name: _TABLE.c[name] + insert.excluded[name] for name in _SUMS},
-              "streams_max": most(_TABLE.c.streams_max, insert.excluded.streams_max)}), rows)
+              "streams_max": most(_TABLE.c.streams_max, insert.excluded.streams_max)})

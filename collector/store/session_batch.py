@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from collector.measures import hallucination, hypothesis_words, redact, redact_strings
-from collector.store.dimensions import FIXED_ONLY, Dimensions, stored_value
+from collector.store.dimensions import FIXED_ONLY, Dimensions, stored_values
 from collector.store.models import CUSTOM_SLOTS, ROLLUP_DIMENSIONS, Session
 from collector.store.rollups import EPOCH
 from collector.store.schemas import SESSION_DEFAULTS
@@ -64,7 +64,7 @@ class SessionBatch:
         for slot in CUSTOM_SLOTS:
             columns[slot] = [None] * len(records)
         for name, slot in dimensions.custom.items():
-            columns[slot] = [None if a is None else stored_value(a.get(name)) for a in columns["attributes"]]
+            columns[slot] = stored_values([None if a is None else a.get(name) for a in columns["attributes"]])
         columns["hypothesis_words"] = list(map(hypothesis_words, columns["hypothesis"]))  # of the text as stored
         columns["received_at"] = [received_at] * len(records)
         return cls(columns)

@@ -162,3 +162,22 @@ def test_values_holding_the_key_separator_stay_apart_and_redaction_fits_the_colu
     assert attribute_problem({"accent": "x" * 49 + " contact a@b.co"}, ["accent"]) is None
     assert attribute_problem({"accent": "é" * 33}, ["accent"]).startswith("attributes.accent:")  # 66 bytes
     assert attribute_problem({"accent": "x" * 64}, ["accent"]) is None
+
+
+def test_batch_forms_judge_each_session_as_one_by_one():
+    """`attribute_problems` and `stored_values` (ingest's per-batch forms, judging each distinct
+    string once) say for every session what `attribute_problem` and `stored_value` say for it,
+    including values that are equal as set members but not as stored values (1, 1.0, True)."""
+    from collector.store.dimensions import attribute_problem, attribute_problems, stored_value, stored_values
+
+    names = ["accent", "mic"]
+    batch = [{"accent": "a", "mic": "near"}, None, {"accent": "é" * 33}, {"accent": "a", "mic": 1.0},
+             {"accent": 1, "mic": True}, {"accent": True, "mic": 1}, {}, {"accent": ["x"]}, {"accent": "a\x00"},
+             {"accent": "", "mic": "far"}, {"accent": 10 ** 70}, {"accent": "a", "mic": {"k": 1}}]
+    expected = {i: attribute_problem(a, names) for i, a in enumerate(batch) if attribute_problem(a, names)}
+    assert attribute_problems(batch, names) == expected
+    assert sorted(expected) == [2, 3, 7, 8, 10, 11]
+    assert attribute_problems([{"accent": "a"}, {"accent": "b"}, None], names) == {}
+    for values in (["a", None, "a", "", "x" * 70], [1, True, "1", None, False, 0]):
+        assert stored_values(values) == [stored_value(v) for v in values]
+    assert stored_values([1, True, 0, False]) == ["1", "true", "0", "false"]

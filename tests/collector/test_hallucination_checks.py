@@ -140,3 +140,12 @@ def test_reasons_combine():
 ])
 def test_no_speech_prob_from_attributes(attributes, expected):
     assert h.no_speech_prob(attributes) == expected
+
+
+def test_ascii_words_are_the_general_path_words():
+    """An ASCII transcript takes the bytes path of `loop_words`: it must split exactly as the
+    character-table path does, every ASCII character included."""
+    texts = ["Thank you. THANK you, thank-you! (don't) stop?", "".join(map(chr, range(128))) * 2, "a\tb\nc  d",
+             "K kelvin sign lowers to ascii", "naïve café…"]
+    for text in texts:
+        assert h.loop_words(text) == text.lower().translate(h._NO_PUNCTUATION).split()

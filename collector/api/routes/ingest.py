@@ -28,11 +28,13 @@ from collector.store import (
     SessionFields,
     SessionIn,
     attribute_problem,
+    attribute_problems,
     describe_error,
     dimensions_of,
     error_responses,
     ingest_turn,
     score_and_store_samples,
+    sessions_without_nul,
     store_sessions,
     store_stages,
     write_transaction,
@@ -113,6 +115,9 @@ def _records(body: bytes, content_type: str, model: type) -> tuple[list[tuple[in
     # Fastest path: a clean JSON array validates straight from the bytes, with no Python
     # objects in between; anything else is parsed first so each rejection names its record.
     if "ndjson" not in content_type and body.lstrip()[:1] == b"[":
+        if model is SessionIn and (records := sessions_without_nul(body)) and \
+                not any(_non_finite(r.get("attributes")) for r in records):
+            return list(enumerate(records)), []
         try:
             records = _BATCH_ADAPTERS[model].validate_json(body)
             # pydantic's JSON parser takes NaN, Infinity and 1e400 (as inf), which only the
@@ -132,14 +137,12 @@ def _dimension_values(valid: list[tuple[int, Any]], rejected: list[Rejected], na
     names = list(names)
     if not names:
         return valid, rejected
-    kept, refused = [], []
-    for index, record in valid:
-        attributes = record.attributes if isinstance(record, SessionIn) else record.get("attributes")
-        problem = attribute_problem(attributes, names)
-        if problem is None:
-            kept.append((index, record))
-        else:
-            refused.append(Rejected(index=index, error=problem))
+    problems = attribute_problems(
+        [record.attributes if isinstance(record, SessionIn) else record.get("attributes") for _, record in valid], names)
+    if not problems:
+        return valid, rejected
+    kept = [item for i, item in enumerate(valid) if i not in problems]
+    refused = [Rejected(index=valid[i][0], error=problem) for i, problem in problems.items()]
     return kept, sorted(rejected + refused, key=lambda r: r.index)
 
 
