@@ -29,8 +29,9 @@ from collector.api import (BodyLimit, CollectorMetrics, Limit, RateLimiter, api_
 from collector.store import (
     Dimensions,
     StorePolicy,
+    WalCheckpointer,
     apply_retention,
-    checkpoint_wal,
+    checkpointed_file,
     compaction_pass,
     configure_dimension_budget,
     configure_dimensions,
@@ -122,8 +123,10 @@ def jobs(services: Services, *, housekeeping: bool = True) -> list[Job]:
     if housekeeping:
         out.append(Job("rollup compaction", settings.compaction_interval_s, lambda at: compaction_pass(engine, at),
                        log=logging.getLogger("collector.compaction")))
-        if engine.dialect.name == "sqlite":  # the WAL copied back here, not inside an ingest commit
-            out.append(Job("WAL checkpoint", 1.0, lambda at: checkpoint_wal(engine), clock="wall", log=log))
+        wal = checkpointed_file(engine)
+        if wal is not None:  # the WAL copied back here, not inside an ingest commit
+            checkpointer = WalCheckpointer(wal)
+            out.append(Job("WAL checkpoint", 1.0, lambda at: checkpointer.run(), clock="wall", log=log))
         # Ids of sessions counted but not stored, kept for retries only (pruned under any policy:
         # a collector switched back to storing everything still empties the table).
         hours = settings.store.dedupe_hours

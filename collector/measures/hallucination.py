@@ -58,7 +58,10 @@ _PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~…¿¡“”‘’«»—–"
 
 def compression_ratio(text: str) -> float:
     """Whisper's compression ratio of one text (openai/whisper whisper/utils.py)."""
-    text_bytes = text.encode("utf-8")
+    return _ratio(text.encode("utf-8"))
+
+
+def _ratio(text_bytes: bytes) -> float:
     return len(text_bytes) / len(zlib.compress(text_bytes))
 
 
@@ -70,13 +73,12 @@ def max_compression_ratio(text: str) -> float:
 
 def _max_ratio(data: bytes) -> float:
     if len(data) <= WINDOW_BYTES:  # nearly every transcript: no windows to build and compare
-        return len(data) / len(zlib.compress(data))
-    return max(len(window) / len(zlib.compress(window)) for window in _windows(data))
+        return _ratio(data)
+    return max(map(_ratio, _windows(data)))
 
 
 def _windows(data: bytes) -> list[bytes]:
-    if len(data) <= WINDOW_BYTES:
-        return [data]
+    """Windows of `WINDOW_BYTES` over data longer than that."""
     starts = [*range(0, len(data) - WINDOW_BYTES, WINDOW_BYTES), len(data) - WINDOW_BYTES]
     return [data[s:s + WINDOW_BYTES] for s in starts]
 

@@ -7,7 +7,6 @@ queries. It imports nothing from the HTTP layer, the SLO engine, drift or the co
 from collector.store import audit, bucketed, histogram_sql, queries, throughput_query, time_buckets
 from collector.store.clock import EARLIEST, LATEST, evaluation_time, watermark
 from collector.store.compaction import compaction_pass
-from collector.store.wal_checkpoint import checkpoint as checkpoint_wal
 from collector.store.database import (
     dialect_insert,
     ingest_turn,
@@ -63,6 +62,7 @@ from collector.store.schemas import (
     sessions_without_nul,
 )
 from collector.store.session_batch import UNKNOWN, SessionBatch
+from collector.store.wal_checkpoint import WalCheckpointer, checkpointed_file
 
 __all__ = [
     "API_ERRORS",
@@ -75,7 +75,7 @@ __all__ = [
     "Base",
     "compacted_through",
     "check_dimension_names",
-    "checkpoint_wal",
+    "checkpointed_file",
     "compaction_pass",
     "configure_dimension_budget",
     "configure_dimensions",
@@ -138,6 +138,7 @@ __all__ = [
     "store_stages",
     "time_buckets",
     "UNKNOWN",
+    "WalCheckpointer",
     "watermark",
     "write_transaction",
 ]

@@ -70,6 +70,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # Checkpoints run in the server's background job (`collector.store.wal_checkpoint`); a writer
     # copies the WAL back itself only past this many pages (the default, 1,000, was every third batch).
     cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+    # A WAL that grew that far is cut back to 4 MiB when it starts over, not kept at its peak.
+    cur.execute(f"PRAGMA journal_size_limit={4 * 2**20}")
     cur.close()
     # The rollup upsert adds histograms in SQL (collector.store.rollups._upsert_sql).
     dbapi_conn.create_function("asrwatch_hist_add", 2, add_histogram_text, deterministic=True)
@@ -86,7 +88,12 @@ def _sqlite_begin(conn) -> None:
 
 def dialect_insert(conn: Connection, table: Table) -> Insert:
     """The connection's own INSERT for `table`: both dialects' have ON CONFLICT."""
-    return pg_insert(table) if conn.dialect.name == "postgresql" else sqlite_insert(table)
+    return insert_for(conn.dialect.name, table)
+
+
+def insert_for(dialect: str, table: Table) -> Insert:
+    """The dialect's INSERT for `table` (`dialect_insert`, for statements built once per dialect)."""
+    return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
 
 
 @contextmanager

@@ -85,7 +85,7 @@ def _store_postgresql(engine: Engine, batch: SessionBatch) -> SessionBatch:
     return fresh
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)  # per set of unset columns: a fleet sends few shapes
 def _sqlite_session_insert(unset: tuple[str, ...], skip_stored: bool) -> str:
     """The insert of a batch's rows, the `unset` columns (NULL in every row) as literal NULLs:
     sqlite3 binds None, like any value not exactly an int, float or str, through its adapter

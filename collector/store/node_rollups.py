@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.sql.dml import Insert
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Insert
 
 from collector.measures import groups_of
+from collector.store.database import insert_for
 from collector.store.dimension_budget import OTHER, budget_of
 from collector.store.models import NodeRollup
 from collector.store.rollups import EPOCH
@@ -96,7 +95,7 @@ def apply_node_rows(conn: Connection, rows: list[NodeRow]) -> None:
 def _upsert(dialect: str) -> Insert:
     """The node rows' upsert, built once per dialect: building it took about a millisecond, a
     fifth of a small batch's fold (SQLAlchemy caches the compiled form, not the construction)."""
-    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(_TABLE)
+    insert = insert_for(dialect, _TABLE)
     most = func.greatest if dialect == "postgresql" else func.max  # SQLite's max(a, b) is scalar
     return insert.on_conflict_do_update(
         index_elements=["minute", "node", "pool"],

@@ -139,8 +139,6 @@ def _dimension_values(valid: list[tuple[int, Any]], rejected: list[Rejected], na
         return valid, rejected
     problems = attribute_problems(
         [record.attributes if isinstance(record, SessionIn) else record.get("attributes") for _, record in valid], names)
-    if not problems:
-        return valid, rejected
     kept = [item for i, item in enumerate(valid) if i not in problems]
     refused = [Rejected(index=valid[i][0], error=problem) for i, problem in problems.items()]
     return kept, sorted(rejected + refused, key=lambda r: r.index)
