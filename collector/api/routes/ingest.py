@@ -115,9 +115,13 @@ def _records(body: bytes, content_type: str, model: type) -> tuple[list[tuple[in
     # Fastest path: a clean JSON array validates straight from the bytes, with no Python
     # objects in between; anything else is parsed first so each rejection names its record.
     if "ndjson" not in content_type and body.lstrip()[:1] == b"[":
-        if model is SessionIn and (records := sessions_without_nul(body)) and \
-                not any(_non_finite(r.get("attributes")) for r in records):
-            return list(enumerate(records)), []
+        if model is SessionIn:
+            try:
+                records = sessions_without_nul(body)
+            except ValidationError:  # refused by the full schema too: straight to record by record
+                return _validate(parse_records(body, content_type), model)
+            if records and not any(_non_finite(r.get("attributes")) for r in records):
+                return list(enumerate(records)), []
         try:
             records = _BATCH_ADAPTERS[model].validate_json(body)
             # pydantic's JSON parser takes NaN, Infinity and 1e400 (as inf), which only the
