@@ -130,11 +130,7 @@ def _store_sqlite(engine: Engine, batch: SessionBatch) -> SessionBatch:
         pass
     ids = batch.columns["session_id"]
     with committed_write(engine) as conn:
-        existing: set[str] = set()
-        for start in range(0, len(ids), 900):
-            chunk = ids[start:start + 900]
-            sql = f"SELECT session_id FROM sessions WHERE session_id IN ({', '.join('?' * len(chunk))})"
-            existing.update(r[0] for r in conn.exec_driver_sql(sql, tuple(chunk)))
+        existing = ids_in(conn, "sessions", ids)
         keep = [sid not in existing for sid in ids]
         fresh = batch.select(keep)
         if len(fresh):
