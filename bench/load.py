@@ -16,6 +16,8 @@ id and an event time of "now", as a live fleet's would. Reports:
     python bench/load.py --minutes 0.5         # quick
     python bench/load.py --database-url postgresql+psycopg://user@host/db [--replicas 2]
     python bench/load.py --database-url ... --replicas 2 --rate 0 --store sample --sli-source prometheus
+    python bench/load.py --database-url ... --rate 0 --senders 8 --batch-size 1000 --store sample \
+        --sli-source prometheus --replica-cpus 0.1 --scale 1,2,3,4 --rounds 2 --warmup 15
 
 Modes (the capacity model's, README "Capacity model"): `--store all` (default) stores every
 session; `--store sample --sample-rate 0.01` stores the share plus the always-kept classes and
@@ -26,6 +28,12 @@ temporary folder, scraping every replica's /metrics every 15 s with the rules
 `asrwatch slo rules` exports, and stopped at the end. CPU seconds of the collectors, of the
 PostgreSQL server processes and of this load generator are measured over the run, for
 sessions/s per collector core.
+
+Scaling (`--scale 1,2,3,4 --rounds 2`): the run repeated at each replica count, rounds
+interleaved, then one row per count (sessions/s min/median/max, the median against the fewest
+replicas', cores busy per part). `--replica-cpus 0.1` limits each replica to that many CPUs with a
+cgroup CFS quota, as a pod's CPU limit does (`cpu_quota.py`), so that on one small machine the
+replicas, not storage, set the pace; `--warmup 15` sends load first and does not count it.
 
 `run_load(...)` returns the figures as a dict for a bench runner.
 """
@@ -61,6 +69,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # tests/live_collector.py starts a real collector
 
+from cpu_quota import CpuQuota  # noqa: E402
 from live_collector import LiveCollector, free_port, write_config  # noqa: E402
 
 from collector.store.database import make_engine  # noqa: E402
@@ -299,10 +308,12 @@ class LocalPrometheus:
 
 @contextlib.contextmanager
 def collectors(workdir: Path, database_url: str | None, replicas: int, evaluator: bool = True,
-               mode: Mode = Mode()) -> Iterator[tuple[list[LiveCollector], LocalPrometheus | None]]:
+               mode: Mode = Mode(), replica_cpus: float | None = None,
+               ) -> Iterator[tuple[list[LiveCollector], LocalPrometheus | None, list[CpuQuota]]]:
     """`asrwatch serve` subprocesses on one database, each with its own tokens (and a Prometheus
     scraping them when the mode needs one started here); stopped on the way out even when one
-    fails to start (a busy machine can take a minute to import)."""
+    fails to start (a busy machine can take a minute to import). With `replica_cpus`, each
+    replica is moved, once ready, into a cgroup of its own limited to that many CPUs."""
     database_url = database_url or f"sqlite:///{workdir / 'asrwatch.db'}"
     planned = []
     for i in range(replicas):
@@ -319,20 +330,27 @@ def collectors(workdir: Path, database_url: str | None, replicas: int, evaluator
         prometheus_url = prometheus.url
     config = {"slos": SLOS, "evaluator_interval_s": 15.0, "evaluator_enabled": evaluator, **mode.config(prometheus_url)}
     live: list[LiveCollector] = []
-    try:
-        for url, tokens, replica_dir in planned:
-            write_config(replica_dir / "asrwatch.yaml", database_url, tokens, config)
-        if prometheus:
-            prometheus.start()
-        for url, tokens, replica_dir in planned:
-            live.append(LiveCollector(url, database_url, tokens, replica_dir / "asrwatch.yaml", replica_dir))
-            live[-1].start(timeout_s=180)
-        yield live, prometheus
-    finally:
-        for replica in live:
-            replica.stop()
-        if prometheus:
-            prometheus.stop()
+    quotas: list[CpuQuota] = []
+    with contextlib.ExitStack() as cleanup:
+        try:
+            for url, tokens, replica_dir in planned:
+                write_config(replica_dir / "asrwatch.yaml", database_url, tokens, config)
+            if prometheus:
+                prometheus.start()
+            for url, tokens, replica_dir in planned:
+                live.append(LiveCollector(url, database_url, tokens, replica_dir / "asrwatch.yaml", replica_dir))
+                live[-1].start(timeout_s=180)
+                if replica_cpus:
+                    # Limited once started: importing under a small quota would take minutes, and
+                    # only the load is measured.
+                    quotas.append(cleanup.enter_context(CpuQuota(replica_cpus)))
+                    quotas[-1].add(live[-1].process.pid)
+            yield live, prometheus, quotas
+        finally:
+            for replica in live:
+                replica.stop()
+            if prometheus:
+                prometheus.stop()
 
 
 class CpuMeter:
@@ -435,16 +453,21 @@ def _table_sizes(database_url: str) -> dict[str, dict[str, int]]:
 
 def run_load(minutes: float = 3.0, rate: float = 1000.0, batch_size: int = 100, senders: int = 4,
              database_url: str | None = None, replicas: int = 1, interval_s: float = 10.0,
-             progress: bool = True, evaluator: bool = True, mode: Mode = Mode()) -> dict[str, Any]:
-    """Run the load test and return its figures (see the module docstring)."""
+             progress: bool = True, evaluator: bool = True, mode: Mode = Mode(),
+             replica_cpus: float | None = None, warmup_s: float = 0.0) -> dict[str, Any]:
+    """Run the load test and return its figures (see the module docstring). `warmup_s`: load
+    sent first and not measured (a fresh replica's first batches fill its caches and pools)."""
     if replicas > 1 and not (database_url or "").startswith("postgresql"):
         raise ValueError("replicas: more than one replica needs a PostgreSQL --database-url")
     pool = templates(20_000)
     run_id = f"load-{uuid.uuid4().hex[:10]}"
     duration = minutes * 60.0
     with tempfile.TemporaryDirectory(prefix="asrwatch-load-") as tmp, \
-            collectors(Path(tmp), database_url, replicas, evaluator, mode) as (live, prometheus):
+            collectors(Path(tmp), database_url, replicas, evaluator, mode, replica_cpus) as (live, prometheus, quotas):
         database_url = live[0].database_url
+        targets = [(r.url, r.tokens["ingest"]) for r in live]
+        if warmup_s > 0:
+            _warm_up(targets, pool, rate, batch_size, senders, warmup_s)
         _, _, rolled_before = _count_stored(database_url, run_id)
         ledger = Ledger()
         sampler = RssSampler([r.process.pid for r in live])
@@ -452,9 +475,9 @@ def run_load(minutes: float = 3.0, rate: float = 1000.0, batch_size: int = 100, 
         meter = CpuMeter([r.process.pid for r in live], database_url)
         load_before = psutil.getloadavg()
         cpu_before = meter.read()
+        throttled_before = [q.throttled() for q in quotas]
         start = time.monotonic()
-        sender = Sender([(r.url, r.tokens["ingest"]) for r in live], pool, run_id, rate, batch_size,
-                        start, start + duration, ledger)
+        sender = Sender(targets, pool, run_id, rate, batch_size, start, start + duration, ledger)
         threads = [threading.Thread(target=sender.run, args=(w,), daemon=True) for w in range(senders)]
         for t in threads:
             t.start()
@@ -463,6 +486,7 @@ def run_load(minutes: float = 3.0, rate: float = 1000.0, batch_size: int = 100, 
             t.join()
         elapsed = time.monotonic() - start
         cpu_after = meter.read()
+        throttled = _throttled_share(throttled_before, [q.throttled() for q in quotas])
         load_after = psutil.getloadavg()
         sampler.stop.set()
         sampler.join()
@@ -474,6 +498,7 @@ def run_load(minutes: float = 3.0, rate: float = 1000.0, batch_size: int = 100, 
                        dict(minutes=minutes, offered_per_s=rate, batch_size=batch_size, senders=senders,
                             replicas=replicas, evaluator=evaluator, store=mode.store,
                             sample_rate=mode.sample_rate, sli_source=mode.sli_source, mode=mode.describe(),
+                            replica_cpus=replica_cpus, throttled_share=throttled, warmup_s=warmup_s,
                             database=database_url.split(":", 1)[0].split("+", 1)[0],
                             collector_alive_at_end=alive),
                        keys=keys)
@@ -481,6 +506,30 @@ def run_load(minutes: float = 3.0, rate: float = 1000.0, batch_size: int = 100, 
     figures.update(load_before=list(load_before), load_after=list(load_after), table_sizes=sizes,
                    prometheus_series=prometheus_series)
     return figures
+
+
+def _warm_up(targets: list[tuple[str, str]], pool: list[dict], rate: float, batch_size: int, senders: int,
+             seconds: float) -> None:
+    """The same load for `seconds`, under ids of its own, so the measured run's counts exclude it."""
+    print(f"warming up for {seconds:g} s (not measured)", flush=True)
+    start = time.monotonic()
+    sender = Sender(targets, pool, f"warmup-{uuid.uuid4().hex[:10]}", rate, batch_size, start, start + seconds,
+                    Ledger())
+    threads = [threading.Thread(target=sender.run, args=(w,), daemon=True) for w in range(senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _throttled_share(before: list[tuple[int, int]], after: list[tuple[int, int]]) -> float | None:
+    """Share of the replicas' CFS periods in which they hit their quota: near 1 means the
+    replicas, not storage, set the pace."""
+    if not before:
+        return None
+    periods = sum(a[0] - b[0] for a, b in zip(after, before))
+    throttled = sum(a[1] - b[1] for a, b in zip(after, before))
+    return throttled / periods if periods else 0.0
 
 
 def _show_progress(threads, ledger: Ledger, sampler: RssSampler, start: float, duration: float,
@@ -601,6 +650,57 @@ def report(f: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def scaling(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pure: runs at several replica counts (rounds interleaved) -> one row per count, with
+    sessions/s min/median/max over rounds and the median's ratio to the fewest replicas'."""
+    by_count: dict[int, list[dict[str, Any]]] = {}
+    for run in runs:
+        by_count.setdefault(run["replicas"], []).append(run)
+    rows = []
+    for count in sorted(by_count):
+        group = by_count[count]
+        rates = [r["sessions_per_s"] for r in group]
+        rows.append({
+            "replicas": count, "rounds": len(group), "sessions_per_s_min": min(rates),
+            "sessions_per_s_median": statistics.median(rates), "sessions_per_s_max": max(rates),
+            **{key: statistics.median(r[key] for r in group)
+               for key in ("cores_busy_collectors", "cores_busy_postgres", "cores_busy_load_generator",
+                           "cores_busy_machine", "p99_ms")},
+            "throttled_share": (statistics.median(r["throttled_share"] for r in group)
+                                if group[0].get("throttled_share") is not None else None),
+            "lost": sum(r["lost"] for r in group),
+        })
+    base = rows[0]["sessions_per_s_median"] if rows else 0.0
+    for row in rows:
+        row["speedup"] = row["sessions_per_s_median"] / base if base else float("nan")
+        row["speedup_per_replica"] = row["speedup"] * rows[0]["replicas"] / row["replicas"]
+    return rows
+
+
+def scaling_report(rows: list[dict[str, Any]], header: str) -> str:
+    lines = [header, "",
+             f"{'replicas':>8}  {'sessions/s min / median / max':>30}  {'speedup':>7}  {'per replica':>11}  "
+             f"{'collectors':>10}  {'postgres':>8}  {'machine':>7}  {'throttled':>9}  {'p99 ms':>7}  lost"]
+    for r in rows:
+        throttled = f"{r['throttled_share']:.0%}" if r["throttled_share"] is not None else "-"
+        lines.append(
+            f"{r['replicas']:>8}  {r['sessions_per_s_min']:>9,.0f} / {r['sessions_per_s_median']:>6,.0f} / "
+            f"{r['sessions_per_s_max']:>7,.0f}  {r['speedup']:>6.2f}x  {r['speedup_per_replica']:>10.2f}x  "
+            f"{r['cores_busy_collectors']:>10.2f}  {r['cores_busy_postgres']:>8.2f}  {r['cores_busy_machine']:>7.2f}  "
+            f"{throttled:>9}  {r['p99_ms']:>7,.0f}  {r['lost']}")
+    lines.append("(cores busy, medians over rounds; throttled = share of the replicas' CFS periods spent at "
+                 "their CPU limit)")
+    return "\n".join(lines)
+
+
+def _lost(figures: dict[str, Any], mode: Mode) -> str | None:
+    if figures["lost"] or figures["stored"] + figures["session_keys"] != figures["acknowledged"]:
+        return "LOSS: acknowledged sessions missing from the database"
+    if mode.store == "sample" and figures["rollup_sessions"] != figures["acknowledged"]:
+        return "LOSS: acknowledged sessions missing from the rollups"
+    return None
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=3.0, help="how long to offer load (0.5 for a quick run)")
@@ -618,8 +718,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="where the evaluator reads SLIs (default: the local rollups)")
     parser.add_argument("--prometheus-url", help="with --sli-source prometheus: a Prometheus that scrapes the "
                                                   "replicas (default: start /usr/bin/prometheus here)")
+    parser.add_argument("--replica-cpus", type=float,
+                        help="limit each replica to this many CPUs (a cgroup CFS quota, as a pod's "
+                             "resources.limits.cpu; needs root), so the replicas rather than storage set the pace")
+    parser.add_argument("--scale", help="replica counts to run in turn, e.g. 1,2,3: throughput against replicas "
+                                        "(with --replica-cpus: collectors limited, storage not the bottleneck)")
+    parser.add_argument("--rounds", type=int, default=1, help="with --scale: rounds, each over every count")
+    parser.add_argument("--warmup", type=float, default=0.0,
+                        help="seconds of load sent first and not measured (default 0)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
+    if args.replica_cpus is not None and (problem := CpuQuota.available()):
+        parser.error(f"--replica-cpus: {problem}")
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
+    if args.warmup < 0:
+        parser.error("--warmup must be >= 0 seconds")
+    counts = [args.replicas]
+    if args.scale:
+        try:
+            counts = [int(c) for c in args.scale.split(",")]
+        except ValueError:
+            parser.error(f"--scale: replica counts separated by commas, got {args.scale!r}")
+        if not counts or min(counts) < 1:
+            parser.error("--scale: every replica count must be >= 1")
     if args.store == "all" and args.sample_rate not in (None, 1.0):
         parser.error("--sample-rate needs --store sample")
     if args.prometheus_url and args.sli_source != "prometheus":
@@ -627,17 +749,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     mode = Mode(store=args.store, sample_rate=(args.sample_rate or 0.01) if args.store == "sample" else 1.0,
                 sli_source=args.sli_source, prometheus_url=args.prometheus_url)
     print(f"mode: {mode.describe()}", flush=True)
-    figures = run_load(args.minutes, args.rate, args.batch_size, args.senders, args.database_url, args.replicas,
-                       args.interval, evaluator=not args.no_evaluator, mode=mode)
-    print(report(figures))
+    runs = []
+    for round_ in range(args.rounds if args.scale else 1):
+        for count in counts:
+            if args.scale:
+                print(f"round {round_ + 1}/{args.rounds}: {count} replica(s)", flush=True)
+            runs.append(run_load(args.minutes, args.rate, args.batch_size, args.senders, args.database_url, count,
+                                 args.interval, evaluator=not args.no_evaluator, mode=mode,
+                                 replica_cpus=args.replica_cpus, warmup_s=args.warmup))
+            print(report(runs[-1]), flush=True)
+            if problem := _lost(runs[-1], mode):
+                print(problem, file=sys.stderr)
+                raise SystemExit(1)
+    figures: dict[str, Any] = runs[0]
+    if args.scale:
+        limit = f"each limited to {args.replica_cpus:g} CPUs" if args.replica_cpus else "no CPU limit"
+        rows = scaling(runs)
+        print(scaling_report(rows, f"Throughput against replicas ({mode.describe()}; replicas {limit}; batches of "
+                                   f"{args.batch_size}; {args.senders} senders; {args.minutes:g} min each; "
+                                   f"{psutil.cpu_count()} CPUs)"))
+        figures = {"scaling": rows, "runs": runs}
     if args.json:
         Path(args.json).write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
-    if figures["lost"] or figures["stored"] + figures["session_keys"] != figures["acknowledged"]:
-        print("LOSS: acknowledged sessions missing from the database", file=sys.stderr)
-        raise SystemExit(1)
-    if mode.store == "sample" and figures["rollup_sessions"] != figures["acknowledged"]:
-        print("LOSS: acknowledged sessions missing from the rollups", file=sys.stderr)
-        raise SystemExit(1)
     return figures
 
 
