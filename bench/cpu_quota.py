@@ -54,8 +54,16 @@ class CpuQuota:
         found = _hierarchy()
         if found is None:
             return "no cgroup cpu controller (v2 /sys/fs/cgroup with cpu, or v1 /sys/fs/cgroup/cpu)"
-        if not os.access(found[1], os.W_OK):
-            return f"cgroup {found[0]} at {found[1]} is not writable (run as root)"
+        version, root = found
+        if not os.access(root, os.W_OK):
+            return f"cgroup {version} at {root} is not writable (run as root)"
+        if version == "v2" and "cpu" not in (root / "cgroup.subtree_control").read_text().split() \
+                and Path("/proc/self/cgroup").read_text().strip() != "0::/":
+            # Inside a container's own cgroup namespace /sys/fs/cgroup holds processes (this one),
+            # and the kernel refuses to hand a controller down from a group with processes in it
+            # (the no-internal-process rule; only the real root is exempt).
+            return (f"cgroup v2 at {root} does not hand the cpu controller to child groups "
+                    "(a container's own cgroup?): enable +cpu in its cgroup.subtree_control first")
         return None
 
     def __enter__(self) -> "CpuQuota":
@@ -64,12 +72,19 @@ class CpuQuota:
             # A child of the root only gets the cpu files once the root hands the controller down.
             with contextlib.suppress(OSError):
                 (self.root / "cgroup.subtree_control").write_text("+cpu")
-            self.path.mkdir()
-            (self.path / "cpu.max").write_text(f"{quota} {PERIOD_US}")
-        else:
-            self.path.mkdir()
-            (self.path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
-            (self.path / "cpu.cfs_quota_us").write_text(str(quota))
+        self.path.mkdir()
+        try:
+            if self.version == "v2":
+                if not (self.path / "cpu.max").exists():
+                    raise RuntimeError(f"cgroup v2: {self.root} did not hand the cpu controller down to "
+                                       f"{self.path.name} (cgroup.subtree_control has no cpu)")
+                (self.path / "cpu.max").write_text(f"{quota} {PERIOD_US}")
+            else:
+                (self.path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+                (self.path / "cpu.cfs_quota_us").write_text(str(quota))
+        except BaseException:
+            self.path.rmdir()  # no process is in it yet: a failed or interrupted setup leaves nothing
+            raise
         return self
 
     def add(self, pid: int) -> None:
@@ -91,6 +106,8 @@ class CpuQuota:
     def __exit__(self, *exc: object) -> None:
         if not self.path.exists():
             return
+        # Back to the hierarchy's root, where the load test's processes start (a process still
+        # here when its replica was stopped); a cgroup with a process in it cannot be removed.
         parent = self.root / "cgroup.procs"
         for pid in (self.path / "cgroup.procs").read_text().split():
             with contextlib.suppress(OSError):  # gone already

@@ -218,10 +218,20 @@ def fill_store(url: str, cols: dict, samples: dict) -> None:
     postgres = engine.dialect.name == "postgresql"
     try:
         cur = raw.cursor()
+        indexes: list[str] = []
         if not postgres:
             # Setup only: a page cache that holds the session-id index, whose keys arrive in random
-            # order (the default 2 MB cache made 5M sessions take an hour).
+            # order (the default 2 MB cache made 5M sessions take an hour); and the tables' own
+            # indexes dropped while filling and built again after, from their stored definitions
+            # (one sort each instead of a random insert per row: the fill slowed from 4,400 to
+            # 3,100 rows/s within the first million). The primary keys' automatic indexes stay.
             cur.execute("PRAGMA cache_size=-1048576")
+            indexes = [sql for (name, sql) in cur.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                "AND tbl_name IN ('sessions', 'samples')").fetchall()]
+            for (name,) in cur.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                                       "AND tbl_name IN ('sessions', 'samples')").fetchall():
+                cur.execute(f'DROP INDEX "{name}"')
 
             def put(table, fields, rows):
                 sql = f"INSERT INTO {table} ({','.join(fields)}) VALUES ({','.join('?' * len(fields))})"
@@ -237,6 +247,8 @@ def fill_store(url: str, cols: dict, samples: dict) -> None:
                         bar.update(len(batch))
         put("sessions", SESSION_FIELDS, _session_rows(cols, order, postgres))
         put("samples", SAMPLE_FIELDS, _sample_rows(samples, postgres))
+        for sql in indexes:
+            cur.execute(sql)
         raw.commit()
         if engine.dialect.name == "postgresql":
             cur.execute("ANALYZE sessions")

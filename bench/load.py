@@ -728,8 +728,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="seconds of load sent first and not measured (default 0)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
-    if args.replica_cpus is not None and (problem := CpuQuota.available()):
-        parser.error(f"--replica-cpus: {problem}")
+    if args.replica_cpus is not None:
+        if not 0 < args.replica_cpus <= (psutil.cpu_count() or 1):
+            parser.error(f"--replica-cpus: a share of this machine's {psutil.cpu_count()} CPUs (> 0), "
+                         f"got {args.replica_cpus:g}")
+        if problem := CpuQuota.available():
+            parser.error(f"--replica-cpus: {problem}")
     if args.rounds < 1:
         parser.error("--rounds must be >= 1")
     if args.warmup < 0:
@@ -742,6 +746,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             parser.error(f"--scale: replica counts separated by commas, got {args.scale!r}")
         if not counts or min(counts) < 1:
             parser.error("--scale: every replica count must be >= 1")
+        if args.replicas != 1:
+            parser.error("--scale gives the replica counts: leave out --replicas")
+    if max(counts) > 1 and not (args.database_url or "").startswith("postgresql"):
+        parser.error("more than one replica needs a PostgreSQL --database-url")
     if args.store == "all" and args.sample_rate not in (None, 1.0):
         parser.error("--sample-rate needs --store sample")
     if args.prometheus_url and args.sli_source != "prometheus":
@@ -759,6 +767,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                  replica_cpus=args.replica_cpus, warmup_s=args.warmup))
             print(report(runs[-1]), flush=True)
             if problem := _lost(runs[-1], mode):
+                _write_json(args.json, runs[0] if not args.scale else {"runs": runs})  # what was measured
                 print(problem, file=sys.stderr)
                 raise SystemExit(1)
     figures: dict[str, Any] = runs[0]
@@ -769,9 +778,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                    f"{args.batch_size}; {args.senders} senders; {args.minutes:g} min each; "
                                    f"{psutil.cpu_count()} CPUs)"))
         figures = {"scaling": rows, "runs": runs}
-    if args.json:
-        Path(args.json).write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
+    _write_json(args.json, figures)
     return figures
+
+
+def _write_json(path: str | None, figures: dict[str, Any]) -> None:
+    if path:
+        Path(path).write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
 
 
 if __name__ == "__main__":
