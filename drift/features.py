@@ -103,6 +103,15 @@ class SessionTable:
     def __len__(self) -> int:
         return len(self.is_current)
 
+    def select(self, keep: np.ndarray) -> "SessionTable":
+        """The rows where `keep` is true, in order; each categorical column keeps its levels, so
+        codes mean what they meant (the samples' table is encoded against them)."""
+        return SessionTable(
+            session_id=self.session_id[keep], is_current=self.is_current[keep],
+            numeric={name: values[keep] for name, values in self.numeric.items()},
+            categorical={name: Encoded(enc.codes[keep], enc.levels) for name, enc in self.categorical.items()},
+            hypothesis_words=self.hypothesis_words[keep])
+
 
 def session_table(columns: dict[str, Sequence], dimensions: Sequence[str] = SLICE_DIMENSIONS) -> SessionTable:
     """Build the table from raw columns (as `drift.source` reads them).

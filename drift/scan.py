@@ -62,6 +62,14 @@ class Texts:
     def __len__(self) -> int:
         return len(self.text)
 
+    def select(self, keep: Sequence[bool]) -> "Texts":
+        """The texts where `keep` is true, in order."""
+        mask = np.asarray(keep, dtype=bool)
+        index = np.flatnonzero(mask).tolist()
+        return Texts(window=self.window[mask], ts=self.ts[mask], session_id=[self.session_id[i] for i in index],
+                     text=[self.text[i] for i in index], kind=self.kind[mask],
+                     labels={dim: [values[i] for i in index] for dim, values in self.labels.items()})
+
     @classmethod
     def of(cls, rows: Sequence[TextRow] | Texts) -> Texts:
         if isinstance(rows, Texts):
@@ -112,7 +120,8 @@ class ScanReport:
     slices_evaluated: int
     counts: dict[str, int] = field(default_factory=dict)
     # Under sampled storage (`collector.store.sampling`): the share stored and, per window, the
-    # sessions the scan read ("stored") beside those the rollups counted; None when all are stored.
+    # sessions stored, those the scan used (the share drawn by id: "scanned") and those the
+    # rollups counted; None when all are stored.
     sample: dict[str, Any] | None = None
 
     def tickets(self) -> list[Finding]:

@@ -9,12 +9,15 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from collector.store import dimensions_of, policy_of, queries
+import numpy as np
+
+from collector.store import StorePolicy, dimensions_of, policy_of, queries, sampled_in
 from drift.config import DriftConfig, Windows
-from drift.features import sample_table, session_table
-from drift.scan import ScanReport, run_scan
+from drift.features import SessionTable, sample_table, session_table
+from drift.scan import ScanReport, Texts, run_scan
 from drift.source import Pins, load_pins, load_samples, load_sessions
 from drift.transcripts import load_texts
+from drift.vocabulary import TRAFFIC
 
 
 def scan_database(engine: Engine, config: DriftConfig, at: datetime,
@@ -47,14 +50,33 @@ def scan_database(engine: Engine, config: DriftConfig, at: datetime,
     samples = sample_table(raw_samples, levels, config.dimensions)
     step("reading transcripts")
     texts = load_texts(engine, windows, config, pins, raw_samples)
+    policy = policy_of(engine)
+    stored = (int((~sessions.is_current).sum()), int(sessions.is_current.sum()))
+    if policy.sampling:
+        sessions, texts = uniform_share(sessions, texts, policy)
     report = run_scan(sessions, samples, windows, config, texts, progress)
     report.counts["pinned_baselines"] = len(pins)
-    policy = policy_of(engine)
     if policy.sampling:
-        report.sample = sample_sizes(policy.sample_rate, policy.always,
+        report.sample = sample_sizes(policy.sample_rate, policy.always, stored,
                                      (report.counts["sessions_reference"], report.counts["sessions_current"]),
                                      counted_sessions(engine, windows, pins))
     return report
+
+
+def uniform_share(sessions: SessionTable, texts: Texts, policy: StorePolicy) -> tuple[SessionTable, Texts]:
+    """Under sampled storage, the sessions (and traffic transcripts) whose id hashes into the
+    stored share (`collector.store.sampled_in`): a uniform sample of all traffic. The other
+    stored rows are there because of their class (a failure, a labeled session, a canary, the
+    probe), at up to 1/`sample_rate` times their share of the traffic, and a change in that mix
+    (a labeling campaign on one channel, say) would read as drift. Labeled samples and their
+    transcripts stay whole: WER drift compares labeled sessions with each other. As the judge
+    does for latency (`slo.rollout.data`)."""
+    rate = policy.sample_rate
+    in_share = np.fromiter((sampled_in(sid, rate) for sid in sessions.session_id.tolist()), dtype=bool,
+                           count=len(sessions))
+    traffic = texts.kind == TRAFFIC
+    keep_text = [not is_traffic or sampled_in(sid, rate) for is_traffic, sid in zip(traffic.tolist(), texts.session_id)]
+    return sessions.select(in_share), texts.select(keep_text)
 
 
 def _counted(engine: Engine, since: datetime, until: datetime, by_version: bool = False) -> dict[str, int]:
@@ -77,12 +99,13 @@ def counted_sessions(engine: Engine, windows: Windows, pins: Pins) -> tuple[int,
     return reference, current
 
 
-def sample_sizes(rate: float, always: Sequence[str], stored: tuple[int, int], counted: tuple[int, int]
-                 ) -> dict[str, Any]:
-    """Pure: the report's `sample`: what was stored and read beside what was counted, per window."""
+def sample_sizes(rate: float, always: Sequence[str], stored: tuple[int, int], scanned: tuple[int, int],
+                 counted: tuple[int, int]) -> dict[str, Any]:
+    """Pure: the report's `sample`, per window: the sessions stored, those of them the scan used
+    (the share drawn by id, `uniform_share`) and those the rollups counted."""
     return {"sample_rate": rate, "always": list(always),
-            "reference": {"stored": stored[0], "counted": counted[0]},
-            "current": {"stored": stored[1], "counted": counted[1]}}
+            "reference": {"stored": stored[0], "scanned": scanned[0], "counted": counted[0]},
+            "current": {"stored": stored[1], "scanned": scanned[1], "counted": counted[1]}}
 
 
 _LEADER_LOCK_ID = 0x64726674  # "drft": one replica routes drift at a time

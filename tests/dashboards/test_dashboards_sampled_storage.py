@@ -11,6 +11,7 @@ import pytest
 from console_pages import open_page
 from live_collector import running_collector
 
+from collector.store import sampled_in
 from dashboards import sample_captions
 from dashboards import transforms as tf
 
@@ -73,7 +74,22 @@ def test_the_drift_view_says_how_many_sessions_the_scan_read(live):
     current_start = END - timedelta(hours=24)
     ref, cur = _stored(live, current_start - timedelta(days=7), current_start), _stored(live, current_start, END)
     assert 0 < cur < CURRENT and 0 < ref < REFERENCE
+    # The scan keeps to the share drawn by id: the failures stored beside it are left out.
+    ref_share = sum(sampled_in(f"p-{i}", RATE) for i in range(CURRENT, CURRENT + REFERENCE))
+    cur_share = sum(sampled_in(f"p-{i}", RATE) for i in range(CURRENT))
+    assert 0 < cur_share < cur and 0 < ref_share < ref
     assert notes == [sample_captions.drift_caption({
         "sample_rate": RATE, "always": ["failures", "labeled", "canary", "probe"],
-        "reference": {"stored": ref, "counted": REFERENCE}, "current": {"stored": cur, "counted": CURRENT}})]
-    assert f"this scan reads {ref + cur} of {CURRENT + REFERENCE} sessions" in notes[0]
+        "reference": {"stored": ref, "scanned": ref_share, "counted": REFERENCE},
+        "current": {"stored": cur, "scanned": cur_share, "counted": CURRENT}})]
+    assert (f"this scan reads the 20% drawn by session id, {ref_share + cur_share} of {CURRENT + REFERENCE} "
+            f"sessions" in notes[0])
+    assert f"the {ref + cur - ref_share - cur_share} other stored sessions" in notes[0]
+
+
+def test_a_drift_report_stored_before_the_share_still_gets_its_caption():
+    note = sample_captions.drift_caption({
+        "sample_rate": RATE, "always": ["failures"],
+        "reference": {"stored": 30, "counted": 100}, "current": {"stored": 12, "counted": 50}})
+    assert note == ("Stored sessions are a 20% sample (plus failures): this scan reads 42 of 150 sessions "
+                    "(reference 30 of 100, current 12 of 50).")

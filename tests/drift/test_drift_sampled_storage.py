@@ -1,7 +1,8 @@
-"""Drift under sampled session storage (#23 item 2): the scan reads the stored share of the
-sessions, and its report says so with the sample sizes per window, the sessions read beside the
-sessions the rollups counted; a pinned baseline's window is counted per model version. A store
-that keeps every session gives `sample: None`. On SQLite and PostgreSQL."""
+"""Drift under sampled session storage (#23 item 2): the scan reads the share of the sessions
+drawn by id (a uniform sample, which the always-kept classes do not skew), and its report says
+so with the sample sizes per window: the sessions stored, those scanned and those the rollups
+counted; a pinned baseline's window is counted per model version. A store that keeps every
+session gives `sample: None`. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -56,10 +57,12 @@ def _in(record: dict, start: datetime, end: datetime, versions=("v1", "v2")) -> 
     return start <= ts < end and record["model_version"] in versions
 
 
-def _stored(engine, start: datetime, end: datetime, versions=("v1", "v2")) -> int:
+def _stored(engine, start: datetime, end: datetime, versions=("v1", "v2"), share: float | None = None) -> int:
+    """Sessions stored in [start, end) of `versions`; with `share`, those drawn by id only."""
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(Session).where(
-            Session.ts >= start, Session.ts < end, Session.model_version.in_(versions))).scalar()
+        ids = conn.execute(select(Session.session_id).where(
+            Session.ts >= start, Session.ts < end, Session.model_version.in_(versions))).scalars().all()
+    return sum(share is None or sampled_in(sid, share) for sid in ids)
 
 
 def test_the_scan_reports_the_sample_it_read(database_url):
@@ -77,10 +80,16 @@ def test_the_scan_reports_the_sample_it_read(database_url):
                                      or sampled_in(r["session_id"], RATE)) for r in records)
     assert report.sample == {
         "sample_rate": RATE, "always": ["failures", "labeled", "canary", "probe"],
-        "reference": {"stored": _stored(engine, *ref), "counted": expected_ref},
-        "current": {"stored": _stored(engine, *cur), "counted": expected_cur}}
-    assert report.sample["current"]["stored"] == kept_cur < expected_cur  # a sample, read whole
+        "reference": {"stored": _stored(engine, *ref), "scanned": _stored(engine, *ref, share=RATE),
+                      "counted": expected_ref},
+        "current": {"stored": _stored(engine, *cur), "scanned": _stored(engine, *cur, share=RATE),
+                    "counted": expected_cur}}
+    assert report.sample["current"]["stored"] == kept_cur < expected_cur  # a sample
     assert report.sample["reference"]["stored"] < expected_ref
+    # Scanned: the share drawn by id, without the failures and labeled sessions kept beside it.
+    assert report.counts["sessions_current"] == report.sample["current"]["scanned"] \
+        == sum(_in(r, *cur) and sampled_in(r["session_id"], RATE) for r in records) < kept_cur
+    assert report.counts["sessions_reference"] == report.sample["reference"]["scanned"]
     assert report.to_dict()["sample"] == report.sample
 
     save_report(engine, CONFIG, report, AT)  # the stored pass keeps it
@@ -102,8 +111,10 @@ def test_a_pinned_baseline_is_counted_in_its_own_window(database_url):
     default = (WINDOWS.reference_start, WINDOWS.current_start)
     counted = sum(_in(r, *default, versions=("v2",)) or _in(r, *pin, versions=("v1",)) for r in records)
     stored = _stored(engine, *default, versions=("v2",)) + _stored(engine, *pin, versions=("v1",))
-    assert report.sample["reference"] == {"stored": stored, "counted": counted}
-    assert report.counts["sessions_reference"] == stored
+    scanned = (_stored(engine, *default, versions=("v2",), share=RATE)
+               + _stored(engine, *pin, versions=("v1",), share=RATE))
+    assert report.sample["reference"] == {"stored": stored, "scanned": scanned, "counted": counted}
+    assert report.counts["sessions_reference"] == scanned < stored
     engine.dispose()
 
 
@@ -114,4 +125,50 @@ def test_a_store_of_every_session_reports_no_sample(database_url):
     report = scan_database(engine, CONFIG, AT)
     assert report.sample is None and report.to_dict()["sample"] is None
     assert report.counts["sessions_current"] == sum(_in(r, WINDOWS.current_start, AT) for r in records)
+    engine.dispose()
+
+
+def _campaign() -> list[dict]:
+    """The same traffic in both windows (half 2 s and half 20 s of audio, alternating), but in the
+    current window a labeling campaign sends every long session to labeling, so all of them are
+    stored there, against the drawn share of them in the reference."""
+    out = []
+    for i in range(1200):
+        current = i % 2 == 0
+        hours = 1 + i % 22 if current else 30 + i % 130
+        record = {"session_id": f"c{i}", "ts": (AT - timedelta(hours=hours, minutes=i % 50)).isoformat(),
+                  "model_version": "v1", "region": "eu", "status": "ok", "confidence": 0.8, "snr_db": 20.0,
+                  "audio_seconds": 20.0 + i % 3 if i // 2 % 2 else 2.0 + i % 3 / 10,
+                  "hypothesis": "turn on the lights"}
+        if current and i // 2 % 2:
+            record["attributes"] = {"labeled": True}
+        out.append(record)
+    return out
+
+
+def _audio_drift(report) -> list:
+    return [f for f in report.findings if f.feature == "audio_seconds" and f.slice == {}]
+
+
+def test_a_labeling_campaign_does_not_read_as_drift(database_url):
+    engine = make_engine(database_url)
+    migrate(engine)
+    configure_sampling(engine, StorePolicy("sample", RATE))
+    records = _campaign()
+    store_sessions(engine, [SessionIn.model_validate(r) for r in records], AT)
+    config = DriftConfig(min_reference=20, min_current=20, max_hypotheses=0)
+    cur = (WINDOWS.current_start, AT)
+    # What is stored leans to long sessions in the current window only: 100% of them against 20%.
+    stored_long = sum(1 for r in records if _in(r, *cur) and r["audio_seconds"] >= 20
+                      and (r.get("attributes") or sampled_in(r["session_id"], RATE)))
+    assert stored_long / _stored(engine, *cur) > 0.75
+
+    report = scan_database(engine, config, AT)
+    assert _audio_drift(report) == []
+    assert report.sample["current"]["scanned"] < report.sample["current"]["stored"]
+
+    # The same rows read whole (as a store of every session reads them) show the campaign as a shift.
+    configure_sampling(engine, StorePolicy("all"))
+    whole = scan_database(engine, config, AT)
+    assert [f.severity for f in _audio_drift(whole)] and whole.sample is None
     engine.dispose()
