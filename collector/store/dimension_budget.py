@@ -26,13 +26,16 @@ restart and on every replica:
   `Connection._commit_impl` before the DBAPI commit, so a failed commit would leave values
   cached as admitted with no row behind them and sessions counted that were never stored.
 `unknown` (unset), `__other__` itself and pinned values (those an SLO filter names) are always
-kept and never counted. So are the baseline and canary versions of active rollouts: before a
-`model_version` value folds, the `rollouts` table is read (plain SQL: the store does not import
-`slo`), so a canary registered on any replica keeps its own slice even in a full dimension.
+kept and never counted. So are the baseline and canary versions of active rollouts, and the values
+their `protected_slices` name (in whichever dimension, a configured one too): before a value
+folds, the `rollouts` table is read (plain SQL: the store does not import `slo`), so a rollout
+registered on any replica keeps its versions' and protected slices' own rollups, which its judge
+reads, even in a full dimension.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -43,6 +46,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from collector.store.database import dialect_insert, write_transaction
+from collector.store.dimensions import dimensions_of
 from collector.store.leader import lock_key
 from collector.store.models import ROLLUP_COLUMNS, DimensionValue
 from collector.store.per_engine import PerEngine
@@ -56,7 +60,8 @@ _LOCK_KEY = lock_key("asrwatch-dimension-values")
 _TABLE = DimensionValue.__table__
 _CHUNK = 500  # values per IN (...) (SQLite allows 999 parameters per statement)
 # The rollouts table belongs to slo.rollout (slo/rollout/models.py, migration 0004); read as text.
-_ACTIVE_ROLLOUT_VERSIONS = text("SELECT baseline_version, canary_version FROM rollouts WHERE state = 'active'")
+_ACTIVE_ROLLOUTS = text("SELECT baseline_version, canary_version, protected_slices FROM rollouts "
+                        "WHERE state = 'active'")
 
 
 @dataclass
@@ -78,6 +83,7 @@ class DimensionBudget:
     _admitted: dict[str, set[str]] = field(default_factory=lambda: {d: set() for d in (*ROLLUP_COLUMNS, "node")})
     _full: set[str] = field(default_factory=set)  # dimensions full in committed rows, admitted set loaded
     _rollout_versions: frozenset[str] = frozenset()  # active rollouts' versions, as last read
+    _protected: Mapping[str, frozenset[str]] = field(default_factory=dict)  # column -> their protected values
     _open: dict[int, _Pending] = field(default_factory=dict)  # id(connection) -> its transaction's decisions
     folded_sessions: dict[str, float] = field(default_factory=dict)  # dimension -> sessions folded
     names: Mapping[str, str] = field(default_factory=dict)  # a configured dimension's slot -> its name (logs)
@@ -98,7 +104,8 @@ class DimensionBudget:
             return None  # not a stored dimension: the caller's own rule
         if value in admitted:
             return True
-        if dimension == "model_version" and value in self._rollout_versions and rollouts:
+        if rollouts and ((dimension == "model_version" and value in self._rollout_versions)
+                         or value in self._protected.get(dimension, ())):
             return True  # as last read: ingest asks the store again (a rollout may have ended)
         if dimension in self._full:
             return False
@@ -126,11 +133,15 @@ class DimensionBudget:
                 gone = self._admit(conn, dim, sorted(candidates))
                 if gone:
                     folded.setdefault(dim, set()).update(gone)
-        if folded.get("model_version"):
-            # A rollout's versions never fold (registered on any replica, so asked of the store).
-            live = frozenset(v for row in conn.execute(_ACTIVE_ROLLOUT_VERSIONS) for v in row)
-            self._rollout_versions = live
-            folded["model_version"] -= live
+        if folded:
+            # A rollout's versions and protected slices never fold (registered on any replica, so
+            # asked of the store).
+            self._rollout_versions, self._protected = _active_rollouts(conn)
+            if "model_version" in folded:
+                folded["model_version"] -= self._rollout_versions
+            for dim, keep in self._protected.items():
+                if dim in folded:
+                    folded[dim] -= keep
         return {d: vs for d, vs in folded.items() if vs}
 
     def _admit(self, conn: Connection, dim: str, candidates: list[str]) -> set[str]:
@@ -202,6 +213,22 @@ class DimensionBudget:
             log.warning("cardinality: dimension %s has %d distinct values (metrics_label_values_max); "
                         "sessions with further values are stored and labelled as %s", self.names.get(dimension, dimension),
                         self.limit, OTHER)
+
+
+def _active_rollouts(conn: Connection) -> tuple[frozenset[str], dict[str, frozenset[str]]]:
+    """The active rollouts' versions, and per column the values their protected slices name (a
+    configured dimension's name mapped to its slot; one no longer configured is skipped)."""
+    dims = dimensions_of(conn.engine)
+    versions: set[str] = set()
+    protected: dict[str, set[str]] = {}
+    for baseline, canary, selectors in conn.execute(_ACTIVE_ROLLOUTS):
+        versions.update((baseline, canary))
+        # Read as plain SQL: SQLite hands the JSON column back as its text, PostgreSQL parsed.
+        for selector in (json.loads(selectors) if isinstance(selectors, str) else selectors) or []:
+            for name, value in selector.items():
+                if name in dims.names:
+                    protected.setdefault(dims.column(name), set()).add(str(value))
+    return frozenset(versions), {column: frozenset(values) for column, values in protected.items()}
 
 
 @contextmanager

@@ -282,6 +282,41 @@ def test_active_rollout_versions_never_fold(database_url):
     engine.dispose()
 
 
+def test_a_rollouts_protected_slices_never_fold(database_url):
+    """The values an active rollout's `protected_slices` name keep their own rollups in a full
+    dimension, a configured one too (its judge reads them there); other new values still fold,
+    nothing is counted against the budget, and once the rollout ends they fold again."""
+    from collector.store import configure_dimensions, dimensions_of
+    from slo.rollout.service import parse_spec, register
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    configure_dimensions(engine, ["accent"])
+    slot = dimensions_of(engine).column("accent")
+    budget = configure_dimension_budget(engine, 1)
+    store_sessions(engine, [_session("a", region="r1", attributes={"accent": "a1"}),
+                            _session("b", region="r2", attributes={"accent": "a2"})], AT)
+    assert _rollup_sessions(engine, "region") == {"r1": 1, OTHER: 1}
+    assert _rollup_sessions(engine, slot) == {"a1": 1, OTHER: 1}
+    spec = parse_spec({"name": "protected", "baseline_version": "m1", "canary_version": "m2",
+                       "slice_by": ["region", "accent"],
+                       "protected_slices": [{"region": "eu-far"}, {"accent": "scottish"}]}, dimensions_of(engine))
+    register(engine, spec, actor="test", at=AT)
+    store_sessions(engine, [_session("c", region="eu-far", attributes={"accent": "scottish"}),
+                            _session("d", region="r3", attributes={"accent": "welsh"})], AT)
+    assert _rollup_sessions(engine, "region") == {"r1": 1, "eu-far": 1, OTHER: 2}
+    assert _rollup_sessions(engine, slot) == {"a1": 1, "scottish": 1, OTHER: 2}
+    assert budget.kept("region", "eu-far") is True and budget.kept(slot, "scottish") is True
+    assert budget.kept("region", "r3") is False
+    assert _admitted(engine, "region") == {"r1"} and _admitted(engine, slot) == {"a1"}
+
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE rollouts SET state = 'rolled_back'")
+    store_sessions(engine, [_session("e", region="eu-far", attributes={"accent": "scottish"})], AT)
+    assert _rollup_sessions(engine, "region")[OTHER] == 3 and _rollup_sessions(engine, slot)[OTHER] == 3
+    engine.dispose()
+
+
 def test_a_flood_into_a_full_dimension_takes_no_lock_and_caches_no_refused_value(database_url):
     """Once a dimension is full in committed rows its admitted set is loaded once; after that a
     batch of new values folds with no query on dimension_values, no advisory lock, and nothing
