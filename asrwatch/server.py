@@ -28,7 +28,6 @@ from collector.api import (BodyLimit, CollectorMetrics, Limit, RateLimiter, api_
                            runbooks)
 from collector.store import (
     Dimensions,
-    StorePolicy,
     WalCheckpointer,
     apply_retention,
     checkpointed_file,
@@ -94,8 +93,7 @@ def build_services(settings: Settings) -> Services:
     config_windows(settings, slos_from_settings(settings))  # a bad maintenance window fails here, named
     check_sli_source(settings)  # an SLO Prometheus cannot judge fails here, named
     engine = make_engine(settings.database_url)
-    store = settings.store
-    configure_sampling(engine, StorePolicy(store.sessions, store.sample_rate, tuple(store.always), store.dedupe_hours))
+    configure_sampling(engine, settings.store.policy())
     alert_router = AlertRouter.from_settings(engine, settings)  # a bad router config fails here
     services = Services(
         settings=settings,

@@ -16,13 +16,16 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from asrwatch import links
+
+if TYPE_CHECKING:
+    from collector.store import StorePolicy
 
 DEFAULT_DATA_DIR = Path("./asrwatch-data")
 DEFAULT_DATABASE_URL = "sqlite:///./asrwatch-data/asrwatch.db"
@@ -236,6 +239,13 @@ class StoreSettings(BaseModel):
         if self.sessions == "all" and self.sample_rate != 1.0:
             raise ValueError("sample_rate: only with sessions: sample (sessions: all stores every session)")
         return self
+
+    def policy(self) -> "StorePolicy":
+        """As the store applies it: what `serve` and the CLI configure the engine with
+        (`collector.store.configure_sampling`), so both read a sample alike."""
+        from collector.store import StorePolicy
+
+        return StorePolicy(self.sessions, self.sample_rate, tuple(self.always), self.dedupe_hours)
 
 
 class PrometheusSettings(BaseModel):

@@ -36,11 +36,12 @@ def drift_caption(sample: Mapping[str, Any] | None) -> str | None:
                 f"current {fmt_int(cur['stored'])} of {fmt_int(cur['counted'])}).")
     rate = float(sample["sample_rate"])
     left_out = ref["stored"] + cur["stored"] - ref["scanned"] - cur["scanned"]
+    skipped = (f"; the {fmt_int(left_out)} other stored sessions, kept for their class, are left out so they "
+               f"do not skew the mix") if left_out else ""
     return (f"{_share(rate, list(sample.get('always') or []))}: this scan reads the {rate * 100:g}% drawn by "
             f"session id, {fmt_int(ref['scanned'] + cur['scanned'])} of {fmt_int(ref['counted'] + cur['counted'])} "
             f"sessions (reference {fmt_int(ref['scanned'])} of {fmt_int(ref['counted'])}, current "
-            f"{fmt_int(cur['scanned'])} of {fmt_int(cur['counted'])}); the {fmt_int(left_out)} other stored "
-            f"sessions, kept for their class, are left out so they do not skew the mix.")
+            f"{fmt_int(cur['scanned'])} of {fmt_int(cur['counted'])}){skipped}.")
 
 
 def sli_source_caption(slos: Mapping[str, Any] | None) -> str | None:

@@ -25,11 +25,12 @@ def _time(value: str | None, name: str) -> datetime:
 
 
 def _engine(settings):
-    from collector.store import configure_dimensions, make_engine, migrate
+    from collector.store import configure_dimensions, configure_sampling, make_engine, migrate
 
     engine = make_engine(settings.database_url)
     migrate(engine)
     configure_dimensions(engine, settings.dimensions)  # the slots the configured dimensions are read from
+    configure_sampling(engine, settings.store.policy())  # under sampling, the share drawn by id, as `serve` scans
     return engine
 
 

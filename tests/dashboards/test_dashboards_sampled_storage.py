@@ -93,3 +93,12 @@ def test_a_drift_report_stored_before_the_share_still_gets_its_caption():
         "reference": {"stored": 30, "counted": 100}, "current": {"stored": 12, "counted": 50}})
     assert note == ("Stored sessions are a 20% sample (plus failures): this scan reads 42 of 150 sessions "
                     "(reference 30 of 100, current 12 of 50).")
+
+
+def test_a_drift_scan_that_left_nothing_out_says_only_what_it_read():
+    note = sample_captions.drift_caption({
+        "sample_rate": 0.1, "always": [],
+        "reference": {"stored": 30, "scanned": 30, "counted": 300}, "current": {"stored": 12, "scanned": 12,
+                                                                               "counted": 120}})
+    assert note == ("Stored sessions are a 10% sample: this scan reads the 10% drawn by session id, 42 of 420 "
+                    "sessions (reference 30 of 300, current 12 of 120).")

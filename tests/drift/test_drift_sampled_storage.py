@@ -156,7 +156,7 @@ def test_a_labeling_campaign_does_not_read_as_drift(database_url):
     configure_sampling(engine, StorePolicy("sample", RATE))
     records = _campaign()
     store_sessions(engine, [SessionIn.model_validate(r) for r in records], AT)
-    config = DriftConfig(min_reference=20, min_current=20, max_hypotheses=0)
+    config = DriftConfig(min_reference=20, min_current=20, max_hypotheses=0)  # CAMPAIGN_CONFIG
     cur = (WINDOWS.current_start, AT)
     # What is stored leans to long sessions in the current window only: 100% of them against 20%.
     stored_long = sum(1 for r in records if _in(r, *cur) and r["audio_seconds"] >= 20
@@ -172,3 +172,61 @@ def test_a_labeling_campaign_does_not_read_as_drift(database_url):
     whole = scan_database(engine, config, AT)
     assert [f.severity for f in _audio_drift(whole)] and whole.sample is None
     engine.dispose()
+
+
+CAMPAIGN_CONFIG = {"min_reference": 20, "min_current": 20, "max_hypotheses": 0}
+
+
+def test_the_cli_scan_reads_the_share_as_the_server_does(database_url, tmp_path):
+    """`asrwatch drift scan` configures the store's sampling from the config as `serve` does, so
+    it scans the same share (and routes the same tickets)."""
+    import orjson
+    import yaml
+    from typer.testing import CliRunner
+
+    from asrwatch.cli import app
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    configure_sampling(engine, StorePolicy("sample", RATE))
+    store_sessions(engine, [SessionIn.model_validate(r) for r in _campaign()], AT)
+    expected = scan_database(engine, DriftConfig(**CAMPAIGN_CONFIG), AT)
+    config = tmp_path / "asrwatch.yaml"
+    config.write_text(yaml.safe_dump({"database_url": database_url, "drift": CAMPAIGN_CONFIG,
+                                      "store": {"sessions": "sample", "sample_rate": RATE}}))
+    result = CliRunner().invoke(app, ["drift", "scan", "--config", str(config), "--at", AT.isoformat(), "--json"])
+    assert result.exit_code == 0, result.output
+    body = orjson.loads(result.stdout)
+    assert body["sample"] == expected.sample and body["sample"]["current"]["scanned"] > 0
+    assert body["counts"] == expected.counts
+    assert not [f for f in body["findings"] if f["feature"] == "audio_seconds" and f["slice"] == "all"]
+    engine.dispose()
+
+
+def test_the_share_drops_traffic_texts_outside_it_and_keeps_labeled_ones():
+    import numpy as np
+
+    from drift.features import SLICE_DIMENSIONS, session_table, slice_columns
+    from drift.scan import Texts
+    from drift.service import uniform_share
+    from drift.vocabulary import LABELED_HYPOTHESIS, REFERENCE, TRAFFIC
+
+    ids = [f"t{i}" for i in range(60)]
+    columns = {"session_id": ids, "is_current": [i % 2 for i in range(60)], "status": ["ok"] * 60,
+               "audio_seconds": [float(i) for i in range(60)]}
+    columns.update({name: ["x"] * 60 for name in slice_columns(SLICE_DIMENSIONS) if name not in columns})
+    sessions = session_table(columns)
+    kinds = [TRAFFIC, REFERENCE, LABELED_HYPOTHESIS]
+    texts = Texts(window=np.array([i % 2 for i in range(60)], dtype=np.int8), ts=np.arange(60, dtype=np.float64),
+                  session_id=ids, text=[f"text {i}" for i in range(60)],
+                  kind=np.array([kinds[i % 3] for i in range(60)], dtype=np.int8), labels={"region": ["x"] * 60})
+    kept, kept_texts = uniform_share(sessions, texts, StorePolicy("sample", 0.3))
+    share = [sid for sid in ids if sampled_in(sid, 0.3)]
+    assert 0 < len(share) < 60
+    assert kept.session_id.tolist() == share
+    assert kept.numeric["audio_seconds"].tolist() == [float(sid[1:]) for sid in share]
+    expected = [i for i in range(60) if kinds[i % 3] != TRAFFIC or sampled_in(ids[i], 0.3)]
+    assert kept_texts.session_id == [ids[i] for i in expected]
+    assert kept_texts.text == [f"text {i}" for i in expected] and kept_texts.labels["region"] == ["x"] * len(expected)
+    assert kept_texts.ts.tolist() == [float(i) for i in expected]
+    assert len(expected) < 60  # some traffic was dropped, no labeled text was
