@@ -26,15 +26,17 @@ restart and on every replica:
   `Connection._commit_impl` before the DBAPI commit, so a failed commit would leave values
   cached as admitted with no row behind them and sessions counted that were never stored.
 `unknown` (unset), `__other__` itself and pinned values (those an SLO filter names) are always
-kept and never counted. So are the baseline and canary versions of active rollouts, and the values
-their `protected_slices` name (in whichever dimension, a configured one too): before a value
-folds, the `rollouts` table is read (plain SQL: the store does not import `slo`), so a rollout
-registered on any replica keeps its versions' and protected slices' own rollups, which its judge
-reads, even in a full dimension.
+kept and never counted. So are, in a full dimension, the baseline and canary versions of active
+rollouts and the values their `protected_slices` name (in whichever dimension, a configured one
+too): before a value folds, the `rollouts` table is read (plain SQL: the store does not import
+`slo`), so a rollout registered on any replica keeps its versions' and protected slices' own
+rollups, which its judge reads. (Where the dimension still has room they are admitted like any
+other value, and then stay: a promoted canary keeps its slice.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -60,6 +62,7 @@ _LOCK_KEY = lock_key("asrwatch-dimension-values")
 _TABLE = DimensionValue.__table__
 _CHUNK = 500  # values per IN (...) (SQLite allows 999 parameters per statement)
 # The rollouts table belongs to slo.rollout (slo/rollout/models.py, migration 0004); read as text.
+_NODE_DIMENSIONS = frozenset({"node", "pool"})  # `collector.store.node_rollups` decides these alone
 _ACTIVE_ROLLOUTS = text("SELECT baseline_version, canary_version, protected_slices FROM rollouts "
                         "WHERE state = 'active'")
 
@@ -133,9 +136,9 @@ class DimensionBudget:
                 gone = self._admit(conn, dim, sorted(candidates))
                 if gone:
                     folded.setdefault(dim, set()).update(gone)
-        if folded:
+        if folded.keys() - _NODE_DIMENSIONS:
             # A rollout's versions and protected slices never fold (registered on any replica, so
-            # asked of the store).
+            # asked of the store). Not for the node rollups' dimensions alone: no rollout slices by them.
             self._rollout_versions, self._protected = _active_rollouts(conn)
             if "model_version" in folded:
                 folded["model_version"] -= self._rollout_versions
@@ -224,8 +227,11 @@ def _active_rollouts(conn: Connection) -> tuple[frozenset[str], dict[str, frozen
     for baseline, canary, selectors in conn.execute(_ACTIVE_ROLLOUTS):
         versions.update((baseline, canary))
         # Read as plain SQL: SQLite hands the JSON column back as its text, PostgreSQL parsed.
-        for selector in (json.loads(selectors) if isinstance(selectors, str) else selectors) or []:
-            for name, value in selector.items():
+        # The API validated it; a row edited by hand into another shape is skipped, never fails ingest.
+        with contextlib.suppress(ValueError):
+            selectors = json.loads(selectors) if isinstance(selectors, str) else selectors
+        for selector in selectors if isinstance(selectors, list) else ():
+            for name, value in selector.items() if isinstance(selector, dict) else ():
                 if name in dims.names:
                     protected.setdefault(dims.column(name), set()).add(str(value))
     return frozenset(versions), {column: frozenset(values) for column, values in protected.items()}

@@ -317,6 +317,28 @@ def test_a_rollouts_protected_slices_never_fold(database_url):
     engine.dispose()
 
 
+def test_a_hand_edited_protected_slices_row_never_fails_ingest(database_url):
+    """The API validates `protected_slices`; a row edited by hand into another shape is read for
+    what selectors it still holds, and ingest goes on."""
+    from collector.store import dimensions_of
+    from slo.rollout.service import parse_spec, register
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    configure_dimension_budget(engine, 1)
+    store_sessions(engine, [_session("a", region="r1"), _session("b", region="r2")], AT)
+    register(engine, parse_spec({"name": "edited", "baseline_version": "m1", "canary_version": "m2",
+                                 "slice_by": ["region"]}, dimensions_of(engine)), actor="test", at=AT)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("""UPDATE rollouts SET protected_slices = '[1, "x", {"region": "eu-far"}]'""")
+    store_sessions(engine, [_session("c", region="eu-far"), _session("d", region="r3")], AT)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("""UPDATE rollouts SET protected_slices = '"not a list"'""")
+    store_sessions(engine, [_session("e", region="r4")], AT)
+    assert _rollup_sessions(engine, "region") == {"r1": 1, "eu-far": 1, OTHER: 3}
+    engine.dispose()
+
+
 def test_a_flood_into_a_full_dimension_takes_no_lock_and_caches_no_refused_value(database_url):
     """Once a dimension is full in committed rows its admitted set is loaded once; after that a
     batch of new values folds with no query on dimension_values, no advisory lock, and nothing
