@@ -29,19 +29,17 @@ def drift_caption(sample: Mapping[str, Any] | None) -> str | None:
     if not sample:
         return None
     ref, cur = sample["reference"], sample["current"]
-    if "scanned" not in ref:  # a report stored before the scan kept to the share drawn by id
-        return (f"{_share(float(sample['sample_rate']), list(sample.get('always') or []))}: this scan reads "
-                f"{fmt_int(ref['stored'] + cur['stored'])} of {fmt_int(ref['counted'] + cur['counted'])} sessions "
-                f"(reference {fmt_int(ref['stored'])} of {fmt_int(ref['counted'])}, "
-                f"current {fmt_int(cur['stored'])} of {fmt_int(cur['counted'])}).")
     rate = float(sample["sample_rate"])
-    left_out = ref["stored"] + cur["stored"] - ref["scanned"] - cur["scanned"]
+    share = _share(rate, list(sample.get("always") or []))
+    # A report stored before the scan kept to the share drawn by id read every stored row.
+    read = "scanned" if "scanned" in ref else "stored"
+    what = f"the {rate * 100:g}% drawn by session id, " if read == "scanned" else ""
+    left_out = ref["stored"] + cur["stored"] - ref[read] - cur[read]
     skipped = (f"; the {fmt_int(left_out)} other stored sessions, kept for their class, are left out so they "
                f"do not skew the mix") if left_out else ""
-    return (f"{_share(rate, list(sample.get('always') or []))}: this scan reads the {rate * 100:g}% drawn by "
-            f"session id, {fmt_int(ref['scanned'] + cur['scanned'])} of {fmt_int(ref['counted'] + cur['counted'])} "
-            f"sessions (reference {fmt_int(ref['scanned'])} of {fmt_int(ref['counted'])}, current "
-            f"{fmt_int(cur['scanned'])} of {fmt_int(cur['counted'])}){skipped}.")
+    return (f"{share}: this scan reads {what}{fmt_int(ref[read] + cur[read])} of "
+            f"{fmt_int(ref['counted'] + cur['counted'])} sessions (reference {fmt_int(ref[read])} of "
+            f"{fmt_int(ref['counted'])}, current {fmt_int(cur[read])} of {fmt_int(cur['counted'])}){skipped}.")
 
 
 def sli_source_caption(slos: Mapping[str, Any] | None) -> str | None:

@@ -7,9 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 import numpy as np
+from sqlalchemy.engine import Engine
 
 from collector.store import StorePolicy, dimensions_of, policy_of, queries, sampled_in
 from drift.config import DriftConfig, Windows
