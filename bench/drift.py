@@ -226,12 +226,11 @@ def fill_store(url: str, cols: dict, samples: dict) -> None:
             # (one sort each instead of a random insert per row: the fill slowed from 4,400 to
             # 3,100 rows/s within the first million). The primary keys' automatic indexes stay.
             cur.execute("PRAGMA cache_size=-1048576")
-            indexes = [sql for (name, sql) in cur.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-                "AND tbl_name IN ('sessions', 'samples')").fetchall()]
-            for (name,) in cur.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-                                       "AND tbl_name IN ('sessions', 'samples')").fetchall():
+            dropped = cur.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                                  "AND tbl_name IN ('sessions', 'samples')").fetchall()
+            for name, sql in dropped:
                 cur.execute(f'DROP INDEX "{name}"')
+                indexes.append(sql)
 
             def put(table, fields, rows):
                 sql = f"INSERT INTO {table} ({','.join(fields)}) VALUES ({','.join('?' * len(fields))})"

@@ -477,10 +477,7 @@ def run_load(minutes: float = 3.0, rate: float = 1000.0, batch_size: int = 100, 
         cpu_before = meter.read()
         throttled_before = [q.throttled() for q in quotas]
         start = time.monotonic()
-        sender = Sender(targets, pool, run_id, rate, batch_size, start, start + duration, ledger)
-        threads = [threading.Thread(target=sender.run, args=(w,), daemon=True) for w in range(senders)]
-        for t in threads:
-            t.start()
+        threads = _started(Sender(targets, pool, run_id, rate, batch_size, start, start + duration, ledger), senders)
         _show_progress(threads, ledger, sampler, start, duration, progress)
         for t in threads:
             t.join()
@@ -513,13 +510,17 @@ def _warm_up(targets: list[tuple[str, str]], pool: list[dict], rate: float, batc
     """The same load for `seconds`, under ids of its own, so the measured run's counts exclude it."""
     print(f"warming up for {seconds:g} s (not measured)", flush=True)
     start = time.monotonic()
-    sender = Sender(targets, pool, f"warmup-{uuid.uuid4().hex[:10]}", rate, batch_size, start, start + seconds,
-                    Ledger())
+    for t in _started(Sender(targets, pool, f"warmup-{uuid.uuid4().hex[:10]}", rate, batch_size, start,
+                             start + seconds, Ledger()), senders):
+        t.join()
+
+
+def _started(sender: Sender, senders: int) -> list[threading.Thread]:
+    """`senders` threads posting `sender`'s batches, started."""
     threads = [threading.Thread(target=sender.run, args=(w,), daemon=True) for w in range(senders)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    return threads
 
 
 def _throttled_share(before: list[tuple[int, int]], after: list[tuple[int, int]]) -> float | None:
